@@ -1,0 +1,178 @@
+// Package providers defines what reconctl needs from a SaaS provider (Stripe,
+// WorkOS, Clerk, a REST API, or a JSON export) and a registry of providers by
+// name. The engine talks to providers only through these interfaces.
+package providers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Record is one provider object. Data is the object decoded from JSON with
+// numbers kept as json.Number, so field paths use the provider's own names.
+type Record struct {
+	ID string
+	// UpdatedAt is the provider's last-modified time, zero when the provider
+	// has none for this resource (Stripe customers, for example).
+	UpdatedAt time.Time
+	Data      map[string]any
+}
+
+// RemoteStatus is the outcome of fetching a single object.
+type RemoteStatus string
+
+const (
+	StatusPresent      RemoteStatus = "present"      // 200 with the object
+	StatusDeleted      RemoteStatus = "deleted"      // 404, or Stripe's deleted:true
+	StatusInaccessible RemoteStatus = "inaccessible" // 401/403 on this object
+)
+
+// Provider streams a resource's records and fetches single objects.
+type Provider interface {
+	// Name is the provider's registry name ("stripe", "file", ...).
+	Name() string
+	// DefaultResources are the resources used when neither config nor flags name any.
+	DefaultResources() []string
+	// List streams every record of resource, page by page, to fn. It never
+	// returns a silently partial listing: if any page cannot be read, it
+	// returns an error naming the resource and page.
+	List(ctx context.Context, resource string, fn func(Record) error) error
+	// Get fetches one object. A nil error with StatusPresent carries the
+	// record; StatusDeleted and StatusInaccessible carry none. A non-nil
+	// error means the check failed (the caller reports "unconfirmed").
+	Get(ctx context.Context, resource, id string) (Record, RemoteStatus, error)
+}
+
+// Event is one provider event (Stripe /v1/events, WorkOS /events, ...).
+type Event struct {
+	ID       string
+	Type     string
+	Created  time.Time
+	Resource string // the reconctl resource the event's object belongs to ("" when none)
+	ObjectID string
+	Object   map[string]any  // the object as of the event
+	Deleted  bool            // the event removes the object (customer.deleted)
+	Raw      json.RawMessage // the event exactly as the provider sent it
+}
+
+// EventQuery selects events by creation time (Since inclusive, Until exclusive; zero = open) and type.
+type EventQuery struct {
+	Since, Until time.Time
+	Types        []string
+}
+
+// EventSource is implemented by providers with an events API. Events are
+// delivered oldest first (by Created, then ID).
+type EventSource interface {
+	Events(ctx context.Context, q EventQuery, fn func(Event) error) error
+	// EventRetention is how far back the provider keeps events.
+	EventRetention() time.Duration
+}
+
+// EmailFinder is implemented by providers that can look an object up by email.
+type EmailFinder interface {
+	FindByEmail(ctx context.Context, resource, email string) ([]Record, error)
+}
+
+// RelatedLister is implemented by providers whose objects have dependants
+// (a Stripe customer's subscriptions). It returns the resources related to
+// parentResource and streams one parent's related records.
+type RelatedLister interface {
+	RelatedResources(parentResource string) []string
+	ListRelated(ctx context.Context, resource, parentResource, parentID string, fn func(Record) error) error
+}
+
+// Options configure a provider instance. Zero values mean the provider's defaults.
+type Options struct {
+	Spec        string // as given: "stripe", "file:PATH"
+	Path        string // for file:PATH, the resolved path
+	APIBase     string
+	APIKeyEnv   string
+	RPS         float64
+	Concurrency int
+	Retries     int
+	Timeout     time.Duration
+	HTTPClient  *http.Client
+	Logger      *slog.Logger
+	// Settings carries provider-specific configuration from reconctl.yaml
+	// (the rest provider's endpoints, WorkOS's directory id, ...).
+	Settings map[string]any
+}
+
+// Factory builds a provider from options.
+type Factory func(Options) (Provider, error)
+
+var (
+	mu        sync.RWMutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a provider available by name. It is called from init.
+func Register(name string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	factories[name] = f
+}
+
+// Names lists registered providers.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for n := range factories {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SplitSpec splits "file:PATH" into ("file", "PATH"); other specs have no path.
+func SplitSpec(spec string) (name, path string) {
+	if n, p, ok := strings.Cut(spec, ":"); ok && n == "file" {
+		return n, p
+	}
+	return spec, ""
+}
+
+// Open builds the provider named by opts.Spec.
+func Open(opts Options) (Provider, error) {
+	name, path := SplitSpec(opts.Spec)
+	if name == "" {
+		return nil, errors.New("no provider given: set --provider (stripe, workos, clerk, rest, file:PATH) or provider: in reconctl.yaml")
+	}
+	if name == "file" && path == "" && opts.Path == "" {
+		return nil, errors.New("provider file: needs a path: --provider file:export.json")
+	}
+	if opts.Path == "" {
+		opts.Path = path
+	}
+	mu.RLock()
+	f, ok := factories[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown provider %q: use one of %s", name, strings.Join(Names(), ", "))
+	}
+	return f(opts)
+}
+
+// UnknownResourceError is returned by List and Get for a resource the provider does not serve.
+type UnknownResourceError struct {
+	Provider, Resource string
+	Known              []string
+}
+
+func (e *UnknownResourceError) Error() string {
+	return fmt.Sprintf("provider %s has no resource %q (it has: %s); fix --resource or resources: in reconctl.yaml",
+		e.Provider, e.Resource, strings.Join(e.Known, ", "))
+}
+
+// ErrNoEvents is returned by replay for providers without an events API.
+var ErrNoEvents = errors.New("this provider has no events API: use `reconctl diff` or `reconctl resync`")

@@ -1,0 +1,94 @@
+package reconcile
+
+import "time"
+
+// Drift kinds (contract).
+const (
+	KindMissingLocal  = "missing_local"
+	KindMissingRemote = "missing_remote"
+	KindChanged       = "changed"
+)
+
+// Remote statuses in a drift item (contract). "present" for missing_local and
+// changed; for missing_remote the outcome of the single-object check.
+const (
+	RemotePresent      = "present"
+	RemoteDeleted      = "deleted"
+	RemoteExists       = "exists"
+	RemoteInaccessible = "inaccessible"
+	RemoteUnconfirmed  = "unconfirmed"
+)
+
+// Actions (contract).
+const (
+	ActionCreate = "create"
+	ActionUpdate = "update"
+	ActionDelete = "delete"
+	ActionNone   = "none"
+)
+
+// Exit codes (contract).
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitDrift = 2
+	ExitBrake = 3
+)
+
+// Report is the result of diff, resync and check-user --fix, rendered as the
+// contract's JSON. Field names are binding.
+type Report struct {
+	Command    string                      `json:"command"`
+	RunID      string                      `json:"run_id"`
+	Provider   string                      `json:"provider"`
+	State      string                      `json:"state"`
+	StartedAt  time.Time                   `json:"started_at"`
+	FinishedAt time.Time                   `json:"finished_at"`
+	DryRun     bool                        `json:"dry_run"`
+	Resources  []string                    `json:"resources"`
+	Summary    map[string]*ResourceSummary `json:"summary"`
+	Drift      []Drift                     `json:"drift"`
+	Brake      *BrakeRefusal               `json:"brake,omitempty"`
+	ExitCode   int                         `json:"exit_code"`
+}
+
+// ResourceSummary counts one resource's records and drift.
+type ResourceSummary struct {
+	Remote        int `json:"remote"`
+	Local         int `json:"local"`
+	InSync        int `json:"in_sync"`
+	MissingLocal  int `json:"missing_local"`
+	MissingRemote int `json:"missing_remote"`
+	Changed       int `json:"changed"`
+	Applied       int `json:"applied"`
+	Unresolved    int `json:"unresolved"`
+	Ignored       int `json:"ignored,omitempty"`
+}
+
+// Drift is one record that differs between the two sides.
+type Drift struct {
+	Resource     string      `json:"resource"`
+	ID           string      `json:"id"`
+	Kind         string      `json:"kind"`
+	RemoteStatus string      `json:"remote_status"`
+	Fields       []FieldDiff `json:"fields,omitempty"`
+	Action       string      `json:"action"`
+	Applied      bool        `json:"applied"`
+	Error        string      `json:"error,omitempty"`
+}
+
+// FieldDiff is one differing field: Name is the LOCAL column, Path the provider field path.
+type FieldDiff struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Local  any    `json:"local"`
+	Remote any    `json:"remote"`
+}
+
+// BrakeRefusal says why the safety brake refused to write.
+type BrakeRefusal struct {
+	Resource string `json:"resource"`
+	Planned  int    `json:"planned"`
+	Limit    int    `json:"limit"`
+	Setting  string `json:"max_changes"`
+}
