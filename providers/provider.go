@@ -176,3 +176,18 @@ func (e *UnknownResourceError) Error() string {
 
 // ErrNoEvents is returned by replay for providers without an events API.
 var ErrNoEvents = errors.New("this provider has no events API: use `reconctl diff` or `reconctl resync`")
+
+// AuthError means the provider rejected the API key (401). It fails the run.
+type AuthError struct {
+	Provider string
+	KeyEnv   string // the environment variable the key came from
+	Detail   string
+}
+
+func (e *AuthError) Error() string {
+	msg := fmt.Sprintf("%s rejected the API key from %s (401)", e.Provider, e.KeyEnv)
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg + "; check that " + e.KeyEnv + " holds a valid key for this account"
+}

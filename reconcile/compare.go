@@ -1,0 +1,312 @@
+package reconcile
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/localstate"
+)
+
+// Values from either side are reduced to a canonical byte form per compare
+// mode; two values are equal when their canonical forms are. The engine hashes
+// canonical forms to index the local side compactly, so this is the one place
+// that decides equality.
+//
+// Canonical forms start with a tag: 'z' null/absent, 'n' number, 's' string,
+// 'b' boolean (bool mode), 't' instant in unix ms (time mode), 'j' JSON.
+//
+// Default ("exact") mode compares sensibly across the two sides' types:
+// JSON 42 = SQLite INTEGER 42 = 42.0 = "42"; true = 1 (SQLite has no boolean);
+// a JSON object or array equals a TEXT column holding the same JSON; null and
+// absent are the same value; the empty string is NOT null.
+
+// Equal reports whether a and b are equal under mode.
+func Equal(a, b any, mode string) bool {
+	return bytes.Equal(appendCanon(nil, a, mode), appendCanon(nil, b, mode))
+}
+
+func appendCanon(buf []byte, v any, mode string) []byte {
+	switch mode {
+	case localstate.CompareBool:
+		if b, ok := toBool(v); ok {
+			if b {
+				return append(buf, 'b', '1')
+			}
+			return append(buf, 'b', '0')
+		}
+	case localstate.CompareTime:
+		if ms, ok := toInstant(v); ok {
+			buf = append(buf, 't')
+			return strconv.AppendInt(buf, ms, 10)
+		}
+	case localstate.CompareNumber:
+		if s, ok := v.(string); ok {
+			if out, ok := appendNumberString(buf, strings.TrimSpace(s)); ok {
+				return out
+			}
+		}
+	case localstate.CompareJSON:
+		switch x := v.(type) {
+		case string:
+			if j, ok := canonJSON(x); ok {
+				return append(append(buf, 'j'), j...)
+			}
+		case map[string]any, []any:
+			b, _ := json.Marshal(x)
+			return append(append(buf, 'j'), b...)
+		}
+	}
+	return appendExact(buf, v, mode == localstate.CompareCasefold)
+}
+
+func appendExact(buf []byte, v any, fold bool) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(buf, 'z')
+	case string:
+		if len(x) > 0 {
+			c := x[0]
+			if c == '-' || (c >= '0' && c <= '9') {
+				if looksNumeric(x) {
+					if out, ok := appendNumberString(buf, x); ok {
+						return out
+					}
+				}
+			} else if c == '{' || c == '[' {
+				if j, ok := canonJSON(x); ok {
+					return append(append(buf, 'j'), j...)
+				}
+			}
+		}
+		if fold {
+			x = strings.ToLower(x)
+		}
+		return append(append(buf, 's'), x...)
+	case []byte:
+		return appendExact(buf, string(x), fold)
+	case json.Number:
+		if out, ok := appendNumberString(buf, string(x)); ok {
+			return out
+		}
+		return append(append(buf, 's'), x...)
+	case int64:
+		return strconv.AppendInt(append(buf, 'n'), x, 10)
+	case int:
+		return strconv.AppendInt(append(buf, 'n'), int64(x), 10)
+	case float64:
+		return appendFloat(buf, x)
+	case bool:
+		if x {
+			return append(buf, 'n', '1')
+		}
+		return append(buf, 'n', '0')
+	case time.Time:
+		return append(append(buf, 's'), formatTime(x)...)
+	case map[string]any, []any:
+		b, _ := json.Marshal(x)
+		return append(append(buf, 'j'), b...)
+	}
+	b, _ := json.Marshal(v)
+	return append(append(buf, 'j'), b...)
+}
+
+// looksNumeric accepts canonical decimal numbers only ("42", "-1.5", "1e3"):
+// "007" or "+1" stay strings so identifiers keep their spelling.
+func looksNumeric(s string) bool {
+	i := 0
+	if s[0] == '-' {
+		i = 1
+	}
+	if i >= len(s) {
+		return false
+	}
+	if s[i] == '0' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+		return false
+	}
+	digits := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-':
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
+
+func appendNumberString(buf []byte, s string) ([]byte, bool) {
+	if s == "" {
+		return buf, false
+	}
+	// Integers (any size) keep their digits exactly.
+	neg := s[0] == '-'
+	d := s
+	if neg {
+		d = s[1:]
+	}
+	allDigits := len(d) > 0
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			allDigits = false
+			break
+		}
+	}
+	if allDigits {
+		d = strings.TrimLeft(d, "0")
+		if d == "" {
+			return append(buf, 'n', '0'), true
+		}
+		buf = append(buf, 'n')
+		if neg {
+			buf = append(buf, '-')
+		}
+		return append(buf, d...), true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return buf, false
+	}
+	return appendFloat(buf, f), true
+}
+
+func appendFloat(buf []byte, f float64) []byte {
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.AppendInt(append(buf, 'n'), int64(f), 10)
+	}
+	return strconv.AppendFloat(append(buf, 'n'), f, 'g', -1, 64)
+}
+
+func canonJSON(s string) ([]byte, bool) {
+	d := json.NewDecoder(strings.NewReader(s))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil || d.More() {
+		return nil, false
+	}
+	switch v.(type) {
+	case map[string]any, []any:
+	default:
+		if !json.Valid([]byte(s)) {
+			return nil, false
+		}
+	}
+	b, err := json.Marshal(v)
+	return b, err == nil
+}
+
+func toBool(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case int64:
+		return x != 0, true
+	case int:
+		return x != 0, true
+	case float64:
+		return x != 0, true
+	case json.Number:
+		f, err := x.Float64()
+		return f != 0, err == nil
+	case []byte:
+		return toBool(string(x))
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "t", "1", "yes", "y", "on":
+			return true, true
+		case "false", "f", "0", "no", "n", "off":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// Layouts accepted for timestamps held as text.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02",
+}
+
+// toInstant reads unix seconds, unix milliseconds (|n| >= 1e11) or a
+// timestamp string as an instant in unix milliseconds.
+func toInstant(v any) (int64, bool) {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UnixMilli(), true
+	case int64:
+		return unixToMs(float64(x)), true
+	case int:
+		return unixToMs(float64(x)), true
+	case float64:
+		return unixToMs(x), true
+	case json.Number:
+		f, err := x.Float64()
+		return unixToMs(f), err == nil
+	case []byte:
+		return toInstant(string(x))
+	case string:
+		s := strings.TrimSpace(x)
+		if s == "" {
+			return 0, false
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return unixToMs(f), true
+		}
+		if t, ok := ParseTime(s); ok {
+			return t.UnixMilli(), true
+		}
+	}
+	return 0, false
+}
+
+// ParseTime parses the timestamp text formats reconctl accepts.
+func ParseTime(s string) (time.Time, bool) {
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func unixToMs(f float64) int64 {
+	if math.Abs(f) >= 1e11 {
+		return int64(f)
+	}
+	return int64(math.Round(f * 1000))
+}
+
+// Instant returns v as a time when it is a timestamp under the time compare
+// mode's rules (unix seconds or ms, or text).
+func Instant(v any) (time.Time, bool) {
+	ms, ok := toInstant(v)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms).UTC(), true
+}
+
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// displayValue converts a store or provider value into something that keeps
+// its JSON type in reports.
+func displayValue(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case time.Time:
+		return formatTime(x)
+	}
+	return v
+}

@@ -1,0 +1,594 @@
+// Package reconcile is the engine: it compares a provider's records with the
+// local state's, classifies drift, plans the fixes, enforces the safety brake
+// and applies the plan. It knows providers and stores only by their interfaces.
+package reconcile
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
+)
+
+// Mode selects what the plan does with drift.
+type Mode int
+
+const (
+	// ModeDiff plans the fix of every drift item (diff --apply, check-user --fix).
+	ModeDiff Mode = iota
+	// ModeResync updates records whose local updated_at is older than the
+	// provider's, or (without timestamps) whose values differ.
+	ModeResync
+	// ModeResyncForce rewrites every mapped column of every provider record.
+	ModeResyncForce
+)
+
+// Progress receives progress events; every method may be called from several goroutines.
+type Progress interface {
+	Listed(resource string, n int)  // n more provider records read
+	Confirmed(resource string, n int, total int)
+}
+
+// Engine compares and fixes one provider against one store.
+type Engine struct {
+	Provider providers.Provider
+	Store    localstate.Store
+	// ConfirmConcurrency bounds the single-object Gets of missing_remote checks (default 8).
+	ConfirmConcurrency int
+	Logger             *slog.Logger
+	Progress           Progress
+	// Now is the clock (tests); time.Now when nil.
+	Now func() time.Time
+}
+
+// field is a compiled mapping of one local column to a provider path.
+type field struct {
+	col  string
+	path string
+	segs []string
+	mode string
+}
+
+// Resource is a compiled resource mapping.
+type Resource struct {
+	Table  *localstate.Table
+	fields []field
+	auto   bool // no fields: compare the columns both sides share
+}
+
+// Columns returns the local columns compared for r.
+func (r *Resource) Columns() []string {
+	out := make([]string, len(r.fields))
+	for i, f := range r.fields {
+		out[i] = f.col
+	}
+	return out
+}
+
+// Prepare validates t against the store and compiles its mapping.
+func (e *Engine) Prepare(ctx context.Context, t *localstate.Table) (*Resource, error) {
+	cols, err := e.Store.Columns(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	r := &Resource{Table: t}
+	if len(t.Fields) == 0 {
+		r.auto = true
+		for _, c := range cols {
+			if c == t.UpdatedAt || c == t.SoftDelete {
+				continue
+			}
+			r.fields = append(r.fields, field{col: c, path: c, segs: []string{c}})
+		}
+	} else {
+		for _, f := range t.Fields {
+			r.fields = append(r.fields, field{col: f.Column, path: f.Path, segs: splitPath(f.Path), mode: f.Compare})
+		}
+	}
+	return r, nil
+}
+
+// Lookup returns the value at a dotted path ("items.data.0.price.id") in a
+// provider object; ok is false when any step is absent.
+func Lookup(data map[string]any, segs []string) (any, bool) {
+	var cur any = data
+	for _, s := range segs {
+		switch x := cur.(type) {
+		case map[string]any:
+			v, ok := x[s]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			cur = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// remoteValue is the provider's value of f, and whether f counts for this
+// record (in auto mode only columns present at top level count).
+func (r *Resource) remoteValue(rec providers.Record, f *field) (any, bool) {
+	v, ok := Lookup(rec.Data, f.segs)
+	if !ok && r.auto {
+		return nil, false
+	}
+	return v, true
+}
+
+var hashSeed = maphash.MakeSeed()
+
+// hashValues hashes the canonical forms of vals; skip marks fields left out.
+func hashValues(buf []byte, fields []field, get func(i int) (any, bool)) ([]byte, uint64) {
+	buf = buf[:0]
+	for i := range fields {
+		v, ok := get(i)
+		start := len(buf)
+		if ok {
+			buf = appendCanon(buf, v, fields[i].mode)
+		} else {
+			buf = append(buf, 'x')
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-start))
+	}
+	return buf, maphash.Bytes(hashSeed, buf)
+}
+
+// localEntry is what the engine keeps of each local record while the
+// provider streams: a hash of its compared values, not the values.
+type localEntry struct {
+	hash    uint64
+	updated int64 // local updated_at in unix ms; 0 when unknown
+	seen    bool
+}
+
+// pending is a planned write, kept compactly until apply.
+type pending struct {
+	op      localstate.Op
+	key     string
+	cols    []string
+	vals    []any
+	drift   int // index into Result.Drift, -1 when the write is not reported as drift
+	changes bool
+}
+
+// ResourceResult is the comparison of one resource.
+type ResourceResult struct {
+	Resource *Resource
+	Summary  ResourceSummary
+	plan     []pending
+}
+
+// Planned counts the creates, updates and deletes that change values (what the brake counts).
+func (rr *ResourceResult) Planned() int {
+	n := 0
+	for _, p := range rr.plan {
+		if p.changes {
+			n++
+		}
+	}
+	return n
+}
+
+// Result is a comparison of every resource and the plan that would fix it.
+type Result struct {
+	Resources []*ResourceResult
+	Drift     []Drift
+}
+
+// Compare compares each resource and plans its fixes under mode.
+func (e *Engine) Compare(ctx context.Context, resources []*Resource, mode Mode) (*Result, error) {
+	res := &Result{}
+	for _, r := range resources {
+		rr, drift, err := e.compareResource(ctx, r, mode)
+		if err != nil {
+			return nil, err
+		}
+		base := len(res.Drift)
+		for i := range rr.plan {
+			if rr.plan[i].drift >= 0 {
+				rr.plan[i].drift += base
+			}
+		}
+		res.Resources = append(res.Resources, rr)
+		res.Drift = append(res.Drift, drift...)
+	}
+	return res, nil
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*ResourceResult, []Drift, error) {
+	t := r.Table
+	rr := &ResourceResult{Resource: r}
+	log := e.logger().With("resource", t.Resource)
+
+	// 1. Index the local side: key -> hash of compared values (+ updated_at).
+	cols := r.Columns()
+	updIdx := -1
+	if t.UpdatedAt != "" {
+		updIdx = len(cols)
+		cols = append(cols, t.UpdatedAt)
+	}
+	index := make(map[string]localEntry)
+	var buf []byte
+	err := e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
+		var h uint64
+		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return row.Values[i], true })
+		ent := localEntry{hash: h}
+		if updIdx >= 0 {
+			if ms, ok := toInstant(row.Values[updIdx]); ok {
+				ent.updated = ms
+			}
+		}
+		if _, dup := index[row.Key]; dup {
+			log.Warn("duplicate local key; comparing the first row", "key", row.Key)
+			return nil
+		}
+		index[row.Key] = ent
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading local %s: %w", t.Resource, err)
+	}
+	rr.Summary.Local = len(index)
+	log.Debug("local side indexed", "records", len(index))
+
+	// 2. Stream the provider side.
+	var drift []Drift
+	var creates []pending
+	type candidate struct {
+		rec  providers.Record
+		vals []any
+	}
+	var candidates []candidate
+	created := map[string]bool{}
+	listed := 0
+	err = e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
+		if rec.ID == "" {
+			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
+		}
+		listed++
+		if e.Progress != nil && listed%100 == 0 {
+			e.Progress.Listed(t.Resource, 100)
+		}
+		ent, ok := index[rec.ID]
+		if !ok {
+			if created[rec.ID] {
+				return nil // a listing may repeat a record that moved between pages
+			}
+			created[rec.ID] = true
+			rr.Summary.Remote++
+			vals := make([]any, len(r.fields))
+			var use []string
+			for i := range r.fields {
+				v, ok := r.remoteValue(rec, &r.fields[i])
+				if ok {
+					use = append(use, r.fields[i].col)
+					vals[len(use)-1] = v
+				}
+			}
+			vals = vals[:len(use)]
+			if t.UpdatedAt != "" && !rec.UpdatedAt.IsZero() {
+				use = append(use, t.UpdatedAt)
+				vals = append(vals, formatTime(rec.UpdatedAt))
+			}
+			creates = append(creates, pending{op: localstate.OpCreate, key: rec.ID, cols: use, vals: vals, changes: true})
+			return nil
+		}
+		if ent.seen {
+			return nil
+		}
+		ent.seen = true
+		index[rec.ID] = ent
+		rr.Summary.Remote++
+		var h uint64
+		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return r.remoteValue(rec, &r.fields[i]) })
+		stale := mode == ModeResyncForce
+		if mode == ModeResync && ent.updated != 0 && !rec.UpdatedAt.IsZero() {
+			stale = ent.updated < rec.UpdatedAt.UnixMilli()
+		}
+		if h == ent.hash && !stale {
+			rr.Summary.InSync++
+			return nil
+		}
+		// Keep only the compared values, not the whole provider object.
+		vals := make([]any, len(r.fields))
+		present := make([]bool, len(r.fields))
+		for i := range r.fields {
+			vals[i], present[i] = r.remoteValue(rec, &r.fields[i])
+		}
+		small := providers.Record{ID: rec.ID, UpdatedAt: rec.UpdatedAt}
+		if r.auto {
+			small.Data = map[string]any{}
+			for i, f := range r.fields {
+				if present[i] {
+					small.Data[f.col] = vals[i]
+				}
+			}
+		}
+		candidates = append(candidates, candidate{rec: small, vals: vals})
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing %s %s: %w", e.Provider.Name(), t.Resource, err)
+	}
+	if e.Progress != nil {
+		e.Progress.Listed(t.Resource, listed%100)
+	}
+	log.Debug("provider side listed", "records", rr.Summary.Remote, "candidates", len(candidates))
+
+	// 3. Creates.
+	for _, c := range creates {
+		rr.Summary.MissingLocal++
+		c.drift = len(drift)
+		drift = append(drift, Drift{Resource: t.Resource, ID: c.key, Kind: KindMissingLocal, RemoteStatus: RemotePresent, Action: ActionCreate})
+		rr.plan = append(rr.plan, c)
+	}
+
+	// 4. Changed candidates: read the local rows again, compare field by field.
+	if len(candidates) > 0 {
+		byKey := make(map[string]int, len(candidates))
+		for i, c := range candidates {
+			byKey[c.rec.ID] = i
+		}
+		localRows := make(map[string][]any, len(candidates))
+		if err := e.fetchLocal(ctx, t, cols, byKey, localRows); err != nil {
+			return nil, nil, err
+		}
+		for _, c := range candidates {
+			lv, ok := localRows[c.rec.ID]
+			if !ok {
+				return nil, nil, fmt.Errorf("local %s %s vanished during the run (is something else writing the state?)", t.Resource, c.rec.ID)
+			}
+			var diffs []FieldDiff
+			var dcols []string
+			var dvals []any
+			for i, f := range r.fields {
+				if r.auto {
+					if _, ok := c.rec.Data[f.col]; !ok {
+						continue
+					}
+				}
+				if !Equal(lv[i], c.vals[i], f.mode) {
+					diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: displayValue(lv[i]), Remote: displayValue(c.vals[i])})
+					dcols = append(dcols, f.col)
+					dvals = append(dvals, c.vals[i])
+				}
+			}
+			p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, changes: len(diffs) > 0}
+			switch mode {
+			case ModeResyncForce:
+				for i, f := range r.fields {
+					if !r.auto || c.rec.Data != nil && hasKey(c.rec.Data, f.col) {
+						p.cols = append(p.cols, f.col)
+						p.vals = append(p.vals, c.vals[i])
+					}
+				}
+			case ModeResync:
+				p.cols, p.vals = dcols, dvals
+				localUpd := int64(0)
+				if updIdx >= 0 {
+					localUpd, _ = toInstant(lv[updIdx])
+				}
+				if localUpd != 0 && !c.rec.UpdatedAt.IsZero() && localUpd >= c.rec.UpdatedAt.UnixMilli() {
+					p.op = "" // local is as new as the provider: resync leaves it
+				}
+			default:
+				p.cols, p.vals = dcols, dvals
+			}
+			if p.op != "" && t.UpdatedAt != "" && !c.rec.UpdatedAt.IsZero() {
+				p.cols = append(p.cols, t.UpdatedAt)
+				p.vals = append(p.vals, formatTime(c.rec.UpdatedAt))
+			}
+			if len(diffs) == 0 {
+				rr.Summary.InSync++
+			} else {
+				rr.Summary.Changed++
+				d := Drift{Resource: t.Resource, ID: c.rec.ID, Kind: KindChanged, RemoteStatus: RemotePresent, Fields: diffs, Action: ActionUpdate}
+				if p.op == "" {
+					d.Action = ActionNone
+				}
+				p.drift = len(drift)
+				drift = append(drift, d)
+			}
+			if p.op != "" && len(p.cols) > 0 {
+				rr.plan = append(rr.plan, p)
+			}
+		}
+	}
+
+	// 5. Missing remote: confirm each one with a single-object Get.
+	var missing []string
+	for k, ent := range index {
+		if !ent.seen {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	statuses, err := e.confirm(ctx, t.Resource, missing)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, k := range missing {
+		rr.Summary.MissingRemote++
+		d := Drift{Resource: t.Resource, ID: k, Kind: KindMissingRemote, RemoteStatus: statuses[i].status, Action: ActionNone, Error: statuses[i].err}
+		if d.RemoteStatus == RemoteDeleted {
+			d.Action = ActionDelete
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(drift), changes: true})
+		}
+		drift = append(drift, d)
+	}
+	rr.Summary.Unresolved = len(drift)
+	sortDrift(drift, rr.plan)
+	return rr, drift, nil
+}
+
+func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+
+// sortDrift orders drift by kind then id, keeping plan indexes pointing at the right items.
+func sortDrift(drift []Drift, plan []pending) {
+	order := map[string]int{KindMissingLocal: 0, KindMissingRemote: 1, KindChanged: 2}
+	idx := make([]int, len(drift))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		da, db := drift[idx[a]], drift[idx[b]]
+		if order[da.Kind] != order[db.Kind] {
+			return order[da.Kind] < order[db.Kind]
+		}
+		return da.ID < db.ID
+	})
+	pos := make([]int, len(drift))
+	sorted := make([]Drift, len(drift))
+	for newPos, old := range idx {
+		pos[old] = newPos
+		sorted[newPos] = drift[old]
+	}
+	copy(drift, sorted)
+	for i := range plan {
+		if plan[i].drift >= 0 {
+			plan[i].drift = pos[plan[i].drift]
+		}
+	}
+}
+
+// KeyIndexer is implemented by stores that can tell whether a key lookup is
+// cheap (an indexed column) rather than a scan.
+type KeyIndexer interface {
+	KeyIndexed(ctx context.Context, t *localstate.Table) bool
+}
+
+// fetchLocal reads the rows for keys: by key when the store has an index on
+// the key column, otherwise in one more scan (a Get per key on an unindexed
+// column would scan the table once per key).
+func (e *Engine) fetchLocal(ctx context.Context, t *localstate.Table, cols []string, keys map[string]int, out map[string][]any) error {
+	ki, ok := e.Store.(KeyIndexer)
+	if ok && ki.KeyIndexed(ctx, t) || len(keys) <= 8 {
+		for k := range keys {
+			row, found, err := e.Store.Get(ctx, t, cols, k)
+			if err != nil {
+				return fmt.Errorf("reading local %s %s: %w", t.Resource, k, err)
+			}
+			if found {
+				out[k] = slices.Clone(row.Values)
+			}
+		}
+		return nil
+	}
+	return e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
+		if _, want := keys[row.Key]; want {
+			if _, done := out[row.Key]; !done {
+				out[row.Key] = slices.Clone(row.Values)
+			}
+		}
+		return nil
+	})
+}
+
+type confirmation struct {
+	status string
+	err    string
+}
+
+// confirm fetches each id once, with bounded concurrency, to tell deleted
+// from out of scope from forbidden. A check that fails is "unconfirmed";
+// a rejected key fails the run.
+func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]confirmation, error) {
+	out := make([]confirmation, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	n := e.ConfirmConcurrency
+	if n <= 0 {
+		n = 8
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		fatal    error
+		next     int
+		finished int
+	)
+	for w := 0; w < min(n, len(ids)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= len(ids) || fatal != nil {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				_, st, err := e.Provider.Get(ctx, resource, ids[i])
+				var c confirmation
+				switch {
+				case err != nil:
+					var auth *providers.AuthError
+					if errors.As(err, &auth) || ctx.Err() != nil {
+						mu.Lock()
+						if fatal == nil {
+							fatal = err
+							if ctx.Err() != nil && !errors.As(err, &auth) {
+								fatal = ctx.Err()
+							}
+						}
+						mu.Unlock()
+						cancel()
+						return
+					}
+					c = confirmation{status: RemoteUnconfirmed, err: err.Error()}
+				case st == providers.StatusDeleted:
+					c = confirmation{status: RemoteDeleted}
+				case st == providers.StatusInaccessible:
+					c = confirmation{status: RemoteInaccessible}
+				default:
+					c = confirmation{status: RemoteExists}
+				}
+				out[i] = c
+				mu.Lock()
+				finished++
+				mu.Unlock()
+				if e.Progress != nil {
+					e.Progress.Confirmed(resource, 1, len(ids))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if fatal != nil {
+		return nil, fmt.Errorf("confirming missing %s: %w", resource, fatal)
+	}
+	return out, nil
+}
+
+func splitPath(p string) []string { return strings.Split(p, ".") }

@@ -1,0 +1,134 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/reconctl/reconctl/localstate"
+)
+
+// Limiter says how many changes a resource with `local` records may take.
+// A negative limit means unlimited.
+type Limiter interface {
+	Limit(local int) int
+	String() string
+}
+
+// Brake checks every resource's plan against the limit. It returns the first
+// refusal, or nil when the whole plan may be written.
+func (res *Result) Brake(l Limiter) *BrakeRefusal {
+	for _, rr := range res.Resources {
+		limit := l.Limit(rr.Summary.Local)
+		if limit < 0 {
+			continue
+		}
+		if n := rr.Planned(); n > limit {
+			return &BrakeRefusal{Resource: rr.Resource.Table.Resource, Planned: n, Limit: limit, Setting: l.String()}
+		}
+	}
+	return nil
+}
+
+// Error renders a refusal for the operator.
+func (b *BrakeRefusal) Error() string {
+	return fmt.Sprintf("safety brake: the plan changes %d %s records, more than --max-changes allows (%d, from %s); nothing was written. Review the plan, then re-run with --max-changes %d (or a share such as 50%%, or unlimited) if it is right",
+		b.Planned, b.Resource, b.Limit, b.Setting, b.Planned)
+}
+
+// Changes returns the store changes of the plan, in resource order.
+func (res *Result) Changes() []localstate.Change {
+	var out []localstate.Change
+	for _, rr := range res.Resources {
+		for _, p := range rr.plan {
+			out = append(out, p.change(rr.Resource.Table))
+		}
+	}
+	return out
+}
+
+func (p *pending) change(t *localstate.Table) localstate.Change {
+	c := localstate.Change{Table: t, Op: p.op, Key: p.key}
+	if len(p.cols) > 0 {
+		c.Values = make(map[string]any, len(p.cols))
+		for i, col := range p.cols {
+			c.Values[col] = p.vals[i]
+		}
+	}
+	return c
+}
+
+// PlannedWrites counts every write of the plan (including --force rewrites
+// that change nothing).
+func (res *Result) PlannedWrites() int {
+	n := 0
+	for _, rr := range res.Resources {
+		n += len(rr.plan)
+	}
+	return n
+}
+
+// Apply writes the whole plan in one all-or-nothing store call, then marks
+// the drift items it fixed as applied.
+func (e *Engine) Apply(ctx context.Context, res *Result) error {
+	changes := res.Changes()
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := e.Store.Apply(ctx, changes); err != nil {
+		return err
+	}
+	res.MarkApplied()
+	return nil
+}
+
+// MarkApplied records that every planned write landed.
+func (res *Result) MarkApplied() {
+	for _, rr := range res.Resources {
+		for _, p := range rr.plan {
+			if p.drift >= 0 {
+				res.Drift[p.drift].Applied = true
+			}
+		}
+	}
+	for _, rr := range res.Resources {
+		rr.Summary.Applied, rr.Summary.Unresolved = 0, 0
+	}
+	for _, d := range res.Drift {
+		rr := res.resource(d.Resource)
+		if d.Applied {
+			rr.Summary.Applied++
+		} else {
+			rr.Summary.Unresolved++
+		}
+	}
+}
+
+func (res *Result) resource(name string) *ResourceResult {
+	for _, rr := range res.Resources {
+		if rr.Resource.Table.Resource == name {
+			return rr
+		}
+	}
+	return nil
+}
+
+// Unresolved counts drift items that were not fixed.
+func (res *Result) Unresolved() int {
+	n := 0
+	for _, d := range res.Drift {
+		if !d.Applied {
+			n++
+		}
+	}
+	return n
+}
+
+// Summaries returns the per-resource summaries keyed by resource.
+func (res *Result) Summaries() map[string]*ResourceSummary {
+	out := map[string]*ResourceSummary{}
+	for _, rr := range res.Resources {
+		s := rr.Summary
+		out[rr.Resource.Table.Resource] = &s
+	}
+	return out
+}

@@ -1,0 +1,347 @@
+// Package report renders reconctl's reports (table, json, ndjson, csv,
+// markdown). Renderers only format; they never decide anything.
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// Formats are the accepted --output values.
+var Formats = []string{"table", "json", "ndjson", "csv", "markdown"}
+
+// CheckFormat validates an --output value.
+func CheckFormat(f string) error {
+	for _, ok := range Formats {
+		if f == ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown output format %q: use one of %s", f, strings.Join(Formats, ", "))
+}
+
+// Options tune rendering.
+type Options struct {
+	Color bool // colour drift kinds (table output on a terminal only)
+}
+
+// Render writes r in format to w.
+func Render(w io.Writer, format string, r *reconcile.Report, o Options) error {
+	switch format {
+	case "json":
+		return writeJSON(w, r)
+	case "ndjson":
+		return renderNDJSON(w, r)
+	case "csv":
+		return renderCSV(w, r)
+	case "markdown":
+		return renderMarkdown(w, r)
+	case "table", "":
+		return renderTable(w, r, o)
+	}
+	return CheckFormat(format)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// WriteJSON writes v as indented JSON (the json format of other reports).
+func WriteJSON(w io.Writer, v any) error { return writeJSON(w, v) }
+
+func renderNDJSON(w io.Writer, r *reconcile.Report) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, d := range r.Drift {
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	}
+	tail := map[string]any{"summary": r.Summary, "exit_code": r.ExitCode}
+	if r.Brake != nil {
+		tail["brake"] = r.Brake
+	}
+	if err := enc.Encode(tail); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// resourceOrder lists summary keys in the report's resource order.
+func resourceOrder(r *reconcile.Report) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, n := range r.Resources {
+		if _, ok := r.Summary[n]; ok && !seen[n] {
+			out = append(out, n)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range r.Summary {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+// Value renders a field value for text output: strings bare, null as
+// "null", everything else as JSON.
+func Value(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func shorten(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", `\n`)
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// driftRows flattens drift into one row per field (resource, id, kind, field, local, remote, action, applied).
+func driftRows(r *reconcile.Report, short int) [][]string {
+	var rows [][]string
+	cut := func(s string) string {
+		if short > 0 {
+			return shorten(s, short)
+		}
+		return s
+	}
+	for _, d := range r.Drift {
+		action := d.Action
+		if d.Applied {
+			action += " (applied)"
+		}
+		switch {
+		case d.Kind == reconcile.KindMissingRemote:
+			remote := "(" + d.RemoteStatus + ")"
+			if d.Error != "" {
+				remote += " " + d.Error
+			}
+			rows = append(rows, []string{d.Resource, d.ID, d.Kind, "", "(present)", cut(remote), action})
+		case len(d.Fields) == 0:
+			rows = append(rows, []string{d.Resource, d.ID, d.Kind, "", "(absent)", "(" + d.RemoteStatus + ")", action})
+		default:
+			for _, f := range d.Fields {
+				rows = append(rows, []string{d.Resource, d.ID, d.Kind, f.Name, cut(Value(f.Local)), cut(Value(f.Remote)), action})
+			}
+		}
+	}
+	return rows
+}
+
+var summaryHeader = []string{"resource", "remote", "local", "in sync", "missing local", "missing remote", "changed", "applied", "unresolved"}
+
+func summaryRows(r *reconcile.Report) [][]string {
+	var rows [][]string
+	for _, n := range resourceOrder(r) {
+		s := r.Summary[n]
+		row := []string{n}
+		for _, v := range []int{s.Remote, s.Local, s.InSync, s.MissingLocal, s.MissingRemote, s.Changed, s.Applied, s.Unresolved} {
+			row = append(row, strconv.Itoa(v))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+const (
+	colorReset  = "\x1b[0m"
+	colorRed    = "\x1b[31m"
+	colorGreen  = "\x1b[32m"
+	colorYellow = "\x1b[33m"
+)
+
+func colorKind(kind string) string {
+	switch kind {
+	case reconcile.KindMissingLocal:
+		return colorGreen + kind + colorReset
+	case reconcile.KindMissingRemote:
+		return colorRed + kind + colorReset
+	case reconcile.KindChanged:
+		return colorYellow + kind + colorReset
+	}
+	return kind
+}
+
+// NewTable returns a plain ASCII table writer (pastes cleanly anywhere).
+func NewTable(w io.Writer, header []string) *tablewriter.Table {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{Symbols: tw.NewSymbols(tw.StyleASCII)})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
+	h := make([]any, len(header))
+	for i, s := range header {
+		h[i] = s
+	}
+	t.Header(h...)
+	return t
+}
+
+func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
+	var buf bytes.Buffer
+	mode := ""
+	if r.DryRun {
+		mode = " (dry run)"
+	}
+	fmt.Fprintf(&buf, "%s: %s against %s%s\n", r.Command, r.Provider, r.State, mode)
+	st := NewTable(&buf, summaryHeader)
+	for _, row := range summaryRows(r) {
+		if err := st.Append(row); err != nil {
+			return err
+		}
+	}
+	if err := st.Render(); err != nil {
+		return err
+	}
+	if rows := driftRows(r, 40); len(rows) > 0 {
+		buf.WriteString("\n")
+		dt := NewTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"})
+		for _, row := range rows {
+			if o.Color {
+				row[2] = colorKind(row[2])
+			}
+			if err := dt.Append(row); err != nil {
+				return err
+			}
+		}
+		if err := dt.Render(); err != nil {
+			return err
+		}
+	}
+	buf.WriteString("\n")
+	buf.WriteString(Verdict(r))
+	buf.WriteString("\n")
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// Verdict is the closing line of text reports.
+func Verdict(r *reconcile.Report) string {
+	drift, applied := len(r.Drift), 0
+	for _, d := range r.Drift {
+		if d.Applied {
+			applied++
+		}
+	}
+	switch {
+	case r.Brake != nil:
+		return fmt.Sprintf("REFUSED by the safety brake: %d planned changes to %s exceed --max-changes (limit %d, %s). Nothing was written. Exit %d.",
+			r.Brake.Planned, r.Brake.Resource, r.Brake.Limit, r.Brake.Setting, r.ExitCode)
+	case drift == 0:
+		return fmt.Sprintf("In sync. Exit %d.", r.ExitCode)
+	case applied == drift:
+		return fmt.Sprintf("%d drift items, all fixed. Exit %d.", drift, r.ExitCode)
+	case applied > 0:
+		return fmt.Sprintf("%d drift items, %d fixed, %d remain. Exit %d.", drift, applied, drift-applied, r.ExitCode)
+	case r.Command == "diff" && !r.DryRun:
+		return fmt.Sprintf("%d drift items. Run again with --apply to fix them. Exit %d.", drift, r.ExitCode)
+	}
+	return fmt.Sprintf("%d drift items, none fixed. Exit %d.", drift, r.ExitCode)
+}
+
+func renderCSV(w io.Writer, r *reconcile.Report) error {
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	_ = cw.Write([]string{"resource", "id", "kind", "remote_status", "field", "path", "local", "remote", "action", "applied"})
+	for _, d := range r.Drift {
+		applied := strconv.FormatBool(d.Applied)
+		if len(d.Fields) == 0 {
+			_ = cw.Write([]string{d.Resource, d.ID, d.Kind, d.RemoteStatus, "", "", "", "", d.Action, applied})
+			continue
+		}
+		for _, f := range d.Fields {
+			_ = cw.Write([]string{d.Resource, d.ID, d.Kind, d.RemoteStatus, f.Name, f.Path, Value(f.Local), Value(f.Remote), d.Action, applied})
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, `\`, `\\`)
+	s = strings.ReplaceAll(s, "|", `\|`)
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "`", "\\`")
+	return s
+}
+
+func mdTable(buf *bytes.Buffer, header []string, rows [][]string) {
+	buf.WriteString("| " + strings.Join(header, " | ") + " |\n")
+	seps := make([]string, len(header))
+	for i := range seps {
+		seps[i] = "---"
+	}
+	buf.WriteString("|" + strings.Join(seps, "|") + "|\n")
+	for _, row := range rows {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = mdEscape(c)
+		}
+		buf.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+}
+
+func renderMarkdown(w io.Writer, r *reconcile.Report) error {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "## reconctl %s: %s against `%s`\n\n", r.Command, r.Provider, mdEscape(r.State))
+	fmt.Fprintf(&buf, "Run `%s`, %s to %s.\n\n", r.RunID, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"), r.FinishedAt.UTC().Format("15:04:05Z"))
+	buf.WriteString("### Summary\n\n")
+	mdTable(&buf, summaryHeader, summaryRows(r))
+	if rows := driftRows(r, 0); len(rows) > 0 {
+		buf.WriteString("\n### Drift\n\n")
+		mdTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
+	}
+	buf.WriteString("\n" + Verdict(r) + "\n")
+	_, err := w.Write(buf.Bytes())
+	return err
+}
