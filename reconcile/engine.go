@@ -36,8 +36,15 @@ const (
 
 // Progress receives progress events; every method may be called from several goroutines.
 type Progress interface {
-	Listed(resource string, n int)  // n more provider records read
-	Confirmed(resource string, n int, total int)
+	// Listing starts reading a resource from the provider; estimate is the
+	// expected count (the local count), or -1 when unknown.
+	Listing(resource string, estimate int)
+	Listed(resource string, n int) // n more provider records read
+	// Confirming starts the single-object checks of missing records.
+	Confirming(resource string, total int)
+	Confirmed(resource string, n int)
+	// Done ends the current phase.
+	Done()
 }
 
 // Engine compares and fixes one provider against one store.
@@ -267,6 +274,9 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	var candidates []candidate
 	created := map[string]bool{}
 	listed := 0
+	if e.Progress != nil {
+		e.Progress.Listing(t.Resource, len(index))
+	}
 	err = e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
@@ -338,6 +348,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	}
 	if e.Progress != nil {
 		e.Progress.Listed(t.Resource, listed%100)
+		e.Progress.Done()
 	}
 	log.Debug("provider side listed", "records", rr.Summary.Remote, "candidates", len(candidates))
 
@@ -527,6 +538,10 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 	if n <= 0 {
 		n = 8
 	}
+	if e.Progress != nil {
+		e.Progress.Confirming(resource, len(ids))
+		defer e.Progress.Done()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -579,7 +594,7 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 				finished++
 				mu.Unlock()
 				if e.Progress != nil {
-					e.Progress.Confirmed(resource, 1, len(ids))
+					e.Progress.Confirmed(resource, 1)
 				}
 			}
 		}()

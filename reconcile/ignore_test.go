@@ -1,0 +1,69 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/reconctl/reconctl/localstate"
+)
+
+func TestIgnore(t *testing.T) {
+	p, s := fixture()
+	// cus_3 differs in plan; make it differ in email too, then ignore only the plan field
+	s.rows["cus_3"]["email"] = "other@x"
+	rules, err := ReadIgnoreFile(strings.NewReader("# baseline\ncustomers/cus_gone\ncustomers/*/plan  # plans are managed elsewhere\n\ncustomers/cus_4??\n"), ".reconctlignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, res := compare(t, p, s, customersTable(), ModeDiff)
+	res.Ignore(rules)
+	ids := map[string]Drift{}
+	for _, d := range res.Drift {
+		ids[d.ID] = d
+	}
+	if _, ok := ids["cus_gone"]; ok {
+		t.Error("cus_gone not ignored")
+	}
+	if _, ok := ids["cus_403"]; ok {
+		t.Error("cus_403 not ignored by glob")
+	}
+	d := ids["cus_3"]
+	if len(d.Fields) != 1 || d.Fields[0].Name != "email" {
+		t.Errorf("cus_3 fields = %+v", d.Fields)
+	}
+	sum := res.Summaries()["customers"]
+	if sum.Ignored != 2 || sum.MissingRemote != 2 || sum.Unresolved != 4 {
+		t.Errorf("summary = %+v", sum)
+	}
+	if err := e.Apply(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range s.applied {
+		if c.Key == "cus_gone" {
+			t.Error("ignored deletion applied")
+		}
+		if c.Key == "cus_3" {
+			if _, ok := c.Values["plan"]; ok {
+				t.Error("ignored field written")
+			}
+		}
+	}
+	if s.rows["cus_3"]["email"] != "c@x" || s.rows["cus_3"]["plan"] != "free" {
+		t.Errorf("cus_3 = %+v", s.rows["cus_3"])
+	}
+	// a baseline written from drift ignores exactly that drift
+	_, res = compare(t, p, s, customersTable(), ModeDiff)
+	base, err := ReadIgnoreFile(strings.NewReader(Baseline(res.Drift)), "baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Ignore(base)
+	if len(res.Drift) != 0 {
+		t.Errorf("after baseline: %+v", res.Drift)
+	}
+	if _, err := ParseIgnoreRule("customers", "x"); err == nil {
+		t.Error("bad pattern accepted")
+	}
+	_ = localstate.OpCreate
+}
