@@ -1,0 +1,16 @@
+//go:build !unix
+
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+)
+
+func tryLockFile(f *os.File) (bool, error) {
+	return false, fmt.Errorf("state locking is not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
+
+func unlockFile(f *os.File) error { return nil }

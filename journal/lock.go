@@ -1,0 +1,240 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrLocked is matched (errors.Is) by *LockedError.
+var ErrLocked = errors.New("state is locked by another reconctl run")
+
+// Holder is who holds a state's lock, as written into the lock file.
+type Holder struct {
+	RunID     string    `json:"run_id"`
+	PID       int       `json:"pid"`
+	Host      string    `json:"host"`
+	Command   string    `json:"command"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+func (h *Holder) describe() string {
+	cmd := h.Command
+	if cmd == "" {
+		cmd = "?"
+	}
+	if !strings.HasPrefix(cmd, "reconctl") {
+		cmd = "reconctl " + cmd
+	}
+	s := fmt.Sprintf("run %s (%s, pid %d", orUnknown(h.RunID), cmd, h.PID)
+	if h.Host != "" && h.Host != hostname() {
+		s += " on host " + h.Host
+	}
+	if !h.StartedAt.IsZero() {
+		s += ", since " + h.StartedAt.UTC().Format(time.RFC3339)
+	}
+	return s + ")"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
+}
+
+// LockedError is returned when another run holds the state's lock.
+type LockedError struct {
+	State    string        // the state path as given
+	LockPath string        // the lock file
+	Holder   *Holder       // nil when the lock file could not be read
+	Waited   time.Duration // how long Lock waited before giving up; 0 for --wait 0
+}
+
+func (e *LockedError) Error() string {
+	who := "another reconctl process (lock file " + e.LockPath + ")"
+	if e.Holder != nil {
+		who = e.Holder.describe()
+	}
+	if w := e.Waited; w > 0 {
+		if w >= time.Second {
+			w = w.Round(time.Second)
+		}
+		return fmt.Sprintf("state %s is still being written by %s after waiting %s; wait for it or pass a longer --wait",
+			e.State, who, w)
+	}
+	return fmt.Sprintf("state %s is being written by %s; wait for it or pass --wait 5m", e.State, who)
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// LockPath is the lock file beside a state: <state>.reconctl.lock.
+func LockPath(statePath string) string { return statePath + ".reconctl.lock" }
+
+// StateLock is a held lock on a state.
+type StateLock struct {
+	State string
+	Path  string // the lock file
+	// Stale is the holder recorded by a run that died holding the lock (the
+	// kernel released its flock); nil when the lock was free and clean.
+	Stale *Holder
+
+	f    *os.File
+	once sync.Once
+	err  error
+}
+
+// StaleNote says which dead run's lock was taken over; "" when none.
+func (l *StateLock) StaleNote() string {
+	if l.Stale == nil {
+		return ""
+	}
+	h := *l.Stale
+	note := fmt.Sprintf("took over the lock on %s left by %s, which ended without releasing it", l.State, h.describe())
+	if h.RunID != "" {
+		note += fmt.Sprintf("; `reconctl history %s` shows what it did", h.RunID)
+	}
+	return note
+}
+
+// Release clears the holder record and releases the lock. Calling it again
+// does nothing. The lock file stays: removing it would let two processes
+// lock two different files of the same name.
+func (l *StateLock) Release() error {
+	l.once.Do(func() {
+		errTrunc := l.f.Truncate(0)
+		errUnlock := unlockFile(l.f)
+		errClose := l.f.Close()
+		if err := errors.Join(errTrunc, errUnlock, errClose); err != nil {
+			l.err = fmt.Errorf("releasing the lock %s: %w", l.Path, err)
+		}
+	})
+	return l.err
+}
+
+// lockPoll is how often a waiting Lock tries again.
+var lockPoll = 200 * time.Millisecond
+
+// Lock takes the one-writer lock on a state for a run: an exclusive flock on
+// <state>.reconctl.lock, which names the holder. When another run holds it,
+// Lock fails at once with a *LockedError (wait 0) or tries again until it
+// gets the lock, wait runs out (*LockedError) or ctx is done. A lock left by
+// a killed run is free (the kernel drops a dead process's flock); taking it
+// over is logged as a warning. AcquireLock returns that note to the caller.
+func Lock(ctx context.Context, statePath string, runID string, command string, wait time.Duration) (release func() error, err error) {
+	l, err := AcquireLock(ctx, statePath, Holder{RunID: runID, Command: command}, wait)
+	if err != nil {
+		return nil, err
+	}
+	if note := l.StaleNote(); note != "" {
+		slog.Warn(note)
+	}
+	return l.Release, nil
+}
+
+// AcquireLock is Lock returning the lock itself, with any stale holder it
+// replaced. h.PID, h.Host and h.StartedAt default to this process and now.
+func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Duration) (*StateLock, error) {
+	path := LockPath(statePath)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the lock file %s: %w; reconctl needs write access beside the state", path, err)
+	}
+	start := time.Now()
+	var timer *time.Timer
+	for {
+		ok, err := tryLockFile(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if ok {
+			break
+		}
+		waited := time.Since(start)
+		if wait <= 0 || waited >= wait {
+			holder := readHolder(f)
+			f.Close()
+			le := &LockedError{State: statePath, LockPath: path, Holder: holder}
+			if wait > 0 {
+				le.Waited = wait
+			}
+			return nil, le
+		}
+		d := min(lockPoll, wait-waited)
+		if timer == nil {
+			timer = time.NewTimer(d)
+			defer timer.Stop()
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for the lock on state %s: %w", statePath, ctx.Err())
+		case <-timer.C:
+		}
+	}
+
+	l := &StateLock{State: statePath, Path: path, f: f}
+	// We hold the flock, so whatever the file says was written by a run
+	// that is gone.
+	if b, err := readAll(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		l.Stale = parseHolder(b)
+		if l.Stale == nil {
+			l.Stale = &Holder{}
+		}
+	}
+	if h.PID == 0 {
+		h.PID = os.Getpid()
+	}
+	if h.Host == "" {
+		h.Host = hostname()
+	}
+	if h.StartedAt.IsZero() {
+		h.StartedAt = time.Now()
+	}
+	h.StartedAt = h.StartedAt.UTC().Truncate(time.Second)
+	b, _ := json.Marshal(h)
+	b = append(b, '\n')
+	// Write then truncate (not the other way round), so a reader never sees
+	// an empty file while we hold the lock; readHolder takes the first JSON
+	// value and ignores any tail of an older, longer record.
+	if _, err := f.WriteAt(b, 0); err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
+	if err != nil {
+		l.Release()
+		return nil, fmt.Errorf("writing the lock file %s: %w", path, err)
+	}
+	return l, nil
+}
+
+func readAll(f *os.File) ([]byte, error) {
+	return io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+}
+
+func readHolder(f *os.File) *Holder {
+	b, err := readAll(f)
+	if err != nil {
+		return nil
+	}
+	return parseHolder(b)
+}
+
+func parseHolder(b []byte) *Holder {
+	var h Holder
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&h); err != nil {
+		return nil
+	}
+	return &h
+}

@@ -1,0 +1,78 @@
+package journal
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Redacted replaces a secret in recorded arguments.
+const Redacted = "[REDACTED]"
+
+// secretValue matches provider keys and signing secrets wherever they appear:
+// sk_live_…, sk_test_…, rk_live_…, whsec_…
+var secretValue = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*`)
+
+// bearer matches an Authorization header value.
+var bearer = regexp.MustCompile(`(?i)\b(bearer|basic)\s+\S+`)
+
+// secretParam matches name=value inside a larger string (a URL's query, a
+// DSN) when the name looks secret.
+var secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential)[A-Za-z0-9_.\-]*)=[^&;,\s]+`)
+
+// settingName is a flag or setting name, as in --api-key=… or api_key=….
+var settingName = regexp.MustCompile(`^-{0,2}[A-Za-z0-9_.\-]+$`)
+
+// secretName says whether a flag or setting name looks like it holds a secret.
+func secretName(name string) bool {
+	n := strings.ToLower(strings.TrimLeft(name, "-"))
+	if n == "" {
+		return false
+	}
+	for _, w := range []string{"key", "secret", "token", "password", "passwd", "credential"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactArgs returns a copy of args fit for the journal: the values of flags
+// whose names look secret (containing key, secret, token, password) are
+// replaced by [REDACTED] — both --api-key=VALUE and --api-key VALUE, and
+// name=VALUE settings — and so is anything that looks like a provider key or
+// signing secret (sk_…, rk_…, whsec_…), a secret-looking name=value inside
+// an argument (a URL's ?token=…), or a bearer token.
+func RedactArgs(args []string) []string {
+	if args == nil {
+		return nil
+	}
+	out := make([]string, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" { // after --, only positional arguments
+			for ; i < len(args); i++ {
+				out[i] = redactValue(args[i])
+			}
+			break
+		}
+		if name, _, ok := strings.Cut(a, "="); ok && settingName.MatchString(name) && secretName(name) {
+			out[i] = name + "=" + Redacted
+			continue
+		}
+		out[i] = redactValue(a)
+		if strings.HasPrefix(a, "-") && len(a) > 1 && secretName(a) && i+1 < len(args) &&
+			!strings.HasPrefix(args[i+1], "-") {
+			// --api-key VALUE. A boolean flag followed by a positional
+			// argument loses that argument here: the safe direction.
+			i++
+			out[i] = Redacted
+		}
+	}
+	return out
+}
+
+func redactValue(s string) string {
+	s = secretValue.ReplaceAllString(s, Redacted)
+	s = secretParam.ReplaceAllString(s, "${1}="+Redacted)
+	return bearer.ReplaceAllString(s, "$1 "+Redacted)
+}

@@ -1,0 +1,420 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// Run statuses. StatusIncomplete is never stored: it is how a run still
+// marked running reads once its process is gone.
+const (
+	StatusRunning     = "running"
+	StatusOK          = "ok"
+	StatusDrift       = "drift"
+	StatusFailed      = "failed"
+	StatusRefused     = "refused"
+	StatusInterrupted = "interrupted"
+	StatusIncomplete  = "incomplete"
+)
+
+// staleAfter is how long a run on another host may stay "running" before it
+// reads as incomplete (its pid cannot be checked from here).
+const staleAfter = 24 * time.Hour
+
+// NewRunID makes a run id such as r_20261127T101500Z_3f9a: the start time in
+// UTC and 4 random hex digits.
+func NewRunID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "r_" + now.UTC().Format("20060102T150405Z") + "_" + hex.EncodeToString(b[:])
+}
+
+// Run is what StartRun records when a run begins.
+type Run struct {
+	ID        string
+	Command   string   // diff, check-user, resync, replay, ...
+	Args      []string // command-line arguments; redacted by StartRun
+	Provider  string
+	State     string
+	Resources []string
+	StartedAt time.Time // zero: now
+}
+
+// StartRun records a run as running, with this process's pid and host.
+func (j *Journal) StartRun(ctx context.Context, r Run) error {
+	if r.ID == "" || r.Command == "" {
+		return errors.New("journal: StartRun needs a run id and a command")
+	}
+	if r.StartedAt.IsZero() {
+		r.StartedAt = time.Now()
+	}
+	args, _ := json.Marshal(nonNil(RedactArgs(r.Args)))
+	res, _ := json.Marshal(nonNil(r.Resources))
+	var procStart any
+	if t, ok := procStartTime(os.Getpid()); ok {
+		procStart = t
+	}
+	_, err := j.db.ExecContext(ctx,
+		`INSERT INTO reconctl_runs (run_id, command, args_json, provider, state, resources_json,
+			started_at, status, pid, proc_start, host)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Command, string(args), r.Provider, r.State, string(res),
+		fmtTS(r.StartedAt), StatusRunning, os.Getpid(), procStart, hostname())
+	return j.fail("recording the start of run "+r.ID, err)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Finish is how a run ended.
+type Finish struct {
+	FinishedAt time.Time // zero: now
+	Status     string    // ok, drift, failed, refused, interrupted
+	ExitCode   int
+	Err        string // the error the operator saw, if any
+	// Report is the diff/resync/check-user --fix report; its drift items are
+	// stored one row each. May be nil.
+	Report *reconcile.Report
+	// ReportJSON is the report exactly as printed with -o json (any report
+	// shape: replay, check-user, ...). Stored byte for byte so history can
+	// re-render it. When nil, Report is marshalled instead.
+	ReportJSON []byte
+	// Counts is the run's summary for `reconctl history` (for replay, its
+	// summary object). Nil: summed from Report.Summary.
+	Counts any
+}
+
+// FinishRun records the end of a run, its report and its drift items, in one
+// transaction. A run's end matters most when it was interrupted, so a
+// cancelled ctx does not stop the write: it gets 10 more seconds.
+func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
+	switch f.Status {
+	case StatusOK, StatusDrift, StatusFailed, StatusRefused, StatusInterrupted:
+	default:
+		return fmt.Errorf("journal: FinishRun: status %q is not one of ok, drift, failed, refused, interrupted", f.Status)
+	}
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+	}
+	if f.FinishedAt.IsZero() {
+		f.FinishedAt = time.Now()
+	}
+	var report any // NULL unless there is a report
+	switch {
+	case f.ReportJSON != nil:
+		report = string(f.ReportJSON)
+	case f.Report != nil:
+		b, err := json.Marshal(f.Report)
+		if err != nil {
+			return fmt.Errorf("journal: encoding the report of run %s: %w", runID, err)
+		}
+		report = string(b)
+	}
+	var counts any
+	if c := f.Counts; c != nil || f.Report != nil {
+		if c == nil {
+			c = reportCounts(f.Report)
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("journal: encoding the counts of run %s: %w", runID, err)
+		}
+		counts = string(b)
+	}
+
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return j.fail("recording the end of run "+runID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx,
+		`UPDATE reconctl_runs SET finished_at = ?, status = ?, exit_code = ?, error = ?,
+			counts_json = ?, report_json = ? WHERE run_id = ?`,
+		fmtTS(f.FinishedAt), f.Status, f.ExitCode, f.Err, counts, report, runID)
+	if err != nil {
+		return j.fail("recording the end of run "+runID, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return &runNotFoundError{id: runID, path: j.path}
+	}
+	// Finishing twice replaces the drift items rather than doubling them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM reconctl_drift WHERE run_id = ?`, runID); err != nil {
+		return j.fail("recording the drift of run "+runID, err)
+	}
+	if f.Report != nil && len(f.Report.Drift) > 0 {
+		if err := insertDrift(ctx, tx, runID, f.Report.Drift); err != nil {
+			return j.fail("recording the drift of run "+runID, err)
+		}
+	}
+	return j.fail("recording the end of run "+runID, tx.Commit())
+}
+
+func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcile.Drift) error {
+	stmt, err := tx.PrepareContext(ctx,
+		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
+			action, applied, error, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range drift {
+		d := &drift[i]
+		var fields any
+		if len(d.Fields) > 0 {
+			buf.Reset()
+			if err := enc.Encode(d.Fields); err != nil {
+				return fmt.Errorf("encoding the fields of %s %s: %w", d.Resource, d.ID, err)
+			}
+			fields = string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		}
+		if _, err := stmt.ExecContext(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
+			d.Action, d.Applied, d.Error, fields); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportCounts sums a report's summary over its resources.
+func reportCounts(r *reconcile.Report) map[string]int {
+	c := map[string]int{
+		reconcile.KindMissingLocal: 0, reconcile.KindMissingRemote: 0, reconcile.KindChanged: 0,
+		"applied": 0, "unresolved": 0,
+	}
+	if len(r.Summary) == 0 {
+		for _, d := range r.Drift {
+			c[d.Kind]++
+			if d.Applied {
+				c["applied"]++
+			} else {
+				c["unresolved"]++
+			}
+		}
+		return c
+	}
+	for _, s := range r.Summary {
+		if s == nil {
+			continue
+		}
+		c[reconcile.KindMissingLocal] += s.MissingLocal
+		c[reconcile.KindMissingRemote] += s.MissingRemote
+		c[reconcile.KindChanged] += s.Changed
+		c["applied"] += s.Applied
+		c["unresolved"] += s.Unresolved
+	}
+	return c
+}
+
+// RunInfo is one run as `reconctl history` lists it.
+type RunInfo struct {
+	RunID      string     `json:"run_id"`
+	Command    string     `json:"command"`
+	Args       []string   `json:"args"`
+	Provider   string     `json:"provider"`
+	State      string     `json:"state"`
+	Resources  []string   `json:"resources"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	// Status is the stored status, or "incomplete" for a run still marked
+	// running whose process is gone.
+	Status   string `json:"status"`
+	ExitCode *int   `json:"exit_code"`
+	Error    string `json:"error,omitempty"`
+	// Counts: for diff/resync/check-user missing_local, missing_remote,
+	// changed, applied, unresolved summed over resources; for replay its
+	// summary (fetched, applied, duplicate, ...). Nil until the run finished.
+	Counts map[string]int `json:"counts"`
+	PID    int            `json:"pid"`
+	Host   string         `json:"host"`
+}
+
+// Filter selects runs for ListRuns.
+type Filter struct {
+	Limit   int    // 0: 20; negative: no limit
+	Command string // "": every command
+}
+
+const runCols = `run_id, command, args_json, provider, state, resources_json, started_at,
+	finished_at, status, exit_code, error, counts_json, pid, proc_start, host`
+
+// ListRuns lists runs newest first.
+func (j *Journal) ListRuns(ctx context.Context, f Filter) ([]RunInfo, error) {
+	limit := f.Limit
+	if limit == 0 {
+		limit = 20
+	}
+	q := `SELECT ` + runCols + ` FROM reconctl_runs`
+	var args []any
+	if f.Command != "" {
+		q += ` WHERE command = ?`
+		args = append(args, f.Command)
+	}
+	q += ` ORDER BY started_at DESC, rowid DESC LIMIT ?`
+	args = append(args, limit)
+	rows, err := j.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, j.fail("listing runs", err)
+	}
+	defer rows.Close()
+	now := time.Now()
+	var out []RunInfo
+	for rows.Next() {
+		ri, err := scanRun(rows, now)
+		if err != nil {
+			return nil, j.fail("listing runs", err)
+		}
+		out = append(out, ri)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, j.fail("listing runs", err)
+	}
+	return out, nil
+}
+
+// GetRun returns one run and the report JSON stored by FinishRun (nil while
+// the run has not finished or printed no report).
+func (j *Journal) GetRun(ctx context.Context, runID string) (RunInfo, []byte, error) {
+	row := j.db.QueryRowContext(ctx,
+		`SELECT `+runCols+`, report_json FROM reconctl_runs WHERE run_id = ?`, runID)
+	var report sql.NullString
+	ri, err := scanRun(row, time.Now(), &report)
+	if errors.Is(err, sql.ErrNoRows) {
+		return RunInfo{}, nil, &runNotFoundError{id: runID, path: j.path}
+	}
+	if err != nil {
+		return RunInfo{}, nil, j.fail("reading run "+runID, err)
+	}
+	var rep []byte
+	if report.Valid {
+		rep = []byte(report.String)
+	}
+	return ri, rep, nil
+}
+
+// RunDrift returns the drift items FinishRun stored for a run, in report order.
+func (j *Journal) RunDrift(ctx context.Context, runID string) ([]reconcile.Drift, error) {
+	rows, err := j.db.QueryContext(ctx,
+		`SELECT resource, object_id, kind, remote_status, action, applied, error, fields_json
+		 FROM reconctl_drift WHERE run_id = ? ORDER BY seq`, runID)
+	if err != nil {
+		return nil, j.fail("reading the drift of run "+runID, err)
+	}
+	defer rows.Close()
+	var out []reconcile.Drift
+	for rows.Next() {
+		var d reconcile.Drift
+		var fields sql.NullString
+		if err := rows.Scan(&d.Resource, &d.ID, &d.Kind, &d.RemoteStatus, &d.Action, &d.Applied, &d.Error, &fields); err != nil {
+			return nil, j.fail("reading the drift of run "+runID, err)
+		}
+		if fields.Valid {
+			dec := json.NewDecoder(bytes.NewReader([]byte(fields.String)))
+			dec.UseNumber()
+			if err := dec.Decode(&d.Fields); err != nil {
+				return nil, fmt.Errorf("journal %s: run %s: drift item %s %s: %w", j.path, runID, d.Resource, d.ID, err)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, j.fail("reading the drift of run "+runID, rows.Err())
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(s scanner, now time.Time, extra ...any) (RunInfo, error) {
+	var (
+		ri                         RunInfo
+		argsJSON, resJSON, started string
+		finished, counts           sql.NullString
+		exit, procStart            sql.NullInt64
+	)
+	dest := append([]any{&ri.RunID, &ri.Command, &argsJSON, &ri.Provider, &ri.State, &resJSON, &started,
+		&finished, &ri.Status, &exit, &ri.Error, &counts, &ri.PID, &procStart, &ri.Host}, extra...)
+	if err := s.Scan(dest...); err != nil {
+		return RunInfo{}, err
+	}
+	// A damaged args or resources column should not hide the run: leave it empty.
+	_ = json.Unmarshal([]byte(argsJSON), &ri.Args)
+	_ = json.Unmarshal([]byte(resJSON), &ri.Resources)
+	var err error
+	if ri.StartedAt, err = parseTS(started); err != nil {
+		return RunInfo{}, fmt.Errorf("run %s: %w", ri.RunID, err)
+	}
+	if finished.Valid {
+		t, err := parseTS(finished.String)
+		if err != nil {
+			return RunInfo{}, fmt.Errorf("run %s: %w", ri.RunID, err)
+		}
+		ri.FinishedAt = &t
+	}
+	if exit.Valid {
+		c := int(exit.Int64)
+		ri.ExitCode = &c
+	}
+	if counts.Valid {
+		ri.Counts = decodeCounts(counts.String)
+	}
+	if ri.Status == StatusRunning && !runAlive(ri, procStart, now) {
+		ri.Status = StatusIncomplete
+	}
+	return ri, nil
+}
+
+// decodeCounts keeps the whole-number entries of a counts object.
+func decodeCounts(s string) map[string]int {
+	var raw map[string]any
+	if json.Unmarshal([]byte(s), &raw) != nil {
+		return nil
+	}
+	out := make(map[string]int, len(raw))
+	for k, v := range raw {
+		if f, ok := v.(float64); ok && f == float64(int(f)) {
+			out[k] = int(f)
+		}
+	}
+	return out
+}
+
+// runAlive says whether a run marked running may still be running: on this
+// host, whether its process exists (and is the same process, when its start
+// time was recorded); on another host, whether it started in the last 24h.
+func runAlive(ri RunInfo, procStart sql.NullInt64, now time.Time) bool {
+	if ri.Host != hostname() {
+		return now.Sub(ri.StartedAt) < staleAfter
+	}
+	if !pidAlive(ri.PID) {
+		return false
+	}
+	if procStart.Valid {
+		if t, ok := procStartTime(ri.PID); ok && t != procStart.Int64 {
+			return false // the pid now belongs to another process
+		}
+	}
+	return true
+}
+
+type runNotFoundError struct{ id, path string }
+
+func (e *runNotFoundError) Error() string {
+	return fmt.Sprintf("no run %s in the journal at %s; `reconctl history` lists runs", e.id, e.path)
+}
+
+func (e *runNotFoundError) Is(target error) bool { return target == ErrRunNotFound }
