@@ -87,6 +87,9 @@ type EmailFinder interface {
 // parentResource and streams one parent's related records.
 type RelatedLister interface {
 	RelatedResources(parentResource string) []string
+	// ParentPath is the field path in a related record holding its parent's
+	// id ("customer" for a Stripe subscription).
+	ParentPath(resource, parentResource string) string
 	ListRelated(ctx context.Context, resource, parentResource, parentID string, fn func(Record) error) error
 }
 

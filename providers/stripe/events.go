@@ -1,0 +1,237 @@
+package stripe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	stripeapi "github.com/stripe/stripe-go/v84"
+
+	"github.com/reconctl/reconctl/providers"
+)
+
+// maxTypesPerRequest is Stripe's limit on types[] in one /v1/events call.
+const maxTypesPerRequest = 20
+
+// typeGroup is one request filter: names for types[], or one wildcard
+// pattern for type (types[] takes exact names only).
+type typeGroup struct {
+	types []string
+	typ   string
+}
+
+func (g typeGroup) describe() string {
+	if g.typ != "" {
+		return "type=" + g.typ
+	}
+	if len(g.types) > 0 {
+		return "types=" + strings.Join(g.types, ",")
+	}
+	return "all types"
+}
+
+func typeGroups(types []string) []typeGroup {
+	seen := map[string]bool{}
+	var exact []string
+	var groups []typeGroup
+	for _, t := range types {
+		t = strings.TrimSpace(t)
+		if t == "" || seen[t] {
+			continue
+		}
+		seen[t] = true
+		if strings.Contains(t, "*") {
+			groups = append(groups, typeGroup{typ: t})
+		} else {
+			exact = append(exact, t)
+		}
+	}
+	for c := range slices.Chunk(exact, maxTypesPerRequest) {
+		groups = append(groups, typeGroup{types: c})
+	}
+	if len(groups) == 0 {
+		groups = []typeGroup{{}}
+	}
+	return groups
+}
+
+// Events implements providers.EventSource. Stripe lists events newest first;
+// we deliver oldest first, so a window's events are collected, sorted by
+// (created, id) and then delivered. Memory stays bounded: when a window
+// holds more than maxEventBuffer events, the collected ones are dropped and
+// the window is split at the creation time reached, older part first (the
+// dropped part is fetched again: at most about twice the requests for a huge
+// window, never unbounded memory).
+func (p *Provider) Events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	var a, b int64
+	if !q.Since.IsZero() {
+		a = ceilUnix(q.Since)
+	}
+	if !q.Until.IsZero() {
+		b = ceilUnix(q.Until)
+		if b <= a && a != 0 {
+			return nil
+		}
+	}
+	pageNo := 0
+	return p.eventsRange(ctx, a, b, typeGroups(q.Types), &pageNo, fn)
+}
+
+// ceilUnix is the first whole second at or after t (events have whole-second
+// created times, so created >= t ⇔ created >= ceil(t)).
+func ceilUnix(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+// eventsRange delivers events created in [a, b) (0 = open end).
+func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGroup, pageNo *int, fn func(providers.Event) error) error {
+	var buf []providers.Event
+	seen := map[string]bool{}
+	inRange := func(c int64) bool { return (a == 0 || c >= a) && (b == 0 || c < b) }
+	for _, g := range groups {
+		cursor := ""
+		for {
+			*pageNo++
+			page, err := p.fetchEvents(ctx, a, b, g, cursor)
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("listing stripe events: %w", context.Cause(ctx))
+				}
+				var ae *providers.AuthError
+				if errors.As(err, &ae) {
+					return err
+				}
+				return fmt.Errorf("listing stripe events failed at page %d (%s): %w", *pageNo, describeWindow(a, b, g, cursor), err)
+			}
+			var lastCreated int64 = -1
+			for _, raw := range page.Data {
+				ev, err := toEvent(raw)
+				if err != nil {
+					return fmt.Errorf("listing stripe events: %w", err)
+				}
+				if !inRange(ev.Created.Unix()) || seen[ev.ID] {
+					continue // a server ignoring the filter, or overlapping wildcards
+				}
+				seen[ev.ID] = true
+				lastCreated = ev.Created.Unix()
+				buf = append(buf, ev)
+			}
+			if !page.HasMore || len(page.Data) == 0 {
+				break
+			}
+			var head struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(page.Data[len(page.Data)-1], &head)
+			last := head.ID
+			if last == "" || last == cursor {
+				return fmt.Errorf("listing stripe events: the API returned has_more without a usable cursor at page %d", *pageNo)
+			}
+			cursor = last
+			if len(buf) > p.maxEventBuffer && lastCreated >= 0 && (b == 0 || lastCreated+1 < b) {
+				buf, seen = nil, nil
+				if err := p.eventsRange(ctx, a, lastCreated+1, groups, pageNo, fn); err != nil {
+					return err
+				}
+				return p.eventsRange(ctx, lastCreated+1, b, groups, pageNo, fn)
+			}
+		}
+	}
+	slices.SortFunc(buf, func(x, y providers.Event) int {
+		if c := x.Created.Compare(y.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	for _, ev := range buf {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("listing stripe events: %w", context.Cause(ctx))
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describeWindow(a, b int64, g typeGroup, cursor string) string {
+	var parts []string
+	if a != 0 {
+		parts = append(parts, fmt.Sprintf("created[gte]=%d", a))
+	}
+	if b != 0 {
+		parts = append(parts, fmt.Sprintf("created[lt]=%d", b))
+	}
+	parts = append(parts, g.describe())
+	if cursor != "" {
+		parts = append(parts, "starting_after="+cursor)
+	}
+	return strings.Join(parts, " ")
+}
+
+func (p *Provider) fetchEvents(ctx context.Context, a, b int64, g typeGroup, cursor string) (*rawPage, error) {
+	params := &stripeapi.EventListParams{ListParams: stripeapi.ListParams{Context: ctx, Limit: stripeapi.Int64(pageSize)}}
+	if cursor != "" {
+		params.StartingAfter = stripeapi.String(cursor)
+	}
+	if a != 0 || b != 0 {
+		params.CreatedRange = &stripeapi.RangeQueryParams{GreaterThanOrEqual: a, LesserThan: b}
+	}
+	if g.typ != "" {
+		params.Type = stripeapi.String(g.typ)
+	}
+	if len(g.types) > 0 {
+		params.Types = stripeapi.StringSlice(g.types)
+	}
+	page := &rawPage{}
+	if err := p.callList("/v1/events", params, page); err != nil {
+		return nil, p.wrapErr(ctx, err)
+	}
+	return page, nil
+}
+
+// toEvent maps a raw Stripe event. Raw keeps the bytes as received.
+func toEvent(raw json.RawMessage) (providers.Event, error) {
+	m, err := decodeObject(raw)
+	if err != nil {
+		return providers.Event{}, err
+	}
+	id, _ := m["id"].(string)
+	typ, _ := m["type"].(string)
+	if id == "" || typ == "" {
+		return providers.Event{}, errors.New("stripe event without id or type")
+	}
+	ev := providers.Event{ID: id, Type: typ, Created: time.Unix(created(m), 0).UTC(), Raw: raw}
+	if data, ok := m["data"].(map[string]any); ok {
+		if obj, ok := data["object"].(map[string]any); ok {
+			ev.Object = obj
+			ev.ObjectID, _ = obj["id"].(string)
+		}
+	}
+	ev.Resource, ev.Deleted = eventResource(typ)
+	return ev, nil
+}
+
+// eventResource maps an event type to the reconctl resource of its object.
+// customer.subscription.deleted is not a deletion: the subscription still
+// exists, canceled (GET returns it).
+func eventResource(typ string) (resource string, deleted bool) {
+	switch typ {
+	case "customer.created", "customer.updated":
+		return Customers, false
+	case "customer.deleted":
+		return Customers, true
+	}
+	if strings.HasPrefix(typ, "customer.subscription.") {
+		return Subscriptions, false
+	}
+	return "", false
+}

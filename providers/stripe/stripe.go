@@ -1,0 +1,301 @@
+// Package stripe is the Stripe provider: customers and subscriptions read
+// through stripe-go v84, paced and retried by providers/httpx, with listings
+// split by creation time so several pages are in flight at once.
+package stripe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	stripeapi "github.com/stripe/stripe-go/v84"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultAPIBase = "https://api.stripe.com"
+	DefaultKeyEnv  = "STRIPE_API_KEY"
+	// DefaultRPS stays under Stripe's 25 req/s per-endpoint limit.
+	DefaultRPS         = 20
+	DefaultConcurrency = 4
+	// EventRetention is how long Stripe keeps events.
+	EventRetention = 30 * 24 * time.Hour
+
+	pageSize = 100
+)
+
+// Resources served by this provider.
+const (
+	Customers     = "customers"
+	Subscriptions = "subscriptions"
+)
+
+var knownResources = []string{Customers, Subscriptions}
+
+func init() {
+	providers.Register("stripe", func(o providers.Options) (providers.Provider, error) { return New(o) })
+}
+
+// Provider implements providers.Provider, EventSource, EmailFinder and
+// RelatedLister for Stripe.
+type Provider struct {
+	sc          *stripeapi.Client
+	api         stripeapi.Backend
+	key         string
+	keyEnv      string
+	transport   *httpx.Transport
+	concurrency int
+	log         *slog.Logger
+
+	// floor is the lower creation time assumed when splitting an open-ended
+	// range (the bottom partition itself stays open, so older objects are
+	// still listed).
+	floor int64
+	// maxEventBuffer bounds how many events Events holds before it narrows
+	// the time window (see events.go).
+	maxEventBuffer int
+	now            func() time.Time
+}
+
+var (
+	_ providers.Provider      = (*Provider)(nil)
+	_ providers.EventSource   = (*Provider)(nil)
+	_ providers.EmailFinder   = (*Provider)(nil)
+	_ providers.RelatedLister = (*Provider)(nil)
+)
+
+// New builds a Stripe provider. Zero Options fields take the defaults above
+// (and httpx's: 5 retries, 30 s per attempt); a negative RPS turns client-side
+// pacing off. Options.HTTPClient's Transport, when set, is what httpx sends
+// through. The optional tweaks adjust the HTTP layer's configuration after
+// Options are applied (tests use them for short backoff).
+func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
+	keyEnv := opts.APIKeyEnv
+	if keyEnv == "" {
+		keyEnv = DefaultKeyEnv
+	}
+	key := strings.TrimSpace(os.Getenv(keyEnv))
+	if key == "" {
+		return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
+	}
+	base := opts.APIBase
+	if base == "" {
+		base = DefaultAPIBase
+	}
+	u, err := httpx.CheckAPIBase(base)
+	if err != nil {
+		return nil, fmt.Errorf("stripe: %w", err)
+	}
+	cfg := httpx.Config{
+		RPS:     opts.RPS,
+		Retries: opts.Retries,
+		Timeout: opts.Timeout,
+		Logger:  opts.Logger,
+	}
+	if cfg.RPS == 0 {
+		cfg.RPS = DefaultRPS
+	}
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		cfg.Base = opts.HTTPClient.Transport
+	}
+	for _, t := range tweaks {
+		t(&cfg)
+	}
+	tr := httpx.New(cfg)
+	backends := stripeapi.NewBackendsWithConfig(&stripeapi.BackendConfig{
+		URL:        stripeapi.String(u.String()),
+		HTTPClient: tr.Client(),
+		// httpx retries (with pacing and jitter); the SDK must not retry on top.
+		MaxNetworkRetries: stripeapi.Int64(0),
+		EnableTelemetry:   stripeapi.Bool(false),
+		// The SDK's default logger prints errors to stderr; our layer logs.
+		LeveledLogger: &stripeapi.LeveledLogger{Level: stripeapi.LevelNull},
+	})
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{
+		sc:             stripeapi.NewClient(key, stripeapi.WithBackends(backends)),
+		api:            backends.API,
+		key:            key,
+		keyEnv:         keyEnv,
+		transport:      tr,
+		concurrency:    conc,
+		log:            log,
+		floor:          time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC).Unix(),
+		maxEventBuffer: 20000,
+		now:            time.Now,
+	}, nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return "stripe" }
+
+// DefaultResources implements providers.Provider.
+func (p *Provider) DefaultResources() []string { return []string{Customers, Subscriptions} }
+
+// HTTPStats returns the HTTP layer's counters (requests sent, retries, …).
+func (p *Provider) HTTPStats() httpx.Stats { return p.transport.Stats() }
+
+// EventRetention implements providers.EventSource.
+func (p *Provider) EventRetention() time.Duration { return EventRetention }
+
+func (p *Provider) unknown(resource string) error {
+	return &providers.UnknownResourceError{Provider: "stripe", Resource: resource, Known: knownResources}
+}
+
+// Get implements providers.Provider.
+func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Record, providers.RemoteStatus, error) {
+	if resource != Customers && resource != Subscriptions {
+		return providers.Record{}, "", p.unknown(resource)
+	}
+	if id == "" {
+		return providers.Record{}, "", fmt.Errorf("getting stripe %s: empty id", resource)
+	}
+	var raw []byte
+	var err error
+	switch resource {
+	case Customers:
+		var c *stripeapi.Customer
+		if c, err = p.sc.V1Customers.Retrieve(ctx, id, nil); err == nil {
+			raw = c.LastResponse.RawJSON
+		}
+	case Subscriptions:
+		var s *stripeapi.Subscription
+		if s, err = p.sc.V1Subscriptions.Retrieve(ctx, id, nil); err == nil {
+			raw = s.LastResponse.RawJSON
+		}
+	}
+	if err != nil {
+		var se *stripeapi.Error
+		if errors.As(err, &se) {
+			switch {
+			case se.HTTPStatusCode == http.StatusForbidden:
+				return providers.Record{}, providers.StatusInaccessible, nil
+			case se.HTTPStatusCode == http.StatusNotFound && se.Code == stripeapi.ErrorCodeResourceMissing:
+				return providers.Record{}, providers.StatusDeleted, nil
+			}
+		}
+		return providers.Record{}, "", fmt.Errorf("getting stripe %s %s: %w", resource, id, p.wrapErr(ctx, err))
+	}
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting stripe %s %s: %w", resource, id, err)
+	}
+	if d, _ := obj["deleted"].(bool); d {
+		return providers.Record{}, providers.StatusDeleted, nil
+	}
+	rec, err := toRecord(obj)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting stripe %s %s: %w", resource, id, err)
+	}
+	return rec, providers.StatusPresent, nil
+}
+
+// wrapErr turns SDK errors into what an operator can act on: a 401 becomes
+// *providers.AuthError (fatal for the run), other API errors a readable
+// message with any key-like text removed, a cancelled context its own error.
+func (p *Provider) wrapErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	var se *stripeapi.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	if se.HTTPStatusCode == http.StatusUnauthorized {
+		ae := &providers.AuthError{Provider: "stripe", KeyEnv: p.keyEnv}
+		if se.RequestID != "" {
+			ae.Detail = "Stripe request " + se.RequestID
+		}
+		return ae
+	}
+	return &APIError{Status: se.HTTPStatusCode, Type: string(se.Type), Code: string(se.Code),
+		Message: p.scrub(se.Msg), RequestID: se.RequestID, Err: se}
+}
+
+// APIError is a Stripe error response other than 401.
+type APIError struct {
+	Status    int
+	Type      string
+	Code      string
+	Message   string // with anything that looks like a key removed
+	RequestID string
+	Err       *stripeapi.Error
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stripe answered HTTP %d", e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	} else if e.Type != "" {
+		b.WriteString(" " + e.Type)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+func (e *APIError) Unwrap() error { return e.Err }
+
+var keyLike = regexp.MustCompile(`\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+`)
+
+// scrub removes our key and anything shaped like a Stripe key (Stripe quotes
+// redacted keys in some messages; we quote none).
+func (p *Provider) scrub(s string) string {
+	if p.key != "" {
+		s = strings.ReplaceAll(s, p.key, "[key]")
+	}
+	return keyLike.ReplaceAllString(s, "[key]")
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding stripe object: %w", err)
+	}
+	if m == nil {
+		return nil, errors.New("decoding stripe object: null")
+	}
+	return m, nil
+}
+
+func toRecord(obj map[string]any) (providers.Record, error) {
+	id, _ := obj["id"].(string)
+	if id == "" {
+		return providers.Record{}, errors.New("stripe object without an id")
+	}
+	// Stripe objects carry no last-modified time: UpdatedAt stays zero.
+	return providers.Record{ID: id, Data: obj}, nil
+}
+
+func created(obj map[string]any) int64 {
+	if n, ok := obj["created"].(json.Number); ok {
+		v, _ := n.Int64()
+		return v
+	}
+	return 0
+}

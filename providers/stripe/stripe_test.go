@@ -1,0 +1,727 @@
+package stripe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/providers/providertest"
+	"github.com/reconctl/reconctl/providers/stripe/stripefake"
+)
+
+// testKeyEnv holds the key tests use; set once in TestMain because
+// t.Setenv cannot be used by parallel tests.
+const (
+	testKeyEnv = "RECONCTL_TEST_STRIPE_KEY"
+	testKey    = "sk_test_reconctl0123456789abcdefWXYZ"
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv(testKeyEnv, testKey)
+	os.Exit(m.Run())
+}
+
+// fastRetries keeps retry backoff tiny so fault tests stay fast.
+func fastRetries(c *httpx.Config) {
+	c.BaseDelay = time.Millisecond
+	c.MaxDelay = 5 * time.Millisecond
+	c.MaxRetryAfter = 5 * time.Millisecond
+}
+
+func newFake(t testing.TB) (*stripefake.Fake, *httptest.Server) {
+	t.Helper()
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey})
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func newProvider(t testing.TB, base string, opts providers.Options) *Provider {
+	t.Helper()
+	opts.APIBase = base
+	if opts.APIKeyEnv == "" {
+		opts.APIKeyEnv = testKeyEnv
+	}
+	if opts.RPS == 0 {
+		opts.RPS = -1 // no client-side pacing against the local fake
+	}
+	p, err := New(opts, fastRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// seedTimes spreads n objects over the last two years with three objects
+// per creation second, so cursor ties inside a second are exercised.
+func seedCustomers(f *stripefake.Fake, n int) []string {
+	now := time.Now()
+	return f.SeedCustomers(n, now.Add(-2*365*24*time.Hour), now.Add(-time.Hour), func(i int) map[string]any {
+		return map[string]any{
+			"email":    fmt.Sprintf("user%d@example.com", i),
+			"name":     fmt.Sprintf("User %d", i),
+			"metadata": map[string]any{"plan": []string{"free", "pro", "team"}[i%3]},
+			"created":  now.Add(-2*365*24*time.Hour).Unix() + int64(i/3)*3600,
+		}
+	})
+}
+
+// stripeFixture adapts the fake to the conformance suite.
+type stripeFixture struct {
+	f   *stripefake.Fake
+	srv *httptest.Server
+}
+
+func (x *stripeFixture) Seed(t *testing.T, resource string, n int) []string {
+	ids := seedCustomers(x.f, n)
+	if resource == Subscriptions {
+		subs, err := x.f.SeedSubscriptions(ids, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return subs
+	}
+	return ids
+}
+
+func (x *stripeFixture) Delete(t *testing.T, resource, id string) {
+	if resource != Customers {
+		t.Fatalf("stripe %s cannot be deleted", resource)
+	}
+	if err := x.f.DeleteCustomer(id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (x *stripeFixture) NeverExisted(resource string) string {
+	if resource == Subscriptions {
+		return "sub_neverexisted"
+	}
+	return "cus_neverexisted"
+}
+
+func (x *stripeFixture) SetFaults(fl providertest.Faults) {
+	x.f.SetFaults(stripefake.Faults{
+		RateLimitEvery:   fl.RateLimitEvery,
+		ServerErrorEvery: fl.ServerErrorEvery,
+		TruncateEvery:    fl.TruncateEvery,
+		Latency:          fl.Latency,
+	})
+}
+
+func (x *stripeFixture) Faulted() int {
+	s := x.f.Stats()
+	return s.RateLimited + s.ServerErrors + s.Truncated
+}
+
+func (x *stripeFixture) Provider(t *testing.T, cfg providertest.Config) providers.Provider {
+	return newProvider(t, x.srv.URL, providers.Options{Concurrency: cfg.Concurrency, Retries: cfg.Retries})
+}
+
+func TestConformance(t *testing.T) {
+	providertest.Run(t, providertest.Harness{
+		Resource:      Customers,
+		Concurrencies: []int{1, 4, 8},
+		New: func(t *testing.T) providertest.Fixture {
+			f, srv := newFake(t)
+			return &stripeFixture{f: f, srv: srv}
+		},
+	})
+}
+
+func TestRegisteredAndMissingKey(t *testing.T) {
+	if !slices.Contains(providers.Names(), "stripe") {
+		t.Fatal(`"stripe" is not registered`)
+	}
+	_, err := providers.Open(providers.Options{Spec: "stripe", APIKeyEnv: "RECONCTL_TEST_UNSET_KEY"})
+	if err == nil || err.Error() != "RECONCTL_TEST_UNSET_KEY is not set; export it or set api_key_env in reconctl.yaml" {
+		t.Fatalf("missing custom key env: %v", err)
+	}
+	if os.Getenv("STRIPE_API_KEY") == "" {
+		_, err = providers.Open(providers.Options{Spec: "stripe"})
+		if err == nil || err.Error() != "STRIPE_API_KEY is not set; export it or set api_key_env in reconctl.yaml" {
+			t.Fatalf("missing STRIPE_API_KEY: %v", err)
+		}
+	}
+}
+
+func TestAPIBaseMustBeHTTPSUnlessLoopback(t *testing.T) {
+	for base, ok := range map[string]bool{
+		"http://api.example.com":     false,
+		"http://10.0.0.5:12111":      false,
+		"ftp://127.0.0.1":            false,
+		"http://127.0.0.1:12111":     true,
+		"http://127.1.2.3:1":         true,
+		"http://localhost:12111/":    true,
+		"http://[::1]:12111":         true,
+		"https://api.stripe.com":     true,
+		"https://proxy.internal/api": true,
+	} {
+		_, err := New(providers.Options{APIBase: base, APIKeyEnv: testKeyEnv})
+		if (err == nil) != ok {
+			t.Errorf("New(api base %q) error = %v, want ok=%v", base, err, ok)
+		}
+		if err != nil && strings.HasPrefix(base, "http://") && !strings.Contains(err.Error(), "https://") {
+			t.Errorf("error for %q does not tell to use https: %v", base, err)
+		}
+	}
+}
+
+func TestRecordFieldPaths(t *testing.T) {
+	f, srv := newFake(t)
+	c := f.CreateCustomer(map[string]any{"email": "ann@example.com", "name": "Ann",
+		"metadata": map[string]any{"plan": "pro"}, "balance": 1234})
+	if _, err := f.CreateSubscription(map[string]any{"customer": c["id"], "price": "price_pro"}); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, srv.URL, providers.Options{})
+	var cus, sub providers.Record
+	mustList(t, p, Customers, func(r providers.Record) { cus = r })
+	mustList(t, p, Subscriptions, func(r providers.Record) { sub = r })
+	if cus.Data["email"] != "ann@example.com" || cus.Data["metadata"].(map[string]any)["plan"] != "pro" {
+		t.Errorf("customer record = %v", cus.Data)
+	}
+	if n, ok := cus.Data["balance"].(json.Number); !ok || n.String() != "1234" {
+		t.Errorf("balance = %#v, want json.Number 1234", cus.Data["balance"])
+	}
+	if !cus.UpdatedAt.IsZero() {
+		t.Errorf("UpdatedAt = %v, want zero (Stripe has no updated time)", cus.UpdatedAt)
+	}
+	items := sub.Data["items"].(map[string]any)["data"].([]any)
+	if got := items[0].(map[string]any)["price"].(map[string]any)["id"]; got != "price_pro" {
+		t.Errorf("items.data.0.price.id = %v", got)
+	}
+	if sub.Data["customer"] != c["id"] {
+		t.Errorf("subscription customer = %v, want the id string", sub.Data["customer"])
+	}
+}
+
+func mustList(t *testing.T, p *Provider, resource string, fn func(providers.Record)) {
+	t.Helper()
+	if err := p.List(context.Background(), resource, func(r providers.Record) error { fn(r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubscriptionsAlwaysStatusAll(t *testing.T) {
+	f, srv := newFake(t)
+	cus := seedCustomers(f, 250)
+	subs, err := f.SeedSubscriptions(cus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canceled := map[string]bool{}
+	for _, id := range subs[:40] {
+		if err := f.CancelSubscription(id); err != nil {
+			t.Fatal(err)
+		}
+		canceled[id] = true
+	}
+	for _, conc := range []int{1, 4} {
+		f.ResetStats()
+		p := newProvider(t, srv.URL, providers.Options{Concurrency: conc})
+		var got []string
+		mustList(t, p, Subscriptions, func(r providers.Record) {
+			got = append(got, r.ID)
+			if canceled[r.ID] && r.Data["status"] != "canceled" {
+				t.Errorf("%s status = %v", r.ID, r.Data["status"])
+			}
+		})
+		if len(got) != len(subs) {
+			t.Errorf("concurrency %d: listed %d subscriptions, want %d (canceled ones included)", conc, len(got), len(subs))
+		}
+		for _, r := range f.Requests() {
+			if r.Path == "/v1/subscriptions" && !strings.Contains(r.Query, "status=all") {
+				t.Errorf("subscriptions request without status=all: %s", r.Query)
+			}
+		}
+	}
+
+	// A canceled subscription is present, not deleted.
+	p := newProvider(t, srv.URL, providers.Options{})
+	rec, st, err := p.Get(context.Background(), Subscriptions, subs[0])
+	if err != nil || st != providers.StatusPresent || rec.Data["status"] != "canceled" {
+		t.Errorf("Get(canceled subscription) = %v %v %v", rec.Data["status"], st, err)
+	}
+}
+
+func TestRelatedAndEmail(t *testing.T) {
+	f, srv := newFake(t)
+	a := f.CreateCustomer(map[string]any{"email": "Ann@Example.com"})
+	b := f.CreateCustomer(map[string]any{"email": "bob@example.com"})
+	f.CreateCustomer(map[string]any{"email": "bob@example.com"})
+	var aSubs []string
+	for i := range 3 {
+		s, err := f.CreateSubscription(map[string]any{"customer": a["id"], "price": fmt.Sprintf("price_%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		aSubs = append(aSubs, s["id"].(string))
+	}
+	if _, err := f.CreateSubscription(map[string]any{"customer": b["id"]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CancelSubscription(aSubs[1]); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, srv.URL, providers.Options{})
+	ctx := context.Background()
+
+	if got := p.RelatedResources(Customers); !slices.Equal(got, []string{Subscriptions}) {
+		t.Errorf("RelatedResources(customers) = %v", got)
+	}
+	if got := p.ParentPath(Subscriptions, Customers); got != "customer" {
+		t.Errorf("ParentPath = %q", got)
+	}
+	var got []string
+	err := p.ListRelated(ctx, Subscriptions, Customers, a["id"].(string), func(r providers.Record) error {
+		got = append(got, r.ID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, aSubs) {
+		t.Errorf("ListRelated = %v, want %v (canceled included)", got, aSubs)
+	}
+
+	recs, err := p.FindByEmail(ctx, Customers, "bob@example.com")
+	if err != nil || len(recs) != 2 {
+		t.Errorf("FindByEmail(bob) = %d records, %v; want 2", len(recs), err)
+	}
+	recs, err = p.FindByEmail(ctx, Customers, "ann@example.com")
+	if err != nil || len(recs) != 0 {
+		t.Errorf("FindByEmail is case-sensitive at Stripe: got %d records, %v", len(recs), err)
+	}
+	if _, err := p.FindByEmail(ctx, "invoices", "x"); !errors.As(err, new(*providers.UnknownResourceError)) {
+		t.Errorf("FindByEmail(invoices) = %v", err)
+	}
+}
+
+func TestUnauthorizedFailsTheRun(t *testing.T) {
+	_, srv := newFake(t)
+	const wrongEnv = "RECONCTL_TEST_WRONG_STRIPE_KEY"
+	const wrong = "sk_test_thisKeyIsWrong000000000QRST"
+	os.Setenv(wrongEnv, wrong)
+	defer os.Unsetenv(wrongEnv)
+	p := newProvider(t, srv.URL, providers.Options{APIKeyEnv: wrongEnv})
+	ctx := context.Background()
+
+	check := func(what string, err error) {
+		t.Helper()
+		var ae *providers.AuthError
+		if !errors.As(err, &ae) {
+			t.Fatalf("%s: error %v, want *providers.AuthError", what, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, wrongEnv) {
+			t.Errorf("%s: message %q does not name %s", what, msg, wrongEnv)
+		}
+		if strings.Contains(msg, wrong) || strings.Contains(msg, "QRST") || strings.Contains(msg, "sk_test_") {
+			t.Errorf("%s: message %q shows (part of) the key", what, msg)
+		}
+	}
+	check("List", p.List(ctx, Customers, func(providers.Record) error { return nil }))
+	_, st, err := p.Get(ctx, Customers, "cus_1")
+	if st == providers.StatusInaccessible {
+		t.Error("a 401 on Get must fail the run, not report the object inaccessible")
+	}
+	check("Get", err)
+	check("Events", p.Events(ctx, providers.EventQuery{}, func(providers.Event) error { return nil }))
+	_, err = p.FindByEmail(ctx, Customers, "a@b.c")
+	check("FindByEmail", err)
+	if n := p.HTTPStats().Retries; n != 0 {
+		t.Errorf("a 401 was retried %d times", n)
+	}
+}
+
+func TestForbiddenIsInaccessible(t *testing.T) {
+	f, srv := newFake(t)
+	c := f.CreateCustomer(map[string]any{"email": "x@example.com"})
+	f.Forbid(c["id"].(string))
+	p := newProvider(t, srv.URL, providers.Options{})
+	_, st, err := p.Get(context.Background(), Customers, c["id"].(string))
+	if err != nil || st != providers.StatusInaccessible {
+		t.Fatalf("Get(forbidden) = %v, %v; want inaccessible", st, err)
+	}
+}
+
+func TestNotFoundWithoutResourceMissingIsAnError(t *testing.T) {
+	// A wrong api base path answers 404 "Unrecognized request URL": that is
+	// a failed check, not a deleted object.
+	_, srv := newFake(t)
+	p := newProvider(t, srv.URL+"/wrong-prefix", providers.Options{})
+	_, st, err := p.Get(context.Background(), Customers, "cus_1")
+	if err == nil {
+		t.Fatalf("Get through a wrong base = %v, nil error", st)
+	}
+}
+
+func TestListErrorNamesResourceAndPage(t *testing.T) {
+	f, srv := newFake(t)
+	seedCustomers(f, 350)
+	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1, Retries: 1})
+	n := 0
+	err := p.List(context.Background(), Customers, func(providers.Record) error {
+		n++
+		if n == 150 { // during page 2: page 3 and on fail
+			f.SetFaults(stripefake.Faults{ServerErrorEvery: 1, ServerErrorStatus: 503})
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"listing stripe customers failed at page 3", "starting_after=cus_", "503"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+}
+
+func TestShouldRetryFalseIsNotRetried(t *testing.T) {
+	f, srv := newFake(t)
+	seedCustomers(f, 5)
+	f.SetFaults(stripefake.Faults{RateLimitEvery: 1, RateLimitShouldRetry: "false"})
+	p := newProvider(t, srv.URL, providers.Options{})
+	err := p.List(context.Background(), Customers, func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "rate_limit") {
+		t.Fatalf("List = %v, want a rate_limit error", err)
+	}
+	if s := f.Stats(); s.Requests != 1 {
+		t.Errorf("Stripe-Should-Retry: false was retried: %d requests", s.Requests)
+	}
+}
+
+func TestSequentialIsAPlainCursorWalk(t *testing.T) {
+	f, srv := newFake(t)
+	seedCustomers(f, 530)
+	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1})
+	mustList(t, p, Customers, func(providers.Record) {})
+	reqs := f.Requests()
+	if len(reqs) != 6 {
+		t.Errorf("%d requests for 530 records at 100 a page, want 6", len(reqs))
+	}
+	for i, r := range reqs {
+		q, _ := url.ParseQuery(r.Query)
+		if len(q) != map[bool]int{true: 1, false: 2}[i == 0] || q.Get("limit") != "100" || (i > 0 && q.Get("starting_after") == "") {
+			t.Errorf("request %d query %q: want only limit and starting_after", i, r.Query)
+		}
+	}
+}
+
+// TestParallelListingWithConcurrentWrites lists while objects are created,
+// updated and deleted: every object that existed at the start and was not
+// deleted must be listed exactly once, and nothing twice.
+func TestParallelListingWithConcurrentWrites(t *testing.T) {
+	for _, reject := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rejectDeletedCursor=%v", reject), func(t *testing.T) {
+			t.Parallel()
+			parallelListingWithConcurrentWrites(t, reject)
+		})
+	}
+}
+
+func parallelListingWithConcurrentWrites(t *testing.T, rejectDeletedCursor bool) {
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey, RejectDeletedCursor: rejectDeletedCursor})
+	t.Cleanup(srv.Close)
+	initial := seedCustomers(f, 3000)
+	f.SetFaults(stripefake.Faults{Latency: time.Millisecond})
+	p := newProvider(t, srv.URL, providers.Options{Concurrency: 8})
+
+	var stopWriting atomic.Bool
+	var wg sync.WaitGroup
+	deleted := map[string]bool{}
+	var created []string
+	wg.Go(func() {
+		for i := 0; !stopWriting.Load(); i++ {
+			c := f.CreateCustomer(map[string]any{"email": fmt.Sprintf("new%d@example.com", i)})
+			created = append(created, c["id"].(string))
+			if i%5 == 0 && i/5 < len(initial) {
+				id := initial[len(initial)-1-i/5*7%len(initial)]
+				if !deleted[id] {
+					if err := f.DeleteCustomer(id); err != nil {
+						t.Error(err)
+					}
+					deleted[id] = true
+				}
+			}
+			if _, err := f.UpdateCustomer(initial[i%len(initial)], map[string]any{"name": fmt.Sprintf("renamed %d", i)}); err != nil && !deleted[initial[i%len(initial)]] {
+				t.Error(err)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	})
+	count := map[string]int{}
+	err := p.List(context.Background(), Customers, func(r providers.Record) error {
+		count[r.ID]++
+		return nil
+	})
+	stopWriting.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range count {
+		if n != 1 {
+			t.Errorf("%s listed %d times", id, n)
+		}
+	}
+	missing := 0
+	for _, id := range initial {
+		if count[id] == 0 && !deleted[id] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d pre-existing customers were not listed", missing)
+	}
+	if len(created) == 0 || len(deleted) == 0 {
+		t.Errorf("writer made %d creates, %d deletes: the test did not race", len(created), len(deleted))
+	}
+	split := 0
+	for _, r := range f.Requests() {
+		if strings.Contains(r.Query, "created") {
+			split++
+		}
+	}
+	if split == 0 {
+		t.Error("concurrency 8 never split the listing by created")
+	}
+	t.Logf("listed %d (initial %d, created during run %d, deleted %d) in %d requests, %d with created filters",
+		len(count), len(initial), len(created), len(deleted), len(f.Requests()), split)
+}
+
+// TestCursorDeletedMidListing deletes the object a listing is about to use
+// as starting_after, with a fake that then rejects it: the listing restarts
+// from that object's creation second and still lists everything once.
+func TestCursorDeletedMidListing(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
+			f := stripefake.New(stripefake.Config{APIKey: testKey, RejectDeletedCursor: true})
+			ids := seedCustomers(f, 450)
+			var once sync.Once
+			var deleted string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if c := r.URL.Query().Get("starting_after"); c != "" {
+					once.Do(func() {
+						deleted = c
+						if err := f.DeleteCustomer(c); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				f.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			p := newProvider(t, srv.URL, providers.Options{Concurrency: conc})
+			var got []string
+			mustList(t, p, Customers, func(r providers.Record) { got = append(got, r.ID) })
+			if deleted == "" {
+				t.Fatal("no cursor was deleted")
+			}
+			// The deleted cursor was listed before it was deleted.
+			requireSameIDs(t, ids, got)
+			sawRestart := false
+			for _, r := range f.Requests() {
+				sawRestart = sawRestart || r.Status == 404
+			}
+			if !sawRestart {
+				t.Error("the fake never rejected the deleted cursor")
+			}
+		})
+	}
+}
+
+func requireSameIDs(t *testing.T, want, got []string) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, id := range got {
+		seen[id]++
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s listed %d times", id, n)
+		}
+	}
+	for _, id := range want {
+		if seen[id] == 0 {
+			t.Errorf("%s not listed", id)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("listed %d, want %d", len(got), len(want))
+	}
+}
+
+func TestEvents(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	clock := now.Add(-40 * 24 * time.Hour)
+	var clockMu sync.Mutex
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey, Now: func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		return clock
+	}})
+	t.Cleanup(srv.Close)
+	tick := func(d time.Duration) {
+		clockMu.Lock()
+		clock = clock.Add(d)
+		clockMu.Unlock()
+	}
+
+	old := f.CreateCustomer(map[string]any{"email": "old@example.com"}) // 40 days ago: past retention
+	tick(15 * 24 * time.Hour)                                           // now-25d
+	var ids []string
+	for i := range 120 {
+		c := f.CreateCustomer(map[string]any{"email": fmt.Sprintf("c%d@example.com", i)})
+		ids = append(ids, c["id"].(string))
+		if i%2 == 0 {
+			tick(time.Second) // pairs share a second: order must fall back to id
+		}
+	}
+	sub, err := f.CreateSubscription(map[string]any{"customer": ids[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick(time.Hour)
+	mid := clock
+	if _, err := f.UpdateCustomer(ids[1], map[string]any{"metadata": map[string]any{"plan": "pro"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CancelSubscription(sub["id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteCustomer(ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	f.AddEvent("invoice.paid", map[string]any{"id": "in_1", "object": "invoice"}, clock)
+	f.SetClock(func() time.Time { return now })
+	_ = old
+
+	p := newProvider(t, srv.URL, providers.Options{})
+	collect := func(q providers.EventQuery) []providers.Event {
+		t.Helper()
+		var evs []providers.Event
+		if err := p.Events(context.Background(), q, func(e providers.Event) error {
+			evs = append(evs, e)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	all := collect(providers.EventQuery{})
+	if len(all) != 120+1+4 {
+		t.Fatalf("got %d events, want 125 (the 40-day-old one is past retention)", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		a, b := all[i-1], all[i]
+		if a.Created.After(b.Created) || (a.Created.Equal(b.Created) && a.ID >= b.ID) {
+			t.Fatalf("events out of order at %d: %s %v then %s %v", i, a.ID, a.Created, b.ID, b.Created)
+		}
+	}
+	byType := map[string]providers.Event{}
+	for _, e := range all {
+		byType[e.Type] = e
+		var raw map[string]any
+		if err := json.Unmarshal(e.Raw, &raw); err != nil || raw["id"] != e.ID {
+			t.Errorf("event %s Raw does not hold the event: %s", e.ID, e.Raw)
+		}
+	}
+	for typ, want := range map[string]struct {
+		res     string
+		deleted bool
+		obj     string
+	}{
+		"customer.created":              {Customers, false, ids[119]},
+		"customer.updated":              {Customers, false, ids[1]},
+		"customer.deleted":              {Customers, true, ids[2]},
+		"customer.subscription.created": {Subscriptions, false, sub["id"].(string)},
+		"customer.subscription.deleted": {Subscriptions, false, sub["id"].(string)},
+		"invoice.paid":                  {"", false, "in_1"},
+	} {
+		e := byType[typ]
+		if e.Resource != want.res || e.Deleted != want.deleted || e.ObjectID != want.obj {
+			t.Errorf("%s: resource %q deleted %v object %q; want %q %v %q", typ, e.Resource, e.Deleted, e.ObjectID, want.res, want.deleted, want.obj)
+		}
+		if e.Object["id"] != want.obj {
+			t.Errorf("%s: Object = %v", typ, e.Object)
+		}
+	}
+	if st := byType["customer.subscription.deleted"].Object["status"]; st != "canceled" {
+		t.Errorf("customer.subscription.deleted object status = %v", st)
+	}
+
+	// Since is inclusive, Until exclusive.
+	late := collect(providers.EventQuery{Since: mid})
+	if len(late) != 4 {
+		t.Errorf("since mid: %d events, want 4", len(late))
+	}
+	early := collect(providers.EventQuery{Until: mid})
+	if len(early) != 121 {
+		t.Errorf("until mid: %d events, want 121", len(early))
+	}
+
+	// Types: a wildcard goes as type=, names as types[] in groups of ≤ 20.
+	f.ResetStats()
+	types := []string{"customer.updated", "customer.deleted"}
+	for i := range 25 {
+		types = append(types, fmt.Sprintf("made.up.type%d", i))
+	}
+	got := collect(providers.EventQuery{Types: append(types, "customer.subscription.*")})
+	if len(got) != 4 {
+		t.Errorf("typed query: %d events, want 4", len(got))
+	}
+	var typedReqs, wildcardReqs int
+	for _, r := range f.Requests() {
+		q, _ := url.ParseQuery(r.Query)
+		n := 0
+		for k := range q {
+			if strings.HasPrefix(k, "types[") {
+				n++
+			}
+		}
+		if n > 20 {
+			t.Errorf("request with %d types", n)
+		}
+		if n > 0 {
+			typedReqs++
+		}
+		if q.Get("type") == "customer.subscription.*" {
+			wildcardReqs++
+		}
+	}
+	if typedReqs != 2 || wildcardReqs != 1 {
+		t.Errorf("%d types[] requests and %d type= requests, want 2 and 1", typedReqs, wildcardReqs)
+	}
+
+	// A tiny buffer forces the window-splitting path: same events, same order.
+	p.maxEventBuffer = 7
+	small := collect(providers.EventQuery{})
+	if len(small) != len(all) {
+		t.Fatalf("bounded buffer: %d events, want %d", len(small), len(all))
+	}
+	for i := range all {
+		if small[i].ID != all[i].ID {
+			t.Fatalf("bounded buffer: event %d is %s, want %s", i, small[i].ID, all[i].ID)
+		}
+	}
+	if p.EventRetention() != 30*24*time.Hour {
+		t.Error("EventRetention")
+	}
+}

@@ -1,0 +1,643 @@
+// Package stripefake is a stateful, in-memory imitation of the parts of the
+// Stripe API reconctl uses (customers, subscriptions, events), built from
+// Stripe's documented behaviour rather than from what our client sends. It
+// serves tests and `reconctl demo`: seed or mutate objects through its Go
+// methods (each mutation records an event, as Stripe does), point a client at
+// it, and inject faults (429, 5xx, latency, truncated bodies).
+package stripefake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// APIVersion is what the fake reports in events and the Stripe-Version
+// header: the version stripe-go v84.4.1 pins.
+const APIVersion = "2026-02-25.clover"
+
+// Retention is how long events stay listable, like Stripe's 30 days.
+const Retention = 30 * 24 * time.Hour
+
+// Config configures a Fake.
+type Config struct {
+	// APIKey is the only key accepted. Empty accepts any key that looks like
+	// a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…).
+	APIKey string
+	// RejectDeletedCursor makes a deleted customer used as starting_after or
+	// ending_before a 404, as if Stripe forgot it (whether Stripe accepts
+	// it is unconfirmed; by default the fake does).
+	RejectDeletedCursor bool
+	// Now is the fake's clock (object and event timestamps, event
+	// retention). Nil means time.Now.
+	Now func() time.Time
+}
+
+// Faults are injected into responses. Counting is over every request the
+// fake serves (the N-th request overall), so parallel clients see them too.
+type Faults struct {
+	// RateLimitEvery makes every N-th request a 429 with error.code rate_limit.
+	RateLimitEvery int
+	// RateLimitShouldRetry, when "true" or "false", is sent as
+	// Stripe-Should-Retry on those 429s.
+	RateLimitShouldRetry string
+	// RetryAfter, when > 0, is sent as Retry-After (seconds) on those 429s.
+	RetryAfter int
+	// ServerErrorEvery makes every M-th request a 5xx (ServerErrorStatus,
+	// default 500) with an api_error body.
+	ServerErrorEvery int
+	// ServerErrorStatus is the status used by ServerErrorEvery.
+	ServerErrorStatus int
+	// TruncateEvery cuts every K-th successful response body in half and
+	// drops the connection (the client sees an unexpected EOF).
+	TruncateEvery int
+	// Latency is added before every response.
+	Latency time.Duration
+}
+
+// Stats counts what the fake served.
+type Stats struct {
+	Requests     int // every request received
+	RateLimited  int // 429s injected
+	ServerErrors int // 5xx injected
+	Truncated    int // bodies cut
+	Unauthorized int // 401s
+	BadRequests  int // 400s
+}
+
+// Request is one served request, for assertions in tests.
+type Request struct {
+	Method, Path string
+	Query        string // raw query as received
+	Status       int
+}
+
+// Fake is the in-memory Stripe. It is an http.Handler; all methods are safe
+// for concurrent use.
+type Fake struct {
+	mu            sync.Mutex
+	apiKey        string
+	rejectDeleted bool
+	now           func() time.Time
+	seq           uint64
+	customers     *collection
+	subscriptions *collection
+	events        *collection
+	forbidden     map[string]bool
+	faults        Faults
+	stats         Stats
+	reqLog        []Request
+	served        int
+}
+
+// New returns an empty fake.
+func New(cfg Config) *Fake {
+	f := &Fake{
+		apiKey:        cfg.APIKey,
+		rejectDeleted: cfg.RejectDeletedCursor,
+		now:           cfg.Now,
+		customers:     newCollection("customer"),
+		subscriptions: newCollection("subscription"),
+		events:        newCollection("event"),
+		forbidden:     map[string]bool{},
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	return f
+}
+
+// NewServer starts an httptest server around a new fake. The caller closes
+// the server; its URL is the api base (http://127.0.0.1:PORT).
+func NewServer(cfg Config) (*Fake, *httptest.Server) {
+	f := New(cfg)
+	return f, httptest.NewServer(f)
+}
+
+// SetClock replaces the fake's clock.
+func (f *Fake) SetClock(now func() time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = now
+}
+
+// SetFaults replaces the injected faults and restarts their counting.
+func (f *Fake) SetFaults(fl Faults) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = fl
+	f.served = 0
+}
+
+// Forbid makes GET of this object id answer 403 (an object the key may not read).
+func (f *Fake) Forbid(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forbidden[id] = true
+}
+
+// Stats returns the counters so far.
+func (f *Fake) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+// Requests returns every request served so far.
+func (f *Fake) Requests() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reqLog)
+}
+
+// ResetStats clears the counters and the request log.
+func (f *Fake) ResetStats() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stats = Stats{}
+	f.reqLog = nil
+}
+
+// entry is one stored object with its JSON rendered once per mutation, so
+// listing 100k objects costs copies, not re-encoding.
+type entry struct {
+	id      string
+	created int64
+	obj     map[string]any
+	raw     []byte
+	deleted bool // customers: deleted (absent from lists, GET says deleted:true)
+	etype   string
+}
+
+// collection keeps objects sorted ascending by (created, id); lists walk it
+// backwards for Stripe's newest-first order.
+type collection struct {
+	kind   string
+	byID   map[string]*entry
+	sorted []*entry
+	dirty  bool
+}
+
+func newCollection(kind string) *collection {
+	return &collection{kind: kind, byID: map[string]*entry{}}
+}
+
+func less(a, b *entry) bool {
+	if a.created != b.created {
+		return a.created < b.created
+	}
+	return a.id < b.id
+}
+
+func (c *collection) add(e *entry) {
+	c.byID[e.id] = e
+	if n := len(c.sorted); n > 0 && less(e, c.sorted[n-1]) {
+		c.dirty = true
+	}
+	c.sorted = append(c.sorted, e)
+}
+
+func (c *collection) sortIfNeeded() {
+	if c.dirty {
+		slices.SortFunc(c.sorted, func(a, b *entry) int {
+			if less(a, b) {
+				return -1
+			}
+			if less(b, a) {
+				return 1
+			}
+			return 0
+		})
+		c.dirty = false
+	}
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// newID makes ids that sort in creation order (fixed width base62 of a
+// sequence), so same-second objects keep a stable newest-first order.
+func (f *Fake) newID(prefix string) string {
+	f.seq++
+	var b [14]byte
+	n := f.seq
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = base62[n%62]
+		n /= 62
+	}
+	return prefix + string(b[:])
+}
+
+func render(obj map[string]any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		panic(fmt.Sprintf("stripefake: cannot encode object: %v", err))
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// clone returns a deep copy of a stored object, numbers as json.Number.
+func clone(raw []byte) map[string]any {
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		panic(fmt.Sprintf("stripefake: cannot decode stored object: %v", err))
+	}
+	return m
+}
+
+// normalize turns caller values (ints, structs, nested maps) into the JSON
+// model the fake stores, so stored objects never alias caller maps.
+func normalize(v map[string]any) map[string]any {
+	if v == nil {
+		return map[string]any{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("stripefake: fields are not JSON-encodable: %v", err))
+	}
+	return clone(b)
+}
+
+func (f *Fake) createdFrom(fields map[string]any) int64 {
+	if v, ok := fields["created"]; ok {
+		switch c := v.(type) {
+		case int64:
+			return c
+		case int:
+			return int64(c)
+		case json.Number:
+			if n, err := c.Int64(); err == nil {
+				return n
+			}
+		case time.Time:
+			return c.Unix()
+		}
+	}
+	return f.now().Unix()
+}
+
+// ---- customers ----
+
+func customerDefaults(id string, created int64) map[string]any {
+	return map[string]any{
+		"id": id, "object": "customer", "address": nil, "balance": 0, "created": created,
+		"currency": nil, "default_source": nil, "delinquent": false, "description": nil,
+		"discount": nil, "email": nil, "invoice_prefix": strings.ToUpper(id[max(len(id)-8, 0):]),
+		"invoice_settings": map[string]any{"custom_fields": nil, "default_payment_method": nil,
+			"footer": nil, "rendering_options": nil},
+		"livemode": false, "metadata": map[string]any{}, "name": nil, "next_invoice_sequence": 1,
+		"phone": nil, "preferred_locales": []any{}, "shipping": nil, "tax_exempt": "none", "test_clock": nil,
+	}
+}
+
+// CreateCustomer creates a customer from fields (Stripe's field names:
+// "email", "name", "metadata", …; "id" and "created" (unix seconds or
+// time.Time) may be given) and records customer.created. It returns the
+// stored object.
+func (f *Fake) CreateCustomer(fields map[string]any) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.createCustomer(fields)
+	f.addEvent("customer.created", e.raw, nil, e.created)
+	return clone(e.raw)
+}
+
+func (f *Fake) createCustomer(fields map[string]any) *entry {
+	created := f.createdFrom(fields)
+	id, _ := fields["id"].(string)
+	if id == "" {
+		id = f.newID("cus_")
+	}
+	if _, dup := f.customers.byID[id]; dup {
+		panic("stripefake: duplicate customer id " + id)
+	}
+	obj := customerDefaults(id, created)
+	for k, v := range normalize(fields) {
+		if k != "id" && k != "created" && k != "object" {
+			obj[k] = v
+		}
+	}
+	obj = normalize(obj)
+	e := &entry{id: id, created: created, obj: obj, raw: render(obj)}
+	f.customers.add(e)
+	return e
+}
+
+// SeedCustomers creates n customers without events (data that predates the
+// event window), created evenly over [from, to). fields, when not nil, gives
+// each one's fields. It returns the ids in creation order.
+func (f *Fake) SeedCustomers(n int, from, to time.Time, fields func(i int) map[string]any) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ids := make([]string, 0, n)
+	span := to.Unix() - from.Unix()
+	for i := range n {
+		var fl map[string]any
+		if fields != nil {
+			fl = maps.Clone(fields(i))
+		}
+		if fl == nil {
+			fl = map[string]any{}
+		}
+		if _, ok := fl["created"]; !ok {
+			fl["created"] = from.Unix() + int64(i)*span/int64(max(n, 1))
+		}
+		ids = append(ids, f.createCustomer(fl).id)
+	}
+	return ids
+}
+
+// UpdateCustomer merges fields into a customer (metadata key by key; an
+// empty string removes a metadata key, as in Stripe) and records
+// customer.updated with previous_attributes.
+func (f *Fake) UpdateCustomer(id string, fields map[string]any) (map[string]any, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.customers.byID[id]
+	if e == nil || e.deleted {
+		return nil, fmt.Errorf("no such customer: %q", id)
+	}
+	prev := update(e, fields)
+	if len(prev) == 0 {
+		return clone(e.raw), nil
+	}
+	f.addEvent("customer.updated", e.raw, prev, f.now().Unix())
+	return clone(e.raw), nil
+}
+
+// update applies fields to e and returns the previous values of what changed.
+func update(e *entry, fields map[string]any) map[string]any {
+	prev := map[string]any{}
+	for k, v := range normalize(fields) {
+		if k == "id" || k == "object" || k == "created" {
+			continue
+		}
+		if k == "metadata" {
+			nm, _ := v.(map[string]any)
+			om, _ := e.obj["metadata"].(map[string]any)
+			if om == nil {
+				om = map[string]any{}
+			}
+			pm := map[string]any{}
+			for mk, mv := range nm {
+				old, had := om[mk]
+				if s, _ := mv.(string); s == "" {
+					if had {
+						pm[mk] = old
+						delete(om, mk)
+					}
+					continue
+				}
+				if !had || !jsonEqual(old, mv) {
+					if had {
+						pm[mk] = old
+					} else {
+						pm[mk] = nil
+					}
+					om[mk] = mv
+				}
+			}
+			if len(pm) > 0 {
+				prev["metadata"] = pm
+			}
+			e.obj["metadata"] = om
+			continue
+		}
+		if old, had := e.obj[k]; !had || !jsonEqual(old, v) {
+			prev[k] = old
+			e.obj[k] = v
+		}
+	}
+	e.raw = render(e.obj)
+	return prev
+}
+
+func jsonEqual(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+// DeleteCustomer deletes a customer: it leaves lists, GET answers
+// deleted:true, its open subscriptions are canceled (as Stripe does), and
+// customer.deleted is recorded.
+func (f *Fake) DeleteCustomer(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.customers.byID[id]
+	if e == nil || e.deleted {
+		return fmt.Errorf("no such customer: %q", id)
+	}
+	for _, s := range f.subscriptions.sorted {
+		if s.obj["customer"] == id && s.obj["status"] != "canceled" {
+			f.cancel(s)
+		}
+	}
+	e.deleted = true
+	f.addEvent("customer.deleted", e.raw, nil, f.now().Unix())
+	return nil
+}
+
+// Customer returns a stored customer (deleted ones too, with ok=true and
+// deleted=true).
+func (f *Fake) Customer(id string) (obj map[string]any, deleted, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.customers.byID[id]
+	if e == nil {
+		return nil, false, false
+	}
+	return clone(e.raw), e.deleted, true
+}
+
+// ---- subscriptions ----
+
+// CreateSubscription creates a subscription for fields["customer"] and
+// records customer.subscription.created. fields["price"] (a price id) is a
+// shortcut for one subscription item with that price; "status" defaults to
+// "active"; "id" and "created" may be given.
+func (f *Fake) CreateSubscription(fields map[string]any) (map[string]any, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.createSubscription(fields)
+	if err != nil {
+		return nil, err
+	}
+	f.addEvent("customer.subscription.created", e.raw, nil, e.created)
+	return clone(e.raw), nil
+}
+
+func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
+	cus, _ := fields["customer"].(string)
+	if c := f.customers.byID[cus]; c == nil || c.deleted {
+		return nil, fmt.Errorf("no such customer: %q", cus)
+	}
+	created := f.createdFrom(fields)
+	id, _ := fields["id"].(string)
+	if id == "" {
+		id = f.newID("sub_")
+	}
+	if _, dup := f.subscriptions.byID[id]; dup {
+		return nil, fmt.Errorf("duplicate subscription id %q", id)
+	}
+	price, _ := fields["price"].(string)
+	if price == "" {
+		price = "price_default"
+	}
+	itemID := "si_" + id[len("sub_"):]
+	obj := map[string]any{
+		"id": id, "object": "subscription", "customer": cus, "status": "active", "created": created,
+		"start_date": created, "billing_cycle_anchor": created, "cancel_at": nil, "cancel_at_period_end": false,
+		"canceled_at": nil, "ended_at": nil, "collection_method": "charge_automatically", "currency": "usd",
+		"livemode": false, "metadata": map[string]any{}, "test_clock": nil, "trial_end": nil, "trial_start": nil,
+		"items": map[string]any{
+			"object": "list", "has_more": false, "url": "/v1/subscription_items?subscription=" + id,
+			"data": []any{map[string]any{
+				"id": itemID, "object": "subscription_item", "created": created, "quantity": 1, "subscription": id,
+				"current_period_start": created, "current_period_end": created + 30*24*3600, "metadata": map[string]any{},
+				"price": map[string]any{"id": price, "object": "price", "active": true, "currency": "usd",
+					"type": "recurring", "unit_amount": 1000, "recurring": map[string]any{"interval": "month", "interval_count": 1}},
+			}},
+		},
+	}
+	for k, v := range normalize(fields) {
+		if k != "id" && k != "created" && k != "object" && k != "price" && k != "customer" {
+			obj[k] = v
+		}
+	}
+	obj = normalize(obj)
+	e := &entry{id: id, created: created, obj: obj, raw: render(obj)}
+	f.subscriptions.add(e)
+	return e, nil
+}
+
+// SeedSubscriptions creates one subscription per customer id, without
+// events, created one second after its customer (fields may be nil).
+func (f *Fake) SeedSubscriptions(customerIDs []string, fields func(i int) map[string]any) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for i, cus := range customerIDs {
+		fl := map[string]any{}
+		if fields != nil {
+			maps.Copy(fl, fields(i))
+		}
+		fl["customer"] = cus
+		if _, ok := fl["created"]; !ok {
+			if c := f.customers.byID[cus]; c != nil {
+				fl["created"] = c.created + 1
+			}
+		}
+		e, err := f.createSubscription(fl)
+		if err != nil {
+			return ids, err
+		}
+		ids = append(ids, e.id)
+	}
+	return ids, nil
+}
+
+// UpdateSubscription merges fields and records customer.subscription.updated.
+func (f *Fake) UpdateSubscription(id string, fields map[string]any) (map[string]any, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.subscriptions.byID[id]
+	if e == nil {
+		return nil, fmt.Errorf("no such subscription: %q", id)
+	}
+	prev := update(e, fields)
+	if len(prev) > 0 {
+		f.addEvent("customer.subscription.updated", e.raw, prev, f.now().Unix())
+	}
+	return clone(e.raw), nil
+}
+
+// CancelSubscription sets status canceled and records
+// customer.subscription.deleted. The subscription stays retrievable and is
+// listed only with status=all or status=canceled.
+func (f *Fake) CancelSubscription(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.subscriptions.byID[id]
+	if e == nil {
+		return fmt.Errorf("no such subscription: %q", id)
+	}
+	if e.obj["status"] == "canceled" {
+		return nil
+	}
+	f.cancel(e)
+	return nil
+}
+
+func (f *Fake) cancel(e *entry) {
+	now := f.now().Unix()
+	e.obj["status"] = "canceled"
+	e.obj["canceled_at"] = json.Number(fmt.Sprint(now))
+	e.obj["ended_at"] = json.Number(fmt.Sprint(now))
+	e.raw = render(e.obj)
+	f.addEvent("customer.subscription.deleted", e.raw, nil, now)
+}
+
+// Subscription returns a stored subscription.
+func (f *Fake) Subscription(id string) (map[string]any, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.subscriptions.byID[id]
+	if e == nil {
+		return nil, false
+	}
+	return clone(e.raw), true
+}
+
+// ---- events ----
+
+func (f *Fake) addEvent(typ string, objRaw []byte, prev map[string]any, created int64) *entry {
+	id := f.newID("evt_")
+	data := map[string]any{"object": json.RawMessage(objRaw)}
+	if prev != nil {
+		data["previous_attributes"] = prev
+	}
+	ev := map[string]any{
+		"id": id, "object": "event", "api_version": APIVersion, "created": created, "type": typ,
+		"livemode": false, "pending_webhooks": 0,
+		"request": map[string]any{"id": nil, "idempotency_key": nil},
+		"data":    data,
+	}
+	raw := render(ev)
+	e := &entry{id: id, created: created, raw: raw, etype: typ}
+	f.events.add(e)
+	return e
+}
+
+// AddEvent records an arbitrary event (for types the fake does not produce
+// itself) with object as data.object, at the given time.
+func (f *Fake) AddEvent(typ string, object map[string]any, created time.Time) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addEvent(typ, render(normalize(object)), nil, created.Unix()).id
+}
+
+// Events returns the ids of all stored events, oldest first (retention ignored).
+func (f *Fake) Events() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events.sortIfNeeded()
+	ids := make([]string, len(f.events.sorted))
+	for i, e := range f.events.sorted {
+		ids[i] = e.id
+	}
+	return ids
+}
+
+// handlerFunc adapts for tests that want to wrap the fake.
+var _ http.Handler = (*Fake)(nil)

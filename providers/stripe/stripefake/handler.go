@@ -1,0 +1,569 @@
+package stripefake
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// response is a rendered answer; ServeHTTP writes it (or a truncated part).
+type response struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+// ServeHTTP implements http.Handler.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.stats.Requests++
+	f.served++
+	n := f.served
+	fl := f.faults
+	reqID := fmt.Sprintf("req_%014d", f.stats.Requests)
+	f.mu.Unlock()
+
+	if fl.Latency > 0 {
+		t := time.NewTimer(fl.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+
+	resp, truncate := f.answer(r, n, fl)
+	f.mu.Lock()
+	f.reqLog = append(f.reqLog, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: resp.status})
+	switch {
+	case resp.status == http.StatusUnauthorized:
+		f.stats.Unauthorized++
+	case resp.status == http.StatusBadRequest:
+		f.stats.BadRequests++
+	}
+	if truncate {
+		f.stats.Truncated++
+	}
+	f.mu.Unlock()
+
+	h := w.Header()
+	for k, v := range resp.header {
+		h[k] = v
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Request-Id", reqID)
+	h.Set("Stripe-Version", APIVersion)
+	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
+	w.WriteHeader(resp.status)
+	if truncate {
+		_, _ = w.Write(resp.body[:len(resp.body)/2])
+		if flusher, ok := w.(http.Flusher); ok {
+			flusher.Flush()
+		}
+		// Abort the response: the server drops the connection, the client
+		// reads fewer bytes than Content-Length promised.
+		panic(http.ErrAbortHandler)
+	}
+	_, _ = w.Write(resp.body)
+}
+
+func (f *Fake) answer(r *http.Request, n int, fl Faults) (response, bool) {
+	if fl.RateLimitEvery > 0 && n%fl.RateLimitEvery == 0 {
+		f.count(func(s *Stats) { s.RateLimited++ })
+		resp := errResp(http.StatusTooManyRequests, "invalid_request_error", "rate_limit",
+			"Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", "")
+		resp.header = http.Header{}
+		if fl.RateLimitShouldRetry != "" {
+			resp.header.Set("Stripe-Should-Retry", fl.RateLimitShouldRetry)
+		}
+		if fl.RetryAfter > 0 {
+			resp.header.Set("Retry-After", strconv.Itoa(fl.RetryAfter))
+		}
+		return resp, false
+	}
+	if fl.ServerErrorEvery > 0 && n%fl.ServerErrorEvery == 0 {
+		f.count(func(s *Stats) { s.ServerErrors++ })
+		st := fl.ServerErrorStatus
+		if st == 0 {
+			st = http.StatusInternalServerError
+		}
+		return errResp(st, "api_error", "", "An unknown error occurred (injected by stripefake).", ""), false
+	}
+	if resp, ok := f.authenticate(r); !ok {
+		return resp, false
+	}
+	resp := f.route(r)
+	truncate := resp.status == http.StatusOK && fl.TruncateEvery > 0 && n%fl.TruncateEvery == 0 && len(resp.body) > 1
+	return resp, truncate
+}
+
+func (f *Fake) count(fn func(*Stats)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.stats)
+}
+
+func errResp(status int, typ, code, msg, param string) response {
+	e := map[string]any{"type": typ, "message": msg}
+	if code != "" {
+		e["code"] = code
+		e["doc_url"] = "https://stripe.com/docs/error-codes/" + strings.ReplaceAll(code, "_", "-")
+	}
+	if param != "" {
+		e["param"] = param
+	}
+	return response{status: status, body: render(map[string]any{"error": e})}
+}
+
+func badRequest(msg, param string) response {
+	return errResp(http.StatusBadRequest, "invalid_request_error", "", msg, param)
+}
+
+func unknownParam(name string) response {
+	return errResp(http.StatusBadRequest, "invalid_request_error", "parameter_unknown",
+		"Received unknown parameter: "+name, name)
+}
+
+// authenticate accepts "Bearer KEY" and Basic "KEY:" like Stripe.
+func (f *Fake) authenticate(r *http.Request) (response, bool) {
+	h := r.Header.Get("Authorization")
+	var key string
+	switch {
+	case strings.HasPrefix(h, "Bearer "):
+		key = strings.TrimSpace(strings.TrimPrefix(h, "Bearer "))
+	case strings.HasPrefix(h, "Basic "):
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(h, "Basic ")); err == nil {
+			key, _, _ = strings.Cut(string(b), ":")
+		}
+	}
+	if key == "" {
+		return errResp(http.StatusUnauthorized, "invalid_request_error", "",
+			"You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').", ""), false
+	}
+	ok := key == f.apiKey
+	if f.apiKey == "" {
+		ok = strings.HasPrefix(key, "sk_test_") || strings.HasPrefix(key, "sk_live_") ||
+			strings.HasPrefix(key, "rk_test_") || strings.HasPrefix(key, "rk_live_")
+	}
+	if !ok {
+		return errResp(http.StatusUnauthorized, "invalid_request_error", "api_key_invalid",
+			"Invalid API Key provided: "+redactKey(key), ""), false
+	}
+	return response{}, true
+}
+
+// redactKey shows what Stripe shows: the prefix and the last four characters.
+func redactKey(k string) string {
+	if len(k) <= 12 {
+		return strings.Repeat("*", len(k))
+	}
+	return k[:8] + strings.Repeat("*", len(k)-12) + k[len(k)-4:]
+}
+
+func (f *Fake) route(r *http.Request) response {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	unrecognized := errResp(http.StatusNotFound, "invalid_request_error", "",
+		fmt.Sprintf("Unrecognized request URL (%s: %s). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", r.Method, r.URL.Path), "")
+	if r.Method != http.MethodGet {
+		return unrecognized
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	if !ok {
+		return unrecognized
+	}
+	res, id, hasID := strings.Cut(rest, "/")
+	if strings.Contains(id, "/") || (hasID && id == "") {
+		return unrecognized
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("Invalid query string: "+err.Error(), "")
+	}
+	var c *collection
+	switch res {
+	case "customers":
+		c = f.customers
+	case "subscriptions":
+		c = f.subscriptions
+	case "events":
+		c = f.events
+	default:
+		return unrecognized
+	}
+	if hasID {
+		return f.retrieve(c, id, q)
+	}
+	return f.list(res, c, q)
+}
+
+// ---- parameters ----
+
+type paramKind int
+
+const (
+	scalar paramKind = iota
+	rangeParam
+	arrayParam
+)
+
+var listParamSpecs = map[string]map[string]paramKind{
+	"customers": {
+		"limit": scalar, "starting_after": scalar, "ending_before": scalar, "created": rangeParam,
+		"email": scalar, "test_clock": scalar, "expand": arrayParam,
+	},
+	"subscriptions": {
+		"limit": scalar, "starting_after": scalar, "ending_before": scalar, "created": rangeParam,
+		"customer": scalar, "customer_account": scalar, "price": scalar, "plan": scalar, "status": scalar,
+		"collection_method": scalar, "test_clock": scalar, "current_period_start": rangeParam,
+		"current_period_end": rangeParam, "expand": arrayParam,
+	},
+	"events": {
+		"limit": scalar, "starting_after": scalar, "ending_before": scalar, "created": rangeParam,
+		"type": scalar, "types": arrayParam, "delivery_success": scalar, "expand": arrayParam,
+	},
+}
+
+// params is a validated query.
+type params struct {
+	scalars map[string]string
+	arrays  map[string][]string
+	ranges  map[string]map[string]int64 // name → op ("eq", "gt", "gte", "lt", "lte") → value
+}
+
+// parseParams checks every key against spec the way Stripe does: unknown
+// names, wrong shapes and bad integers are 400s.
+func parseParams(q url.Values, spec map[string]paramKind) (*params, *response) {
+	p := &params{scalars: map[string]string{}, arrays: map[string][]string{}, ranges: map[string]map[string]int64{}}
+	type idxVal struct {
+		idx int
+		val string
+	}
+	arrays := map[string][]idxVal{}
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		vals := q[k]
+		base, sub, bracket := k, "", false
+		if i := strings.IndexByte(k, '['); i >= 0 {
+			if !strings.HasSuffix(k, "]") || strings.Count(k, "[") != 1 {
+				r := unknownParam(k)
+				return nil, &r
+			}
+			base, sub, bracket = k[:i], k[i+1:len(k)-1], true
+		}
+		kind, ok := spec[base]
+		if !ok {
+			r := unknownParam(k)
+			return nil, &r
+		}
+		switch kind {
+		case scalar:
+			if bracket {
+				r := unknownParam(k)
+				return nil, &r
+			}
+			p.scalars[base] = vals[len(vals)-1]
+		case rangeParam:
+			op := "eq"
+			if bracket {
+				switch sub {
+				case "gt", "gte", "lt", "lte":
+					op = sub
+				default:
+					r := unknownParam(k)
+					return nil, &r
+				}
+			}
+			v, err := strconv.ParseInt(vals[len(vals)-1], 10, 64)
+			if err != nil {
+				r := badRequest("Invalid integer: "+vals[len(vals)-1], k)
+				return nil, &r
+			}
+			if p.ranges[base] == nil {
+				p.ranges[base] = map[string]int64{}
+			}
+			p.ranges[base][op] = v
+		case arrayParam:
+			if !bracket {
+				r := badRequest("Invalid array", k)
+				return nil, &r
+			}
+			if sub == "" { // types[]=a&types[]=b: in order of appearance
+				for _, v := range vals {
+					arrays[base] = append(arrays[base], idxVal{idx: 1 << 30, val: v})
+				}
+				continue
+			}
+			i, err := strconv.Atoi(sub)
+			if err != nil || i < 0 {
+				r := unknownParam(k)
+				return nil, &r
+			}
+			arrays[base] = append(arrays[base], idxVal{idx: i, val: vals[len(vals)-1]})
+		}
+	}
+	for name, iv := range arrays {
+		sort.SliceStable(iv, func(a, b int) bool { return iv[a].idx < iv[b].idx })
+		for _, x := range iv {
+			p.arrays[name] = append(p.arrays[name], x.val)
+		}
+	}
+	return p, nil
+}
+
+// ---- list ----
+
+var subscriptionStatuses = map[string]bool{
+	"active": true, "all": true, "canceled": true, "ended": true, "incomplete": true,
+	"incomplete_expired": true, "past_due": true, "paused": true, "trialing": true, "unpaid": true,
+}
+
+func (f *Fake) list(res string, c *collection, q url.Values) response {
+	p, bad := parseParams(q, listParamSpecs[res])
+	if bad != nil {
+		return *bad
+	}
+	limit := 10
+	if s, ok := p.scalars["limit"]; ok {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil:
+			return badRequest("Invalid integer: "+s, "limit")
+		case n < 1:
+			return badRequest("This value must be greater than or equal to 1.", "limit")
+		case n > 100:
+			return badRequest("This value must be less than or equal to 100.", "limit")
+		}
+		limit = n
+	}
+	after, hasAfter := p.scalars["starting_after"]
+	before, hasBefore := p.scalars["ending_before"]
+	if hasAfter && hasBefore {
+		return badRequest("You may only specify one of these parameters: ending_before, starting_after.", "ending_before")
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	var match func(*entry) bool
+	switch res {
+	case "customers":
+		email, byEmail := p.scalars["email"]
+		match = func(e *entry) bool {
+			if e.deleted {
+				return false
+			}
+			if byEmail {
+				s, _ := e.obj["email"].(string)
+				return s == email
+			}
+			return true
+		}
+	case "subscriptions":
+		status, hasStatus := p.scalars["status"]
+		if hasStatus && !subscriptionStatuses[status] {
+			return badRequest("Invalid status: must be one of active, all, canceled, ended, incomplete, incomplete_expired, past_due, paused, trialing, or unpaid", "status")
+		}
+		cus, byCus := p.scalars["customer"]
+		price, byPrice := p.scalars["price"]
+		match = func(e *entry) bool {
+			st, _ := e.obj["status"].(string)
+			switch {
+			case !hasStatus:
+				if st == "canceled" { // Stripe leaves canceled out unless asked
+					return false
+				}
+			case status == "all":
+			case status == "ended":
+				if st != "canceled" && st != "incomplete_expired" {
+					return false
+				}
+			default:
+				if st != status {
+					return false
+				}
+			}
+			if byCus && e.obj["customer"] != cus {
+				return false
+			}
+			if byPrice && !hasPrice(e.obj, price) {
+				return false
+			}
+			return true
+		}
+	case "events":
+		typ, hasType := p.scalars["type"]
+		types, hasTypes := p.arrays["types"]
+		if hasType && hasTypes {
+			return badRequest("You may only specify one of these parameters: type, types.", "types")
+		}
+		if len(types) > 20 {
+			return badRequest("You may specify at most 20 event types.", "types")
+		}
+		set := map[string]bool{}
+		for _, t := range types {
+			set[t] = true
+		}
+		ds, hasDS := p.scalars["delivery_success"]
+		if hasDS && ds != "true" && ds != "false" {
+			return badRequest("Invalid boolean: "+ds, "delivery_success")
+		}
+		oldest := now.Add(-Retention).Unix()
+		match = func(e *entry) bool {
+			if e.created < oldest {
+				return false
+			}
+			if hasDS && ds == "false" { // every fake delivery succeeded
+				return false
+			}
+			if hasType && !typeMatches(typ, e.etype) {
+				return false
+			}
+			if hasTypes && !set[e.etype] {
+				return false
+			}
+			return true
+		}
+	}
+
+	c.sortIfNeeded()
+	s := c.sorted
+	lo, hi := 0, len(s)
+	first := func(pred func(*entry) bool) int { return sort.Search(len(s), func(i int) bool { return pred(s[i]) }) }
+	for op, v := range p.ranges["created"] {
+		switch op {
+		case "eq":
+			lo = max(lo, first(func(e *entry) bool { return e.created >= v }))
+			hi = min(hi, first(func(e *entry) bool { return e.created > v }))
+		case "gt":
+			lo = max(lo, first(func(e *entry) bool { return e.created > v }))
+		case "gte":
+			lo = max(lo, first(func(e *entry) bool { return e.created >= v }))
+		case "lt":
+			hi = min(hi, first(func(e *entry) bool { return e.created >= v }))
+		case "lte":
+			hi = min(hi, first(func(e *entry) bool { return e.created > v }))
+		}
+	}
+	cursorPos := func(id, param string) (int, *response) {
+		e := c.byID[id]
+		if e == nil || (e.deleted && f.rejectDeleted) {
+			r := errResp(http.StatusNotFound, "invalid_request_error", "resource_missing",
+				fmt.Sprintf("No such %s: '%s'", c.kind, id), param)
+			return 0, &r
+		}
+		return first(func(x *entry) bool { return !less(x, e) }), nil
+	}
+	var items []*entry
+	hasMore := false
+	if hasBefore {
+		pos, bad := cursorPos(before, "ending_before")
+		if bad != nil {
+			return *bad
+		}
+		lo = max(lo, pos+1)
+		for i := lo; i < hi; i++ {
+			if match(s[i]) {
+				if len(items) == limit {
+					hasMore = true
+					break
+				}
+				items = append(items, s[i])
+			}
+		}
+		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+			items[i], items[j] = items[j], items[i]
+		}
+	} else {
+		if hasAfter {
+			pos, bad := cursorPos(after, "starting_after")
+			if bad != nil {
+				return *bad
+			}
+			hi = min(hi, pos)
+		}
+		for i := hi - 1; i >= lo; i-- {
+			if match(s[i]) {
+				if len(items) == limit {
+					hasMore = true
+					break
+				}
+				items = append(items, s[i])
+			}
+		}
+	}
+
+	var b bytes.Buffer
+	size := 100
+	for _, e := range items {
+		size += len(e.raw) + 1
+	}
+	b.Grow(size)
+	b.WriteString(`{"object":"list","data":[`)
+	for i, e := range items {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.raw)
+	}
+	fmt.Fprintf(&b, `],"has_more":%t,"url":"/v1/%s"}`, hasMore, res)
+	return response{status: http.StatusOK, body: b.Bytes()}
+}
+
+func typeMatches(pattern, typ string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(typ, prefix)
+	}
+	return pattern == typ
+}
+
+func hasPrice(sub map[string]any, price string) bool {
+	items, _ := sub["items"].(map[string]any)
+	data, _ := items["data"].([]any)
+	for _, it := range data {
+		m, _ := it.(map[string]any)
+		pr, _ := m["price"].(map[string]any)
+		if pr["id"] == price {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- retrieve ----
+
+func (f *Fake) retrieve(c *collection, id string, q url.Values) response {
+	if _, bad := parseParams(q, map[string]paramKind{"expand": arrayParam}); bad != nil {
+		return *bad
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.forbidden[id] {
+		return errResp(http.StatusForbidden, "invalid_request_error", "",
+			fmt.Sprintf("The provided key does not have access to %s '%s'. Having the 'rak_%s_read' permission would allow this request to continue.", c.kind, id, c.kind), "")
+	}
+	e := c.byID[id]
+	if e != nil && c == f.events && e.created < f.now().Add(-Retention).Unix() {
+		e = nil // pruned after 30 days
+	}
+	if e == nil {
+		return errResp(http.StatusNotFound, "invalid_request_error", "resource_missing",
+			fmt.Sprintf("No such %s: '%s'", c.kind, id), "id")
+	}
+	if e.deleted {
+		body, _ := json.Marshal(map[string]any{"id": e.id, "object": c.kind, "deleted": true})
+		return response{status: http.StatusOK, body: body}
+	}
+	return response{status: http.StatusOK, body: e.raw}
+}
