@@ -83,6 +83,15 @@ func (r *Resource) Columns() []string {
 	return out
 }
 
+// Fields returns the compared fields (column, provider path, compare mode).
+func (r *Resource) Fields() []localstate.Field {
+	out := make([]localstate.Field, len(r.fields))
+	for i, f := range r.fields {
+		out[i] = localstate.Field{Column: f.col, Path: f.path, Compare: f.mode}
+	}
+	return out
+}
+
 // Prepare validates t against the store and compiles its mapping.
 func (e *Engine) Prepare(ctx context.Context, t *localstate.Table) (*Resource, error) {
 	cols, err := e.Store.Columns(ctx, t)

@@ -132,3 +132,26 @@ func (res *Result) Summaries() map[string]*ResourceSummary {
 	}
 	return out
 }
+
+// SkipDeletes removes deletions from the plan (resync --no-delete); their
+// drift items stay in the report with action none.
+func (res *Result) SkipDeletes() {
+	for _, rr := range res.Resources {
+		plan := rr.plan[:0]
+		for _, p := range rr.plan {
+			if p.op == localstate.OpDelete {
+				if p.drift >= 0 {
+					res.Drift[p.drift].Action = ActionNone
+				}
+				continue
+			}
+			plan = append(plan, p)
+		}
+		rr.plan = plan
+	}
+}
+
+// Rewrites counts planned writes that change no value (resync --force).
+func (rr *ResourceResult) Rewrites() int {
+	return len(rr.plan) - rr.Planned()
+}

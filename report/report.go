@@ -78,10 +78,11 @@ func renderNDJSON(w io.Writer, r *reconcile.Report) error {
 			return err
 		}
 	}
-	tail := map[string]any{"summary": r.Summary, "exit_code": r.ExitCode}
-	if r.Brake != nil {
-		tail["brake"] = r.Brake
-	}
+	tail := struct {
+		Summary  map[string]*reconcile.ResourceSummary `json:"summary"`
+		Brake    *reconcile.BrakeRefusal               `json:"brake,omitempty"`
+		ExitCode int                                   `json:"exit_code"`
+	}{r.Summary, r.Brake, r.ExitCode}
 	if err := enc.Encode(tail); err != nil {
 		return err
 	}
@@ -345,3 +346,9 @@ func renderMarkdown(w io.Writer, r *reconcile.Report) error {
 	_, err := w.Write(buf.Bytes())
 	return err
 }
+
+// MarkdownTable writes a GitHub-flavoured table with escaped cells.
+func MarkdownTable(buf *bytes.Buffer, header []string, rows [][]string) { mdTable(buf, header, rows) }
+
+// Shorten cuts s to n runes with an ellipsis (table output only).
+func Shorten(s string, n int) string { return shorten(s, n) }

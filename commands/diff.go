@@ -1,0 +1,58 @@
+package commands
+
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+func diffCommand(io IO) *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "compare every record on both sides, field by field (read-only; --apply fixes)",
+		ArgsUsage: " ",
+		Description: `Lists every record of each resource at the provider and in the local state and
+reports, field by field: records the app missed (missing_local), records the
+provider no longer lists (missing_remote, each confirmed with a single-object
+read: deleted, exists but out of scope, inaccessible, or unconfirmed), and
+records whose mapped fields differ (changed). Read-only unless --apply.
+
+With --apply the plan is written in one transaction (SQLite) or one atomic
+file replace (JSON): creates, updates of the differing mapped columns only,
+and deletions of records the provider confirmed deleted (soft deletes when
+soft_delete is mapped). The safety brake refuses plans larger than
+--max-changes.
+
+EXAMPLES:
+   reconctl diff --provider stripe --state app.db
+   reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'
+   reconctl diff --provider file:testdata/demo/provider.json --state testdata/demo/app.db
+   reconctl diff --apply --max-changes 50
+
+EXIT STATUS:
+   0  in sync (or, with --apply, every drift item was fixed)
+   1  error: bad input, config, credentials, provider or state failure; nothing written
+   2  drift remains (found and not fixed, or not fixable: exists, inaccessible, unconfirmed)
+   3  the safety brake refused to write; the plan is printed, nothing written`,
+		Flags: withGlobal(
+			&cli.BoolFlag{Name: "apply", Usage: "write the fixes (default: report only)", EnvVars: envs("APPLY")},
+			maxChangesFlag(),
+			waitFlag(),
+			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
+		),
+		Action: func(c *cli.Context) error {
+			s, err := loadSettings(c, io)
+			if err != nil {
+				return err
+			}
+			brake, err := s.maxChanges(c)
+			if err != nil {
+				return err
+			}
+			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore")}
+			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
+				return runReconcile(c.Context, s, job, rep, r)
+			})
+		},
+	}
+}

@@ -1,0 +1,249 @@
+// Package commands builds reconctl's command tree (urfave/cli/v2), one file
+// per command. Commands resolve settings (flags > environment > reconctl.yaml
+// > defaults), open the provider and the store, and hand them to the engine.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/report"
+)
+
+// IO is where a command reads and writes; tests inject buffers.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// ExitError carries a non-zero exit code that is not a failure to report
+// (drift found: 2; brake: 3). main maps it; the report has already been printed.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// exitWith returns nil for 0 and an *ExitError otherwise.
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &ExitError{Code: code}
+}
+
+func envs(name string) []string { return []string{"RECONCTL_" + name} }
+
+// globalFlags are accepted by every command (contract: global flags).
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default ./reconctl.yaml when present)", EnvVars: envs("CONFIG")},
+		&cli.StringFlag{Name: "provider", Usage: "provider `NAME`: stripe, workos, clerk, rest, file:PATH", EnvVars: envs("PROVIDER")},
+		&cli.StringFlag{Name: "api-base", Usage: "provider base `URL` (a proxy or fake; plain http:// only for loopback hosts)", EnvVars: envs("API_BASE")},
+		&cli.StringFlag{Name: "state", Usage: "app state `PATH`: .db/.sqlite/.sqlite3 (SQLite) or .json (snapshot)", EnvVars: envs("STATE")},
+		&cli.StringSliceFlag{Name: "resource", Aliases: []string{"r"}, Usage: "resource `NAME` to check (repeatable; default: the config's resources or the provider's defaults)", EnvVars: envs("RESOURCE")},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "report `FORMAT`: table, json, ndjson, csv, markdown", EnvVars: envs("OUTPUT")},
+		&cli.StringFlag{Name: "journal", Usage: "journal `PATH` (default: inside the SQLite state, or <snapshot>.reconctl.db beside a JSON state)", EnvVars: envs("JOURNAL")},
+		&cli.Float64Flag{Name: "rps", Usage: "provider requests per second (default: the provider's, e.g. 20 for Stripe)", EnvVars: envs("RPS")},
+		&cli.IntFlag{Name: "concurrency", Usage: "provider requests in flight (default: the provider's, e.g. 4 for Stripe)", EnvVars: envs("CONCURRENCY")},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no log lines below warnings", EnvVars: envs("QUIET")},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "debug logs on stderr (requests: method, path, status, duration, retries; never keys)", EnvVars: envs("VERBOSE")},
+		&cli.BoolFlag{Name: "no-progress", Usage: "no progress bars", EnvVars: envs("NO_PROGRESS")},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: envs("LOG_FORMAT")},
+	}
+}
+
+func withGlobal(flags ...cli.Flag) []cli.Flag { return append(flags, globalFlags()...) }
+
+// Settings are the resolved inputs every command starts from.
+type Settings struct {
+	Config     *config.Config
+	Provider   string
+	APIBase    string
+	APIKeyEnv  string
+	State      string
+	Journal    string
+	Resources  []string
+	Output     string
+	RPS        float64
+	Conc       int
+	Quiet      bool
+	Verbose    bool
+	NoProgress bool
+	Logger     *slog.Logger
+	IO         IO
+	Args       []string // the command line as given, for the journal (secrets are redacted there)
+}
+
+// loadSettings resolves flags over the config file.
+func loadSettings(c *cli.Context, io IO) (*Settings, error) {
+	s := &Settings{IO: io, Output: c.String("output"), Quiet: c.Bool("quiet"), Verbose: c.Bool("verbose"), NoProgress: c.Bool("no-progress")}
+	if err := report.CheckFormat(s.Output); err != nil {
+		return nil, err
+	}
+	s.Args = os.Args
+	lf := c.String("log-format")
+	if lf != "text" && lf != "json" {
+		return nil, fmt.Errorf("unknown --log-format %q: use text or json", lf)
+	}
+	level := slog.LevelInfo
+	switch {
+	case s.Verbose:
+		level = slog.LevelDebug
+	case s.Quiet:
+		level = slog.LevelWarn
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	if lf == "json" {
+		s.Logger = slog.New(slog.NewJSONHandler(io.Err, hopts))
+	} else {
+		s.Logger = slog.New(slog.NewTextHandler(io.Err, hopts))
+	}
+
+	cfgPath := c.String("config")
+	switch {
+	case cfgPath != "":
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		s.Config = cfg
+	default:
+		if _, err := os.Stat(config.DefaultFile); err == nil {
+			cfg, err := config.Load(config.DefaultFile)
+			if err != nil {
+				return nil, err
+			}
+			s.Config = cfg
+		} else {
+			s.Config = &config.Config{}
+		}
+	}
+	cfg := s.Config
+	pick := func(flag, fromCfg string) string {
+		if c.IsSet(flag) {
+			return c.String(flag)
+		}
+		return fromCfg
+	}
+	s.Provider = pick("provider", cfg.Provider)
+	s.APIBase = pick("api-base", cfg.APIBase)
+	s.APIKeyEnv = cfg.APIKeyEnv
+	s.State = pick("state", cfg.State)
+	s.Journal = pick("journal", cfg.Journal)
+	s.RPS, s.Conc = cfg.RPS, cfg.Concurrency
+	if c.IsSet("rps") {
+		s.RPS = c.Float64("rps")
+		if s.RPS <= 0 {
+			return nil, fmt.Errorf("--rps must be above 0, got %v", s.RPS)
+		}
+	}
+	if c.IsSet("concurrency") {
+		s.Conc = c.Int("concurrency")
+		if s.Conc <= 0 {
+			return nil, fmt.Errorf("--concurrency must be at least 1, got %d", s.Conc)
+		}
+	}
+	for _, r := range c.StringSlice("resource") {
+		for _, part := range strings.Split(r, ",") {
+			if part = strings.TrimSpace(part); part != "" && !slices.Contains(s.Resources, part) {
+				s.Resources = append(s.Resources, part)
+			}
+		}
+	}
+	return s, nil
+}
+
+// openProvider builds the configured provider.
+func (s *Settings) openProvider() (providers.Provider, error) {
+	var settings map[string]any
+	if s.Config.Settings != nil {
+		name, _ := providers.SplitSpec(s.Provider)
+		if m, ok := s.Config.Settings[name].(map[string]any); ok {
+			settings = m
+		}
+	}
+	return providers.Open(providers.Options{
+		Spec: s.Provider, APIBase: s.APIBase, APIKeyEnv: s.APIKeyEnv,
+		RPS: s.RPS, Concurrency: s.Conc, Logger: s.Logger, Settings: settings,
+	})
+}
+
+// openStore opens the state; readOnly when the command will not write.
+func (s *Settings) openStore(ctx context.Context, readOnly bool) (localstate.Store, error) {
+	if s.State == "" {
+		return nil, errors.New("no state given: set --state app.db (or .json) or state: in reconctl.yaml")
+	}
+	return localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: readOnly})
+}
+
+// tables resolves which resources to check and how they are stored.
+func (s *Settings) tables(p providers.Provider) ([]*localstate.Table, error) {
+	names := s.Resources
+	if len(names) == 0 {
+		for _, r := range s.Config.Resources {
+			names = append(names, r.Name)
+		}
+	}
+	if len(names) == 0 {
+		names = p.DefaultResources()
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no resources to check: name them with --resource or resources: in reconctl.yaml")
+	}
+	var out []*localstate.Table
+	for _, n := range names {
+		r := s.Config.Resource(n)
+		if r == nil {
+			r = &config.Resource{Name: n}
+		}
+		out = append(out, r.LocalTable())
+	}
+	return out, nil
+}
+
+// displayState is the state path as the operator gave it, relative when possible.
+func (s *Settings) displayState() string {
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, s.State); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return s.State
+}
+
+// providerName is the provider's name for reports ("file" for file:PATH).
+func (s *Settings) providerName(p providers.Provider) string {
+	if p != nil {
+		return p.Name()
+	}
+	name, _ := providers.SplitSpec(s.Provider)
+	return name
+}
+
+// stdoutIsTerminal reports whether w is a terminal (colour only then).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// configResource is a resource with no entry in reconctl.yaml: all defaults.
+type configResource struct{ name string }
+
+func (r *configResource) table() *localstate.Table {
+	return (&config.Resource{Name: r.name}).LocalTable()
+}

@@ -1,0 +1,201 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/report"
+)
+
+func historyCommand(io IO) *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "list recorded runs, or print one run's report again",
+		ArgsUsage: "[run-id]",
+		Description: `Every run of every command is recorded in the journal (reconctl_* tables in
+the SQLite state, <snapshot>.reconctl.db beside a JSON state, or --journal):
+when, command, arguments (secrets removed), provider, resources, counts, every
+drift item with its action and whether it was applied, and the exit code.
+
+Without an argument, lists runs newest first. A run still marked running whose
+process is gone (killed, crashed) shows as incomplete. With a run id, prints
+that run's report again, identical to the original, in any -o format.
+
+EXAMPLES:
+   reconctl history --state app.db
+   reconctl history --limit 50 --command resync -o json
+   reconctl history r_20261127T101500Z_3f9a -o markdown
+
+EXIT STATUS:
+   0  listed; or, with a run id, the run's report was printed
+   1  error: no journal, unknown run id`,
+		Flags: withGlobal(
+			&cli.IntFlag{Name: "limit", Value: 20, Usage: "list at most `N` runs (0: all)", EnvVars: envs("LIMIT")},
+			&cli.StringFlag{Name: "command", Usage: "list only runs of `COMMAND` (diff, resync, replay, check-user, history)", EnvVars: envs("COMMAND")},
+		),
+		Action: func(c *cli.Context) error {
+			s, err := loadSettings(c, io)
+			if err != nil {
+				return err
+			}
+			if c.NArg() > 1 {
+				return errors.New("history takes at most one run id")
+			}
+			path, create, err := s.journalPath()
+			if err != nil {
+				return err
+			}
+			if create {
+				if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("no journal at %s: no run has been recorded for this state yet", path)
+				}
+			}
+			j, err := journal.Open(c.Context, path, journal.Options{})
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			if c.NArg() == 1 {
+				return reprint(s, j, c.Args().First(), c)
+			}
+			limit := c.Int("limit")
+			if limit <= 0 {
+				limit = -1
+			}
+			runs, err := j.ListRuns(c.Context, journal.Filter{Limit: limit, Command: c.String("command")})
+			if err != nil {
+				return err
+			}
+			return renderRuns(s, runs)
+		},
+	}
+}
+
+func reprint(s *Settings, j *journal.Journal, id string, c *cli.Context) error {
+	info, raw, err := j.GetRun(c.Context, id)
+	if err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		msg := fmt.Sprintf("run %s (%s) has no report", id, info.Command)
+		if info.Error != "" {
+			msg += ": it failed: " + info.Error
+		} else if info.Status == journal.StatusIncomplete || info.Status == journal.StatusRunning {
+			msg += ": it is " + info.Status
+		}
+		return errors.New(msg)
+	}
+	if s.Output == "json" {
+		_, err := s.IO.Out.Write(raw) // byte for byte what the run printed
+		return err
+	}
+	switch info.Command {
+	case "check-user":
+		var u report.UserReport
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
+		}
+		return report.RenderUser(s.IO.Out, s.Output, &u)
+	case "replay":
+		var r ReplayReport
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
+		}
+		return renderReplay(s.IO.Out, s.Output, &r)
+	}
+	var rep reconcile.Report
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber() // values keep their JSON types, exactly as first printed
+	if err := d.Decode(&rep); err != nil {
+		return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
+	}
+	return s.printReport(&rep)
+}
+
+func renderRuns(s *Settings, runs []journal.RunInfo) error {
+	if runs == nil {
+		runs = []journal.RunInfo{}
+	}
+	switch s.Output {
+	case "json":
+		return report.WriteJSON(s.IO.Out, runs)
+	case "ndjson":
+		enc := json.NewEncoder(s.IO.Out)
+		for _, r := range runs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	header := []string{"run id", "started", "command", "provider", "resources", "drift", "applied", "exit", "status"}
+	var rows [][]string
+	for _, r := range runs {
+		exit := ""
+		if r.ExitCode != nil {
+			exit = strconv.Itoa(*r.ExitCode)
+		}
+		drift := ""
+		if r.Counts != nil {
+			if r.Command == "replay" {
+				drift = fmt.Sprintf("%d events", r.Counts["fetched"])
+			} else {
+				drift = fmt.Sprintf("+%d -%d ~%d", r.Counts["missing_local"], r.Counts["missing_remote"], r.Counts["changed"])
+			}
+		}
+		status := r.Status
+		if r.Error != "" {
+			status += ": " + r.Error
+		}
+		rows = append(rows, []string{r.RunID, r.StartedAt.UTC().Format(time.RFC3339), r.Command, r.Provider, strings.Join(r.Resources, ","),
+			drift, strconv.Itoa(r.Counts["applied"]), exit, status})
+	}
+	switch s.Output {
+	case "csv":
+		var buf bytes.Buffer
+		buf.WriteString(strings.Join(header, ",") + "\n")
+		for _, row := range rows {
+			for i := range row {
+				row[i] = csvQuote(row[i])
+			}
+			buf.WriteString(strings.Join(row, ",") + "\n")
+		}
+		_, err := s.IO.Out.Write(buf.Bytes())
+		return err
+	case "markdown":
+		var buf bytes.Buffer
+		buf.WriteString("## reconctl history\n\n")
+		report.MarkdownTable(&buf, header, rows)
+		_, err := s.IO.Out.Write(buf.Bytes())
+		return err
+	}
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(s.IO.Out, "No runs recorded.")
+		return err
+	}
+	t := report.NewTable(s.IO.Out, header)
+	for _, row := range rows {
+		row[8] = report.Shorten(row[8], 60)
+		if err := t.Append(row); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+func csvQuote(s string) string {
+	if strings.ContainsAny(s, ",\"\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}

@@ -1,0 +1,191 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/report"
+)
+
+func waitFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "wait", Usage: "when another run is writing the same state, wait up to `DURATION` for it (default: fail at once)", EnvVars: envs("WAIT")}
+}
+
+// journalPath says where the run is recorded: --journal, else inside a
+// SQLite state, else beside a JSON snapshot.
+func (s *Settings) journalPath() (path string, create bool, err error) {
+	if s.Journal != "" {
+		return s.Journal, true, nil
+	}
+	if s.State == "" {
+		return "", false, errors.New("no state given: set --state app.db (or .json) or state: in reconctl.yaml")
+	}
+	if _, err := os.Stat(s.State); err != nil {
+		// Let the store say it: it knows what to tell the operator.
+		_, oerr := localstate.Open(context.Background(), s.State, localstate.OpenOptions{ReadOnly: true})
+		if oerr == nil {
+			oerr = err
+		}
+		return "", false, oerr
+	}
+	if strings.EqualFold(strings.TrimSpace(extOf(s.State)), ".json") {
+		return journal.SidecarPath(s.State), true, nil
+	}
+	return s.State, false, nil
+}
+
+func extOf(p string) string {
+	if i := strings.LastIndex(p, "."); i >= 0 {
+		return p[i:]
+	}
+	return ""
+}
+
+// run is one recorded run of a command: its journal row and, for writing
+// runs, the state's one-writer lock.
+type run struct {
+	s       *Settings
+	j       *journal.Journal
+	id      string
+	command string
+	started time.Time
+	lock    *journal.StateLock
+}
+
+// beginRun opens the journal, takes the writer lock when the run writes, and
+// records the run as started.
+func (s *Settings) beginRun(ctx context.Context, command string, write bool, wait time.Duration) (*run, error) {
+	r := &run{s: s, command: command, started: now()}
+	r.id = journal.NewRunID(r.started)
+	path, create, err := s.journalPath()
+	if err != nil {
+		return nil, err
+	}
+	if write && s.State != "" {
+		lock, err := journal.AcquireLock(ctx, s.State, journal.Holder{RunID: r.id, PID: os.Getpid(), Command: "reconctl " + command, StartedAt: r.started}, wait)
+		if err != nil {
+			return nil, err
+		}
+		r.lock = lock
+		if note := lock.StaleNote(); note != "" {
+			s.Logger.Warn(note)
+		}
+	}
+	j, err := journal.Open(ctx, path, journal.Options{Create: create})
+	if err != nil {
+		r.releaseLock()
+		return nil, err
+	}
+	r.j = j
+	name, _ := providers.SplitSpec(s.Provider)
+	resources := s.Resources
+	if len(resources) == 0 {
+		for _, res := range s.Config.Resources {
+			resources = append(resources, res.Name)
+		}
+	}
+	if err := j.StartRun(ctx, journal.Run{ID: r.id, Command: command, Args: s.Args, Provider: name, State: s.State, Resources: resources, StartedAt: r.started}); err != nil {
+		j.Close()
+		r.releaseLock()
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *run) releaseLock() {
+	if r.lock != nil {
+		if err := r.lock.Release(); err != nil {
+			r.s.Logger.Warn("releasing the state lock", "err", err)
+		}
+		r.lock = nil
+	}
+}
+
+// finish records how the run ended. runErr is the error the operator sees
+// (nil on success); rep/reportJSON what was printed.
+func (r *run) finish(ctx context.Context, exitCode int, runErr error, rep *reconcile.Report, reportJSON []byte, counts any) {
+	defer r.releaseLock()
+	defer r.j.Close()
+	f := journal.Finish{FinishedAt: now(), ExitCode: exitCode, Report: rep, ReportJSON: reportJSON, Counts: counts}
+	switch {
+	case runErr != nil && (errors.Is(runErr, context.Canceled) || ctx.Err() != nil):
+		f.Status, f.ExitCode, f.Err = journal.StatusInterrupted, reconcile.ExitError, "interrupted (Ctrl-C): "+runErr.Error()
+	case runErr != nil:
+		f.Status, f.ExitCode, f.Err = journal.StatusFailed, reconcile.ExitError, runErr.Error()
+	case exitCode == reconcile.ExitBrake:
+		f.Status = journal.StatusRefused
+	case exitCode == reconcile.ExitDrift:
+		f.Status = journal.StatusDrift
+	case exitCode == reconcile.ExitOK:
+		f.Status = journal.StatusOK
+	default:
+		f.Status = journal.StatusFailed
+	}
+	if err := r.j.FinishRun(context.WithoutCancel(ctx), r.id, f); err != nil {
+		r.s.Logger.Error("could not record the run in the journal", "run", r.id, "err", err)
+	}
+}
+
+// runReport runs one diff-style command: it records the run in the journal,
+// stamps and prints the report, and turns its exit code into an error.
+func (s *Settings) runReport(c *cli.Context, command string, write bool, fn func(*reconcile.Report, *run) error) error {
+	ctx := c.Context
+	var wait time.Duration
+	if c.IsSet("wait") {
+		wait = c.Duration("wait")
+	}
+	r, err := s.beginRun(ctx, command, write, wait)
+	if err != nil {
+		return err
+	}
+	rep := &reconcile.Report{Command: command, RunID: r.id, StartedAt: r.started, State: s.displayState(), DryRun: !write}
+	rep.Provider, _ = providers.SplitSpec(s.Provider)
+	if err := fn(rep, r); err != nil {
+		r.finish(ctx, reconcile.ExitError, err, nil, nil, nil)
+		return err
+	}
+	rep.FinishedAt = now()
+	var js bytes.Buffer
+	if err := report.WriteJSON(&js, rep); err != nil {
+		r.finish(ctx, reconcile.ExitError, err, nil, nil, nil)
+		return err
+	}
+	r.finish(ctx, rep.ExitCode, nil, rep, js.Bytes(), nil)
+	if err := s.printReport(rep); err != nil {
+		return fmt.Errorf("printing the report: %w", err)
+	}
+	return exitWith(rep.ExitCode)
+}
+
+// recordFreshness tells replay that the state now reflects the provider as of
+// this run's start: for a whole-resource apply (diff --apply, resync) a
+// watermark per resource, so an event older than this run is stale.
+func (r *run) recordFreshness(ctx context.Context, provider string, resources []string) {
+	for _, res := range resources {
+		if err := r.j.RecordVersion(ctx, nil, provider, res, "*", r.started, "", r.command+" "+r.id); err != nil {
+			r.s.Logger.Warn("could not record the state's freshness in the journal", "resource", res, "err", err)
+		}
+	}
+}
+
+// recordRecordFreshness does the same for single records (check-user --fix).
+func (r *run) recordRecordFreshness(ctx context.Context, provider string, drift []reconcile.Drift) {
+	for _, d := range drift {
+		if d.Applied {
+			if err := r.j.RecordVersion(ctx, nil, provider, d.Resource, d.ID, r.started, "", r.command+" "+r.id); err != nil {
+				r.s.Logger.Warn("could not record the record's freshness in the journal", "id", d.ID, "err", err)
+			}
+		}
+	}
+}

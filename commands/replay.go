@@ -1,0 +1,858 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/report"
+)
+
+// Replay outcomes (contract).
+const (
+	OutcomeApplied    = "applied"
+	OutcomeWouldApply = "would_apply"
+	OutcomeDuplicate  = "duplicate"
+	OutcomeStale      = "stale"
+	OutcomeIgnored    = "ignored"
+	OutcomeDelivered  = "delivered"
+	OutcomeFailed     = "failed"
+)
+
+// ReplayReport is replay's report (contract: replay JSON).
+type ReplayReport struct {
+	Command    string                    `json:"command"`
+	RunID      string                    `json:"run_id"`
+	Provider   string                    `json:"provider"`
+	State      string                    `json:"state"`
+	Target     string                    `json:"target,omitempty"`
+	Since      string                    `json:"since"`
+	Until      string                    `json:"until"`
+	Types      []string                  `json:"types,omitempty"`
+	DryRun     bool                      `json:"dry_run"`
+	Partial    bool                      `json:"partial,omitempty"`
+	LostUntil  string                    `json:"lost_until,omitempty"`
+	StartedAt  string                    `json:"started_at"`
+	FinishedAt string                    `json:"finished_at"`
+	Events     []ReplayEvent             `json:"events"`
+	Summary    map[string]int            `json:"summary"`
+	ByType     map[string]map[string]int `json:"by_type"`
+	Cursor     string                    `json:"cursor"`
+	Brake      *reconcile.BrakeRefusal   `json:"brake,omitempty"`
+	Stopped    string                    `json:"stopped,omitempty"`
+	ExitCode   int                       `json:"exit_code"`
+}
+
+// ReplayEvent is one event's outcome.
+type ReplayEvent struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Created  string `json:"created"`
+	Resource string `json:"resource"`
+	ObjectID string `json:"object_id"`
+	Outcome  string `json:"outcome"`
+	Error    string `json:"error,omitempty"`
+}
+
+func replayCommand(io IO) *cli.Command {
+	return &cli.Command{
+		Name:      "replay",
+		Usage:     "post-incident: re-read the provider's events for a window and apply each once, in order (or re-deliver them to the app's webhook endpoint)",
+		ArgsUsage: " ",
+		Description: `Reads the provider's events API for a window (Stripe: /v1/events, kept 30
+days) and applies each event to the local state exactly once, oldest first:
+customer.created/updated upsert the customer, customer.deleted deletes it (a
+soft delete when soft_delete is mapped), customer.subscription.* upsert the
+subscription (a deleted subscription is a canceled one, still a record).
+
+Every processed event id is recorded in the journal: an event seen in an
+earlier run is a duplicate (unless --reprocess), and the journal keeps the
+newest event applied to each record so an older event never overwrites newer
+data (stale), also after a diff --apply or resync wrote fresher state. A
+successful run stores a checkpoint: --since last resumes from it. Each event's
+change and its journal row commit together.
+
+A window reaching past what the provider keeps is refused (the part that is
+lost can only be repaired by reconctl resync); --allow-partial replays what
+remains and the report says so.
+
+--deliver-to URL POSTs each event's JSON to the app's own webhook endpoint
+instead, signed like the provider (Stripe-Signature with the secret from
+STRIPE_WEBHOOK_SECRET or --signing-secret-env) and marked with a
+Reconctl-Replay: <run-id> header so the app can skip side effects such as
+emails. One at a time, in order, retried with backoff; delivered ids are
+journaled per target and skipped by a re-run. Loopback and https:// targets
+only, unless --allow-insecure-target.
+
+WHEN is RFC 3339 (2026-11-20T10:00:00Z), a date (2026-11-20, UTC midnight), a
+duration back from now (36h, 90m, 7d), unix seconds, or last.
+
+EXAMPLES:
+   reconctl replay --since 36h --dry-run
+   reconctl replay --since 2026-11-20T10:00:00Z --until 2026-11-20T14:00:00Z --types customer.updated,customer.deleted
+   reconctl replay --since last            # in cron: continue where the last run stopped
+   reconctl replay --since 24h --deliver-to https://app.example.com/webhooks/stripe
+
+EXIT STATUS:
+   0  every event was applied, delivered, duplicate, stale or ignored
+   1  error (window past retention without --allow-partial, provider, state); what was applied stays applied
+   2  an event failed, or (dry run) events would be applied
+   3  the safety brake refused to write`,
+		Flags: withGlobal(
+			&cli.StringFlag{Name: "since", Usage: "start of the window: `WHEN` (required)", EnvVars: envs("SINCE")},
+			&cli.StringFlag{Name: "until", Usage: "end of the window: `WHEN` (default: now)", EnvVars: envs("UNTIL")},
+			&cli.StringSliceFlag{Name: "types", Usage: "only these event `TYPES` (comma-separated or repeated; Stripe allows customer.* wildcards)", EnvVars: envs("TYPES")},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "show the plan (events per type and outcome); write nothing", EnvVars: envs("DRY_RUN")},
+			&cli.BoolFlag{Name: "reprocess", Usage: "apply events already processed by an earlier run again", EnvVars: envs("REPROCESS")},
+			&cli.BoolFlag{Name: "allow-partial", Usage: "replay what the provider still keeps when the window reaches past its retention", EnvVars: envs("ALLOW_PARTIAL")},
+			&cli.StringFlag{Name: "deliver-to", Usage: "POST the events to the app's webhook `URL` instead of writing the state", EnvVars: envs("DELIVER_TO")},
+			&cli.StringFlag{Name: "signing-secret-env", Value: "STRIPE_WEBHOOK_SECRET", Usage: "environment variable `NAME` holding the webhook signing secret", EnvVars: envs("SIGNING_SECRET_ENV")},
+			&cli.BoolFlag{Name: "allow-insecure-target", Usage: "allow a plain http:// --deliver-to target that is not loopback", EnvVars: envs("ALLOW_INSECURE_TARGET")},
+			&cli.DurationFlag{Name: "delivery-timeout", Value: 10 * time.Second, Usage: "timeout of one delivery attempt", EnvVars: envs("DELIVERY_TIMEOUT")},
+			maxChangesFlag(),
+			waitFlag(),
+		),
+		Action: func(c *cli.Context) error {
+			s, err := loadSettings(c, io)
+			if err != nil {
+				return err
+			}
+			return runReplay(c, s)
+		},
+	}
+}
+
+type replayJob struct {
+	q          providers.EventQuery
+	dryRun     bool
+	reprocess  bool
+	target     string
+	secret     string
+	insecure   bool
+	timeout    time.Duration
+	brake      reconcile.Limiter
+	checkpoint string // checkpoint key: the provider, or provider + target
+}
+
+func runReplay(c *cli.Context, s *Settings) error {
+	ctx := c.Context
+	if !c.IsSet("since") {
+		return errors.New("replay needs --since WHEN (RFC 3339, a date, 36h/7d back from now, unix seconds, or last)")
+	}
+	brake, err := s.maxChanges(c)
+	if err != nil {
+		return err
+	}
+	job := replayJob{dryRun: c.Bool("dry-run"), reprocess: c.Bool("reprocess"), target: c.String("deliver-to"), insecure: c.Bool("allow-insecure-target"), timeout: c.Duration("delivery-timeout"), brake: brake}
+	for _, t := range c.StringSlice("types") {
+		for _, part := range strings.Split(t, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				job.q.Types = append(job.q.Types, part)
+			}
+		}
+	}
+	if job.target != "" {
+		if err := checkTarget(job.target, job.insecure); err != nil {
+			return err
+		}
+		env := c.String("signing-secret-env")
+		job.secret = os.Getenv(env)
+		if job.secret == "" && !job.dryRun {
+			return fmt.Errorf("%s is not set: export the app's webhook signing secret (whsec_...) or name another variable with --signing-secret-env", env)
+		}
+	}
+	var wait time.Duration
+	if c.IsSet("wait") {
+		wait = c.Duration("wait")
+	}
+	r, err := s.beginRun(ctx, "replay", !job.dryRun && job.target == "", wait)
+	if err != nil {
+		return err
+	}
+	rep := &ReplayReport{Command: "replay", RunID: r.id, StartedAt: r.started.Format(time.RFC3339), State: s.displayState(), Target: job.target, DryRun: job.dryRun, Types: job.q.Types, Events: []ReplayEvent{}, Summary: map[string]int{}, ByType: map[string]map[string]int{}}
+	rep.Provider, _ = providers.SplitSpec(s.Provider)
+	err = replay(ctx, s, r, job, c.String("since"), c.String("until"), c.Bool("allow-partial"), rep)
+	rep.FinishedAt = now().Format(time.RFC3339)
+	if err != nil {
+		// Keep the partial report in the journal: what was applied stays applied.
+		var js bytes.Buffer
+		_ = report.WriteJSON(&js, rep)
+		r.finish(ctx, reconcile.ExitError, err, nil, js.Bytes(), rep.Summary)
+		return err
+	}
+	var js bytes.Buffer
+	if err := report.WriteJSON(&js, rep); err != nil {
+		return err
+	}
+	r.finish(ctx, rep.ExitCode, nil, nil, js.Bytes(), rep.Summary)
+	if err := renderReplay(s.IO.Out, s.Output, rep); err != nil {
+		return err
+	}
+	return exitWith(rep.ExitCode)
+}
+
+func checkTarget(target string, insecure bool) error {
+	if insecure {
+		return nil
+	}
+	if _, err := httpx.CheckAPIBase(target); err != nil {
+		return fmt.Errorf("--deliver-to %s: %v (pass --allow-insecure-target to deliver over plain http anyway)", target, err)
+	}
+	return nil
+}
+
+func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, untilArg string, allowPartial bool, rep *ReplayReport) error {
+	p, err := s.openProvider()
+	if err != nil {
+		return err
+	}
+	rep.Provider = p.Name()
+	src, ok := p.(providers.EventSource)
+	if !ok {
+		return fmt.Errorf("%s: %w", p.Name(), providers.ErrNoEvents)
+	}
+	job.checkpoint = p.Name()
+	if job.target != "" {
+		job.checkpoint = p.Name() + " " + job.target
+	}
+	clock := time.Now().UTC()
+	if sinceArg == "last" {
+		id, created, found, err := r.j.Checkpoint(ctx, job.checkpoint)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("no checkpoint for %s yet: the first replay needs an explicit --since (e.g. --since 24h)", job.checkpoint)
+		}
+		s.Logger.Info("resuming from the checkpoint", "event", id, "created", created)
+		job.q.Since = created
+	} else if job.q.Since, err = parseWhen(sinceArg, clock); err != nil {
+		return fmt.Errorf("--since: %w", err)
+	}
+	job.q.Until = clock
+	if untilArg != "" {
+		if job.q.Until, err = parseWhen(untilArg, clock); err != nil {
+			return fmt.Errorf("--until: %w", err)
+		}
+	}
+	if !job.q.Since.Before(job.q.Until) {
+		return fmt.Errorf("empty window: --since %s is not before --until %s", job.q.Since.Format(time.RFC3339), job.q.Until.Format(time.RFC3339))
+	}
+	// Retention guard: what the provider no longer keeps cannot be replayed.
+	oldest := clock.Add(-src.EventRetention())
+	if job.q.Since.Before(oldest) {
+		lost := fmt.Sprintf("%s keeps events for %s: the part of the window from %s to %s is lost",
+			p.Name(), durationWords(src.EventRetention()), job.q.Since.Format(time.RFC3339), oldest.Format(time.RFC3339))
+		if !allowPartial {
+			return fmt.Errorf("%s; run `reconctl resync` to repair state from that time, or pass --allow-partial to replay what remains", lost)
+		}
+		s.Logger.Warn(lost + "; replaying what remains (--allow-partial); run `reconctl resync` to repair the rest")
+		rep.Partial, rep.LostUntil = true, oldest.Format(time.RFC3339)
+		job.q.Since = oldest.Add(time.Minute) // margin: the provider's clock and ours differ
+	}
+	rep.Since, rep.Until = job.q.Since.Format(time.RFC3339), job.q.Until.Format(time.RFC3339)
+
+	// 1. Fetch the window, oldest first.
+	var events []providers.Event
+	if err := src.Events(ctx, job.q, func(e providers.Event) error {
+		if job.target == "" {
+			e.Raw = nil // only deliveries need the raw body
+		}
+		events = append(events, e)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reading %s events: %w", p.Name(), err)
+	}
+	sort.SliceStable(events, func(a, b int) bool {
+		if !events[a].Created.Equal(events[b].Created) {
+			return events[a].Created.Before(events[b].Created)
+		}
+		return events[a].ID < events[b].ID
+	})
+	rep.Summary["fetched"] = len(events)
+	if job.target != "" {
+		return deliver(ctx, s, r, job, events, rep)
+	}
+	return applyEvents(ctx, s, r, p, job, events, rep)
+}
+
+func durationWords(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+func (rep *ReplayReport) add(e providers.Event, outcome, errText string) {
+	rep.Events = append(rep.Events, ReplayEvent{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText})
+	rep.Summary[outcome]++
+	if rep.ByType[e.Type] == nil {
+		rep.ByType[e.Type] = map[string]int{}
+	}
+	rep.ByType[e.Type][outcome]++
+}
+
+func (rep *ReplayReport) finishCounts() {
+	for _, k := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeStale, OutcomeIgnored, OutcomeFailed} {
+		if _, ok := rep.Summary[k]; !ok {
+			rep.Summary[k] = 0
+		}
+	}
+}
+
+// eventTarget maps an event to its local table, or nil when not configured.
+type eventTable struct {
+	table *localstate.Table
+	res   *reconcile.Resource
+}
+
+// applyEvents classifies every event, checks the brake, then applies in
+// order, committing each batch's changes together with its journal rows.
+func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider, job replayJob, events []providers.Event, rep *ReplayReport) error {
+	defer rep.finishCounts()
+	store, err := s.openStore(ctx, job.dryRun)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger}
+	tables := map[string]*eventTable{}
+	configured := map[string]bool{}
+	if ts, err := s.tables(p); err == nil {
+		for _, t := range ts {
+			configured[t.Resource] = true
+		}
+	}
+	tableFor := func(resource string) (*eventTable, error) {
+		if resource == "" || !configured[resource] {
+			return nil, nil
+		}
+		if et, ok := tables[resource]; ok {
+			return et, nil
+		}
+		t := s.table(resource)
+		res, err := eng.Prepare(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		et := &eventTable{table: t, res: res}
+		tables[resource] = et
+		return et, nil
+	}
+
+	// 2. Classify: ignored, duplicate, stale, or to apply.
+	type planned struct {
+		e  providers.Event
+		et *eventTable
+	}
+	var todo []planned
+	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
+	perResource := map[string]int{}
+	provider := p.Name()
+	for _, e := range events {
+		et, err := tableFor(e.Resource)
+		if err != nil {
+			return err
+		}
+		if et == nil {
+			rep.add(e, OutcomeIgnored, "")
+			continue
+		}
+		if !job.reprocess {
+			if _, found, err := r.j.EventProcessed(ctx, nil, provider, "", e.ID); err != nil {
+				return err
+			} else if found {
+				rep.add(e, OutcomeDuplicate, "")
+				continue
+			}
+		}
+		key := e.Resource + "/" + e.ObjectID
+		at, ok := newest[key]
+		if !ok {
+			v, _, found, err := r.j.Version(ctx, nil, provider, e.Resource, e.ObjectID)
+			if err != nil {
+				return err
+			}
+			w, _, wfound, err := r.j.Version(ctx, nil, provider, e.Resource, "*")
+			if err != nil {
+				return err
+			}
+			if wfound && (!found || w.After(v)) {
+				v, found = w, true
+			}
+			if found {
+				at = v
+			}
+		}
+		if !at.IsZero() && e.Created.Before(at) {
+			rep.add(e, OutcomeStale, "")
+			todo = append(todo, planned{e: e}) // recorded as processed, nothing written
+			continue
+		}
+		newest[key] = e.Created
+		todo = append(todo, planned{e: e, et: et})
+		perResource[e.Resource]++
+	}
+	// Dry run: the plan is the outcome.
+	if job.dryRun {
+		for _, t := range todo {
+			if t.et != nil {
+				rep.add(t.e, OutcomeWouldApply, "")
+			}
+		}
+		sortReplayEvents(rep)
+		if rep.Summary[OutcomeWouldApply] > 0 {
+			rep.ExitCode = reconcile.ExitDrift
+		}
+		return nil
+	}
+
+	// 3. The brake counts the writes per resource.
+	for res, n := range perResource {
+		local := 0
+		if et := tables[res]; et != nil {
+			if err := store.Scan(ctx, et.table, nil, func(localstate.Row) error { local++; return nil }); err != nil {
+				return err
+			}
+		}
+		if limit := job.brake.Limit(local); limit >= 0 && n > limit {
+			rep.Brake = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: job.brake.String()}
+			rep.ExitCode = reconcile.ExitBrake
+			for _, t := range todo {
+				if t.et != nil {
+					rep.add(t.e, OutcomeWouldApply, "")
+				}
+			}
+			sortReplayEvents(rep)
+			return nil
+		}
+	}
+
+	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
+	txs, sameDB := store.(localstate.TxStore)
+	sameDB = sameDB && r.j.Path() == s.State
+	var bar *barProgress
+	if b := s.progress(); b != nil {
+		bar = b
+		bar.Events(len(todo))
+		defer bar.Done()
+	}
+	const batch = 500
+	var last *providers.Event
+	for start := 0; start < len(todo); start += batch {
+		chunk := todo[start:min(start+batch, len(todo))]
+		failedAt := -1
+		var failErr error
+		known := existence{}
+		commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
+			for i, t := range chunk {
+				if t.et == nil { // stale: only recorded
+					if err := r.j.RecordEvent(ctx, q, journal.EventRow{Provider: provider, EventID: t.e.ID, RunID: r.id, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
+						return err
+					}
+					continue
+				}
+				ch, err := eventChange(ctx, store, known, t.et, t.e)
+				if err == nil && ch != nil {
+					err = apply([]localstate.Change{*ch})
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failedAt, failErr = i, err
+					return nil
+				}
+				if err := r.j.RecordEvent(ctx, q, journal.EventRow{Provider: provider, EventID: t.e.ID, RunID: r.id, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
+					return err
+				}
+				if err := r.j.RecordVersion(ctx, q, provider, t.e.Resource, t.e.ObjectID, t.e.Created, t.e.ID, "replay "+r.id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var err error
+		if sameDB {
+			err = inTx(ctx, txs.DB(), func(tx *sql.Tx) error {
+				return commit(tx, func(chs []localstate.Change) error {
+					return withSavepoint(ctx, tx, func() error { return txs.ApplyTx(ctx, tx, chs) })
+				})
+			})
+		} else {
+			// Journal elsewhere: each change lands first, then its journal rows;
+			// a crash in between re-applies an idempotent upsert next time.
+			err = commit(nil, func(chs []localstate.Change) error { return store.Apply(ctx, chs) })
+		}
+		if err != nil {
+			return fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
+		}
+		end := len(chunk)
+		if failedAt >= 0 {
+			end = failedAt
+		}
+		for _, t := range chunk[:end] {
+			if t.et == nil {
+				continue // already counted as stale
+			}
+			rep.add(t.e, OutcomeApplied, "")
+			if bar != nil {
+				bar.Step()
+			}
+		}
+		if end > 0 {
+			last = &chunk[end-1].e
+		}
+		if failedAt >= 0 {
+			f := chunk[failedAt].e
+			rep.add(f, OutcomeFailed, failErr.Error())
+			_ = r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, EventID: f.ID, RunID: r.id, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
+			rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
+			break
+		}
+	}
+	sortReplayEvents(rep)
+	// 5. Checkpoint: the newest event processed before any failure.
+	if last == nil && len(todo) > 0 && rep.Summary[OutcomeFailed] == 0 {
+		last = &todo[len(todo)-1].e
+	}
+	if last == nil && len(events) > 0 && rep.Summary[OutcomeFailed] == 0 {
+		last = &events[len(events)-1]
+	}
+	if last != nil {
+		rep.Cursor = last.ID
+		if err := r.j.SetCheckpoint(ctx, nil, job.checkpoint, last.ID, last.Created, r.id); err != nil {
+			return err
+		}
+	}
+	if rep.Summary[OutcomeFailed] > 0 {
+		rep.ExitCode = reconcile.ExitDrift
+	}
+	return nil
+}
+
+func sortReplayEvents(rep *ReplayReport) {
+	sort.SliceStable(rep.Events, func(a, b int) bool {
+		if rep.Events[a].Created != rep.Events[b].Created {
+			return rep.Events[a].Created < rep.Events[b].Created
+		}
+		return rep.Events[a].ID < rep.Events[b].ID
+	})
+}
+
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// withSavepoint runs fn so that a failure undoes only fn's writes.
+func withSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT reconctl_event"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		_, _ = tx.ExecContext(ctx, "ROLLBACK TO reconctl_event")
+		_, _ = tx.ExecContext(ctx, "RELEASE reconctl_event")
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "RELEASE reconctl_event")
+	return err
+}
+
+// existence tracks which records exist locally while a batch of events is
+// applied: the batch's own uncommitted writes are invisible to the store's
+// reads, so what the batch did is remembered here.
+type existence map[string]bool
+
+func (x existence) exists(ctx context.Context, store localstate.Store, t *localstate.Table, id string) (bool, error) {
+	k := t.Resource + "/" + id
+	if v, ok := x[k]; ok {
+		return v, nil
+	}
+	_, ok, err := store.Get(ctx, t, nil, id)
+	if err != nil {
+		return false, err
+	}
+	x[k] = ok
+	return ok, nil
+}
+
+// eventChange turns an event into an upsert or a delete of its record.
+func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event) (*localstate.Change, error) {
+	if e.ObjectID == "" {
+		return nil, fmt.Errorf("event %s has no object id", e.ID)
+	}
+	exists, err := known.exists(ctx, store, et.table, e.ObjectID)
+	if err != nil {
+		return nil, err
+	}
+	known[e.Resource+"/"+e.ObjectID] = !e.Deleted
+	if e.Deleted {
+		if !exists {
+			return nil, nil // already gone
+		}
+		return &localstate.Change{Table: et.table, Op: localstate.OpDelete, Key: e.ObjectID}, nil
+	}
+	ch := &localstate.Change{Table: et.table, Op: localstate.OpUpdate, Key: e.ObjectID, Values: map[string]any{}}
+	if !exists {
+		ch.Op = localstate.OpCreate
+	}
+	for _, f := range et.res.Fields() {
+		v, ok := reconcile.Lookup(e.Object, strings.Split(f.Path, "."))
+		if !ok && len(et.table.Fields) == 0 {
+			continue // auto mapping: only columns the object has
+		}
+		ch.Values[f.Column] = v
+	}
+	if et.table.UpdatedAt != "" {
+		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339)
+	}
+	return ch, nil
+}
+
+// deliver POSTs each event, signed, to the app's webhook endpoint.
+func deliver(ctx context.Context, s *Settings, r *run, job replayJob, events []providers.Event, rep *ReplayReport) error {
+	defer rep.finishCounts()
+	provider := rep.Provider
+	client := &http.Client{Timeout: job.timeout}
+	var todo []providers.Event
+	for _, e := range events {
+		if !job.reprocess {
+			if outcome, found, err := r.j.EventProcessed(ctx, nil, provider, job.target, e.ID); err != nil {
+				return err
+			} else if found && outcome == OutcomeDelivered {
+				rep.add(e, OutcomeDuplicate, "")
+				continue
+			}
+		}
+		todo = append(todo, e)
+	}
+	if job.dryRun {
+		for _, e := range todo {
+			rep.add(e, OutcomeWouldApply, "")
+		}
+		sortReplayEvents(rep)
+		if len(todo) > 0 {
+			rep.ExitCode = reconcile.ExitDrift
+		}
+		return nil
+	}
+	var last *providers.Event
+	for i := range todo {
+		e := todo[i]
+		err := deliverOne(ctx, client, job, r.id, e)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			rep.add(e, OutcomeFailed, err.Error())
+			_ = r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, Target: job.target, EventID: e.ID, RunID: r.id, Type: e.Type, Created: e.Created, Outcome: OutcomeFailed})
+			rep.Stopped = fmt.Sprintf("stopped at %s: %v; later events were not delivered, to keep their order; run again with --since last to resume", e.ID, err)
+			break
+		}
+		rep.add(e, OutcomeDelivered, "")
+		if err := r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, Target: job.target, EventID: e.ID, RunID: r.id, Type: e.Type, Created: e.Created, Outcome: OutcomeDelivered}); err != nil {
+			return err
+		}
+		last = &todo[i]
+	}
+	sortReplayEvents(rep)
+	if last == nil && rep.Summary[OutcomeFailed] == 0 && len(events) > 0 {
+		last = &events[len(events)-1]
+	}
+	if last != nil {
+		rep.Cursor = last.ID
+		if err := r.j.SetCheckpoint(ctx, nil, job.checkpoint, last.ID, last.Created, r.id); err != nil {
+			return err
+		}
+	}
+	if rep.Summary[OutcomeFailed] > 0 {
+		rep.ExitCode = reconcile.ExitDrift
+	}
+	return nil
+}
+
+// SignStripe computes a Stripe-Signature header for body at t.
+func SignStripe(secret string, t time.Time, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "%d.", t.Unix())
+	mac.Write(body)
+	return fmt.Sprintf("t=%d,v1=%s", t.Unix(), hex.EncodeToString(mac.Sum(nil)))
+}
+
+const deliveryAttempts = 5
+
+func deliverOne(ctx context.Context, client *http.Client, job replayJob, runID string, e providers.Event) error {
+	body := e.Raw
+	if len(body) == 0 {
+		return fmt.Errorf("event %s has no raw body to deliver", e.ID)
+	}
+	var lastErr error
+	for attempt := 0; attempt < deliveryAttempts; attempt++ {
+		if attempt > 0 {
+			backoff := time.Duration(200*(1<<(attempt-1))) * time.Millisecond
+			backoff = backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(backoff):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.target, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		req.Header.Set("User-Agent", "reconctl-replay")
+		// Signed at send time, like the provider: a retry gets a fresh timestamp.
+		req.Header.Set("Stripe-Signature", SignStripe(job.secret, time.Now(), body))
+		req.Header.Set("Reconctl-Replay", runID)
+		resp, err := client.Do(req)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			return nil
+		}
+		lastErr = fmt.Errorf("endpoint answered %s", resp.Status)
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
+			break // the app rejected it: retrying sends the same thing
+		}
+	}
+	return fmt.Errorf("after %d attempts: %w", deliveryAttempts, lastErr)
+}
+
+func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
+	switch format {
+	case "json":
+		return report.WriteJSON(w, rep)
+	case "ndjson":
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for _, e := range rep.Events {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		if err := enc.Encode(map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode}); err != nil {
+			return err
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
+	case "csv":
+		var buf bytes.Buffer
+		cw := csv.NewWriter(&buf)
+		_ = cw.Write([]string{"id", "type", "created", "resource", "object_id", "outcome", "error"})
+		for _, e := range rep.Events {
+			_ = cw.Write([]string{e.ID, e.Type, e.Created, e.Resource, e.ObjectID, e.Outcome, e.Error})
+		}
+		cw.Flush()
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	var buf bytes.Buffer
+	md := format == "markdown"
+	title := fmt.Sprintf("replay %s events %s to %s", rep.Provider, rep.Since, rep.Until)
+	if rep.Target != "" {
+		title += " to " + rep.Target
+	} else {
+		title += " into " + rep.State
+	}
+	if rep.DryRun {
+		title += " (dry run)"
+	}
+	if md {
+		fmt.Fprintf(&buf, "## reconctl %s\n\n", title)
+	} else {
+		buf.WriteString(title + "\n")
+	}
+	if rep.Partial {
+		fmt.Fprintf(&buf, "PARTIAL: events before %s are no longer kept by the provider; run reconctl resync to repair that part.\n", rep.LostUntil)
+	}
+	outcomes := []string{OutcomeApplied, OutcomeWouldApply, OutcomeDelivered, OutcomeDuplicate, OutcomeStale, OutcomeIgnored, OutcomeFailed}
+	var types []string
+	for t := range rep.ByType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	header := append([]string{"type"}, outcomes...)
+	var rows [][]string
+	for _, t := range types {
+		row := []string{t}
+		for _, o := range outcomes {
+			row = append(row, strconv.Itoa(rep.ByType[t][o]))
+		}
+		rows = append(rows, row)
+	}
+	total := []string{"total"}
+	for _, o := range outcomes {
+		total = append(total, strconv.Itoa(rep.Summary[o]))
+	}
+	rows = append(rows, total)
+	if md {
+		report.MarkdownTable(&buf, header, rows)
+	} else {
+		t := report.NewTable(&buf, header)
+		for _, row := range rows {
+			_ = t.Append(row)
+		}
+		if err := t.Render(); err != nil {
+			return err
+		}
+	}
+	var failed []string
+	for _, e := range rep.Events {
+		if e.Outcome == OutcomeFailed {
+			failed = append(failed, fmt.Sprintf("  %s %s %s: %s", e.ID, e.Type, e.ObjectID, e.Error))
+		}
+	}
+	if len(failed) > 0 {
+		buf.WriteString("\nfailed:\n" + strings.Join(failed, "\n") + "\n")
+	}
+	if rep.Stopped != "" {
+		buf.WriteString("\n" + rep.Stopped + "\n")
+	}
+	if rep.Brake != nil {
+		fmt.Fprintf(&buf, "\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
+	}
+	cursor := rep.Cursor
+	if cursor == "" {
+		cursor = "(none)"
+	}
+	fmt.Fprintf(&buf, "\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
+	_, err := w.Write(buf.Bytes())
+	return err
+}

@@ -1,0 +1,177 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/report"
+)
+
+// maxChangesFlag is the safety brake's setting, on every writing command.
+func maxChangesFlag() cli.Flag {
+	return &cli.StringFlag{Name: "max-changes", Usage: "safety brake: refuse to write when a resource's plan exceeds `N` changes, a share (10%), or unlimited (default: the larger of 100 and 10% of its local records)", EnvVars: envs("MAX_CHANGES")}
+}
+
+func (s *Settings) maxChanges(c *cli.Context) (config.MaxChanges, error) {
+	v := s.Config.MaxChanges
+	if c.IsSet("max-changes") {
+		v = c.String("max-changes")
+	}
+	m, err := config.ParseMaxChanges(v)
+	if err != nil {
+		return m, fmt.Errorf("--max-changes: %w", err)
+	}
+	return m, nil
+}
+
+// reconcileJob is one diff or resync run.
+type reconcileJob struct {
+	command string
+	mode    reconcile.Mode
+	write   bool // apply the plan (diff --apply, resync without --dry-run)
+	brake   config.MaxChanges
+	// writeIgnore, when set, receives the drift found as an ignore baseline.
+	writeIgnore string
+	noDelete    bool
+}
+
+// runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
+func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *reconcile.Report, r *run) error {
+	store, err := s.openStore(ctx, !job.write)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	p, err := s.openProvider()
+	if err != nil {
+		return err
+	}
+	rep.Provider = p.Name()
+	tables, err := s.tables(p)
+	if err != nil {
+		return err
+	}
+	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger}
+	if bar := s.progress(); bar != nil {
+		eng.Progress = bar // never a typed nil in the interface
+	}
+	var resources []*reconcile.Resource
+	for _, t := range tables {
+		r, err := eng.Prepare(ctx, t)
+		if err != nil {
+			return err
+		}
+		resources = append(resources, r)
+		rep.Resources = append(rep.Resources, t.Resource)
+	}
+	res, err := eng.Compare(ctx, resources, job.mode)
+	if err != nil {
+		return err
+	}
+	if job.writeIgnore != "" {
+		if err := writeFileAtomic(job.writeIgnore, []byte(reconcile.Baseline(res.Drift))); err != nil {
+			return fmt.Errorf("--write-ignore: %w", err)
+		}
+		s.Logger.Info("wrote the ignore baseline", "file", job.writeIgnore, "items", len(res.Drift))
+	}
+	rules, err := s.ignoreRules()
+	if err != nil {
+		return err
+	}
+	res.Ignore(rules)
+	if job.noDelete {
+		res.SkipDeletes()
+	}
+	rep.Drift = res.Drift
+	rep.Summary = res.Summaries()
+	if !job.write {
+		rep.ExitCode = driftExit(res)
+		return nil
+	}
+	if b := res.Brake(job.brake); b != nil {
+		rep.Brake = b
+		rep.ExitCode = reconcile.ExitBrake
+		return nil
+	}
+	if err := eng.Apply(ctx, res); err != nil {
+		return fmt.Errorf("applying the plan (nothing was written): %w", err)
+	}
+	r.recordFreshness(ctx, p.Name(), rep.Resources)
+	rep.Drift = res.Drift
+	rep.Summary = res.Summaries()
+	rep.ExitCode = driftExit(res)
+	return nil
+}
+
+func driftExit(res *reconcile.Result) int {
+	if res.Unresolved() > 0 {
+		return reconcile.ExitDrift
+	}
+	return reconcile.ExitOK
+}
+
+// printReport renders rep on stdout in the chosen format.
+func (s *Settings) printReport(rep *reconcile.Report) error {
+	return report.Render(s.IO.Out, s.Output, rep, report.Options{Color: s.Output == "table" && colorOK(s.IO.Out)})
+}
+
+// IgnoreFile is the baseline file read beside the config (or in the working
+// directory without one).
+const IgnoreFile = ".reconctlignore"
+
+// ignoreRules gathers the config's ignore: list and the .reconctlignore file.
+func (s *Settings) ignoreRules() ([]reconcile.IgnoreRule, error) {
+	var rules []reconcile.IgnoreRule
+	for i, p := range s.Config.Ignore {
+		r, err := reconcile.ParseIgnoreRule(p, fmt.Sprintf("%s: ignore[%d]", s.Config.File, i))
+		if err != nil {
+			return nil, err
+		}
+		rules = append(rules, r)
+	}
+	path := IgnoreFile
+	if s.Config.File != "" {
+		path = filepath.Join(filepath.Dir(s.Config.File), IgnoreFile)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return rules, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	more, err := reconcile.ReadIgnoreFile(f, path)
+	if err != nil {
+		return nil, err
+	}
+	return append(rules, more...), nil
+}
+
+// writeFileAtomic replaces path with data: temp file, fsync, rename.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
