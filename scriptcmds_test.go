@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +23,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"sqlite":     cmdSQLite,
 	"stripefake": cmdStripeFake,
 	"webhook":    cmdWebhook,
+	"setjson":    cmdSetJSON,
 }
 
 // sqlite DB SQL: runs SQL against DB (created if missing) and prints the rows
@@ -135,4 +137,29 @@ func cmdWebhook(ts *testscript.TestScript, neg bool, args []string) {
 	}))
 	ts.Defer(srv.Close)
 	ts.Setenv("WEBHOOK_URL", srv.URL+"/webhooks/stripe")
+}
+
+// setjson FILE KEY VAR: sets VAR to the top-level string or number KEY of
+// the JSON object in FILE (of its first element, when FILE holds an array).
+func cmdSetJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: setjson FILE KEY VAR")
+	}
+	var m map[string]any
+	text := ts.ReadFile(args[0])
+	if strings.HasPrefix(strings.TrimSpace(text), "[") {
+		var list []map[string]any
+		ts.Check(json.Unmarshal([]byte(text), &list))
+		if len(list) == 0 {
+			ts.Fatalf("%s is an empty list", args[0])
+		}
+		m = list[0]
+	} else {
+		ts.Check(json.Unmarshal([]byte(text), &m))
+	}
+	v, ok := m[args[1]]
+	if !ok {
+		ts.Fatalf("%s has no key %q", args[0], args[1])
+	}
+	ts.Setenv(args[2], fmt.Sprint(v))
 }

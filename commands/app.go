@@ -38,6 +38,7 @@ EXIT STATUS (every command):
 			resyncCommand(io),
 			historyCommand(io),
 			replayCommand(io),
+			demoCommand(io),
 		},
 	}
 }

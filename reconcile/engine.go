@@ -353,7 +353,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("listing %s %s: %w", e.Provider.Name(), t.Resource, err)
+		return nil, nil, err // providers name the resource and page themselves
 	}
 	if e.Progress != nil {
 		e.Progress.Listed(t.Resource, listed%100)

@@ -227,7 +227,10 @@ func NewTable(w io.Writer, header []string) *tablewriter.Table {
 func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 	var buf bytes.Buffer
 	mode := ""
-	if r.DryRun {
+	switch {
+	case r.DryRun && r.Command == "diff":
+		mode = " (read-only)"
+	case r.DryRun:
 		mode = " (dry run)"
 	}
 	fmt.Fprintf(&buf, "%s: %s against %s%s\n", r.Command, r.Provider, r.State, mode)
