@@ -7,7 +7,7 @@ import (
 
 
 	// Providers register themselves by name.
-	// _ "github.com/reconctl/reconctl/providers/file"
+	_ "github.com/reconctl/reconctl/providers/file"
 	_ "github.com/reconctl/reconctl/providers/stripe"
 )
 
@@ -39,6 +39,8 @@ EXIT STATUS (every command):
 			historyCommand(io),
 			replayCommand(io),
 			demoCommand(io),
+			versionCommand(io),
+			completionCommand(io),
 		},
 	}
 }

@@ -37,6 +37,7 @@ func (p *barProgress) start(total int, desc, unit string) {
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetRenderBlankState(true),
 	)
 }
 
