@@ -283,7 +283,7 @@ func Verdict(r *reconcile.Report) string {
 		return fmt.Sprintf("%d drift items, all fixed. Exit %d.", drift, r.ExitCode)
 	case applied > 0:
 		return fmt.Sprintf("%d drift items, %d fixed, %d remain. Exit %d.", drift, applied, drift-applied, r.ExitCode)
-	case r.Command == "diff" && !r.DryRun:
+	case r.Command == "diff" && r.DryRun:
 		return fmt.Sprintf("%d drift items. Run again with --apply to fix them. Exit %d.", drift, r.ExitCode)
 	}
 	return fmt.Sprintf("%d drift items, none fixed. Exit %d.", drift, r.ExitCode)
