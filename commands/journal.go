@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,26 +32,23 @@ func (s *Settings) journalPath() (path string, create bool, err error) {
 	if s.State == "" {
 		return "", false, errors.New("no state given: set --state app.db (or .json) or state: in reconctl.yaml")
 	}
-	if _, err := os.Stat(s.State); err != nil {
-		// Let the store say it: it knows what to tell the operator.
-		_, oerr := localstate.Open(context.Background(), s.State, localstate.OpenOptions{ReadOnly: true})
-		if oerr == nil {
-			oerr = err
+	ext := strings.ToLower(filepath.Ext(s.State))
+	_, statErr := os.Stat(s.State)
+	if statErr != nil || (ext != ".db" && ext != ".sqlite" && ext != ".sqlite3" && ext != ".json") {
+		// Let the store say what is wrong: it knows what to tell the operator.
+		st, err := localstate.Open(context.Background(), s.State, localstate.OpenOptions{ReadOnly: true})
+		if err == nil {
+			st.Close()
+			err = statErr
 		}
-		return "", false, oerr
+		return "", false, err
 	}
-	if strings.EqualFold(strings.TrimSpace(extOf(s.State)), ".json") {
+	if ext == ".json" {
 		return journal.SidecarPath(s.State), true, nil
 	}
 	return s.State, false, nil
 }
 
-func extOf(p string) string {
-	if i := strings.LastIndex(p, "."); i >= 0 {
-		return p[i:]
-	}
-	return ""
-}
 
 // run is one recorded run of a command: its journal row and, for writing
 // runs, the state's one-writer lock.

@@ -5,6 +5,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -307,7 +308,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 				v, ok := r.remoteValue(rec, &r.fields[i])
 				if ok {
 					use = append(use, r.fields[i].col)
-					vals[len(use)-1] = v
+					vals[len(use)-1] = writeValue(v, r.fields[i].mode)
 				}
 			}
 			vals = vals[:len(use)]
@@ -396,7 +397,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 				if !Equal(lv[i], c.vals[i], f.mode) {
 					diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: displayValue(lv[i]), Remote: displayValue(c.vals[i])})
 					dcols = append(dcols, f.col)
-					dvals = append(dvals, c.vals[i])
+					dvals = append(dvals, writeValue(c.vals[i], f.mode))
 				}
 			}
 			p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, changes: len(diffs) > 0}
@@ -405,7 +406,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 				for i, f := range r.fields {
 					if !r.auto || c.rec.Data != nil && hasKey(c.rec.Data, f.col) {
 						p.cols = append(p.cols, f.col)
-						p.vals = append(p.vals, c.vals[i])
+						p.vals = append(p.vals, writeValue(c.vals[i], f.mode))
 					}
 				}
 			case ModeResync:
@@ -616,3 +617,22 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 }
 
 func splitPath(p string) []string { return strings.Split(p, ".") }
+
+// writeValue is what the plan writes for a provider value: under bool and
+// number compare modes the provider's text ("true", "42") becomes the typed
+// value, so the store writes 1 or 42 and the next comparison is equal.
+func writeValue(v any, mode string) any {
+	switch mode {
+	case localstate.CompareBool:
+		if b, ok := toBool(v); ok {
+			return b
+		}
+	case localstate.CompareNumber:
+		if s, ok := v.(string); ok {
+			if out, ok := appendNumberString(nil, strings.TrimSpace(s)); ok {
+				return json.Number(out[1:])
+			}
+		}
+	}
+	return v
+}
