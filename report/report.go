@@ -193,6 +193,18 @@ const (
 	colorYellow = "\x1b[33m"
 )
 
+// MaxTableRows caps the drift rows of table and markdown output: a terminal or
+// a ticket cannot hold 60,000 rows. The cut is always stated; json, ndjson
+// and csv carry every row.
+const MaxTableRows = 500
+
+func capRows(rows [][]string) ([][]string, int) {
+	if len(rows) <= MaxTableRows {
+		return rows, 0
+	}
+	return rows[:MaxTableRows], len(rows) - MaxTableRows
+}
+
 func colorKind(kind string) string {
 	switch kind {
 	case reconcile.KindMissingLocal:
@@ -243,7 +255,7 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 	if err := st.Render(); err != nil {
 		return err
 	}
-	if rows := driftRows(r, 40); len(rows) > 0 {
+	if rows, more := capRows(driftRows(r, 40)); len(rows) > 0 {
 		buf.WriteString("\n")
 		dt := NewTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"})
 		for _, row := range rows {
@@ -256,6 +268,9 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 		}
 		if err := dt.Render(); err != nil {
 			return err
+		}
+		if more > 0 {
+			fmt.Fprintf(&buf, "... and %d more rows: use -o json, ndjson or csv for the full list\n", more)
 		}
 	}
 	buf.WriteString("\n")
@@ -341,9 +356,12 @@ func renderMarkdown(w io.Writer, r *reconcile.Report) error {
 	fmt.Fprintf(&buf, "Run `%s`, %s to %s.\n\n", r.RunID, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"), r.FinishedAt.UTC().Format("15:04:05Z"))
 	buf.WriteString("### Summary\n\n")
 	mdTable(&buf, summaryHeader, summaryRows(r))
-	if rows := driftRows(r, 0); len(rows) > 0 {
+	if rows, more := capRows(driftRows(r, 0)); len(rows) > 0 {
 		buf.WriteString("\n### Drift\n\n")
 		mdTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
+		if more > 0 {
+			fmt.Fprintf(&buf, "\n... and %d more rows: use -o json, ndjson or csv for the full list.\n", more)
+		}
 	}
 	buf.WriteString("\n" + Verdict(r) + "\n")
 	_, err := w.Write(buf.Bytes())
