@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-
 	// Providers register themselves by name.
 	_ "github.com/reconctl/reconctl/providers/file"
 	_ "github.com/reconctl/reconctl/providers/stripe"

@@ -49,7 +49,6 @@ func (s *Settings) journalPath() (path string, create bool, err error) {
 	return s.State, false, nil
 }
 
-
 // run is one recorded run of a command: its journal row and, for writing
 // runs, the state's one-writer lock.
 type run struct {

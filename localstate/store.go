@@ -4,6 +4,7 @@ package localstate
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 )
 
@@ -81,6 +82,24 @@ type Store interface {
 	// Apply writes all changes or none (one transaction, or one atomic file replace).
 	Apply(ctx context.Context, changes []Change) error
 	Close() error
+}
+
+// TxStore is implemented by stores backed by a SQL database (SQLite). The
+// journal uses it to commit its own rows in the same transaction as the
+// changes, so a run's record and its writes land together or not at all.
+type TxStore interface {
+	Store
+	// DB is the store's database handle (read-only when the store is).
+	DB() *sql.DB
+	// ApplyTx writes changes inside tx, which the caller commits or rolls
+	// back. After an error part of the changes may be in tx: roll it back.
+	ApplyTx(ctx context.Context, tx *sql.Tx, changes []Change) error
+}
+
+// KeyIndexer is implemented by stores that can say whether Get by key is
+// cheap (an index lookup) rather than a scan of the table. Both stores have it.
+type KeyIndexer interface {
+	KeyIndexed(ctx context.Context, t *Table) bool
 }
 
 // ErrNotFound-style errors are plain; these sentinels let callers classify failures.

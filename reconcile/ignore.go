@@ -12,7 +12,7 @@ import (
 // part a glob (path.Match syntax): customers/cus_123, customers/*/phone.
 type IgnoreRule struct {
 	Resource, ID, Field string // Field "" matches the whole record
-	Source             string // where it came from (file:line), for errors
+	Source              string // where it came from (file:line), for errors
 }
 
 // ParseIgnoreRule parses one pattern.
