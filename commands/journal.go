@@ -153,6 +153,12 @@ func (s *Settings) runReport(c *cli.Context, command string, write bool, fn func
 		return err
 	}
 	rep.FinishedAt = now()
+	if rep.Drift == nil {
+		rep.Drift = []reconcile.Drift{} // "drift": [] for scripts, never null
+	}
+	if rep.Summary == nil {
+		rep.Summary = map[string]*reconcile.ResourceSummary{}
+	}
 	var js bytes.Buffer
 	if err := report.WriteJSON(&js, rep); err != nil {
 		r.finish(ctx, reconcile.ExitError, err, nil, nil, nil)

@@ -71,6 +71,12 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		resources = append(resources, r)
 		rep.Resources = append(rep.Resources, t.Resource)
 	}
+	// The baseline in force is read before --write-ignore replaces it: the run
+	// that writes a baseline still shows the drift it accepts.
+	rules, err := s.ignoreRules()
+	if err != nil {
+		return err
+	}
 	res, err := eng.Compare(ctx, resources, job.mode)
 	if err != nil {
 		return err
@@ -80,10 +86,6 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 			return fmt.Errorf("--write-ignore: %w", err)
 		}
 		s.Logger.Info("wrote the ignore baseline", "file", job.writeIgnore, "items", len(res.Drift))
-	}
-	rules, err := s.ignoreRules()
-	if err != nil {
-		return err
 	}
 	res.Ignore(rules)
 	if job.noDelete {

@@ -173,6 +173,21 @@ func driftRows(r *reconcile.Report, short int) [][]string {
 
 var summaryHeader = []string{"resource", "remote", "local", "in sync", "missing local", "missing remote", "changed", "applied", "unresolved"}
 
+// ignoredColumn returns the per-resource ignored counts when any drift was
+// ignored (the column is shown only then).
+func ignoredColumn(r *reconcile.Report) []string {
+	var out []string
+	any := false
+	for _, n := range resourceOrder(r) {
+		out = append(out, strconv.Itoa(r.Summary[n].Ignored))
+		any = any || r.Summary[n].Ignored > 0
+	}
+	if !any {
+		return nil
+	}
+	return out
+}
+
 func summaryRows(r *reconcile.Report) [][]string {
 	var rows [][]string
 	for _, n := range resourceOrder(r) {
@@ -246,8 +261,15 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 		mode = " (dry run)"
 	}
 	fmt.Fprintf(&buf, "%s: %s against %s%s\n", r.Command, r.Provider, r.State, mode)
-	st := NewTable(&buf, summaryHeader)
-	for _, row := range summaryRows(r) {
+	header, srows := summaryHeader, summaryRows(r)
+	if ignored := ignoredColumn(r); ignored != nil {
+		header = append(append([]string{}, summaryHeader...), "ignored")
+		for i := range srows {
+			srows[i] = append(srows[i], ignored[i])
+		}
+	}
+	st := NewTable(&buf, header)
+	for _, row := range srows {
 		if err := st.Append(row); err != nil {
 			return err
 		}
