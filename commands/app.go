@@ -7,7 +7,10 @@ import (
 
 	// Providers register themselves by name.
 	_ "github.com/reconctl/reconctl/providers/file"
+	_ "github.com/reconctl/reconctl/providers/clerk"
+	_ "github.com/reconctl/reconctl/providers/rest"
 	_ "github.com/reconctl/reconctl/providers/stripe"
+	_ "github.com/reconctl/reconctl/providers/workos"
 )
 
 // New builds the command tree.

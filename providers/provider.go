@@ -41,7 +41,9 @@ type Provider interface {
 	Name() string
 	// DefaultResources are the resources used when neither config nor flags name any.
 	DefaultResources() []string
-	// List streams every record of resource, page by page, to fn. It never
+	// List streams every record of resource, page by page, to fn (one call
+	// at a time; fn must not keep Record.Data, whose map a provider may
+	// reuse, though it may keep the values in it). It never
 	// returns a silently partial listing: if any page cannot be read, it
 	// returns an error naming the resource and page.
 	List(ctx context.Context, resource string, fn func(Record) error) error

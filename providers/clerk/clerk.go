@@ -1,0 +1,346 @@
+// Package clerk is the Clerk provider: the users of a Clerk instance, read
+// from the Backend API over plain HTTP through providers/httpx.
+//
+// Clerk has NO events API: changes reach an app only as webhooks (sent
+// through Svix), and Clerk keeps no history to list. So this provider does
+// not implement providers.EventSource, and `reconctl replay` answers
+// providers.ErrNoEvents; use `reconctl diff` or `reconctl resync` instead.
+//
+// We do not use clerk-sdk-go: its user.List calls GET /v1/users/count on
+// every page as well as GET /v1/users, doubling the requests a listing
+// spends against the instance's rate limit.
+//
+// Listing pages by offset (Clerk offers nothing else with a stable order);
+// see list.go for how pages are kept from skipping or repeating users while
+// the user base changes under the listing.
+package clerk
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultAPIBase = "https://api.clerk.com"
+	DefaultKeyEnv  = "CLERK_SECRET_KEY"
+	// DefaultRPS is for production instances (sk_live_ keys). Clerk allows
+	// 1,000 requests per 10 s per instance, and that budget is shared with
+	// the application's own Backend API calls: 20 req/s uses a fifth of it,
+	// leaving the app room, and still lists 10,000 users a second at 500
+	// per page.
+	DefaultRPS = 20
+	// DefaultDevRPS is for development instances (sk_test_ keys), whose
+	// limit is 100 requests per 10 s.
+	DefaultDevRPS = 5
+	// DefaultConcurrency is how many pages are fetched ahead (offset pages
+	// are independent requests; see list.go).
+	DefaultConcurrency = 4
+	// APIVersion is sent as Clerk-API-Version, as clerk-sdk-go does.
+	APIVersion = "2021-02-05"
+
+	pageSize = 500 // Clerk's maximum
+)
+
+// Users is the one resource this provider serves.
+const Users = "users"
+
+var knownResources = []string{Users}
+
+func init() {
+	providers.Register("clerk", func(o providers.Options) (providers.Provider, error) { return New(o) })
+}
+
+// Provider implements providers.Provider and EmailFinder for Clerk (and
+// deliberately not EventSource: see the package comment).
+type Provider struct {
+	base        string // scheme://host[/prefix], without /v1
+	key         string
+	keyEnv      string
+	client      *http.Client
+	transport   *httpx.Transport
+	concurrency int
+	rps         float64
+	pageSize    int
+	maxBackups  int
+	log         *slog.Logger
+}
+
+var (
+	_ providers.Provider    = (*Provider)(nil)
+	_ providers.EmailFinder = (*Provider)(nil)
+)
+
+// New builds a Clerk provider. Zero Options fields take the defaults above
+// (and httpx's: 5 retries, 30 s per attempt); a negative RPS turns
+// client-side pacing off. The optional tweaks adjust the HTTP layer's
+// configuration after Options are applied (tests use them for short backoff).
+func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
+	if len(opts.Settings) > 0 {
+		for k := range opts.Settings {
+			return nil, fmt.Errorf("clerk.%s: unknown key (the clerk: section takes no settings)", k)
+		}
+	}
+	keyEnv := opts.APIKeyEnv
+	if keyEnv == "" {
+		keyEnv = DefaultKeyEnv
+	}
+	key := strings.TrimSpace(os.Getenv(keyEnv))
+	if key == "" {
+		return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
+	}
+	base := opts.APIBase
+	if base == "" {
+		base = DefaultAPIBase
+	}
+	u, err := httpx.CheckAPIBase(base)
+	if err != nil {
+		return nil, fmt.Errorf("clerk: %w", err)
+	}
+	// Clerk documents its base as https://api.clerk.com/v1; our paths
+	// carry /v1 themselves.
+	u.Path = strings.TrimSuffix(u.Path, "/v1")
+	cfg := httpx.Config{RPS: opts.RPS, Retries: opts.Retries, Timeout: opts.Timeout, Logger: opts.Logger}
+	if cfg.RPS == 0 {
+		cfg.RPS = DefaultRPS
+		if strings.HasPrefix(key, "sk_test_") {
+			cfg.RPS = DefaultDevRPS
+		}
+	}
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		cfg.Base = opts.HTTPClient.Transport
+	}
+	for _, t := range tweaks {
+		t(&cfg)
+	}
+	tr := httpx.New(cfg)
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{base: u.String(), key: key, keyEnv: keyEnv, client: tr.Client(), transport: tr,
+		concurrency: conc, rps: cfg.RPS, pageSize: pageSize, maxBackups: 100, log: log}, nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return "clerk" }
+
+// DefaultResources implements providers.Provider.
+func (p *Provider) DefaultResources() []string { return []string{Users} }
+
+// HTTPStats returns the HTTP layer's counters.
+func (p *Provider) HTTPStats() httpx.Stats { return p.transport.Stats() }
+
+func (p *Provider) unknown(resource string) error {
+	return &providers.UnknownResourceError{Provider: "clerk", Resource: resource, Known: knownResources}
+}
+
+// get sends one GET to path (escaped, starting with /v1) with query q.
+func (p *Provider) get(ctx context.Context, path string, q url.Values) (*http.Response, []byte, error) {
+	target := p.base + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Clerk-API-Version", APIVersion)
+	req.Header.Set("User-Agent", "reconctl")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, query (emails) included
+		}
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, nil, err
+	}
+	return resp, buf.Bytes(), nil
+}
+
+// Get implements providers.Provider. Clerk answers 404 resource_not_found
+// both for an id that never existed and for a deleted user.
+func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Record, providers.RemoteStatus, error) {
+	if resource != Users {
+		return providers.Record{}, "", p.unknown(resource)
+	}
+	if id == "" {
+		return providers.Record{}, "", errors.New("getting clerk users: empty id")
+	}
+	resp, body, err := p.get(ctx, "/v1/users/"+url.PathEscape(id), nil)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusForbidden:
+		return providers.Record{}, providers.StatusInaccessible, nil
+	default:
+		e := p.apiError(resp, body)
+		var ae *APIError
+		if errors.As(e, &ae) && ae.Status == http.StatusNotFound && ae.Code == "resource_not_found" {
+			return providers.Record{}, providers.StatusDeleted, nil
+		}
+		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, e)
+	}
+	obj, err := decodeObject(body)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, err)
+	}
+	rec, err := toRecord(obj)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, err)
+	}
+	return rec, providers.StatusPresent, nil
+}
+
+// APIError is a Clerk error response other than 401:
+// {"errors":[{"message","long_message","code"}],"clerk_trace_id"}.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string // with anything that looks like a key removed
+	TraceID string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "clerk answered HTTP %d", e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.TraceID != "" {
+		b.WriteString(" (trace " + e.TraceID + ")")
+	}
+	return b.String()
+}
+
+func (p *Provider) apiError(resp *http.Response, body []byte) error {
+	var e struct {
+		Errors []struct {
+			Message     string `json:"message"`
+			LongMessage string `json:"long_message"`
+			Code        string `json:"code"`
+		} `json:"errors"`
+		TraceID string `json:"clerk_trace_id"`
+	}
+	_ = json.Unmarshal(body, &e)
+	if resp.StatusCode == http.StatusUnauthorized {
+		ae := &providers.AuthError{Provider: "clerk", KeyEnv: p.keyEnv}
+		if len(e.Errors) > 0 && e.Errors[0].Code != "" {
+			ae.Detail = e.Errors[0].Code
+		}
+		return ae
+	}
+	ae := &APIError{Status: resp.StatusCode, TraceID: e.TraceID}
+	var msgs []string
+	for i, x := range e.Errors {
+		if i == 0 {
+			ae.Code = x.Code
+		}
+		m := x.LongMessage
+		if m == "" {
+			m = x.Message
+		}
+		if m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	ae.Message = p.scrub(strings.Join(msgs, "; "))
+	if len(e.Errors) == 0 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		ae.Message = "unexpected answer without Clerk's errors[] (is the API base right?)"
+	}
+	return ae
+}
+
+var keyLike = regexp.MustCompile(`\bsk_(?:test|live)_[A-Za-z0-9]+`)
+
+func (p *Provider) scrub(s string) string {
+	if p.key != "" {
+		s = strings.ReplaceAll(s, p.key, "[key]")
+	}
+	return keyLike.ReplaceAllString(s, "[key]")
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding clerk user: %w", err)
+	}
+	if m == nil {
+		return nil, errors.New("decoding clerk user: null")
+	}
+	return m, nil
+}
+
+// toRecord makes a record of a user: the object as Clerk sent it plus a
+// flat "email", the address of the email_addresses entry whose id is
+// primary_email_address_id (null when there is none), so configs can map
+// `email: email`. Clerk timestamps are unix milliseconds.
+func toRecord(obj map[string]any) (providers.Record, error) {
+	id, _ := obj["id"].(string)
+	if id == "" {
+		return providers.Record{}, errors.New("clerk user without an id")
+	}
+	obj["email"] = PrimaryEmail(obj)
+	rec := providers.Record{ID: id, Data: obj}
+	if v, ok := obj["updated_at"]; ok && v != nil {
+		n, ok := v.(json.Number)
+		ms, err := n.Int64()
+		if !ok || err != nil {
+			return providers.Record{}, fmt.Errorf("clerk user %s: updated_at %v is not unix milliseconds", id, v)
+		}
+		rec.UpdatedAt = time.UnixMilli(ms).UTC()
+	}
+	return rec, nil
+}
+
+// PrimaryEmail returns the address of the user's primary email, or nil.
+func PrimaryEmail(user map[string]any) any {
+	pid, _ := user["primary_email_address_id"].(string)
+	if pid == "" {
+		return nil
+	}
+	list, _ := user["email_addresses"].([]any)
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		if id, _ := m["id"].(string); id == pid {
+			if addr, ok := m["email_address"].(string); ok {
+				return addr
+			}
+		}
+	}
+	return nil
+}

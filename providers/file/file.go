@@ -1,0 +1,358 @@
+// Package file is the file:PATH provider: the provider's state read from a
+// JSON export in the snapshot shape ({"customers": [{"id": ...}, ...]}).
+// It streams the file, so an export of millions of records lists in bounded
+// memory.
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/localstate/snapshot"
+	"github.com/reconctl/reconctl/providers"
+)
+
+func init() { providers.Register("file", New) }
+
+// Provider reads one export file. Get looks records up through an index of
+// byte offsets built once per resource.
+type Provider struct {
+	path   string
+	logger interface{ Warn(string, ...any) }
+
+	tablesOnce sync.Once
+	tables     []string
+
+	mu      sync.Mutex
+	indexes map[string]*index
+}
+
+var _ providers.Provider = (*Provider)(nil)
+
+// index maps a resource's ids to where their records start in the file.
+type index struct {
+	mu      sync.Mutex // held while building, so concurrent Gets build once
+	built   bool
+	stamp   stamp
+	offsets map[string]int64
+}
+
+type stamp struct {
+	size int64
+	mod  time.Time
+}
+
+// New opens the export at opts.Path (checked now, read lazily).
+func New(opts providers.Options) (providers.Provider, error) {
+	if opts.Path == "" {
+		return nil, errors.New("provider file: needs a path: --provider file:export.json")
+	}
+	fi, err := os.Stat(opts.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("provider file: export %s does not exist; check --provider file:PATH / provider: in reconctl.yaml", opts.Path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provider file: %w", err)
+	}
+	if fi.IsDir() {
+		return nil, fmt.Errorf("provider file: %s is a directory; file:PATH must name a JSON export", opts.Path)
+	}
+	p := &Provider{path: opts.Path, indexes: map[string]*index{}}
+	if opts.Logger != nil {
+		p.logger = opts.Logger
+	}
+	return p, nil
+}
+
+func (p *Provider) Name() string { return "file" }
+
+// DefaultResources are the export's top-level keys, sorted. It reads only
+// the keys (records are skipped one at a time); a file it cannot read has
+// none, and List then reports why.
+func (p *Provider) DefaultResources() []string {
+	p.tablesOnce.Do(func() {
+		tables, err := p.readTables(context.Background())
+		if err != nil {
+			if p.logger != nil {
+				p.logger.Warn("cannot read the resources of the export", "path", p.path, "err", err)
+			}
+			return
+		}
+		p.tables = tables
+	})
+	return slices.Clone(p.tables)
+}
+
+func (p *Provider) readTables(ctx context.Context) ([]string, error) {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return nil, fmt.Errorf("provider file: %w", err)
+	}
+	defer f.Close()
+	r := snapshot.NewReader(p.path, f)
+	var names []string
+	for {
+		name, err := r.NextTable()
+		if err == io.EOF {
+			slices.Sort(names)
+			return slices.Compact(names), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+		if err := r.Skip(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// seek opens the export and positions r at resource's records. It returns
+// an *providers.UnknownResourceError when the file has no such key.
+func (p *Provider) seek(ctx context.Context, resource string) (*os.File, *snapshot.Reader, error) {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("provider file: %w", err)
+	}
+	r := snapshot.NewReader(p.path, f)
+	var known []string
+	for {
+		name, err := r.NextTable()
+		if err == io.EOF {
+			f.Close()
+			slices.Sort(known)
+			return nil, nil, &providers.UnknownResourceError{Provider: "file", Resource: resource, Known: slices.Compact(known)}
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		if name == resource {
+			return f, r, nil
+		}
+		known = append(known, name)
+		if err := r.Skip(); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+	}
+}
+
+// List streams resource's records in file order, decoding one at a time.
+func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
+	f, r, err := p.seek(ctx, resource)
+	if err != nil {
+		var unknown *providers.UnknownResourceError
+		if errors.As(err, &unknown) {
+			return err
+		}
+		return fmt.Errorf("list %s: %w", resource, err)
+	}
+	defer f.Close()
+	n := 0
+	var fnErr error
+	err = r.Records(func(off int64, rec map[string]any) error {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		n++
+		id, ok := recordID(rec["id"])
+		if !ok {
+			return r.Errorf(off, "%s record #%d has no \"id\" (a non-empty string or a number)", resource, n)
+		}
+		if err := fn(providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}); err != nil {
+			fnErr = err
+			return err
+		}
+		return nil
+	})
+	if err != nil && fnErr == nil && ctx.Err() == nil {
+		return fmt.Errorf("list %s: %w", resource, err)
+	}
+	return err
+}
+
+// Get reads one record through the resource's index. An id the export lacks
+// is StatusDeleted: an export cannot tell "deleted" from "not visible to
+// us", and it has no notion of inaccessible.
+func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Record, providers.RemoteStatus, error) {
+	for attempt := 0; ; attempt++ {
+		off, indexed, ok, err := p.lookup(ctx, resource, id)
+		if err != nil {
+			return providers.Record{}, "", err
+		}
+		if !ok {
+			return providers.Record{}, providers.StatusDeleted, nil
+		}
+		rec, current, err := p.readAt(off, indexed)
+		if err != nil {
+			return providers.Record{}, "", fmt.Errorf("get %s %s: %w", resource, id, err)
+		}
+		if current {
+			if got, _ := recordID(rec["id"]); got != id {
+				return providers.Record{}, "", fmt.Errorf("get %s %s: the record found for it has no \"id\" field spelled exactly so; fix the export", resource, id)
+			}
+			return providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}, providers.StatusPresent, nil
+		}
+		// The export was replaced since it was indexed: index it again, once.
+		if attempt > 0 {
+			return providers.Record{}, "", fmt.Errorf("get %s %s: the export %s keeps changing while it is read", resource, id, p.path)
+		}
+		p.mu.Lock()
+		delete(p.indexes, resource)
+		p.mu.Unlock()
+	}
+}
+
+// readAt decodes the record at off if the file is still the one indexed
+// (current); a replaced file would make the offset meaningless.
+func (p *Provider) readAt(off int64, indexed stamp) (rec map[string]any, current bool, err error) {
+	f, err := os.Open(p.path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	now, err := fileStamp(f)
+	if err != nil || now != indexed {
+		return nil, false, err
+	}
+	rec, err = snapshot.ReadRecord(p.path, f, off)
+	return rec, err == nil, err
+}
+
+func fileStamp(f *os.File) (stamp, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return stamp{}, err
+	}
+	return stamp{fi.Size(), fi.ModTime()}, nil
+}
+
+// lookup returns where id's record starts, building the index on first use.
+func (p *Provider) lookup(ctx context.Context, resource, id string) (int64, stamp, bool, error) {
+	p.mu.Lock()
+	ix, ok := p.indexes[resource]
+	if !ok {
+		ix = &index{}
+		p.indexes[resource] = ix
+	}
+	p.mu.Unlock()
+
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if !ix.built {
+		if err := p.build(ctx, resource, ix); err != nil {
+			return 0, stamp{}, false, err
+		}
+	}
+	off, ok := ix.offsets[id]
+	return off, ix.stamp, ok, nil
+}
+
+// build reads the resource once, decoding only each record's id. A failed
+// build is not kept, so a later Get tries again.
+func (p *Provider) build(ctx context.Context, resource string, ix *index) error {
+	f, r, err := p.seek(ctx, resource)
+	if err != nil {
+		var unknown *providers.UnknownResourceError
+		if errors.As(err, &unknown) {
+			return err
+		}
+		return fmt.Errorf("get %s: %w", resource, err)
+	}
+	defer f.Close()
+	st, err := fileStamp(f)
+	if err != nil {
+		return fmt.Errorf("get %s: %w", resource, err)
+	}
+	offsets := map[string]int64{}
+	n := 0
+	err = r.Each(func(off int64, decode func(any) error) error {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		n++
+		var rec struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if err := decode(&rec); err != nil {
+			return err
+		}
+		id, ok := rawID(rec.ID)
+		if !ok {
+			return r.Errorf(off, "%s record #%d has no \"id\" (a non-empty string or a number)", resource, n)
+		}
+		if _, dup := offsets[id]; !dup { // List would show both; Get answers with the first
+			offsets[id] = off
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("get %s: %w", resource, err)
+	}
+	ix.offsets, ix.stamp, ix.built = offsets, st, true
+	return nil
+}
+
+// recordID renders an id field: a string as is, a number as written.
+func recordID(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, x != ""
+	case json.Number:
+		return string(x), true
+	}
+	return "", false
+}
+
+func rawID(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, s != ""
+	}
+	if raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9') {
+		return string(raw), true
+	}
+	return "", false
+}
+
+// updatedAt is the record's updated_at (or updated) field: unix seconds,
+// milliseconds or RFC 3339. Zero when absent or unreadable.
+func updatedAt(rec map[string]any) time.Time {
+	for _, k := range []string{"updated_at", "updated"} {
+		if t, ok := localstate.ParseTime(rec[k]); ok {
+			return t
+		}
+	}
+	return time.Time{}
+}

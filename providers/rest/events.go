@@ -1,0 +1,114 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+)
+
+// events implements providers.EventSource for a configured events: section.
+// The window goes to since_param/until_param when configured and is always
+// enforced client-side too ([Since, Until)); q.Types go to types_param when
+// configured and are always filtered client-side. Events are collected,
+// sorted by (time, id) and delivered oldest first. Types not mapped in
+// rest.events.types are delivered with no resource (replay ignores them).
+func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	ec := p.cfg.Events
+	query := url.Values{}
+	for k, v := range ec.Query {
+		query.Set(k, v)
+	}
+	if ec.SinceParam != "" && !q.Since.IsZero() {
+		query.Set(ec.SinceParam, q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if ec.UntilParam != "" && !q.Until.IsZero() {
+		query.Set(ec.UntilParam, q.Until.UTC().Format(time.RFC3339Nano))
+	}
+	var types []string
+	for _, t := range q.Types {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(types, t) {
+			types = append(types, t)
+		}
+	}
+	if ec.TypesParam != "" && len(types) > 0 {
+		query[ec.TypesParam] = types
+	}
+	var buf []providers.Event
+	seen := map[string]bool{}
+	err := p.walk(ctx, "rest events", ec.Path, query, ec.ItemsPath, ec.Pagination, func(raw json.RawMessage) error {
+		ev, err := p.toEvent(raw)
+		if err != nil {
+			return &itemError{err}
+		}
+		if !q.Since.IsZero() && ev.Created.Before(q.Since) || !q.Until.IsZero() && !ev.Created.Before(q.Until) {
+			return nil
+		}
+		if len(types) > 0 && !slices.Contains(types, ev.Type) || seen[ev.ID] {
+			return nil
+		}
+		seen[ev.ID] = true
+		buf = append(buf, ev)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(buf, func(x, y providers.Event) int {
+		if c := x.Created.Compare(y.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	for _, ev := range buf {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("listing rest events: %w", context.Cause(ctx))
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Provider) toEvent(raw json.RawMessage) (providers.Event, error) {
+	ec := p.cfg.Events
+	m, err := decodeObject(raw)
+	if err != nil {
+		return providers.Event{}, err
+	}
+	idv, _ := lookup(m, ec.IDPath)
+	id := scalarString(idv)
+	if id == "" {
+		return providers.Event{}, fmt.Errorf("an event has no id at rest.events.id_path %q", ec.IDPath)
+	}
+	tv, _ := lookup(m, ec.TypePath)
+	typ, _ := tv.(string)
+	if typ == "" {
+		return providers.Event{}, fmt.Errorf("event %s has no type at rest.events.type_path %q", id, ec.TypePath)
+	}
+	cv, ok := lookup(m, ec.TimePath)
+	if !ok || cv == nil {
+		return providers.Event{}, fmt.Errorf("event %s has no time at rest.events.time_path %q", id, ec.TimePath)
+	}
+	created, err := parseTime(cv, ec.TimeFormat)
+	if err != nil {
+		return providers.Event{}, fmt.Errorf("event %s: rest.events.time_path %q: %w", id, ec.TimePath, err)
+	}
+	ev := providers.Event{ID: id, Type: typ, Created: created, Raw: raw}
+	if ov, ok := lookup(m, ec.ObjectPath); ok {
+		ev.Object, _ = ov.(map[string]any)
+	}
+	if iv, ok := lookup(m, ec.ObjectIDPath); ok {
+		ev.ObjectID = scalarString(iv)
+	}
+	if et, ok := ec.Types[typ]; ok {
+		ev.Resource, ev.Deleted = et.Resource, et.Delete
+	}
+	return ev, nil
+}

@@ -1,0 +1,350 @@
+package rest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/reconctl/reconctl/providers"
+)
+
+// walk reads every page of a list and hands each item (raw JSON) to each.
+// what names the listing in errors ("rest users", "rest events").
+func (p *Provider) walk(ctx context.Context, what, path string, query url.Values, itemsPath string, pg Pagination,
+	each func(json.RawMessage) error) error {
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
+	}
+	page, offset := pg.FirstPage, 0
+	switch pg.Style {
+	case StyleCursor, StyleLink:
+		if pg.LimitParam != "" {
+			q.Set(pg.LimitParam, strconv.Itoa(pg.Limit))
+		}
+	case StylePage:
+		q.Set(pg.PageParam, strconv.Itoa(page))
+		if pg.PerPageParam != "" {
+			q.Set(pg.PerPageParam, strconv.Itoa(pg.PerPage))
+		}
+	case StyleOffset:
+		q.Set(pg.OffsetParam, "0")
+		q.Set(pg.LimitParam, strconv.Itoa(pg.Limit))
+	}
+	u, err := p.resolve(path, q)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", what, err)
+	}
+	cursor := ""
+	var prevFirst, prevLast json.RawMessage
+	for pageNo := 1; ; pageNo++ {
+		where := describePage(pg, pageNo, cursor, page, offset, u)
+		resp, body, err := p.get(ctx, u)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = p.apiError(resp, body)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("listing %s: %w", what, context.Cause(ctx))
+			}
+			var ae *providers.AuthError
+			if errors.As(err, &ae) {
+				return err
+			}
+			return fmt.Errorf("listing %s failed at page %d (%s): %w", what, pageNo, where, err)
+		}
+		items, err := itemsAt(body, itemsPath)
+		if err != nil {
+			return fmt.Errorf("listing %s, page %d (%s): %w", what, pageNo, where, err)
+		}
+		if len(items) > 0 && pageNo > 1 && bytes.Equal(items[0], prevFirst) && bytes.Equal(items[len(items)-1], prevLast) {
+			// The API ignored the paging parameter: stop rather than loop.
+			return fmt.Errorf("listing %s: page %d (%s) repeats the page before it; the API seems to ignore the pagination parameters", what, pageNo, where)
+		}
+		if len(items) > 0 {
+			prevFirst, prevLast = items[0], items[len(items)-1]
+		}
+		for _, it := range items {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("listing %s: %w", what, context.Cause(ctx))
+			}
+			if err := each(it); err != nil {
+				var ie *itemError
+				if errors.As(err, &ie) {
+					return fmt.Errorf("listing %s, page %d: %w", what, pageNo, err)
+				}
+				return err
+			}
+		}
+		next := url.Values{}
+		for k, v := range u.Query() {
+			next[k] = v
+		}
+		switch pg.Style {
+		case StyleNone, "":
+			return nil
+		case StyleCursor:
+			if len(items) == 0 {
+				return nil
+			}
+			if pg.HasMorePath != "" {
+				if v, ok, _ := valueAt(body, pg.HasMorePath); ok && v == false {
+					return nil
+				}
+			}
+			v, _, err := valueAt(body, pg.NextPath)
+			if err != nil {
+				return fmt.Errorf("listing %s, page %d: next_path %q: %w", what, pageNo, pg.NextPath, err)
+			}
+			c := scalarString(v)
+			if c == "" {
+				return nil // null, "", false or absent: the end
+			}
+			if c == cursor {
+				return fmt.Errorf("listing %s: the API repeated the cursor %q at page %d; stopping instead of looping", what, c, pageNo)
+			}
+			cursor = c
+			next.Set(pg.Param, c)
+		case StylePage:
+			if len(items) == 0 || pg.PerPageParam != "" && len(items) < pg.PerPage {
+				return nil
+			}
+			page++
+			next.Set(pg.PageParam, strconv.Itoa(page))
+		case StyleOffset:
+			if len(items) < pg.Limit {
+				return nil
+			}
+			offset += len(items)
+			next.Set(pg.OffsetParam, strconv.Itoa(offset))
+		case StyleLink:
+			target, ok := nextLink(resp.Header.Values("Link"))
+			if !ok {
+				return nil
+			}
+			nu, err := u.Parse(target) // relative references resolve against this page
+			if err != nil {
+				return fmt.Errorf("listing %s, page %d: bad Link rel=next %q: %w", what, pageNo, target, err)
+			}
+			if !strings.EqualFold(nu.Scheme, p.base.Scheme) || !strings.EqualFold(nu.Host, p.base.Host) {
+				return fmt.Errorf("listing %s, page %d: refusing to follow Link rel=next to %s://%s: it is not the API's host %s (the API key would go there)",
+					what, pageNo, nu.Scheme, nu.Host, p.base.Host)
+			}
+			if nu.String() == u.String() {
+				return fmt.Errorf("listing %s: Link rel=next points at the same page (page %d); stopping instead of looping", what, pageNo)
+			}
+			u = nu
+			continue
+		}
+		u.RawQuery = next.Encode()
+	}
+}
+
+// itemError is a bad item (no id, not an object): it names the page.
+type itemError struct{ err error }
+
+func (e *itemError) Error() string { return e.err.Error() }
+func (e *itemError) Unwrap() error { return e.err }
+
+func describePage(pg Pagination, pageNo int, cursor string, page, offset int, u *url.URL) string {
+	switch pg.Style {
+	case StyleCursor:
+		if cursor == "" {
+			return "first page"
+		}
+		return pg.Param + "=" + cursor
+	case StylePage:
+		return fmt.Sprintf("%s=%d", pg.PageParam, page)
+	case StyleOffset:
+		return fmt.Sprintf("%s=%d", pg.OffsetParam, offset)
+	case StyleLink:
+		if pageNo == 1 {
+			return "first page"
+		}
+		return "Link " + u.Path
+	}
+	return "single page"
+}
+
+// nextLink finds the rel="next" target in Link header values (RFC 8288):
+// `<https://api.example.com/users?page=2>; rel="next", <…>; rel="last"`.
+// rel may hold several space-separated types and may be unquoted.
+func nextLink(values []string) (string, bool) {
+	for _, v := range values {
+		s := v
+		for {
+			s = strings.TrimLeft(s, " \t,")
+			if !strings.HasPrefix(s, "<") {
+				break
+			}
+			end := strings.IndexByte(s, '>')
+			if end < 0 {
+				break
+			}
+			target := s[1:end]
+			s = s[end+1:]
+			// Parameters up to the next comma outside quotes.
+			isNext := false
+			for {
+				s = strings.TrimLeft(s, " \t")
+				if !strings.HasPrefix(s, ";") {
+					break
+				}
+				s = strings.TrimLeft(s[1:], " \t")
+				eq := strings.IndexAny(s, "=;,")
+				if eq < 0 || s[eq] != '=' {
+					// A parameter without a value.
+					if eq < 0 {
+						s = ""
+					} else {
+						s = s[eq:]
+					}
+					continue
+				}
+				name := strings.ToLower(strings.TrimSpace(s[:eq]))
+				s = strings.TrimLeft(s[eq+1:], " \t")
+				var val string
+				if strings.HasPrefix(s, `"`) {
+					i := 1
+					var b strings.Builder
+					for ; i < len(s) && s[i] != '"'; i++ {
+						if s[i] == '\\' && i+1 < len(s) {
+							i++
+						}
+						b.WriteByte(s[i])
+					}
+					val = b.String()
+					if i < len(s) {
+						i++
+					}
+					s = s[i:]
+				} else {
+					j := strings.IndexAny(s, ";,")
+					if j < 0 {
+						j = len(s)
+					}
+					val = strings.TrimSpace(s[:j])
+					s = s[j:]
+				}
+				if name == "rel" {
+					for _, r := range strings.Fields(strings.ToLower(val)) {
+						if r == "next" {
+							isNext = true
+						}
+					}
+				}
+			}
+			if isNext {
+				return target, true
+			}
+		}
+	}
+	return "", false
+}
+
+// rawAt returns the raw JSON at a dot path ("" = raw itself).
+func rawAt(raw []byte, path string) (json.RawMessage, bool, error) {
+	cur := json.RawMessage(bytes.TrimSpace(raw))
+	if path == "" {
+		return cur, len(cur) > 0, nil
+	}
+	for seg := range strings.SplitSeq(path, ".") {
+		switch {
+		case len(cur) > 0 && cur[0] == '{':
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(cur, &m); err != nil {
+				return nil, false, err
+			}
+			v, ok := m[seg]
+			if !ok {
+				return nil, false, nil
+			}
+			cur = v
+		case len(cur) > 0 && cur[0] == '[':
+			i, err := strconv.Atoi(seg)
+			if err != nil {
+				return nil, false, nil
+			}
+			var a []json.RawMessage
+			if err := json.Unmarshal(cur, &a); err != nil {
+				return nil, false, err
+			}
+			if i < 0 || i >= len(a) {
+				return nil, false, nil
+			}
+			cur = a[i]
+		default:
+			return nil, false, nil
+		}
+	}
+	return cur, true, nil
+}
+
+// valueAt decodes the value at a dot path (numbers as json.Number).
+func valueAt(raw []byte, path string) (any, bool, error) {
+	r, ok, err := rawAt(raw, path)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	d := json.NewDecoder(bytes.NewReader(r))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
+// itemsAt returns the array at itemsPath. Anything else (an object, a
+// proxy's HTML page) is an error, never an empty listing.
+func itemsAt(body []byte, itemsPath string) ([]json.RawMessage, error) {
+	r, ok, err := rawAt(body, itemsPath)
+	if err != nil {
+		return nil, fmt.Errorf("the answer is not JSON: %w", err)
+	}
+	shown := itemsPath
+	if shown == "" {
+		shown = "the body"
+	} else {
+		shown = "items_path " + strconv.Quote(shown)
+	}
+	if !ok || len(r) == 0 || r[0] != '[' {
+		return nil, fmt.Errorf("no JSON array at %s", shown)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(r, &items); err != nil {
+		return nil, fmt.Errorf("decoding the array at %s: %w", shown, err)
+	}
+	return items, nil
+}
+
+// lookup follows a dot path through decoded JSON.
+func lookup(v any, path string) (any, bool) {
+	if path == "" {
+		return v, true
+	}
+	for seg := range strings.SplitSeq(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[seg]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}

@@ -1,0 +1,564 @@
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/providers/providertest"
+	"github.com/reconctl/reconctl/providers/rest/restfake"
+)
+
+const (
+	testKeyEnv = "RECONCTL_TEST_REST_KEY"
+	testKey    = "rest-secret-0123456789abcdef"
+)
+
+func TestMain(m *testing.M) {
+	os.Setenv(testKeyEnv, testKey)
+	os.Exit(m.Run())
+}
+
+func fastRetries(c *httpx.Config) {
+	c.BaseDelay = time.Millisecond
+	c.MaxDelay = 5 * time.Millisecond
+	c.MaxRetryAfter = 5 * time.Millisecond
+}
+
+func newFake(t testing.TB, cfg restfake.Config) (*restfake.Fake, *httptest.Server) {
+	t.Helper()
+	if cfg.APIKey == "" {
+		cfg.APIKey = testKey
+	}
+	f, srv := restfake.NewServer(cfg)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func build(t testing.TB, settings map[string]any, opts providers.Options) providers.Provider {
+	t.Helper()
+	opts.Settings = settings
+	if opts.RPS == 0 {
+		opts.RPS = -1
+	}
+	p, err := New(opts, fastRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newProvider(t testing.TB, f *restfake.Fake, srv *httptest.Server, opts providers.Options) providers.Provider {
+	t.Helper()
+	return build(t, f.ConfigFor(srv.URL, "users", testKeyEnv), opts)
+}
+
+type fixture struct {
+	f   *restfake.Fake
+	srv *httptest.Server
+}
+
+func (x *fixture) Seed(t *testing.T, resource string, n int) []string {
+	return x.f.Seed(resource, n, func(i int) map[string]any {
+		return map[string]any{"email": fmt.Sprintf("user%d@example.com", i), "name": fmt.Sprintf("User %d", i)}
+	})
+}
+
+func (x *fixture) Delete(t *testing.T, resource, id string) {
+	if err := x.f.Delete(resource, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (x *fixture) NeverExisted(string) string { return "user_neverexisted" }
+
+func (x *fixture) SetFaults(fl providertest.Faults) {
+	x.f.SetFaults(restfake.Faults{RateLimitEvery: fl.RateLimitEvery, ServerErrorEvery: fl.ServerErrorEvery,
+		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
+}
+
+func (x *fixture) Faulted() int { return x.f.Stats().Faulted() }
+
+func (x *fixture) Provider(t *testing.T, cfg providertest.Config) providers.Provider {
+	return newProvider(t, x.f, x.srv, providers.Options{Concurrency: cfg.Concurrency, Retries: cfg.Retries})
+}
+
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  restfake.Config
+	}{
+		{"cursor", restfake.Config{Style: restfake.Cursor}},
+		{"page", restfake.Config{Style: restfake.Page}},
+		{"page_bare_array", restfake.Config{Style: restfake.Page, BareArray: true, NumericIDs: true}},
+		{"offset", restfake.Config{Style: restfake.Offset, WrapGet: true}},
+		{"link_relative", restfake.Config{Style: restfake.Link}},
+		{"link_absolute", restfake.Config{Style: restfake.Link, LinkAbsolute: true, SoftDelete: true, AuthHeader: "X-Api-Key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			providertest.Run(t, providertest.Harness{
+				Resource: "users",
+				New: func(t *testing.T) providertest.Fixture {
+					f, srv := newFake(t, tc.cfg)
+					return &fixture{f: f, srv: srv}
+				},
+			})
+		})
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	if !slices.Contains(providers.Names(), "rest") {
+		t.Fatal(`"rest" is not registered`)
+	}
+	_, err := providers.Open(providers.Options{Spec: "rest"})
+	if err == nil || !strings.Contains(err.Error(), "rest: missing") {
+		t.Errorf("no section: %v", err)
+	}
+}
+
+// minimal is a valid section to break one key at a time.
+func minimal() map[string]any {
+	return map[string]any{
+		"base_url": "https://api.example.com",
+		"auth":     map[string]any{"env": testKeyEnv},
+		"resources": map[string]any{"users": map[string]any{
+			"list_path": "/users", "items_path": "data", "id_path": "id", "get_path": "/users/{id}",
+			"pagination": map[string]any{"style": "cursor", "next_path": "meta.next"},
+		}},
+	}
+}
+
+func TestConfigErrorsNameKeys(t *testing.T) {
+	users := func(m map[string]any) map[string]any {
+		return m["resources"].(map[string]any)["users"].(map[string]any)
+	}
+	pg := func(m map[string]any) map[string]any { return users(m)["pagination"].(map[string]any) }
+	for _, tc := range []struct {
+		name   string
+		mutate func(m map[string]any)
+		want   []string
+	}{
+		{"unknown style", func(m map[string]any) { pg(m)["style"] = "pages" },
+			[]string{`rest.resources.users.pagination.style: unknown style "pages" (want cursor, page, offset, link, none)`}},
+		{"missing list_path", func(m map[string]any) { delete(users(m), "list_path") },
+			[]string{"rest.resources.users.list_path: missing (required)"}},
+		{"missing get_path and id_path", func(m map[string]any) { delete(users(m), "get_path"); delete(users(m), "id_path") },
+			[]string{"rest.resources.users.get_path: missing", "rest.resources.users.id_path: missing"}},
+		{"get_path without {id}", func(m map[string]any) { users(m)["get_path"] = "/users/:id" },
+			[]string{"rest.resources.users.get_path: want exactly one {id} placeholder"}},
+		{"relative list_path", func(m map[string]any) { users(m)["list_path"] = "users" },
+			[]string{"rest.resources.users.list_path: want a path starting with /"}},
+		{"unknown key", func(m map[string]any) { users(m)["listpath"] = "/x" },
+			[]string{"rest.resources.users.listpath: unknown key (known: "}},
+		{"unknown top key", func(m map[string]any) { m["base"] = "x" },
+			[]string{"rest.base: unknown key (known: auth, base_url, events, headers, resources, rps)"}},
+		{"wrong type", func(m map[string]any) { users(m)["id_path"] = 7 },
+			[]string{"rest.resources.users.id_path: want a string, got number 7"}},
+		{"wrong limit", func(m map[string]any) { pg(m)["limit"] = "many" },
+			[]string{`rest.resources.users.pagination.limit: want a whole number, got string "many"`}},
+		{"zero limit", func(m map[string]any) { pg(m)["limit"] = 0 },
+			[]string{"rest.resources.users.pagination.limit: must be at least 1, got 0"}},
+		{"key of another style", func(m map[string]any) { pg(m)["per_page"] = 50 },
+			[]string{"rest.resources.users.pagination.per_page: not used by style cursor (it takes: style, param, next_path"}},
+		{"cursor without next_path", func(m map[string]any) { delete(pg(m), "next_path") },
+			[]string{"rest.resources.users.pagination.next_path: missing (required)"}},
+		{"no resources", func(m map[string]any) { delete(m, "resources") },
+			[]string{"rest.resources: missing (required)"}},
+		{"resource not a mapping", func(m map[string]any) { m["resources"].(map[string]any)["users"] = "yes" },
+			[]string{"rest.resources.users: want a mapping, got string"}},
+		{"bad path", func(m map[string]any) { users(m)["items_path"] = "data..items" },
+			[]string{`rest.resources.users.items_path: path "data..items" has an empty segment`}},
+		{"secret in headers", func(m map[string]any) { m["headers"] = map[string]any{"Authorization": "Bearer x"} },
+			[]string{"rest.headers.Authorization: credentials belong in an environment variable"}},
+		{"bad rps", func(m map[string]any) { m["rps"] = -3 },
+			[]string{"rest.rps: want a positive number, got number -3"}},
+		{"bad time format", func(m map[string]any) { users(m)["updated_at_format"] = "iso" },
+			[]string{`rest.resources.users.updated_at_format: unknown format "iso"`}},
+		{"events", func(m map[string]any) {
+			m["events"] = map[string]any{"path": "/events", "id_path": "id", "type_path": "type",
+				"retention": "a month", "types": map[string]any{"user.created": "accounts",
+					"user.deleted": map[string]any{"resource": "users", "delete": "yes"}}}
+		}, []string{
+			"rest.events.time_path: missing (required)", "rest.events.object_path: missing (required)",
+			`rest.events.retention: want a duration such as 30d or 720h, got string "a month"`,
+			`rest.events.types["user.created"]: no resource "accounts" in rest.resources (have: users)`,
+			`rest.events.types["user.deleted"].delete: want true or false, got string "yes"`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := minimal()
+			tc.mutate(m)
+			_, err := ParseConfig(m)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\ndoes not contain\n%s", err, w)
+				}
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("not a *ConfigError: %T", err)
+			}
+			// New reports the same.
+			if _, err2 := New(providers.Options{Settings: m}); err2 == nil || err2.Error() != err.Error() {
+				t.Errorf("New: %v", err2)
+			}
+		})
+	}
+	if _, err := ParseConfig(minimal()); err != nil {
+		t.Errorf("minimal config: %v", err)
+	}
+	// Every problem at once, one per line.
+	m := minimal()
+	delete(users(m), "list_path")
+	pg(m)["style"] = "pages"
+	_, err := ParseConfig(m)
+	if err == nil || strings.Count(err.Error(), "\n") != 1 {
+		t.Errorf("two problems: %v", err)
+	}
+}
+
+func TestConfigErrorLines(t *testing.T) {
+	m := minimal()
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"].(map[string]any)["style"] = "pages"
+	m[LinesKey] = map[string]any{"resources.users.pagination.style": 14}
+	m[FileKey] = "reconctl.yaml"
+	_, err := ParseConfig(m)
+	want := `reconctl.yaml:14: rest.resources.users.pagination.style: unknown style "pages"`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want %s…", err, want)
+	}
+	delete(m, FileKey)
+	if _, err := ParseConfig(m); err == nil || !strings.HasPrefix(err.Error(), "line 14: rest.resources") {
+		t.Errorf("without a file: %v", err)
+	}
+	// The whole settings map with a rest: key works too.
+	if _, err := ParseConfig(map[string]any{"rest": minimal()}); err != nil {
+		t.Errorf("wrapped: %v", err)
+	}
+}
+
+func TestOptionsAndAuth(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor, AuthHeader: "X-Api-Key"})
+	f.Seed("users", 3, nil)
+	cfg := f.ConfigFor("https://unused.example.com", "users", "RECONCTL_TEST_UNSET_KEY")
+	if _, err := New(providers.Options{Settings: cfg}); err == nil || err.Error() != "RECONCTL_TEST_UNSET_KEY is not set; export it or set api_key_env in reconctl.yaml" {
+		t.Errorf("unset key: %v", err)
+	}
+	// --api-base and api_key_env win over base_url and auth.env.
+	p := build(t, cfg, providers.Options{APIBase: srv.URL, APIKeyEnv: testKeyEnv})
+	n := 0
+	if err := p.List(context.Background(), "users", func(providers.Record) error { n++; return nil }); err != nil || n != 3 {
+		t.Fatalf("List = %d, %v", n, err)
+	}
+	for _, r := range f.Requests() {
+		if r.Header.Get("X-Api-Key") != testKey || r.Header.Get("Authorization") != "" {
+			t.Errorf("auth headers %v", r.Header)
+		}
+	}
+	// A wrong key: an AuthError naming the variable, never the key.
+	t.Setenv("RECONCTL_TEST_REST_WRONG", "wrong-"+testKey)
+	bad := build(t, cfg, providers.Options{APIBase: srv.URL, APIKeyEnv: "RECONCTL_TEST_REST_WRONG"})
+	var ae *providers.AuthError
+	err := bad.List(context.Background(), "users", func(providers.Record) error { return nil })
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "RECONCTL_TEST_REST_WRONG") || strings.Contains(err.Error(), testKey) {
+		t.Errorf("List with a wrong key: %v", err)
+	}
+	if _, _, err := bad.Get(context.Background(), "users", "x"); !errors.As(err, &ae) || strings.Contains(err.Error(), testKey) {
+		t.Errorf("Get with a wrong key: %v", err)
+	}
+	// No auth section and no api_key_env: nothing sent; the 401 says so.
+	delete(cfg, "auth")
+	anon := build(t, cfg, providers.Options{APIBase: srv.URL})
+	err = anon.List(context.Background(), "users", func(providers.Record) error { return nil })
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "rest.auth.env") {
+		t.Errorf("anonymous: %v", err)
+	}
+	// base_url missing and no --api-base; plain http to a remote host.
+	delete(cfg, "base_url")
+	if _, err := New(providers.Options{Settings: cfg}); err == nil || !strings.Contains(err.Error(), "rest.base_url: missing") {
+		t.Errorf("no base: %v", err)
+	}
+	if _, err := New(providers.Options{Settings: cfg, APIBase: "http://api.example.com"}); err == nil || !strings.Contains(err.Error(), "https://") {
+		t.Errorf("plain http: %v", err)
+	}
+}
+
+func TestGetAndRecords(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Offset, UnixTimes: true})
+	at := time.Date(2026, 4, 5, 6, 7, 8, 0, time.UTC)
+	f.Create("users", map[string]any{"id": "a/b c", "email": "x@example.com", "created_at": at, "plan": map[string]any{"tier": 2}})
+	f.Create("users", map[string]any{"email": "y@example.com"})
+	p := newProvider(t, f, srv, providers.Options{})
+	ctx := context.Background()
+	rec, st, err := p.Get(ctx, "users", "a/b c")
+	if err != nil || st != providers.StatusPresent || rec.ID != "a/b c" || !rec.UpdatedAt.Equal(at) {
+		t.Fatalf("Get = %+v %v %v", rec, st, err)
+	}
+	if v, _ := lookup(rec.Data, "plan.tier"); fmt.Sprint(v) != "2" {
+		t.Errorf("nested field %v", v)
+	}
+	reqs := f.Requests()
+	if got := reqs[len(reqs)-1].Path; got != "/users/a/b c" {
+		t.Errorf("path %q", got)
+	}
+	f.Forbid("a/b c")
+	if _, st, err := p.Get(ctx, "users", "a/b c"); err != nil || st != providers.StatusInaccessible {
+		t.Errorf("forbidden: %v %v", st, err)
+	}
+	if _, st, err := p.Get(ctx, "users", "nope"); err != nil || st != providers.StatusDeleted {
+		t.Errorf("404: %v %v", st, err)
+	}
+	var ure *providers.UnknownResourceError
+	if _, _, err := p.Get(ctx, "orders", "1"); !errors.As(err, &ure) || !slices.Equal(ure.Known, []string{"users"}) {
+		t.Errorf("unknown resource: %v", err)
+	}
+	// 410 is deleted; other statuses are errors with a readable excerpt.
+	for code, want := range map[int]string{410: "", 500: "the API answered HTTP 500: boom", 400: "the API answered HTTP 400: bad thing"} {
+		srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(code)
+			fmt.Fprintf(w, `{"message":%q}`, map[int]string{500: "boom", 400: "bad thing " + testKey}[code])
+		}))
+		p2 := build(t, f.ConfigFor(srv2.URL, "users", testKeyEnv), providers.Options{Retries: -1})
+		_, st, err := p2.Get(ctx, "users", "x")
+		srv2.Close()
+		if want == "" && (err != nil || st != providers.StatusDeleted) {
+			t.Errorf("%d: %v %v", code, st, err)
+		}
+		if want != "" && (err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), testKey)) {
+			t.Errorf("%d: %v", code, err)
+		}
+	}
+}
+
+func TestWrappedAndSoftDeleted(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Page, WrapGet: true, SoftDelete: true, NumericIDs: true})
+	ids := f.Seed("users", 3, nil)
+	if err := f.Delete("users", ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, f, srv, providers.Options{})
+	rec, st, err := p.Get(context.Background(), "users", ids[0])
+	if err != nil || st != providers.StatusPresent || rec.ID != "1" {
+		t.Errorf("wrapped: %+v %v %v", rec, st, err)
+	}
+	if _, st, err := p.Get(context.Background(), "users", ids[1]); err != nil || st != providers.StatusDeleted {
+		t.Errorf("deleted:true: %v %v", st, err)
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	m := minimal()
+	p := build(t, m, providers.Options{})
+	if _, ok := p.(providers.EmailFinder); ok {
+		t.Error("EmailFinder without email_param")
+	}
+	if _, ok := p.(providers.EventSource); ok {
+		t.Error("EventSource without events")
+	}
+	f := restfake.New(restfake.Config{})
+	full := build(t, f.ConfigFor("https://api.example.com", "users", testKeyEnv), providers.Options{})
+	if _, ok := full.(providers.EmailFinder); !ok {
+		t.Error("no EmailFinder with email_param")
+	}
+	if es, ok := full.(providers.EventSource); !ok || es.EventRetention() != 30*24*time.Hour {
+		t.Error("no EventSource with events")
+	}
+	if inner, ok := Unwrap(full); !ok || inner.Name() != "rest" || !slices.Equal(inner.DefaultResources(), []string{"users"}) {
+		t.Error("Unwrap")
+	}
+}
+
+func TestFindByEmail(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor})
+	f.Seed("users", 30, func(i int) map[string]any { return map[string]any{"email": fmt.Sprintf("u%d@example.com", i)} })
+	p := newProvider(t, f, srv, providers.Options{})
+	recs, err := p.(providers.EmailFinder).FindByEmail(context.Background(), "users", "U3@example.com")
+	if err != nil || len(recs) != 1 || recs[0].Data["email"] != "u3@example.com" {
+		t.Fatalf("FindByEmail = %+v %v", recs, err)
+	}
+	reqs := f.Requests()
+	if q, _ := url.ParseQuery(reqs[len(reqs)-1].Query); q.Get("email") != "U3@example.com" {
+		t.Errorf("query %v", q)
+	}
+	// An API that ignores the parameter returns everyone: the client-side
+	// check keeps only the match.
+	cfg := f.ConfigFor(srv.URL, "users", testKeyEnv)
+	cfg["resources"].(map[string]any)["users"].(map[string]any)["email_param"] = "mail"
+	p2 := build(t, cfg, providers.Options{})
+	recs, err = p2.(providers.EmailFinder).FindByEmail(context.Background(), "users", "u7@example.com")
+	if err != nil || len(recs) != 1 {
+		t.Errorf("ignored parameter: %d records, %v", len(recs), err)
+	}
+}
+
+func TestNextLink(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{`<https://api.example.com/users?page=2>; rel="next"`}, "https://api.example.com/users?page=2"},
+		{[]string{`<https://a/x?page=1>; rel="first", </users?page=3&per_page=10>; rel="next", <https://a/x?page=9>; rel="last"`}, "/users?page=3&per_page=10"},
+		{[]string{`</p?a=1,2>; rel=next`}, "/p?a=1,2"},
+		{[]string{`<http://x/1>; rel="prev"`, `<http://x/3>; title="a, b; c"; rel="next last"`}, "http://x/3"},
+		{[]string{`<http://x/3>;rel="NEXT"`}, "http://x/3"},
+		{[]string{`<http://x/3>; rel="nextpage"`}, ""},
+		{[]string{`<http://x/3>; anchor; rel="next"`}, "http://x/3"},
+		{[]string{`garbage`}, ""},
+		{nil, ""},
+	} {
+		got, ok := nextLink(tc.in)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("nextLink(%q) = %q %v, want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+func TestLinkPagingStaysOnHost(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the provider followed a Link to another host")
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", fmt.Sprintf(`<%s/steal?page=2>; rel="next"`, other.URL))
+		fmt.Fprint(w, `{"data":[{"id":"1"}]}`)
+	}))
+	defer srv.Close()
+	f := restfake.New(restfake.Config{Style: restfake.Link})
+	p := build(t, f.ConfigFor(srv.URL, "users", testKeyEnv), providers.Options{})
+	err := p.List(context.Background(), "users", func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "refusing to follow Link rel=next") {
+		t.Errorf("cross-host Link: %v", err)
+	}
+	// A Link back to the same page would loop.
+	loop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", `<`+r.URL.RequestURI()+`>; rel="next"`)
+		fmt.Fprint(w, `{"data":[{"id":"1"}]}`)
+	}))
+	defer loop.Close()
+	p = build(t, f.ConfigFor(loop.URL, "users", testKeyEnv), providers.Options{})
+	if err := p.List(context.Background(), "users", func(providers.Record) error { return nil }); err == nil || !strings.Contains(err.Error(), "same page") {
+		t.Errorf("looping Link: %v", err)
+	}
+}
+
+func TestListShapes(t *testing.T) {
+	// A 200 that is not the configured shape is an error, never an empty listing.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<html>maintenance</html>`)
+	}))
+	defer srv.Close()
+	p := build(t, minimal(), providers.Options{APIBase: srv.URL})
+	if err := p.List(context.Background(), "users", func(providers.Record) error { return nil }); err == nil || !strings.Contains(err.Error(), "page 1") {
+		t.Errorf("HTML page: %v", err)
+	}
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"data":[{"name":"no id"}]}`)
+	}))
+	defer srv2.Close()
+	p = build(t, minimal(), providers.Options{APIBase: srv2.URL})
+	if err := p.List(context.Background(), "users", func(providers.Record) error { return nil }); err == nil || !strings.Contains(err.Error(), `id_path "id"`) {
+		t.Errorf("item without id: %v", err)
+	}
+	// Page style without per_page_param stops on an empty page; static
+	// query parameters and a base path prefix are kept.
+	f, fsrv := newFake(t, restfake.Config{Style: restfake.Page, DefaultLimit: 7})
+	f.Seed("users", 16, nil)
+	cfg := f.ConfigFor(fsrv.URL+"/", "users", testKeyEnv)
+	u := cfg["resources"].(map[string]any)["users"].(map[string]any)
+	u["pagination"] = map[string]any{"style": "page", "per_page_param": ""}
+	u["query"] = map[string]any{"sort": "created", "n": 5}
+	p = build(t, cfg, providers.Options{})
+	var got []string
+	if err := p.List(context.Background(), "users", func(r providers.Record) error { got = append(got, r.ID); return nil }); err != nil || len(got) != 16 {
+		t.Fatalf("page without per_page: %d %v", len(got), err)
+	}
+	reqs := f.Requests()
+	if len(reqs) != 4 {
+		t.Errorf("%d requests, want 3 pages and an empty one", len(reqs))
+	}
+	if q, _ := url.ParseQuery(reqs[0].Query); q.Get("sort") != "created" || q.Get("n") != "5" || q.Has("per_page") {
+		t.Errorf("query %v", q)
+	}
+}
+
+func TestEvents(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor})
+	var want []string
+	for i := range 45 {
+		want = append(want, f.AddEvent([]string{"user.created", "user.updated", "user.deleted"}[i%3],
+			map[string]any{"id": fmt.Sprintf("user_%d", i)}, now.Add(-time.Hour+time.Duration(i/2)*time.Second)))
+	}
+	f.AddEvent("invoice.paid", map[string]any{"id": "inv_1"}, now.Add(-30*time.Minute))
+	f.AddEvent("user.created", map[string]any{"id": "early"}, now.Add(-3*time.Hour))
+	cfg := f.ConfigFor(srv.URL, "users", testKeyEnv)
+	cfg["events"].(map[string]any)["pagination"].(map[string]any)["limit"] = 10
+	p := build(t, cfg, providers.Options{}).(providers.EventSource)
+	var evs []providers.Event
+	err := p.Events(context.Background(), providers.EventQuery{Since: now.Add(-2 * time.Hour), Until: now},
+		func(e providers.Event) error { evs = append(evs, e); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 46 {
+		t.Fatalf("%d events, want 46", len(evs))
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Created.Before(evs[i-1].Created) {
+			t.Fatalf("not oldest first at %d", i)
+		}
+	}
+	e := evs[2]
+	if e.ID != want[2] || e.Type != "user.deleted" || e.Resource != "users" || !e.Deleted || e.ObjectID != "user_2" ||
+		e.Object["id"] != "user_2" || !strings.Contains(string(e.Raw), `"type":"user.deleted"`) {
+		t.Errorf("event %+v", e)
+	}
+	for _, e := range evs {
+		if e.Type == "invoice.paid" && e.Resource != "" {
+			t.Errorf("unmapped type got resource %q", e.Resource)
+		}
+	}
+	// since/until/types are sent; the window and types are also enforced here.
+	f.ResetStats()
+	evs = nil
+	err = p.Events(context.Background(), providers.EventQuery{Since: now.Add(-time.Hour + 5*time.Second), Until: now.Add(-time.Hour + 10*time.Second),
+		Types: []string{"user.updated"}}, func(e providers.Event) error { evs = append(evs, e); return nil })
+	if err != nil || len(evs) != 4 { // i = 10, 13, 16, 19
+		t.Fatalf("window: %d %v", len(evs), err)
+	}
+	q, _ := url.ParseQuery(f.Requests()[0].Query)
+	if q.Get("since") == "" || q.Get("until") == "" || !slices.Equal(q["types"], []string{"user.updated"}) {
+		t.Errorf("event query %v", q)
+	}
+}
+
+func TestIgnoredPagingDoesNotLoop(t *testing.T) {
+	// Always the same full page, whatever the page parameter says.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"data":[{"id":"1"},{"id":"2"}]}`)
+	}))
+	defer srv.Close()
+	m := minimal()
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "page", "per_page": 2}
+	p := build(t, m, providers.Options{APIBase: srv.URL})
+	n := 0
+	err := p.List(context.Background(), "users", func(providers.Record) error { n++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "repeats the page before it") || n != 2 {
+		t.Errorf("ignored page parameter: %d records, %v", n, err)
+	}
+}

@@ -1,0 +1,426 @@
+// Package workos is the WorkOS provider: users (User Management),
+// organizations and Directory Sync users, read over plain HTTP through
+// providers/httpx (WorkOS publishes no Go SDK this project can use), plus
+// the /events API for replay.
+//
+// Listings are WorkOS cursor walks (limit=100, after=list_metadata.after
+// until it is null): one request in flight per listing, so
+// Options.Concurrency does not apply. Pacing defaults stay under the
+// published limits: 50 req/s overall (the key's limit is 6,000 per 60 s and
+// /user_management reads 1,000 per 10 s, i.e. 100/s each) and 4 req/s for
+// /directory_users (WorkOS allows 4 per second per directory; reconctl reads
+// one directory).
+package workos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultAPIBase = "https://api.workos.com"
+	DefaultKeyEnv  = "WORKOS_API_KEY"
+	// DefaultRPS is half of WorkOS's 100 req/s (6,000 per minute per key;
+	// user management reads 1,000 per 10 s).
+	DefaultRPS = 50
+	// DirectoryUsersRPS is WorkOS's limit for /directory_users: 4 requests
+	// per second per directory. Listing directory users never goes faster,
+	// whatever Options.RPS says.
+	DirectoryUsersRPS = 4
+	// EventRetention is how long WorkOS keeps events.
+	EventRetention = 30 * 24 * time.Hour
+
+	pageSize = 100
+)
+
+// Resources served by this provider.
+const (
+	Users          = "users"
+	Organizations  = "organizations"
+	DirectoryUsers = "directory_users"
+)
+
+var knownResources = []string{Users, Organizations, DirectoryUsers}
+
+// SettingDirectoryID is the key in reconctl.yaml's workos: section holding
+// the Directory Sync directory whose users directory_users lists.
+const SettingDirectoryID = "directory_id"
+
+func init() {
+	providers.Register("workos", func(o providers.Options) (providers.Provider, error) { return New(o) })
+}
+
+// Provider implements providers.Provider, EventSource and EmailFinder for WorkOS.
+type Provider struct {
+	base        *url.URL
+	key         string
+	keyEnv      string
+	directoryID string
+	client      *http.Client // everything but /directory_users
+	dirClient   *http.Client // /directory_users, paced at DirectoryUsersRPS
+	transports  []*httpx.Transport
+	log         *slog.Logger
+	// maxEventBuffer bounds how many events one window holds before
+	// Events narrows it (see eventsRange).
+	maxEventBuffer int
+}
+
+var (
+	_ providers.Provider    = (*Provider)(nil)
+	_ providers.EventSource = (*Provider)(nil)
+	_ providers.EmailFinder = (*Provider)(nil)
+)
+
+// New builds a WorkOS provider. Zero Options fields take the defaults above
+// (and httpx's: 5 retries, 30 s per attempt); a negative RPS turns
+// client-side pacing off (for both limiters). Options.Settings is the
+// workos: section of reconctl.yaml: {directory_id: directory_…}. The
+// optional tweaks adjust the HTTP layer's configuration after Options are
+// applied (tests use them for short backoff).
+func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
+	dirID, err := parseSettings(opts.Settings)
+	if err != nil {
+		return nil, err
+	}
+	keyEnv := opts.APIKeyEnv
+	if keyEnv == "" {
+		keyEnv = DefaultKeyEnv
+	}
+	key := strings.TrimSpace(os.Getenv(keyEnv))
+	if key == "" {
+		return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
+	}
+	base := opts.APIBase
+	if base == "" {
+		base = DefaultAPIBase
+	}
+	u, err := httpx.CheckAPIBase(base)
+	if err != nil {
+		return nil, fmt.Errorf("workos: %w", err)
+	}
+	cfg := httpx.Config{RPS: opts.RPS, Retries: opts.Retries, Timeout: opts.Timeout, Logger: opts.Logger}
+	if cfg.RPS == 0 {
+		cfg.RPS = DefaultRPS
+	}
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		cfg.Base = opts.HTTPClient.Transport
+	}
+	dirCfg := cfg
+	if dirCfg.RPS > 0 {
+		dirCfg.RPS = min(dirCfg.RPS, DirectoryUsersRPS)
+		dirCfg.Burst = 1
+	}
+	for _, t := range tweaks {
+		t(&cfg)
+		t(&dirCfg)
+	}
+	tr, dirTr := httpx.New(cfg), httpx.New(dirCfg)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{
+		base: u, key: key, keyEnv: keyEnv, directoryID: dirID,
+		client: tr.Client(), dirClient: dirTr.Client(),
+		transports: []*httpx.Transport{tr, dirTr}, log: log, maxEventBuffer: 50000,
+	}, nil
+}
+
+// parseSettings validates the workos: section.
+func parseSettings(s map[string]any) (dirID string, err error) {
+	if inner, ok := s["workos"].(map[string]any); ok && len(s) == 1 {
+		s = inner // the whole settings map rather than the section
+	}
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch k {
+		case SettingDirectoryID:
+			v, ok := s[k].(string)
+			if !ok && s[k] != nil {
+				return "", fmt.Errorf("workos.%s: want a string (a directory id such as directory_01E…), got %T", k, s[k])
+			}
+			dirID = strings.TrimSpace(v)
+		default:
+			return "", fmt.Errorf("workos.%s: unknown key (known: %s)", k, SettingDirectoryID)
+		}
+	}
+	return dirID, nil
+}
+
+// Name implements providers.Provider.
+func (p *Provider) Name() string { return "workos" }
+
+// DefaultResources implements providers.Provider: users and organizations,
+// plus directory_users when a directory is configured.
+func (p *Provider) DefaultResources() []string {
+	if p.directoryID != "" {
+		return []string{Users, Organizations, DirectoryUsers}
+	}
+	return []string{Users, Organizations}
+}
+
+// EventRetention implements providers.EventSource.
+func (p *Provider) EventRetention() time.Duration { return EventRetention }
+
+// HTTPStats returns the HTTP layer's counters (both limiters together).
+func (p *Provider) HTTPStats() httpx.Stats {
+	var s httpx.Stats
+	for _, t := range p.transports {
+		ts := t.Stats()
+		s.Requests += ts.Requests
+		s.Retries += ts.Retries
+		s.Throttled += ts.Throttled
+		s.Failures += ts.Failures
+	}
+	return s
+}
+
+func (p *Provider) unknown(resource string) error {
+	return &providers.UnknownResourceError{Provider: "workos", Resource: resource, Known: knownResources}
+}
+
+// endpoint is where a resource lives.
+type endpoint struct {
+	resource string
+	path     string // list path; objects are path/{id}
+	dir      bool   // /directory_users: the slow limiter and the directory filter
+}
+
+func (p *Provider) endpoint(resource string) (endpoint, error) {
+	switch resource {
+	case Users:
+		return endpoint{resource: resource, path: "/user_management/users"}, nil
+	case Organizations:
+		return endpoint{resource: resource, path: "/organizations"}, nil
+	case DirectoryUsers:
+		return endpoint{resource: resource, path: "/directory_users", dir: true}, nil
+	}
+	return endpoint{}, p.unknown(resource)
+}
+
+// get sends one GET to path (relative to the API base; already escaped)
+// with query q and returns the buffered response.
+func (p *Provider) get(ctx context.Context, ep endpoint, path string, q url.Values) (*http.Response, []byte, error) {
+	target := p.base.String() + path
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "reconctl")
+	c := p.client
+	if ep.dir {
+		c = p.dirClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the URL, query included
+		}
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, nil, err
+	}
+	return resp, buf.Bytes(), nil
+}
+
+// Get implements providers.Provider.
+func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Record, providers.RemoteStatus, error) {
+	ep, err := p.endpoint(resource)
+	if err != nil {
+		return providers.Record{}, "", err
+	}
+	if id == "" {
+		return providers.Record{}, "", fmt.Errorf("getting workos %s: empty id", resource)
+	}
+	resp, body, err := p.get(ctx, ep, ep.path+"/"+url.PathEscape(id), nil)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusForbidden:
+		return providers.Record{}, providers.StatusInaccessible, nil
+	case http.StatusNotFound:
+		if entityNotFound(body, id) {
+			return providers.Record{}, providers.StatusDeleted, nil
+		}
+		fallthrough
+	default:
+		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, p.apiError(resp, body))
+	}
+	obj, err := decodeObject(body)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, err)
+	}
+	rec, err := toRecord(obj)
+	if err != nil {
+		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, err)
+	}
+	return rec, providers.StatusPresent, nil
+}
+
+// entityNotFound tells WorkOS's "no such object" 404 from any other 404 (a
+// wrong API base or a proxy's page), which must not make objects look
+// deleted. WorkOS answers {"code":"entity_not_found","message":"User not
+// found: 'user_X'.","entity_id":"user_X"}; its docs promise only
+// {"message"}, so a code-less JSON message naming the id counts too.
+func entityNotFound(body []byte, id string) bool {
+	var e struct {
+		Code     string `json:"code"`
+		Message  string `json:"message"`
+		EntityID string `json:"entity_id"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return false
+	}
+	if e.Code != "" {
+		return e.Code == "entity_not_found"
+	}
+	return e.EntityID == id || strings.Contains(e.Message, id) && strings.Contains(strings.ToLower(e.Message), "not found")
+}
+
+// APIError is a WorkOS error response other than 401.
+type APIError struct {
+	Status    int
+	Code      string
+	Message   string // with anything that looks like a key removed
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "workos answered HTTP %d", e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request " + e.RequestID + ")")
+	}
+	return b.String()
+}
+
+// apiError turns an error response into *providers.AuthError (401) or
+// *APIError. WorkOS error bodies use message, code, error,
+// error_description and errors[] in various combinations.
+func (p *Provider) apiError(resp *http.Response, body []byte) error {
+	reqID := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode == http.StatusUnauthorized {
+		ae := &providers.AuthError{Provider: "workos", KeyEnv: p.keyEnv}
+		if reqID != "" {
+			ae.Detail = "WorkOS request " + reqID
+		}
+		return ae
+	}
+	var e struct {
+		Message          string `json:"message"`
+		Code             string `json:"code"`
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		Errors           []struct {
+			Code    string `json:"code"`
+			Field   string `json:"field"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	ae := &APIError{Status: resp.StatusCode, RequestID: reqID}
+	if json.Unmarshal(body, &e) == nil {
+		ae.Code = e.Code
+		if ae.Code == "" {
+			ae.Code = e.Error
+		}
+		msg := e.Message
+		if msg == "" {
+			msg = e.ErrorDescription
+		}
+		var details []string
+		for _, x := range e.Errors {
+			d := strings.TrimSpace(x.Field + " " + x.Code)
+			if x.Message != "" {
+				d += " (" + x.Message + ")"
+			}
+			details = append(details, d)
+		}
+		if len(details) > 0 {
+			msg = strings.TrimSpace(msg + " " + strings.Join(details, "; "))
+		}
+		ae.Message = p.scrub(msg)
+	} else if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		ae.Message = http.StatusText(resp.StatusCode)
+	} else {
+		ae.Message = "unexpected non-JSON answer (is the API base right?)"
+	}
+	return ae
+}
+
+var keyLike = regexp.MustCompile(`\bsk_(?:test_|live_)?[A-Za-z0-9_]{8,}`)
+
+// scrub removes our key and anything shaped like a WorkOS secret key.
+func (p *Provider) scrub(s string) string {
+	if p.key != "" {
+		s = strings.ReplaceAll(s, p.key, "[key]")
+	}
+	return keyLike.ReplaceAllString(s, "[key]")
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding workos object: %w", err)
+	}
+	if m == nil {
+		return nil, errors.New("decoding workos object: null")
+	}
+	return m, nil
+}
+
+func toRecord(obj map[string]any) (providers.Record, error) {
+	id, _ := obj["id"].(string)
+	if id == "" {
+		return providers.Record{}, errors.New("workos object without an id")
+	}
+	rec := providers.Record{ID: id, Data: obj}
+	if s, ok := obj["updated_at"].(string); ok && s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return providers.Record{}, fmt.Errorf("workos object %s: updated_at %q is not ISO-8601: %w", id, s, err)
+		}
+		rec.UpdatedAt = t.UTC()
+	}
+	return rec, nil
+}
