@@ -189,6 +189,14 @@ func Parse(file string, data []byte) (*Config, error) {
 			if err = v.Decode(&m); err != nil {
 				return p.errf(v, key, "%v", err)
 			}
+			if mm, ok := m.(map[string]any); ok {
+				// Providers validate their own section; these let their
+				// errors name the file and line of a key.
+				lines := map[string]any{}
+				keyLines(v, "", lines)
+				mm["__lines__"] = lines
+				mm["__file__"] = p.file
+			}
 			if c.Settings == nil {
 				c.Settings = map[string]any{}
 			}
@@ -202,6 +210,22 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// keyLines records the line of every mapping key under n by its dotted path.
+func keyLines(n *yaml.Node, prefix string, out map[string]any) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := prefix + n.Content[i].Value
+			out[k] = n.Content[i].Line
+			keyLines(n.Content[i+1], k+".", out)
+		}
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			keyLines(e, fmt.Sprintf("%s%d.", prefix, i), out)
+		}
+	}
 }
 
 func (p *parser) yamlErr(err error) error {

@@ -91,6 +91,9 @@ var (
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
 	if len(opts.Settings) > 0 {
 		for k := range opts.Settings {
+			if strings.HasPrefix(k, "__") {
+				continue // __lines__/__file__: added by the config loader for error positions
+			}
 			return nil, fmt.Errorf("clerk.%s: unknown key (the clerk: section takes no settings)", k)
 		}
 	}

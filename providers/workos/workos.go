@@ -148,6 +148,9 @@ func parseSettings(s map[string]any) (dirID string, err error) {
 	}
 	keys := make([]string, 0, len(s))
 	for k := range s {
+		if strings.HasPrefix(k, "__") {
+			continue // __lines__/__file__: added by the config loader for error positions
+		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
