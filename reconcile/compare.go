@@ -83,7 +83,7 @@ func appendExact(buf []byte, v any, fold bool) []byte {
 			}
 		}
 		if fold {
-			x = strings.ToLower(x)
+			return appendFolded(append(buf, 's'), x)
 		}
 		return append(append(buf, 's'), x...)
 	case []byte:
@@ -309,4 +309,21 @@ func displayValue(v any) any {
 		return formatTime(x)
 	}
 	return v
+}
+
+// appendFolded appends s lower-cased, without allocating for ASCII text.
+func appendFolded(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return append(buf, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
 }

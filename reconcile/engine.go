@@ -169,14 +169,6 @@ func hashValues(buf []byte, fields []field, get func(i int) (any, bool)) ([]byte
 	return buf, maphash.Bytes(hashSeed, buf)
 }
 
-// localEntry is what the engine keeps of each local record while the
-// provider streams: a hash of its compared values, not the values.
-type localEntry struct {
-	hash    uint64
-	updated int64 // local updated_at in unix ms; 0 when unknown
-	seen    bool
-}
-
 // pending is a planned write, kept compactly until apply.
 type pending struct {
 	op      localstate.Op
@@ -250,29 +242,36 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		updIdx = len(cols)
 		cols = append(cols, t.UpdatedAt)
 	}
-	index := make(map[string]localEntry)
+	hint := 1024
+	if c, ok := e.Store.(Counter); ok {
+		if n, err := c.Count(ctx, t); err == nil {
+			hint = n
+		}
+	}
+	index := newLocalIndex(hint)
 	var buf []byte
+	getLocal := func(row localstate.Row) func(int) (any, bool) {
+		return func(i int) (any, bool) { return row.Values[i], true }
+	}
 	err := e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
 		var h uint64
-		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return row.Values[i], true })
-		ent := localEntry{hash: h}
+		buf, h = hashValues(buf, r.fields, getLocal(row))
+		var updated int64
 		if updIdx >= 0 {
 			if ms, ok := toInstant(row.Values[updIdx]); ok {
-				ent.updated = ms
+				updated = ms
 			}
 		}
-		if _, dup := index[row.Key]; dup {
+		if !index.add(row.Key, h, updated) {
 			log.Warn("duplicate local key; comparing the first row", "key", row.Key)
-			return nil
 		}
-		index[row.Key] = ent
 		return nil
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading local %s: %w", t.Resource, err)
 	}
-	rr.Summary.Local = len(index)
-	log.Debug("local side indexed", "records", len(index))
+	rr.Summary.Local = index.len()
+	log.Debug("local side indexed", "records", index.len())
 
 	// 2. Stream the provider side.
 	var drift []Drift
@@ -285,7 +284,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	created := map[string]bool{}
 	listed := 0
 	if e.Progress != nil {
-		e.Progress.Listing(t.Resource, len(index))
+		e.Progress.Listing(t.Resource, index.len())
 	}
 	err = e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
 		if rec.ID == "" {
@@ -295,8 +294,8 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		if e.Progress != nil && listed%100 == 0 {
 			e.Progress.Listed(t.Resource, 100)
 		}
-		ent, ok := index[rec.ID]
-		if !ok {
+		ent := index.lookup(rec.ID)
+		if ent == nil {
 			if created[rec.ID] {
 				return nil // a listing may repeat a record that moved between pages
 			}
@@ -323,7 +322,6 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 			return nil
 		}
 		ent.seen = true
-		index[rec.ID] = ent
 		rr.Summary.Remote++
 		var h uint64
 		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return r.remoteValue(rec, &r.fields[i]) })
@@ -444,9 +442,9 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 
 	// 5. Missing remote: confirm each one with a single-object Get.
 	var missing []string
-	for k, ent := range index {
-		if !ent.seen {
-			missing = append(missing, k)
+	for i := range index.entries {
+		if ent := &index.entries[i]; !ent.seen {
+			missing = append(missing, index.key(ent))
 		}
 	}
 	sort.Strings(missing)
@@ -496,6 +494,12 @@ func sortDrift(drift []Drift, plan []pending) {
 			plan[i].drift = pos[plan[i].drift]
 		}
 	}
+}
+
+// Counter is implemented by stores that count a table's live rows cheaply;
+// the engine sizes its index with it.
+type Counter interface {
+	Count(ctx context.Context, t *localstate.Table) (int, error)
 }
 
 // KeyIndexer is implemented by stores that can tell whether a key lookup is
