@@ -6,8 +6,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	// Providers register themselves by name.
-	_ "github.com/reconctl/reconctl/providers/file"
 	_ "github.com/reconctl/reconctl/providers/clerk"
+	_ "github.com/reconctl/reconctl/providers/file"
 	_ "github.com/reconctl/reconctl/providers/rest"
 	_ "github.com/reconctl/reconctl/providers/stripe"
 	_ "github.com/reconctl/reconctl/providers/workos"

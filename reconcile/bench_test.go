@@ -28,6 +28,7 @@ type genProvider struct{ n int }
 
 func (p *genProvider) Name() string               { return "gen" }
 func (p *genProvider) DefaultResources() []string { return []string{"customers"} }
+
 // List reuses one object map between records, as a streaming decoder may:
 // the engine must not keep Record.Data (values are immutable and may be kept).
 func (p *genProvider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
