@@ -281,6 +281,8 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		vals []any
 	}
 	var candidates []candidate
+	var rewrites []pending // --force: in-sync records written anyway
+	forceCols := r.Columns()
 	created := map[string]bool{}
 	listed := 0
 	if e.Progress != nil {
@@ -333,6 +335,35 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 			rr.Summary.InSync++
 			return nil
 		}
+		if h == ent.hash && mode == ModeResyncForce {
+			// Equal values, rewritten anyway: no field-by-field comparison,
+			// and nothing for the brake to count.
+			rr.Summary.InSync++
+			p := pending{op: localstate.OpUpdate, key: rec.ID, drift: -1, cols: forceCols, vals: make([]any, 0, len(forceCols)+1)}
+			for i := range r.fields {
+				v, ok := r.remoteValue(rec, &r.fields[i])
+				if !ok { // auto mapping, column absent from this object: own column list
+					p.cols = nil
+					break
+				}
+				p.vals = append(p.vals, writeValue(v, r.fields[i].mode))
+			}
+			if p.cols == nil {
+				p.vals = p.vals[:0]
+				for i := range r.fields {
+					if v, ok := r.remoteValue(rec, &r.fields[i]); ok {
+						p.cols = append(p.cols, r.fields[i].col)
+						p.vals = append(p.vals, writeValue(v, r.fields[i].mode))
+					}
+				}
+			}
+			if t.UpdatedAt != "" && !rec.UpdatedAt.IsZero() {
+				p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+				p.vals = append(p.vals, formatTime(rec.UpdatedAt))
+			}
+			rewrites = append(rewrites, p)
+			return nil
+		}
 		// Keep only the compared values, not the whole provider object.
 		vals := make([]any, len(r.fields))
 		present := make([]bool, len(r.fields))
@@ -359,6 +390,8 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		e.Progress.Done()
 	}
 	log.Debug("provider side listed", "records", rr.Summary.Remote, "candidates", len(candidates))
+
+	rr.plan = append(rr.plan, rewrites...)
 
 	// 3. Creates.
 	for _, c := range creates {

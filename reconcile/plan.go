@@ -67,18 +67,66 @@ func (res *Result) PlannedWrites() int {
 	return n
 }
 
-// Apply writes the whole plan in one all-or-nothing store call, then marks
-// the drift items it fixed as applied.
+// applyChunk bounds how many store changes exist at once during an apply
+// into a transactional store: a million-record --force never holds a million
+// change maps.
+const applyChunk = 8192
+
+// Apply writes the whole plan all-or-nothing (one transaction, or one store
+// call), then marks the drift items it fixed as applied.
 func (e *Engine) Apply(ctx context.Context, res *Result) error {
-	changes := res.Changes()
-	if len(changes) == 0 {
+	if res.PlannedWrites() == 0 {
 		return nil
 	}
-	if err := e.Store.Apply(ctx, changes); err != nil {
+	txs, ok := e.Store.(localstate.TxStore)
+	if !ok {
+		if err := e.Store.Apply(ctx, res.Changes()); err != nil {
+			return err
+		}
+		res.MarkApplied()
+		return nil
+	}
+	tx, err := txs.DB().BeginTx(ctx, nil)
+	if err != nil {
 		return err
+	}
+	chunk := make([]localstate.Change, 0, applyChunk)
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := txs.ApplyTx(ctx, tx, chunk)
+		chunk = chunk[:0]
+		return err
+	}
+	for _, rr := range res.Resources {
+		for i := range rr.plan {
+			chunk = append(chunk, rr.plan[i].change(rr.Resource.Table))
+			if len(chunk) == applyChunk {
+				if err := flush(); err != nil {
+					_ = tx.Rollback()
+					return notWritten(ctx, err)
+				}
+			}
+		}
+		// A resource's changes never share a chunk with the next resource's.
+		if err := flush(); err != nil {
+			_ = tx.Rollback()
+			return notWritten(ctx, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return notWritten(ctx, err)
 	}
 	res.MarkApplied()
 	return nil
+}
+
+func notWritten(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("the apply was interrupted (%w); rolled back, nothing was written", ctx.Err())
+	}
+	return fmt.Errorf("%w; rolled back, nothing was written", err)
 }
 
 // MarkApplied records that every planned write landed.
