@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -45,7 +46,13 @@ type index struct {
 	built   bool
 	stamp   stamp
 	offsets map[string]int64
+	// hashed is the index a complete List leaves behind: a 64-bit hash of
+	// each id -> offset (-1 when two ids share a hash), so the Gets that
+	// confirm missing records need no second pass over the file.
+	hashed map[uint64]int64
 }
+
+var idSeed = maphash.MakeSeed()
 
 type stamp struct {
 	size int64
@@ -165,6 +172,8 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 		return fmt.Errorf("list %s: %w", resource, err)
 	}
 	defer f.Close()
+	st, stErr := fileStamp(f)
+	hashed := map[uint64]int64{}
 	n := 0
 	var fnErr error
 	err = r.Records(func(off int64, rec map[string]any) error {
@@ -178,6 +187,12 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 		if !ok {
 			return r.Errorf(off, "%s record #%d has no \"id\" (a non-empty string or a number)", resource, n)
 		}
+		h := maphash.String(idSeed, id)
+		if _, seen := hashed[h]; seen {
+			hashed[h] = -1
+		} else {
+			hashed[h] = off
+		}
 		if err := fn(providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}); err != nil {
 			fnErr = err
 			return err
@@ -186,6 +201,20 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 	})
 	if err != nil && fnErr == nil && ctx.Err() == nil {
 		return fmt.Errorf("list %s: %w", resource, err)
+	}
+	if err == nil && stErr == nil {
+		p.mu.Lock()
+		ix, ok := p.indexes[resource]
+		if !ok {
+			ix = &index{}
+			p.indexes[resource] = ix
+		}
+		p.mu.Unlock()
+		ix.mu.Lock()
+		if !ix.built {
+			ix.hashed, ix.stamp = hashed, st
+		}
+		ix.mu.Unlock()
 	}
 	return err
 }
@@ -208,6 +237,10 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 		}
 		if current {
 			if got, _ := recordID(rec["id"]); got != id {
+				if p.hashedOnly(resource) {
+					// Another id with the same 64-bit hash: id itself is not in the export.
+					return providers.Record{}, providers.StatusDeleted, nil
+				}
 				return providers.Record{}, "", fmt.Errorf("get %s %s: the record found for it has no \"id\" field spelled exactly so; fix the export", resource, id)
 			}
 			return providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}, providers.StatusPresent, nil
@@ -220,6 +253,20 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 		delete(p.indexes, resource)
 		p.mu.Unlock()
 	}
+}
+
+// hashedOnly reports whether resource's Gets are answered by the hash index
+// a listing left (not the exact one).
+func (p *Provider) hashedOnly(resource string) bool {
+	p.mu.Lock()
+	ix := p.indexes[resource]
+	p.mu.Unlock()
+	if ix == nil {
+		return false
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return !ix.built && ix.hashed != nil
 }
 
 // readAt decodes the record at off if the file is still the one indexed
@@ -258,6 +305,14 @@ func (p *Provider) lookup(ctx context.Context, resource, id string) (int64, stam
 
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if !ix.built && ix.hashed != nil {
+		if off, ok := ix.hashed[maphash.String(idSeed, id)]; !ok {
+			return 0, ix.stamp, false, nil // the complete listing never saw it
+		} else if off >= 0 {
+			return off, ix.stamp, true, nil
+		}
+		// two ids share this hash: fall back to the exact index
+	}
 	if !ix.built {
 		if err := p.build(ctx, resource, ix); err != nil {
 			return 0, stamp{}, false, err
