@@ -51,8 +51,12 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqliteStor
 		q = fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
 	}
 	// A bigger page cache keeps index inserts of a large resync in memory;
-	// it is per connection and not stored in the file.
-	q += "&_pragma=cache_size(-65536)"
+	// it is per connection and not stored in the file. Reads are scans and
+	// single-key lookups: the default cache serves them, and a read-only
+	// run stays small.
+	if !opts.ReadOnly {
+		q += "&_pragma=cache_size(-65536)"
+	}
 	db, err := sql.Open("sqlite", "file:"+uriPath(abs)+q)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
