@@ -250,23 +250,30 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	}
 	index := newLocalIndex(hint)
 	var buf []byte
-	getLocal := func(row localstate.Row) func(int) (any, bool) {
-		return func(i int) (any, bool) { return row.Values[i], true }
-	}
-	err := e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
+	// Reading (the store's scan, the provider's decoding) and comparing run
+	// on two cores: the reader fills batches, one consumer goroutine owns the
+	// index and every result below.
+	lp := newPipe(len(cols))
+	lp.start(func(it *item) {
 		var h uint64
-		buf, h = hashValues(buf, r.fields, getLocal(row))
+		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return it.vals[i], true })
 		var updated int64
 		if updIdx >= 0 {
-			if ms, ok := toInstant(row.Values[updIdx]); ok {
+			if ms, ok := toInstant(it.vals[updIdx]); ok {
 				updated = ms
 			}
 		}
-		if !index.add(row.Key, h, updated) {
-			log.Warn("duplicate local key; comparing the first row", "key", row.Key)
+		if !index.add(it.key, h, updated) {
+			log.Warn("duplicate local key; comparing the first row", "key", it.key)
 		}
+	})
+	err := e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
+		it := lp.next()
+		it.key = row.Key
+		copy(it.vals, row.Values)
 		return nil
 	})
+	lp.finish()
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading local %s: %w", t.Resource, err)
 	}
@@ -288,6 +295,84 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	if e.Progress != nil {
 		e.Progress.Listing(t.Resource, index.len())
 	}
+	rp := newPipe(len(r.fields))
+	rp.start(func(it *item) {
+		ent := index.lookup(it.key)
+		if ent == nil {
+			if created[it.key] {
+				return // a listing may repeat a record that moved between pages
+			}
+			created[it.key] = true
+			rr.Summary.Remote++
+			var use []string
+			var vals []any
+			for i := range r.fields {
+				if it.present[i] {
+					use = append(use, r.fields[i].col)
+					vals = append(vals, writeValue(it.vals[i], r.fields[i].mode))
+				}
+			}
+			if t.UpdatedAt != "" && !it.upd.IsZero() {
+				use = append(use, t.UpdatedAt)
+				vals = append(vals, formatTime(it.upd))
+			}
+			creates = append(creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true})
+			return
+		}
+		if ent.seen {
+			return
+		}
+		ent.seen = true
+		rr.Summary.Remote++
+		var h uint64
+		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return it.vals[i], it.present[i] })
+		stale := mode == ModeResyncForce
+		if mode == ModeResync && ent.updated != 0 && !it.upd.IsZero() {
+			stale = ent.updated < it.upd.UnixMilli()
+		}
+		if h == ent.hash && !stale {
+			rr.Summary.InSync++
+			return
+		}
+		allPresent := true
+		for _, ok := range it.present {
+			allPresent = allPresent && ok
+		}
+		if h == ent.hash && mode == ModeResyncForce {
+			// Equal values, rewritten anyway: no field-by-field comparison,
+			// and nothing for the brake to count.
+			rr.Summary.InSync++
+			p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: forceCols, vals: make([]any, 0, len(forceCols)+1)}
+			if !allPresent { // auto mapping, a column absent from this object: its own column list
+				p.cols = nil
+			}
+			for i := range r.fields {
+				if it.present[i] {
+					if !allPresent {
+						p.cols = append(p.cols, r.fields[i].col)
+					}
+					p.vals = append(p.vals, writeValue(it.vals[i], r.fields[i].mode))
+				}
+			}
+			if t.UpdatedAt != "" && !it.upd.IsZero() {
+				p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+				p.vals = append(p.vals, formatTime(it.upd))
+			}
+			rewrites = append(rewrites, p)
+			return
+		}
+		// Keep only the compared values, not the whole provider object.
+		small := providers.Record{ID: it.key, UpdatedAt: it.upd}
+		if r.auto {
+			small.Data = map[string]any{}
+			for i, f := range r.fields {
+				if it.present[i] {
+					small.Data[f.col] = it.vals[i]
+				}
+			}
+		}
+		candidates = append(candidates, candidate{rec: small, vals: slices.Clone(it.vals)})
+	})
 	err = e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
@@ -296,92 +381,14 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		if e.Progress != nil && listed%100 == 0 {
 			e.Progress.Listed(t.Resource, 100)
 		}
-		ent := index.lookup(rec.ID)
-		if ent == nil {
-			if created[rec.ID] {
-				return nil // a listing may repeat a record that moved between pages
-			}
-			created[rec.ID] = true
-			rr.Summary.Remote++
-			vals := make([]any, len(r.fields))
-			var use []string
-			for i := range r.fields {
-				v, ok := r.remoteValue(rec, &r.fields[i])
-				if ok {
-					use = append(use, r.fields[i].col)
-					vals[len(use)-1] = writeValue(v, r.fields[i].mode)
-				}
-			}
-			vals = vals[:len(use)]
-			if t.UpdatedAt != "" && !rec.UpdatedAt.IsZero() {
-				use = append(use, t.UpdatedAt)
-				vals = append(vals, formatTime(rec.UpdatedAt))
-			}
-			creates = append(creates, pending{op: localstate.OpCreate, key: rec.ID, cols: use, vals: vals, changes: true})
-			return nil
-		}
-		if ent.seen {
-			return nil
-		}
-		ent.seen = true
-		rr.Summary.Remote++
-		var h uint64
-		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return r.remoteValue(rec, &r.fields[i]) })
-		stale := mode == ModeResyncForce
-		if mode == ModeResync && ent.updated != 0 && !rec.UpdatedAt.IsZero() {
-			stale = ent.updated < rec.UpdatedAt.UnixMilli()
-		}
-		if h == ent.hash && !stale {
-			rr.Summary.InSync++
-			return nil
-		}
-		if h == ent.hash && mode == ModeResyncForce {
-			// Equal values, rewritten anyway: no field-by-field comparison,
-			// and nothing for the brake to count.
-			rr.Summary.InSync++
-			p := pending{op: localstate.OpUpdate, key: rec.ID, drift: -1, cols: forceCols, vals: make([]any, 0, len(forceCols)+1)}
-			for i := range r.fields {
-				v, ok := r.remoteValue(rec, &r.fields[i])
-				if !ok { // auto mapping, column absent from this object: own column list
-					p.cols = nil
-					break
-				}
-				p.vals = append(p.vals, writeValue(v, r.fields[i].mode))
-			}
-			if p.cols == nil {
-				p.vals = p.vals[:0]
-				for i := range r.fields {
-					if v, ok := r.remoteValue(rec, &r.fields[i]); ok {
-						p.cols = append(p.cols, r.fields[i].col)
-						p.vals = append(p.vals, writeValue(v, r.fields[i].mode))
-					}
-				}
-			}
-			if t.UpdatedAt != "" && !rec.UpdatedAt.IsZero() {
-				p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
-				p.vals = append(p.vals, formatTime(rec.UpdatedAt))
-			}
-			rewrites = append(rewrites, p)
-			return nil
-		}
-		// Keep only the compared values, not the whole provider object.
-		vals := make([]any, len(r.fields))
-		present := make([]bool, len(r.fields))
+		it := rp.next()
+		it.key, it.upd = rec.ID, rec.UpdatedAt
 		for i := range r.fields {
-			vals[i], present[i] = r.remoteValue(rec, &r.fields[i])
+			it.vals[i], it.present[i] = r.remoteValue(rec, &r.fields[i])
 		}
-		small := providers.Record{ID: rec.ID, UpdatedAt: rec.UpdatedAt}
-		if r.auto {
-			small.Data = map[string]any{}
-			for i, f := range r.fields {
-				if present[i] {
-					small.Data[f.col] = vals[i]
-				}
-			}
-		}
-		candidates = append(candidates, candidate{rec: small, vals: vals})
 		return nil
 	})
+	rp.finish()
 	if err != nil {
 		return nil, nil, err // providers name the resource and page themselves
 	}
