@@ -151,3 +151,43 @@ func BenchmarkDiffStripe100k(b *testing.B) {
 	b.ReportMetric(float64(f.Stats().Requests), "requests")
 	fmt.Fprintf(os.Stderr, "peak RSS (fake server in the same process): %s\n", peakRSS())
 }
+
+// BenchmarkReplay100k: replay of 100,000 events (customer.created and
+// customer.updated for 50,000 customers) from the fake Stripe API into SQLite.
+//
+//	go test -run '^$' -bench Replay100k -benchtime 1x ./commands/
+func BenchmarkReplay100k(b *testing.B) {
+	const n = 100_000
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: "sk_test_bench"})
+	defer srv.Close()
+	start := time.Now().Add(-20 * time.Hour)
+	for i := 0; i < n; i++ {
+		typ := "customer.created"
+		if i%2 == 1 {
+			typ = "customer.updated"
+		}
+		id := fmt.Sprintf("cus_%06d", i/2)
+		f.AddEvent(typ, map[string]any{"id": id, "object": "customer", "email": fmt.Sprintf("user%d@example.com", i/2),
+			"metadata": map[string]any{"plan": []string{"free", "pro"}[i%2]}}, start.Add(time.Duration(i)*500*time.Millisecond))
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		benchDB(b, dir, func(exec func(string, ...any)) {
+			exec(`CREATE TABLE users (id INTEGER PRIMARY KEY, stripe_customer_id TEXT UNIQUE, email TEXT, plan TEXT)`)
+		})
+		cfg := fmt.Sprintf("provider: stripe\napi_base: %s\nstate: app.db\nresources:\n  customers:\n    table: users\n    key: stripe_customer_id\n    fields:\n      email: email\n      plan: metadata.plan\n", srv.URL)
+		if err := os.WriteFile(filepath.Join(dir, "reconctl.yaml"), []byte(cfg), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Setenv("STRIPE_API_KEY", "sk_test_bench")
+		b.StartTimer()
+		t0 := time.Now()
+		out, err := runCLI(b, "replay", "--since", "1d", "-c", filepath.Join(dir, "reconctl.yaml"), "-o", "ndjson", "--rps", "1000", "--max-changes", "unlimited")
+		el := time.Since(t0)
+		if err != nil || !strings.Contains(out, `"applied":100000`) {
+			b.Fatalf("replay: %v\n%s", err, out[max(0, len(out)-300):])
+		}
+		b.ReportMetric(float64(n)/el.Seconds(), "events/s")
+	}
+}

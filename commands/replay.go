@@ -322,6 +322,12 @@ func (rep *ReplayReport) finishCounts() {
 	}
 }
 
+// planned is an event to process: et is nil for a stale event (journaled only).
+type planned struct {
+	e  providers.Event
+	et *eventTable
+}
+
 // eventTarget maps an event to its local table, or nil when not configured.
 type eventTable struct {
 	table *localstate.Table
@@ -363,47 +369,56 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	}
 
 	// 2. Classify: ignored, duplicate, stale, or to apply.
-	type planned struct {
-		e  providers.Event
-		et *eventTable
-	}
 	var todo []planned
 	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
 	perResource := map[string]int{}
 	provider := p.Name()
+	// The journal is asked in batches: which events were processed, and how
+	// fresh each record (and each resource, after a diff --apply/resync) is.
+	var ids []string
+	objects := map[string][]string{}
 	for _, e := range events {
-		et, err := tableFor(e.Resource)
-		if err != nil {
+		if et, err := tableFor(e.Resource); err != nil {
+			return err
+		} else if et != nil {
+			ids = append(ids, e.ID)
+			objects[e.Resource] = append(objects[e.Resource], e.ObjectID)
+		}
+	}
+	processed := map[string]string{}
+	if !job.reprocess {
+		if processed, err = r.j.EventsProcessed(ctx, provider, "", ids); err != nil {
 			return err
 		}
+	}
+	versions := map[string]map[string]time.Time{}
+	watermark := map[string]time.Time{}
+	for res, objs := range objects {
+		if versions[res], err = r.j.Versions(ctx, provider, res, objs); err != nil {
+			return err
+		}
+		if w, _, found, err := r.j.Version(ctx, nil, provider, res, "*"); err != nil {
+			return err
+		} else if found {
+			watermark[res] = w
+		}
+	}
+	for _, e := range events {
+		et, _ := tableFor(e.Resource)
 		if et == nil {
 			rep.add(e, OutcomeIgnored, "")
 			continue
 		}
-		if !job.reprocess {
-			if _, found, err := r.j.EventProcessed(ctx, nil, provider, "", e.ID); err != nil {
-				return err
-			} else if found {
-				rep.add(e, OutcomeDuplicate, "")
-				continue
-			}
+		if _, found := processed[e.ID]; found {
+			rep.add(e, OutcomeDuplicate, "")
+			continue
 		}
 		key := e.Resource + "/" + e.ObjectID
 		at, ok := newest[key]
 		if !ok {
-			v, _, found, err := r.j.Version(ctx, nil, provider, e.Resource, e.ObjectID)
-			if err != nil {
-				return err
-			}
-			w, _, wfound, err := r.j.Version(ctx, nil, provider, e.Resource, "*")
-			if err != nil {
-				return err
-			}
-			if wfound && (!found || w.After(v)) {
-				v, found = w, true
-			}
-			if found {
-				at = v
+			at = versions[e.Resource][e.ObjectID]
+			if w := watermark[e.Resource]; w.After(at) {
+				at = w
 			}
 		}
 		if !at.IsZero() && e.Created.Before(at) {
@@ -494,14 +509,25 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 			}
 			return nil
 		}
+		// Fast path: the chunk's net changes in one write, with all its
+		// journal rows. If any change fails, the chunk is rolled back and
+		// replayed event by event below, to stop exactly at the failing one.
+		fastErr := applyChunkNet(ctx, store, r, provider, chunk, sameDB)
+		if fastErr == nil {
+			failedAt = -1
+		} else if ctx.Err() != nil {
+			return fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, ctx.Err())
+		}
 		var err error
-		if sameDB {
+		switch {
+		case fastErr == nil:
+		case sameDB:
 			err = inTx(ctx, txs.DB(), func(tx *sql.Tx) error {
 				return commit(tx, func(chs []localstate.Change) error {
 					return withSavepoint(ctx, tx, func() error { return txs.ApplyTx(ctx, tx, chs) })
 				})
 			})
-		} else {
+		default:
 			// Journal elsewhere: each change lands first, then its journal rows;
 			// a crash in between re-applies an idempotent upsert next time.
 			err = commit(nil, func(chs []localstate.Change) error { return store.Apply(ctx, chs) })
@@ -587,6 +613,90 @@ func withSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) error {
 	_, err := tx.ExecContext(ctx, "RELEASE reconctl_event")
 	return err
 }
+
+// applyChunkNet writes a chunk of events as their net effect on each record
+// (events are applied in order, and an upsert writes every mapped column, so
+// a record's last event decides its state) in one write, and journals every
+// event of the chunk with it: in the same transaction when the journal lives
+// in the state, else right after.
+func applyChunkNet(ctx context.Context, store localstate.Store, r *run, provider string, chunk []planned, sameDB bool) error {
+	known := existence{}
+	before := map[string]bool{}
+	net := map[string]*localstate.Change{}
+	var order []string
+	for _, t := range chunk {
+		if t.et == nil {
+			continue
+		}
+		k := t.e.Resource + "/" + t.e.ObjectID
+		if _, seen := before[k]; !seen {
+			ex, err := known.exists(ctx, store, t.et.table, t.e.ObjectID)
+			if err != nil {
+				return err
+			}
+			before[k] = ex
+			order = append(order, k)
+		}
+		ch, err := eventChange(ctx, store, known, t.et, t.e)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.e.Deleted && before[k]:
+			net[k] = &localstate.Change{Table: t.et.table, Op: localstate.OpDelete, Key: t.e.ObjectID}
+		case t.e.Deleted && t.et.table.SoftDelete != "":
+			// Created and deleted inside the chunk, with a soft delete: event
+			// by event leaves a soft-deleted row, which one net change cannot.
+			return errEventByEvent
+		case t.e.Deleted:
+			net[k] = nil // created and deleted inside the chunk
+		case ch != nil:
+			ch.Op = localstate.OpCreate
+			if before[k] {
+				ch.Op = localstate.OpUpdate
+			}
+			net[k] = ch
+		}
+	}
+	var changes []localstate.Change
+	for _, k := range order {
+		if ch := net[k]; ch != nil {
+			changes = append(changes, *ch)
+		}
+	}
+	record := func(q journal.Querier) error {
+		var evs []journal.EventRow
+		var vers []journal.VersionRow
+		for _, t := range chunk {
+			outcome := OutcomeApplied
+			if t.et == nil {
+				outcome = OutcomeStale
+			} else {
+				vers = append(vers, journal.VersionRow{Provider: provider, Resource: t.e.Resource, ObjectID: t.e.ObjectID, At: t.e.Created, EventID: t.e.ID, Source: "replay " + r.id})
+			}
+			evs = append(evs, journal.EventRow{Provider: provider, EventID: t.e.ID, RunID: r.id, Type: t.e.Type, Created: t.e.Created, Outcome: outcome})
+		}
+		if err := r.j.RecordEvents(ctx, q, evs); err != nil {
+			return err
+		}
+		return r.j.RecordVersions(ctx, q, vers)
+	}
+	if txs, ok := store.(localstate.TxStore); ok && sameDB {
+		return inTx(ctx, txs.DB(), func(tx *sql.Tx) error {
+			if err := txs.ApplyTx(ctx, tx, changes); err != nil {
+				return err
+			}
+			return record(tx)
+		})
+	}
+	if err := store.Apply(ctx, changes); err != nil {
+		return err
+	}
+	return inTx(ctx, r.j.DB(), func(tx *sql.Tx) error { return record(tx) })
+}
+
+// errEventByEvent sends a chunk down the event-by-event path.
+var errEventByEvent = errors.New("chunk needs event-by-event application")
 
 // existence tracks which records exist locally while a batch of events is
 // applied: the batch's own uncommitted writes are invisible to the store's

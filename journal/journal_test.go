@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -625,5 +626,49 @@ func TestFinishRun100kDrift(t *testing.T) {
 	j.DB().QueryRow(`SELECT count(*) FROM reconctl_drift WHERE run_id = 'r_big'`).Scan(&n)
 	if n != rows {
 		t.Fatalf("%d drift rows, want %d", n, rows)
+	}
+}
+
+func TestBatchLookups(t *testing.T) {
+	ctx := context.Background()
+	j, err := Open(ctx, filepath.Join(t.TempDir(), "j.db"), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 1200 {
+		id := fmt.Sprintf("evt_%d", i)
+		ids = append(ids, id)
+		if i%3 == 0 {
+			if err := j.RecordEvent(ctx, nil, EventRow{Provider: "stripe", EventID: id, RunID: "r", Type: "customer.updated", Created: at, Outcome: OutcomeApplied}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.RecordVersion(ctx, nil, "stripe", "customers", fmt.Sprintf("cus_%d", i), at.Add(time.Duration(i)*time.Second), id, "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := j.EventsProcessed(ctx, "stripe", "", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 400 || got["evt_3"] != OutcomeApplied || got["evt_4"] != "" {
+		t.Errorf("EventsProcessed: %d found, evt_3=%q evt_4=%q", len(got), got["evt_3"], got["evt_4"])
+	}
+	if other, _ := j.EventsProcessed(ctx, "stripe", "https://app.example/hook", ids); len(other) != 0 {
+		t.Errorf("another target sees %d events", len(other))
+	}
+	var objs []string
+	for i := range 1200 {
+		objs = append(objs, fmt.Sprintf("cus_%d", i))
+	}
+	vs, err := j.Versions(ctx, "stripe", "customers", objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 400 || !vs["cus_999"].Equal(at.Add(999*time.Second)) {
+		t.Errorf("Versions: %d found, cus_999=%v", len(vs), vs["cus_999"])
 	}
 }

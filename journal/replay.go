@@ -51,6 +51,63 @@ func (j *Journal) EventProcessed(ctx context.Context, q Querier, provider, targe
 // updates the row, except that a failure never overwrites a success: an
 // event applied or delivered once stays so.
 func (j *Journal) RecordEvent(ctx context.Context, q Querier, e EventRow) error {
+	return j.RecordEvents(ctx, q, []EventRow{e})
+}
+
+const recordEventSQL = `INSERT INTO reconctl_events (provider, target, event_id, run_id, event_type, created_at, outcome, processed_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (provider, target, event_id) DO UPDATE SET
+			run_id = excluded.run_id, event_type = excluded.event_type, created_at = excluded.created_at,
+			outcome = excluded.outcome, processed_at = excluded.processed_at
+		 WHERE excluded.outcome <> 'failed' OR reconctl_events.outcome = 'failed'`
+
+// execer is one prepared statement, or the query re-sent each time.
+type execer func(ctx context.Context, args ...any) error
+
+// prepare prepares query once on q (a *sql.Tx or *sql.DB) for a batch of rows.
+func (j *Journal) prepare(ctx context.Context, q Querier, query string) (execer, func(), error) {
+	type preparer interface {
+		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	}
+	if p, ok := j.q(q).(preparer); ok {
+		st, err := p.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(ctx context.Context, args ...any) error { _, err := st.ExecContext(ctx, args...); return err }, func() { st.Close() }, nil
+	}
+	qq := j.q(q)
+	return func(ctx context.Context, args ...any) error {
+		_, err := qq.ExecContext(ctx, query, args...)
+		return err
+	}, func() {}, nil
+}
+
+// RecordEvents records processed events with one prepared statement.
+func (j *Journal) RecordEvents(ctx context.Context, q Querier, events []EventRow) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for _, e := range events {
+		if err := checkEvent(e); err != nil {
+			return err
+		}
+	}
+	exec, done, err := j.prepare(ctx, q, recordEventSQL)
+	if err != nil {
+		return j.fail("recording events", err)
+	}
+	defer done()
+	now := fmtTS(time.Now())
+	for _, e := range events {
+		if err := exec(ctx, e.Provider, e.Target, e.EventID, e.RunID, e.Type, nullTS(e.Created), e.Outcome, now); err != nil {
+			return j.fail("recording event "+e.EventID, err)
+		}
+	}
+	return nil
+}
+
+func checkEvent(e EventRow) error {
 	switch e.Outcome {
 	case OutcomeApplied, OutcomeStale, OutcomeIgnored, OutcomeDelivered, OutcomeFailed:
 	default:
@@ -59,15 +116,7 @@ func (j *Journal) RecordEvent(ctx context.Context, q Querier, e EventRow) error 
 	if e.Provider == "" || e.EventID == "" {
 		return fmt.Errorf("journal: RecordEvent needs a provider and an event id")
 	}
-	_, err := j.q(q).ExecContext(ctx,
-		`INSERT INTO reconctl_events (provider, target, event_id, run_id, event_type, created_at, outcome, processed_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (provider, target, event_id) DO UPDATE SET
-			run_id = excluded.run_id, event_type = excluded.event_type, created_at = excluded.created_at,
-			outcome = excluded.outcome, processed_at = excluded.processed_at
-		 WHERE excluded.outcome <> 'failed' OR reconctl_events.outcome = 'failed'`,
-		e.Provider, e.Target, e.EventID, e.RunID, e.Type, nullTS(e.Created), e.Outcome, fmtTS(time.Now()))
-	return j.fail("recording event "+e.EventID, err)
+	return nil
 }
 
 // RecordVersion records that the record now reflects the provider's data as
@@ -75,17 +124,41 @@ func (j *Journal) RecordEvent(ctx context.Context, q Querier, e EventRow) error 
 // It keeps the newest: an older time never replaces a newer one; an equal
 // one does (events are processed oldest first, so it is the later one).
 func (j *Journal) RecordVersion(ctx context.Context, q Querier, provider, resource, objectID string, at time.Time, eventID, source string) error {
-	if at.IsZero() {
-		return fmt.Errorf("journal: RecordVersion %s %s: no time", resource, objectID)
+	return j.RecordVersions(ctx, q, []VersionRow{{provider, resource, objectID, at, eventID, source}})
+}
+
+// VersionRow is one record's freshness for RecordVersions.
+type VersionRow struct {
+	Provider, Resource, ObjectID string
+	At                           time.Time
+	EventID, Source              string
+}
+
+// RecordVersions records versions with one prepared statement (see RecordVersion).
+func (j *Journal) RecordVersions(ctx context.Context, q Querier, rows []VersionRow) error {
+	if len(rows) == 0 {
+		return nil
 	}
-	_, err := j.q(q).ExecContext(ctx,
-		`INSERT INTO reconctl_versions (provider, resource, object_id, version_at, event_id, source)
+	for _, v := range rows {
+		if v.At.IsZero() {
+			return fmt.Errorf("journal: RecordVersion %s %s: no time", v.Resource, v.ObjectID)
+		}
+	}
+	exec, done, err := j.prepare(ctx, q, `INSERT INTO reconctl_versions (provider, resource, object_id, version_at, event_id, source)
 		 VALUES (?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (provider, resource, object_id) DO UPDATE SET
 			version_at = excluded.version_at, event_id = excluded.event_id, source = excluded.source
-		 WHERE excluded.version_at >= reconctl_versions.version_at`,
-		provider, resource, objectID, fmtTS(at), eventID, source)
-	return j.fail("recording the version of "+resource+" "+objectID, err)
+		 WHERE excluded.version_at >= reconctl_versions.version_at`)
+	if err != nil {
+		return j.fail("recording record versions", err)
+	}
+	defer done()
+	for _, v := range rows {
+		if err := exec(ctx, v.Provider, v.Resource, v.ObjectID, fmtTS(v.At), v.EventID, v.Source); err != nil {
+			return j.fail("recording the version of "+v.Resource+" "+v.ObjectID, err)
+		}
+	}
+	return nil
 }
 
 // Version is the newest time recorded for the record by RecordVersion.
@@ -139,4 +212,85 @@ func (j *Journal) Checkpoint(ctx context.Context, provider string) (eventID stri
 		return "", time.Time{}, false, j.fail("reading the replay checkpoint", err)
 	}
 	return eventID, created, true, nil
+}
+
+// lookupChunk bounds the ids in one IN (...) list (SQLite allows 32,766
+// parameters; a few hundred keep statements small and cacheable).
+const lookupChunk = 500
+
+func placeholders(n int) string {
+	b := make([]byte, 0, 2*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
+
+// EventsProcessed returns the outcome of each of eventIDs that an earlier run
+// processed for target: replay's duplicate check, a few queries for a window
+// of thousands of events instead of one per event.
+func (j *Journal) EventsProcessed(ctx context.Context, provider, target string, eventIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for start := 0; start < len(eventIDs); start += lookupChunk {
+		ids := eventIDs[start:min(start+lookupChunk, len(eventIDs))]
+		args := []any{provider, target}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := j.db.QueryContext(ctx,
+			`SELECT event_id, outcome FROM reconctl_events WHERE provider = ? AND target = ? AND event_id IN (`+placeholders(len(ids))+`)`, args...)
+		if err != nil {
+			return nil, j.fail("looking up processed events", err)
+		}
+		for rows.Next() {
+			var id, outcome string
+			if err := rows.Scan(&id, &outcome); err != nil {
+				rows.Close()
+				return nil, j.fail("looking up processed events", err)
+			}
+			out[id] = outcome
+		}
+		if err := rows.Close(); err != nil {
+			return nil, j.fail("looking up processed events", err)
+		}
+	}
+	return out, nil
+}
+
+// Versions returns the newest time recorded by RecordVersion for each of
+// objectIDs of resource that has one (the batch form of Version).
+func (j *Journal) Versions(ctx context.Context, provider, resource string, objectIDs []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for start := 0; start < len(objectIDs); start += lookupChunk {
+		ids := objectIDs[start:min(start+lookupChunk, len(objectIDs))]
+		args := []any{provider, resource}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := j.db.QueryContext(ctx,
+			`SELECT object_id, version_at FROM reconctl_versions WHERE provider = ? AND resource = ? AND object_id IN (`+placeholders(len(ids))+`)`, args...)
+		if err != nil {
+			return nil, j.fail("reading record versions", err)
+		}
+		for rows.Next() {
+			var id, ts string
+			if err := rows.Scan(&id, &ts); err != nil {
+				rows.Close()
+				return nil, j.fail("reading record versions", err)
+			}
+			at, err := parseTS(ts)
+			if err != nil {
+				rows.Close()
+				return nil, j.fail("reading record versions", err)
+			}
+			out[id] = at
+		}
+		if err := rows.Close(); err != nil {
+			return nil, j.fail("reading record versions", err)
+		}
+	}
+	return out, nil
 }
