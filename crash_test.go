@@ -68,13 +68,17 @@ func reconctl(dir string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// waitForWrite waits until SQLite's rollback journal appears beside the
-// database: the apply's write transaction has started.
+// waitForWrite waits until the run is journaled as running and then until
+// SQLite's rollback journal appears beside the database: the apply's write
+// transaction has started (the journal's own first writes come earlier).
 func waitForWrite(t *testing.T, cmd *exec.Cmd, db string) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
+	running := false
 	for time.Now().Before(deadline) {
-		if _, err := os.Stat(db + "-journal"); err == nil {
+		if !running {
+			running = runningRuns(db) > 0
+		} else if _, err := os.Stat(db + "-journal"); err == nil {
 			time.Sleep(30 * time.Millisecond) // well inside the apply
 			return
 		}
@@ -84,6 +88,19 @@ func waitForWrite(t *testing.T, cmd *exec.Cmd, db string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	t.Fatal("the apply never started")
+}
+
+func runningRuns(path string) int {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(50)")
+	if err != nil {
+		return 0
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM reconctl_runs WHERE status = 'running'`).Scan(&n); err != nil {
+		return 0
+	}
+	return n
 }
 
 func lastRun(t *testing.T, dir string) map[string]any {
