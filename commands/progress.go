@@ -66,6 +66,9 @@ func (p *barProgress) Confirming(resource string, total int) {
 }
 func (p *barProgress) Confirmed(resource string, n int) { p.add(n) }
 
+func (p *barProgress) Applying(total int) { p.start(total, "applying", "writes") }
+func (p *barProgress) Applied(n int)      { p.add(n) }
+
 // Events is used by replay: total events to process.
 func (p *barProgress) Events(total int) { p.start(total, "replaying events", "events") }
 

@@ -120,3 +120,33 @@ func normalizeRun(b []byte) []byte {
 	}
 	return []byte(strings.Join(out, "\n"))
 }
+
+// TestApplyProgress: an apply draws its own bar on a terminal stderr.
+func TestApplyProgress(t *testing.T) {
+	dir := t.TempDir()
+	writeExport(t, dir)
+	master, slave := openPTY(t)
+	defer master.Close()
+	var drawn bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _, _ = io.Copy(&drawn, master) }()
+	var out bytes.Buffer
+	app := New(IO{In: strings.NewReader(""), Out: &out, Err: slave})
+	err := app.RunContext(context.Background(), []string{"reconctl", "diff", "--apply", "--max-changes", "unlimited",
+		"--provider", "file:" + filepath.Join(dir, "provider.json"), "--state", filepath.Join(dir, "state.json"), "--journal", filepath.Join(dir, "j.db")})
+	slave.Close()
+	master.Close()
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("diff --apply: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"listing customers", "confirming missing customers", "applying"} {
+		if !strings.Contains(drawn.String(), want) {
+			t.Errorf("no %q progress drawn: %q", want, drawn.String())
+		}
+	}
+	if strings.Contains(out.String(), "applying") {
+		t.Error("progress leaked into stdout")
+	}
+}

@@ -44,6 +44,9 @@ type Progress interface {
 	// Confirming starts the single-object checks of missing records.
 	Confirming(resource string, total int)
 	Confirmed(resource string, n int)
+	// Applying starts writing a plan of total writes; Applied reports n more written.
+	Applying(total int)
+	Applied(n int)
 	// Done ends the current phase.
 	Done()
 }

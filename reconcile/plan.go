@@ -75,13 +75,21 @@ const applyChunk = 8192
 // Apply writes the whole plan all-or-nothing (one transaction, or one store
 // call), then marks the drift items it fixed as applied.
 func (e *Engine) Apply(ctx context.Context, res *Result) error {
-	if res.PlannedWrites() == 0 {
+	total := res.PlannedWrites()
+	if total == 0 {
 		return nil
+	}
+	if e.Progress != nil {
+		e.Progress.Applying(total)
+		defer e.Progress.Done()
 	}
 	txs, ok := e.Store.(localstate.TxStore)
 	if !ok {
 		if err := e.Store.Apply(ctx, res.Changes()); err != nil {
 			return err
+		}
+		if e.Progress != nil {
+			e.Progress.Applied(total)
 		}
 		res.MarkApplied()
 		return nil
@@ -96,6 +104,9 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 			return nil
 		}
 		err := txs.ApplyTx(ctx, tx, chunk)
+		if err == nil && e.Progress != nil {
+			e.Progress.Applied(len(chunk))
+		}
 		chunk = chunk[:0]
 		return err
 	}
