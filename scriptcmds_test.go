@@ -24,6 +24,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"stripefake": cmdStripeFake,
 	"webhook":    cmdWebhook,
 	"setjson":    cmdSetJSON,
+	"sqlitelock": cmdSQLiteLock,
 }
 
 // sqlite DB SQL: runs SQL against DB (created if missing) and prints the rows
@@ -163,3 +164,34 @@ func cmdSetJSON(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv(args[2], fmt.Sprint(v))
 }
+
+// sqlitelock DB: holds an exclusive write lock on DB (as a busy app would)
+// until the script ends or `sqlitelock DB release`.
+func cmdSQLiteLock(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 1 {
+		ts.Fatalf("usage: sqlitelock DB [release]")
+	}
+	key := ts.MkAbs(args[0])
+	if len(args) == 2 && args[1] == "release" {
+		if v, ok := sqliteLocks.LoadAndDelete(key); ok {
+			v.(func())()
+		}
+		return
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0]))
+	ts.Check(err)
+	db.SetMaxOpenConns(1)
+	_, err = db.Exec("BEGIN EXCLUSIVE")
+	ts.Check(err)
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			_, _ = db.Exec("ROLLBACK")
+			db.Close()
+		})
+	}
+	ts.Defer(release)
+	sqliteLocks.Store(key, release)
+}
+
+var sqliteLocks sync.Map // absolute DB path -> release func
