@@ -93,6 +93,8 @@ type TxStore interface {
 	DB() *sql.DB
 	// ApplyTx writes changes inside tx, which the caller commits or rolls
 	// back. After an error part of the changes may be in tx: roll it back.
+	// It keeps nothing of changes (nor their Values maps) once it returns:
+	// callers reuse them.
 	ApplyTx(ctx context.Context, tx *sql.Tx, changes []Change) error
 }
 

@@ -292,7 +292,12 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	}
 	var candidates []candidate
 	var rewrites []pending // --force: in-sync records written anyway
+	var slab valueSlab     // their values, allocated in large blocks
 	forceCols := r.Columns()
+	forceColsUpd := append(r.Columns(), t.UpdatedAt)
+	if mode == ModeResyncForce {
+		rewrites = make([]pending, 0, index.len())
+	}
 	created := map[string]bool{}
 	listed := 0
 	if e.Progress != nil {
@@ -345,7 +350,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 			// Equal values, rewritten anyway: no field-by-field comparison,
 			// and nothing for the brake to count.
 			rr.Summary.InSync++
-			p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: forceCols, vals: make([]any, 0, len(forceCols)+1)}
+			p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: forceCols, vals: slab.take(len(forceCols) + 1)}
 			if !allPresent { // auto mapping, a column absent from this object: its own column list
 				p.cols = nil
 			}
@@ -358,7 +363,11 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 				}
 			}
 			if t.UpdatedAt != "" && !it.upd.IsZero() {
-				p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+				if allPresent {
+					p.cols = forceColsUpd
+				} else {
+					p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+				}
 				p.vals = append(p.vals, formatTime(it.upd))
 			}
 			rewrites = append(rewrites, p)
@@ -682,4 +691,20 @@ func writeValue(v any, mode string) any {
 		}
 	}
 	return v
+}
+
+// valueSlab hands out small value slices carved from large blocks: a
+// million --force rewrites make a few hundred allocations, not a million.
+type valueSlab struct{ block []any }
+
+const slabBlock = 1 << 16
+
+// take returns an empty slice with capacity n.
+func (s *valueSlab) take(n int) []any {
+	if cap(s.block)-len(s.block) < n {
+		s.block = make([]any, 0, max(slabBlock, n))
+	}
+	start := len(s.block)
+	s.block = s.block[:start+n]
+	return s.block[start : start : start+n]
 }

@@ -46,6 +46,18 @@ func (res *Result) Changes() []localstate.Change {
 	return out
 }
 
+// changeInto is change with Values written into m (nil when no columns).
+func (p *pending) changeInto(t *localstate.Table, m map[string]any) localstate.Change {
+	c := localstate.Change{Table: t, Op: p.op, Key: p.key}
+	if len(p.cols) > 0 {
+		for i, col := range p.cols {
+			m[col] = p.vals[i]
+		}
+		c.Values = m
+	}
+	return c
+}
+
 func (p *pending) change(t *localstate.Table) localstate.Change {
 	c := localstate.Change{Table: t, Op: p.op, Key: p.key}
 	if len(p.cols) > 0 {
@@ -99,6 +111,9 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 		return err
 	}
 	chunk := make([]localstate.Change, 0, applyChunk)
+	// The chunk's value maps are reused from one chunk to the next (ApplyTx
+	// does not keep them), so a million-record apply allocates 8,192 maps.
+	valueMaps := make([]map[string]any, applyChunk)
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -112,7 +127,13 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 	}
 	for _, rr := range res.Resources {
 		for i := range rr.plan {
-			chunk = append(chunk, rr.plan[i].change(rr.Resource.Table))
+			m := valueMaps[len(chunk)]
+			if m == nil {
+				m = make(map[string]any, 8)
+				valueMaps[len(chunk)] = m
+			}
+			clear(m)
+			chunk = append(chunk, rr.plan[i].changeInto(rr.Resource.Table, m))
 			if len(chunk) == applyChunk {
 				if err := flush(); err != nil {
 					_ = tx.Rollback()
