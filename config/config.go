@@ -202,7 +202,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			}
 			c.Settings[key] = m
 		default:
-			return p.errf(k, key, "unknown key (known: provider, api_base, api_key_env, state, journal, user_resource, max_changes, rps, concurrency, ignore, resources, workos, rest)")
+			return p.errf(k, key, "unknown key (known: provider, api_base, api_key_env, state, journal, user_resource, max_changes, rps, concurrency, ignore, resources, stripe, workos, clerk, rest)")
 		}
 		return err
 	})

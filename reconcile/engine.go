@@ -482,6 +482,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 				d := Drift{Resource: t.Resource, ID: c.rec.ID, Kind: KindChanged, RemoteStatus: RemotePresent, Fields: diffs, Action: ActionUpdate}
 				if p.op == "" {
 					d.Action = ActionNone
+					d.Note = "local updated_at is as new as the provider's; resync --force overwrites it"
 				}
 				p.drift = len(drift)
 				drift = append(drift, d)

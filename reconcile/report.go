@@ -74,7 +74,10 @@ type Drift struct {
 	Fields       []FieldDiff `json:"fields,omitempty"`
 	Action       string      `json:"action"`
 	Applied      bool        `json:"applied"`
-	Error        string      `json:"error,omitempty"`
+	// Note says why an item has action none when that is not obvious
+	// (resync: the local record is as new as the provider's).
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // FieldDiff is one differing field: Name is the LOCAL column, Path the provider field path.

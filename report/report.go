@@ -152,6 +152,8 @@ func driftRows(r *reconcile.Report, short int) [][]string {
 		action := d.Action
 		if d.Applied {
 			action += " (applied)"
+		} else if d.Note != "" && d.Action == reconcile.ActionNone {
+			action += " (local newer)"
 		}
 		switch {
 		case d.Kind == reconcile.KindMissingRemote:
