@@ -16,7 +16,6 @@
 package clerk
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -161,31 +160,10 @@ func (p *Provider) get(ctx context.Context, path string, q url.Values) (*http.Re
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+p.key)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Clerk-API-Version", APIVersion)
-	req.Header.Set("User-Agent", "reconctl")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, query (emails) included
-		}
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, nil, err
-	}
-	return resp, buf.Bytes(), nil
+	return httpx.Get(ctx, p.client, target, func(h http.Header) {
+		h.Set("Authorization", "Bearer "+p.key)
+		h.Set("Clerk-API-Version", APIVersion)
+	})
 }
 
 // Get implements providers.Provider. Clerk answers 404 resource_not_found
@@ -201,17 +179,16 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	if err != nil {
 		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, err)
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusForbidden:
-		return providers.Record{}, providers.StatusInaccessible, nil
-	default:
-		e := p.apiError(resp, body)
+	// Only Clerk's resource_not_found 404 is a deletion, not a wrong path's 404.
+	gone := func(st int) bool {
 		var ae *APIError
-		if errors.As(e, &ae) && ae.Status == http.StatusNotFound && ae.Code == "resource_not_found" {
-			return providers.Record{}, providers.StatusDeleted, nil
-		}
-		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, e)
+		return st == http.StatusNotFound && errors.As(p.apiError(resp, body), &ae) && ae.Code == "resource_not_found"
+	}
+	switch st, ok := httpx.GetStatus(resp.StatusCode, gone); {
+	case !ok:
+		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, p.apiError(resp, body))
+	case st != providers.StatusPresent:
+		return providers.Record{}, st, nil
 	}
 	obj, err := decodeObject(body)
 	if err != nil {
@@ -288,34 +265,18 @@ func (p *Provider) apiError(resp *http.Response, body []byte) error {
 
 var keyLike = regexp.MustCompile(`\bsk_(?:test|live)_[A-Za-z0-9]+`)
 
-func (p *Provider) scrub(s string) string {
-	if p.key != "" {
-		s = strings.ReplaceAll(s, p.key, "[key]")
-	}
-	return keyLike.ReplaceAllString(s, "[key]")
-}
+func (p *Provider) scrub(s string) string { return httpx.Scrub(s, keyLike, p.key) }
 
-func decodeObject(raw []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding clerk user: %w", err)
-	}
-	if m == nil {
-		return nil, errors.New("decoding clerk user: null")
-	}
-	return m, nil
-}
+func decodeObject(raw []byte) (map[string]any, error) { return httpx.DecodeObject(raw, "clerk user") }
 
 // toRecord makes a record of a user: the object as Clerk sent it plus a
 // flat "email", the address of the email_addresses entry whose id is
 // primary_email_address_id (null when there is none), so configs can map
 // `email: email`. Clerk timestamps are unix milliseconds.
 func toRecord(obj map[string]any) (providers.Record, error) {
-	id, _ := obj["id"].(string)
-	if id == "" {
-		return providers.Record{}, errors.New("clerk user without an id")
+	id, err := httpx.StringID(obj, "clerk user")
+	if err != nil {
+		return providers.Record{}, err
 	}
 	obj["email"] = PrimaryEmail(obj)
 	rec := providers.Record{ID: id, Data: obj}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/clerk/clerkfake"
-	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/providers/providertest"
 )
 
@@ -31,12 +30,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func fastRetries(c *httpx.Config) {
-	c.BaseDelay = time.Millisecond
-	c.MaxDelay = 5 * time.Millisecond
-	c.MaxRetryAfter = 5 * time.Millisecond
-}
-
 func newFake(t testing.TB) (*clerkfake.Fake, *httptest.Server) {
 	t.Helper()
 	f, srv := clerkfake.NewServer(clerkfake.Config{APIKey: testKey})
@@ -46,14 +39,7 @@ func newFake(t testing.TB) (*clerkfake.Fake, *httptest.Server) {
 
 func newProvider(t testing.TB, base string, opts providers.Options) *Provider {
 	t.Helper()
-	opts.APIBase = base
-	if opts.APIKeyEnv == "" {
-		opts.APIKeyEnv = testKeyEnv
-	}
-	if opts.RPS == 0 {
-		opts.RPS = -1
-	}
-	p, err := New(opts, fastRetries)
+	p, err := New(providertest.Options(opts, base, testKeyEnv), providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,8 +67,7 @@ func (x *fixture) Delete(t *testing.T, resource, id string) {
 func (x *fixture) NeverExisted(string) string { return "user_2neverexisted" }
 
 func (x *fixture) SetFaults(fl providertest.Faults) {
-	x.f.SetFaults(clerkfake.Faults{RateLimitEvery: fl.RateLimitEvery, ServerErrorEvery: fl.ServerErrorEvery,
-		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
+	x.f.SetFaults(fl.FakeFaults())
 }
 
 func (x *fixture) Faulted() int { return x.f.Stats().Faulted() }
@@ -267,7 +252,7 @@ func TestUnauthorized(t *testing.T) {
 	defer srv.Close()
 	f.SeedUsers(3, nil)
 	t.Setenv(DefaultKeyEnv, testKey)
-	p, err := New(providers.Options{APIBase: srv.URL, RPS: -1}, fastRetries)
+	p, err := New(providers.Options{APIBase: srv.URL, RPS: -1}, providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}

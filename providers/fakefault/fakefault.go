@@ -2,10 +2,9 @@
 // the in-repo fake provider servers (workosfake, clerkfake, restfake): every
 // N-th request throttled (429) or failed (5xx), every K-th successful body cut
 // short with the connection dropped, latency before every answer, and a log
-// of what was served. The provider-specific parts (error body shapes,
-// authentication, routing) stay in each fake.
-//
-// stripefake predates this package and keeps its own copy of the same logic.
+// of what was served; Base adds the clock and Forbid every fake has. The
+// provider-specific parts (error body shapes, authentication, routing) stay
+// in each fake (stripefake, workosfake, clerkfake, restfake).
 package fakefault
 
 import (
@@ -24,6 +23,8 @@ type Faults struct {
 	RateLimitEvery int
 	// RetryAfter, when > 0, is sent as Retry-After (seconds) on those 429s.
 	RetryAfter int
+	// RateLimitHeader is added to those 429s (stripefake: Stripe-Should-Retry).
+	RateLimitHeader http.Header `json:"-"`
 	// ServerErrorEvery makes every M-th request a 5xx (ServerErrorStatus,
 	// default 500). 1 fails every request.
 	ServerErrorEvery int
@@ -63,6 +64,7 @@ type Stats struct {
 	Truncated    int // bodies cut
 	Unauthorized int // 401s answered
 	Forbidden    int // 403s answered
+	BadRequests  int // 400s answered
 }
 
 // Faulted is how many faults were injected (429s, 5xx, truncated bodies).
@@ -154,7 +156,10 @@ func (in *Injector) Serve(w http.ResponseWriter, r *http.Request, answer func(*h
 	truncate := false
 	switch {
 	case fl.RateLimitEvery > 0 && n%fl.RateLimitEvery == 0:
-		resp = Response{Status: http.StatusTooManyRequests, Body: in.shapes.RateLimited(), Header: http.Header{}}
+		resp = Response{Status: http.StatusTooManyRequests, Body: in.shapes.RateLimited(), Header: fl.RateLimitHeader.Clone()}
+		if resp.Header == nil {
+			resp.Header = http.Header{}
+		}
 		if fl.RetryAfter > 0 {
 			resp.Header.Set("Retry-After", strconv.Itoa(fl.RetryAfter))
 		}
@@ -179,6 +184,8 @@ func (in *Injector) Serve(w http.ResponseWriter, r *http.Request, answer func(*h
 		in.stats.Unauthorized++
 	case resp.Status == http.StatusForbidden:
 		in.stats.Forbidden++
+	case resp.Status == http.StatusBadRequest:
+		in.stats.BadRequests++
 	}
 	if truncate {
 		in.stats.Truncated++

@@ -102,3 +102,12 @@ func ExpandFields(fields map[string]any, n int) map[string]any {
 	}
 	return Expand(fields, n).(map[string]any)
 }
+
+// Load reads a scenario file of type T with LoadJSON.
+func Load[T any](path string) (*T, error) {
+	var s T
+	if err := LoadJSON(path, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

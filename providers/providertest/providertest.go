@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/fakefault"
+	"github.com/reconctl/reconctl/providers/httpx"
 )
 
 // Faults are what the suite asks a fake to inject. Every-N counters run
@@ -329,4 +331,35 @@ func checkCancel(t *testing.T, h Harness) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("Get took %v to honour a 150ms deadline", d)
 	}
+}
+
+// FastRetries is an httpx.Config tweak for a provider's New that keeps
+// retry backoff tiny, so fault tests stay fast.
+func FastRetries(c *httpx.Config) {
+	c.BaseDelay = time.Millisecond
+	c.MaxDelay = 5 * time.Millisecond
+	c.MaxRetryAfter = 5 * time.Millisecond
+}
+
+// Options is opts as a provider test builds a provider against its fake:
+// APIBase set to base (when not empty), APIKeyEnv to keyEnv unless opts
+// names one, and no client-side pacing (RPS -1) unless opts sets a rate.
+func Options(opts providers.Options, base, keyEnv string) providers.Options {
+	if base != "" {
+		opts.APIBase = base
+	}
+	if opts.APIKeyEnv == "" {
+		opts.APIKeyEnv = keyEnv
+	}
+	if opts.RPS == 0 {
+		opts.RPS = -1 // no client-side pacing against the local fake
+	}
+	return opts
+}
+
+// FakeFaults is fl in the shared fakes' terms (workosfake, clerkfake,
+// restfake take fakefault.Faults).
+func (fl Faults) FakeFaults() fakefault.Faults {
+	return fakefault.Faults{RateLimitEvery: fl.RateLimitEvery, ServerErrorEvery: fl.ServerErrorEvery,
+		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency}
 }

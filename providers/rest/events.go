@@ -59,21 +59,7 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(buf, func(x, y providers.Event) int {
-		if c := x.Created.Compare(y.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
-	for _, ev := range buf {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("listing rest events: %w", context.Cause(ctx))
-		}
-		if err := fn(ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return providers.SendInOrder(ctx, buf, "rest events", fn)
 }
 
 func (p *Provider) toEvent(raw json.RawMessage) (providers.Event, error) {

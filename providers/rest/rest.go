@@ -66,7 +66,6 @@
 package rest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -264,35 +263,14 @@ func (p *Provider) resolve(path string, query url.Values) (*url.URL, error) {
 
 // get sends one GET and returns the buffered response.
 func (p *Provider) get(ctx context.Context, u *url.URL) (*http.Response, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "reconctl")
-	for k, v := range p.cfg.Headers {
-		req.Header.Set(k, v)
-	}
-	if p.authHeader != "" {
-		req.Header.Set(p.authHeader, p.authValue)
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
+	return httpx.Get(ctx, p.client, u.String(), func(h http.Header) {
+		for k, v := range p.cfg.Headers {
+			h.Set(k, v)
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, query included
+		if p.authHeader != "" {
+			h.Set(p.authHeader, p.authValue)
 		}
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, nil, err
-	}
-	return resp, buf.Bytes(), nil
+	})
 }
 
 // APIError is an error response other than 401.
@@ -348,14 +326,10 @@ func (p *Provider) excerpt(body []byte) string {
 	return p.scrub(msg)
 }
 
+// scrub removes the credential (header value and bare key); a generic API's
+// keys have no known shape, so there is no pattern to match.
 func (p *Provider) scrub(s string) string {
-	if p.authValue != "" {
-		s = strings.ReplaceAll(s, p.authValue, "[key]")
-		if key := strings.TrimPrefix(p.authValue, p.cfg.authPrefix()); key != "" {
-			s = strings.ReplaceAll(s, key, "[key]")
-		}
-	}
-	return s
+	return httpx.Scrub(s, nil, p.authValue, strings.TrimPrefix(p.authValue, p.cfg.authPrefix()))
 }
 
 func (c *Config) authPrefix() string {
@@ -383,14 +357,13 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	if err != nil {
 		return providers.Record{}, "", fmt.Errorf("getting rest %s %s: %w", resource, id, err)
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound, http.StatusGone:
-		return providers.Record{}, providers.StatusDeleted, nil
-	case http.StatusForbidden:
-		return providers.Record{}, providers.StatusInaccessible, nil
-	default:
+	// A generic API's error bodies have no known shape: any 404 or 410 is a deletion.
+	gone := func(st int) bool { return st == http.StatusNotFound || st == http.StatusGone }
+	switch st, ok := httpx.GetStatus(resp.StatusCode, gone); {
+	case !ok:
 		return providers.Record{}, "", fmt.Errorf("getting rest %s %s: %w", resource, id, p.apiError(resp, body))
+	case st != providers.StatusPresent:
+		return providers.Record{}, st, nil
 	}
 	raw, ok, err := rawAt(body, r.GetItemPath)
 	if err != nil || !ok {
@@ -472,18 +445,7 @@ func (p *Provider) findByEmail(ctx context.Context, resource, email string) ([]p
 	return out, err
 }
 
-func decodeObject(raw []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding an object: %w", err)
-	}
-	if m == nil {
-		return nil, errors.New("decoding an object: null")
-	}
-	return m, nil
-}
+func decodeObject(raw []byte) (map[string]any, error) { return httpx.DecodeObject(raw, "an object") }
 
 func toRecord(r *Resource, obj map[string]any) (providers.Record, error) {
 	v, ok := lookup(obj, r.IDPath)

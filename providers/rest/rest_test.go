@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
-	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/providers/providertest"
 	"github.com/reconctl/reconctl/providers/rest/restfake"
 )
@@ -27,12 +26,6 @@ const (
 func TestMain(m *testing.M) {
 	os.Setenv(testKeyEnv, testKey)
 	os.Exit(m.Run())
-}
-
-func fastRetries(c *httpx.Config) {
-	c.BaseDelay = time.Millisecond
-	c.MaxDelay = 5 * time.Millisecond
-	c.MaxRetryAfter = 5 * time.Millisecond
 }
 
 func newFake(t testing.TB, cfg restfake.Config) (*restfake.Fake, *httptest.Server) {
@@ -48,10 +41,7 @@ func newFake(t testing.TB, cfg restfake.Config) (*restfake.Fake, *httptest.Serve
 func build(t testing.TB, settings map[string]any, opts providers.Options) providers.Provider {
 	t.Helper()
 	opts.Settings = settings
-	if opts.RPS == 0 {
-		opts.RPS = -1
-	}
-	p, err := New(opts, fastRetries)
+	p, err := New(providertest.Options(opts, "", opts.APIKeyEnv), providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +73,7 @@ func (x *fixture) Delete(t *testing.T, resource, id string) {
 func (x *fixture) NeverExisted(string) string { return "user_neverexisted" }
 
 func (x *fixture) SetFaults(fl providertest.Faults) {
-	x.f.SetFaults(restfake.Faults{RateLimitEvery: fl.RateLimitEvery, ServerErrorEvery: fl.ServerErrorEvery,
-		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
+	x.f.SetFaults(fl.FakeFaults())
 }
 
 func (x *fixture) Faulted() int { return x.f.Stats().Faulted() }

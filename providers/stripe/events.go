@@ -145,21 +145,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 			}
 		}
 	}
-	slices.SortFunc(buf, func(x, y providers.Event) int {
-		if c := x.Created.Compare(y.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
-	for _, ev := range buf {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("listing stripe events: %w", context.Cause(ctx))
-		}
-		if err := fn(ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return providers.SendInOrder(ctx, buf, "stripe events", fn)
 }
 
 func describeWindow(a, b int64, g typeGroup, cursor string) string {

@@ -4,7 +4,6 @@
 package stripe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,12 +183,11 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	}
 	if err != nil {
 		var se *stripeapi.Error
-		if errors.As(err, &se) {
-			switch {
-			case se.HTTPStatusCode == http.StatusForbidden:
-				return providers.Record{}, providers.StatusInaccessible, nil
-			case se.HTTPStatusCode == http.StatusNotFound && se.Code == stripeapi.ErrorCodeResourceMissing:
-				return providers.Record{}, providers.StatusDeleted, nil
+		if errors.As(err, &se) && se.HTTPStatusCode != http.StatusOK {
+			// Stripe's 404 for a missing object carries code resource_missing.
+			gone := func(st int) bool { return st == http.StatusNotFound && se.Code == stripeapi.ErrorCodeResourceMissing }
+			if st, ok := httpx.GetStatus(se.HTTPStatusCode, gone); ok {
+				return providers.Record{}, st, nil
 			}
 		}
 		return providers.Record{}, "", fmt.Errorf("getting stripe %s %s: %w", resource, id, p.wrapErr(ctx, err))
@@ -263,30 +261,16 @@ var keyLike = regexp.MustCompile(`\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*]+`)
 
 // scrub removes our key and anything shaped like a Stripe key (Stripe quotes
 // redacted keys in some messages; we quote none).
-func (p *Provider) scrub(s string) string {
-	if p.key != "" {
-		s = strings.ReplaceAll(s, p.key, "[key]")
-	}
-	return keyLike.ReplaceAllString(s, "[key]")
-}
+func (p *Provider) scrub(s string) string { return httpx.Scrub(s, keyLike, p.key) }
 
 func decodeObject(raw []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding stripe object: %w", err)
-	}
-	if m == nil {
-		return nil, errors.New("decoding stripe object: null")
-	}
-	return m, nil
+	return httpx.DecodeObject(raw, "stripe object")
 }
 
 func toRecord(obj map[string]any) (providers.Record, error) {
-	id, _ := obj["id"].(string)
-	if id == "" {
-		return providers.Record{}, errors.New("stripe object without an id")
+	id, err := httpx.StringID(obj, "stripe object")
+	if err != nil {
+		return providers.Record{}, err
 	}
 	// Stripe objects carry no last-modified time: UpdatedAt stays zero.
 	return providers.Record{ID: id, Data: obj}, nil

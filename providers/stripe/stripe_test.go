@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
-	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/providers/providertest"
 	"github.com/reconctl/reconctl/providers/stripe/stripefake"
 )
@@ -34,13 +33,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// fastRetries keeps retry backoff tiny so fault tests stay fast.
-func fastRetries(c *httpx.Config) {
-	c.BaseDelay = time.Millisecond
-	c.MaxDelay = 5 * time.Millisecond
-	c.MaxRetryAfter = 5 * time.Millisecond
-}
-
 func newFake(t testing.TB) (*stripefake.Fake, *httptest.Server) {
 	t.Helper()
 	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey})
@@ -50,14 +42,7 @@ func newFake(t testing.TB) (*stripefake.Fake, *httptest.Server) {
 
 func newProvider(t testing.TB, base string, opts providers.Options) *Provider {
 	t.Helper()
-	opts.APIBase = base
-	if opts.APIKeyEnv == "" {
-		opts.APIKeyEnv = testKeyEnv
-	}
-	if opts.RPS == 0 {
-		opts.RPS = -1 // no client-side pacing against the local fake
-	}
-	p, err := New(opts, fastRetries)
+	p, err := New(providertest.Options(opts, base, testKeyEnv), providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/providertest"
 )
 
 // recorder notes every response status, to prove stripe-mock (which
@@ -48,7 +49,7 @@ func TestStripeMockContract(t *testing.T) {
 		APIKeyEnv:   testKeyEnv, // stripe-mock wants any sk_test_ key
 		Concurrency: 4,
 		HTTPClient:  &http.Client{Transport: rec},
-	}, fastRetries)
+	}, providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}

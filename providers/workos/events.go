@@ -186,21 +186,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b time.Time, types []stri
 			}
 		}
 	}
-	slices.SortFunc(buf, func(x, y providers.Event) int {
-		if c := x.Created.Compare(y.Created); c != 0 {
-			return c
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
-	for _, ev := range buf {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("listing workos events: %w", context.Cause(ctx))
-		}
-		if err := fn(ev); err != nil {
-			return err
-		}
-	}
-	return nil
+	return providers.SendInOrder(ctx, buf, "workos events", fn)
 }
 
 // ceilMilli rounds t up to a whole millisecond (WorkOS times have millisecond precision).

@@ -13,10 +13,8 @@
 package workos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -227,34 +225,11 @@ func (p *Provider) get(ctx context.Context, ep endpoint, path string, q url.Valu
 	if len(q) > 0 {
 		target += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+p.key)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "reconctl")
 	c := p.client
 	if ep.dir {
 		c = p.dirClient
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, nil, context.Cause(ctx)
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the URL, query included
-		}
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, nil, err
-	}
-	return resp, buf.Bytes(), nil
+	return httpx.Get(ctx, c, target, func(h http.Header) { h.Set("Authorization", "Bearer "+p.key) })
 }
 
 // Get implements providers.Provider.
@@ -270,17 +245,13 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	if err != nil {
 		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, err)
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusForbidden:
-		return providers.Record{}, providers.StatusInaccessible, nil
-	case http.StatusNotFound:
-		if entityNotFound(body, id) {
-			return providers.Record{}, providers.StatusDeleted, nil
-		}
-		fallthrough
-	default:
+	// Only WorkOS's own "no such object" 404 is a deletion (see entityNotFound).
+	gone := func(st int) bool { return st == http.StatusNotFound && entityNotFound(body, id) }
+	switch st, ok := httpx.GetStatus(resp.StatusCode, gone); {
+	case !ok:
 		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, p.apiError(resp, body))
+	case st != providers.StatusPresent:
+		return providers.Record{}, st, nil
 	}
 	obj, err := decodeObject(body)
 	if err != nil {
@@ -392,30 +363,16 @@ func (p *Provider) apiError(resp *http.Response, body []byte) error {
 var keyLike = regexp.MustCompile(`\bsk_(?:test_|live_)?[A-Za-z0-9_]{8,}`)
 
 // scrub removes our key and anything shaped like a WorkOS secret key.
-func (p *Provider) scrub(s string) string {
-	if p.key != "" {
-		s = strings.ReplaceAll(s, p.key, "[key]")
-	}
-	return keyLike.ReplaceAllString(s, "[key]")
-}
+func (p *Provider) scrub(s string) string { return httpx.Scrub(s, keyLike, p.key) }
 
 func decodeObject(raw []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decoding workos object: %w", err)
-	}
-	if m == nil {
-		return nil, errors.New("decoding workos object: null")
-	}
-	return m, nil
+	return httpx.DecodeObject(raw, "workos object")
 }
 
 func toRecord(obj map[string]any) (providers.Record, error) {
-	id, _ := obj["id"].(string)
-	if id == "" {
-		return providers.Record{}, errors.New("workos object without an id")
+	id, err := httpx.StringID(obj, "workos object")
+	if err != nil {
+		return providers.Record{}, err
 	}
 	rec := providers.Record{ID: id, Data: obj}
 	if s, ok := obj["updated_at"].(string); ok && s != "" {

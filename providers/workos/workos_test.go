@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
-	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/providers/providertest"
 	"github.com/reconctl/reconctl/providers/workos/workosfake"
 )
@@ -30,12 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func fastRetries(c *httpx.Config) {
-	c.BaseDelay = time.Millisecond
-	c.MaxDelay = 5 * time.Millisecond
-	c.MaxRetryAfter = 5 * time.Millisecond
-}
-
 func newFake(t testing.TB, cfg workosfake.Config) (*workosfake.Fake, *httptest.Server) {
 	t.Helper()
 	if cfg.APIKey == "" {
@@ -48,14 +41,7 @@ func newFake(t testing.TB, cfg workosfake.Config) (*workosfake.Fake, *httptest.S
 
 func newProvider(t testing.TB, base string, opts providers.Options) *Provider {
 	t.Helper()
-	opts.APIBase = base
-	if opts.APIKeyEnv == "" {
-		opts.APIKeyEnv = testKeyEnv
-	}
-	if opts.RPS == 0 {
-		opts.RPS = -1 // no client-side pacing against the local fake
-	}
-	p, err := New(opts, fastRetries)
+	p, err := New(providertest.Options(opts, base, testKeyEnv), providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +89,7 @@ func (x *fixture) NeverExisted(resource string) string {
 }
 
 func (x *fixture) SetFaults(fl providertest.Faults) {
-	x.f.SetFaults(workosfake.Faults{RateLimitEvery: fl.RateLimitEvery, ServerErrorEvery: fl.ServerErrorEvery,
-		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
+	x.f.SetFaults(fl.FakeFaults())
 }
 
 func (x *fixture) Faulted() int { return x.f.Stats().Faulted() }
@@ -270,7 +255,7 @@ func TestDirectoryUsers(t *testing.T) {
 	// Default pacing (RPS 0 → 50 overall, 4 for directory_users): the fake
 	// enforcing WorkOS's 4 req/s per directory never throttles us.
 	f.ResetStats()
-	paced, err := New(providers.Options{APIBase: srv.URL, APIKeyEnv: testKeyEnv, Settings: map[string]any{"directory_id": testDir}}, fastRetries)
+	paced, err := New(providers.Options{APIBase: srv.URL, APIKeyEnv: testKeyEnv, Settings: map[string]any{"directory_id": testDir}}, providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}

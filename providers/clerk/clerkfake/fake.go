@@ -11,7 +11,6 @@
 package clerkfake
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -44,16 +43,14 @@ type Config struct {
 // Fake is the in-memory Clerk instance. It is an http.Handler; all methods
 // are safe for concurrent use.
 type Fake struct {
-	cfg Config
-	inj *fakefault.Injector
+	*fakefault.Base // clock, Forbid, faults, stats and request log
+	cfg             Config
 
-	mu        sync.Mutex
-	now       func() time.Time
-	seq       uint64
-	byID      map[string]*entry
-	sorted    []*entry // live users ascending by (created_at, id)
-	dirty     bool
-	forbidden map[string]bool
+	mu     sync.Mutex
+	seq    uint64
+	byID   map[string]*entry
+	sorted []*entry // live users ascending by (created_at, id)
+	dirty  bool
 }
 
 type entry struct {
@@ -79,11 +76,8 @@ func (e *entry) setObj(m map[string]any) {
 
 // New returns an empty fake.
 func New(cfg Config) *Fake {
-	f := &Fake{cfg: cfg, now: cfg.Now, byID: map[string]*entry{}, forbidden: map[string]bool{}}
-	if f.now == nil {
-		f.now = time.Now
-	}
-	f.inj = fakefault.New(fakefault.Shapes{
+	f := &Fake{cfg: cfg, byID: map[string]*entry{}}
+	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte {
 			return errBody("too_many_requests", "Too Many Requests", "You have exceeded the rate limit; please retry later.", nil)
 		},
@@ -101,32 +95,6 @@ func NewServer(cfg Config) (*Fake, *httptest.Server) {
 	return f, httptest.NewServer(f)
 }
 
-// SetClock replaces the fake's clock.
-func (f *Fake) SetClock(now func() time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = now
-}
-
-// SetFaults replaces the injected faults and restarts their counting.
-func (f *Fake) SetFaults(fl Faults) { f.inj.Set(fl) }
-
-// Stats returns the counters so far.
-func (f *Fake) Stats() Stats { return f.inj.Stats() }
-
-// Requests returns every request served so far.
-func (f *Fake) Requests() []Request { return f.inj.Requests() }
-
-// ResetStats clears the counters and the request log.
-func (f *Fake) ResetStats() { f.inj.Reset() }
-
-// Forbid makes GET /v1/users/{id} answer 403.
-func (f *Fake) Forbid(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.forbidden[id] = true
-}
-
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 // newID makes KSUID-shaped ids (27 base62 characters) in creation order.
@@ -142,32 +110,9 @@ func (f *Fake) newID(prefix string) string {
 	return prefix + string(b[:])
 }
 
-func render(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(fmt.Sprintf("clerkfake: cannot encode: %v", err))
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-func decode(raw []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		panic(fmt.Sprintf("clerkfake: cannot decode stored object: %v", err))
-	}
-	return m
-}
-
-func normalize(v map[string]any) map[string]any {
-	if v == nil {
-		return map[string]any{}
-	}
-	return decode(render(v))
-}
+func render(v any) []byte                       { return fakefault.Render("clerkfake", v) }
+func decode(raw []byte) map[string]any          { return fakefault.Decode("clerkfake", raw) }
+func normalize(v map[string]any) map[string]any { return fakefault.Normalize("clerkfake", v) }
 
 // millis reads a caller's time: time.Time, or unix milliseconds as an
 // integer or json.Number.
@@ -215,7 +160,7 @@ func (f *Fake) userDefaults(id string, created int64) map[string]any {
 // "created_at" (time.Time or unix ms) may be given; other fields use
 // Clerk's names and replace the defaults.
 func (f *Fake) create(fields map[string]any) (*entry, error) {
-	created := f.now().UnixMilli()
+	created := f.Now().UnixMilli()
 	if v, ok := fields["created_at"]; ok {
 		ms, ok := millis(v)
 		if !ok {
@@ -314,7 +259,7 @@ func (f *Fake) CreateUser(fields map[string]any) map[string]any {
 func (f *Fake) SeedUsers(n int, fields func(i int) map[string]any) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.now().UnixMilli()
+	now := f.Now().UnixMilli()
 	ids := make([]string, 0, n)
 	for i := range n {
 		var fl map[string]any
@@ -345,7 +290,7 @@ func (f *Fake) UpdateUser(id string, fields map[string]any) (map[string]any, err
 	if e == nil {
 		return nil, fmt.Errorf("clerkfake: no such user %q", id)
 	}
-	now := f.now().UnixMilli()
+	now := f.Now().UnixMilli()
 	obj := e.obj()
 	for k, v := range normalize(fields) {
 		switch k {
@@ -384,7 +329,7 @@ func (f *Fake) AddEmailAddress(userID, addr string, primary bool) (string, error
 	if e == nil {
 		return "", fmt.Errorf("clerkfake: no such user %q", userID)
 	}
-	now := f.now().UnixMilli()
+	now := f.Now().UnixMilli()
 	ea := normalize(f.emailObject(addr, now))
 	obj := e.obj()
 	obj["email_addresses"] = append(obj["email_addresses"].([]any), ea)

@@ -18,7 +18,7 @@ type response = fakefault.Response
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.inj.Serve(w, r, f.answer)
+	f.Serve(w, r, f.answer)
 }
 
 func errResp(status int, code, msg, long string, meta map[string]any) response {
@@ -73,9 +73,7 @@ func (f *Fake) authenticate(r *http.Request) (response, bool) {
 		return errResp(http.StatusUnauthorized, "authorization_header_missing", "Authorization header missing",
 			"You need to send an Authorization header with the Bearer scheme and your Secret Key.", nil), false
 	}
-	key, ok := strings.CutPrefix(h, "Bearer ")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" || f.cfg.APIKey != "" && key != f.cfg.APIKey || f.cfg.APIKey == "" && !strings.HasPrefix(key, "sk_") {
+	if key, ok := fakefault.BearerKey(r); !ok || !fakefault.KeyAccepted(key, f.cfg.APIKey, "sk_") {
 		return errResp(http.StatusUnauthorized, "authentication_invalid", "Invalid authentication",
 			"The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.", nil), false
 	}
@@ -85,7 +83,7 @@ func (f *Fake) authenticate(r *http.Request) (response, bool) {
 func (f *Fake) retrieve(id string) response {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.forbidden[id] {
+	if f.Forbidden(id) {
 		return errResp(http.StatusForbidden, "authorization_invalid", "Unauthorized request",
 			"You are not authorized to perform this request", nil)
 	}

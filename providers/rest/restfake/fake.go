@@ -21,7 +21,6 @@
 package restfake
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -85,15 +84,13 @@ type Config struct {
 // Fake is the in-memory API. It is an http.Handler; all methods are safe
 // for concurrent use.
 type Fake struct {
-	cfg Config
-	inj *fakefault.Injector
+	*fakefault.Base // clock, Forbid, faults, stats and request log
+	cfg             Config
 
-	mu        sync.Mutex
-	now       func() time.Time
-	seq       int
-	colls     map[string]*collection
-	events    *collection
-	forbidden map[string]bool
+	mu     sync.Mutex
+	seq    int
+	colls  map[string]*collection
+	events *collection
 }
 
 type entry struct {
@@ -164,11 +161,8 @@ func New(cfg Config) *Fake {
 	if cfg.MaxLimit <= 0 {
 		cfg.MaxLimit = 100
 	}
-	f := &Fake{cfg: cfg, now: cfg.Now, colls: map[string]*collection{}, events: newCollection(), forbidden: map[string]bool{}}
-	if f.now == nil {
-		f.now = time.Now
-	}
-	f.inj = fakefault.New(fakefault.Shapes{
+	f := &Fake{cfg: cfg, colls: map[string]*collection{}, events: newCollection()}
+	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte { return []byte(`{"error":"rate_limited","message":"Too many requests"}`) },
 		ServerError: func(int) []byte {
 			return []byte(`{"error":"server_error","message":"Something went wrong (injected by restfake)"}`)
@@ -184,54 +178,11 @@ func NewServer(cfg Config) (*Fake, *httptest.Server) {
 	return f, httptest.NewServer(f)
 }
 
-// SetClock replaces the fake's clock.
-func (f *Fake) SetClock(now func() time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = now
-}
-
-// SetFaults replaces the injected faults and restarts their counting.
-func (f *Fake) SetFaults(fl Faults) { f.inj.Set(fl) }
-
-// Stats returns the counters so far.
-func (f *Fake) Stats() Stats { return f.inj.Stats() }
-
-// Requests returns every request served so far.
-func (f *Fake) Requests() []Request { return f.inj.Requests() }
-
-// ResetStats clears the counters and the request log.
-func (f *Fake) ResetStats() { f.inj.Reset() }
-
-// Forbid makes GET of this object id answer 403.
-func (f *Fake) Forbid(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.forbidden[id] = true
-}
-
 // Style is the fake's pagination style.
 func (f *Fake) Style() string { return f.cfg.Style }
 
-func render(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(fmt.Sprintf("restfake: cannot encode: %v", err))
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-func decode(raw []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		panic(fmt.Sprintf("restfake: cannot decode stored object: %v", err))
-	}
-	return m
-}
+func render(v any) []byte              { return fakefault.Render("restfake", v) }
+func decode(raw []byte) map[string]any { return fakefault.Decode("restfake", raw) }
 
 // singular turns "users" into "user" for ids and event types.
 func singular(resource string) string {
@@ -261,7 +212,7 @@ func (f *Fake) create(resource string, fields map[string]any) (*entry, error) {
 	if resource == "" || resource == "events" || strings.Contains(resource, "/") {
 		return nil, fmt.Errorf("restfake: bad resource name %q", resource)
 	}
-	created := f.now().UTC()
+	created := f.Now().UTC()
 	if v, ok := fields["created_at"].(time.Time); ok {
 		created = v.UTC()
 	}
@@ -312,7 +263,7 @@ func (f *Fake) Create(resource string, fields map[string]any) map[string]any {
 func (f *Fake) Seed(resource string, n int, fields func(i int) map[string]any) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.now().UTC()
+	now := f.Now().UTC()
 	step := time.Millisecond
 	if f.cfg.UnixTimes {
 		step = time.Second
@@ -343,7 +294,7 @@ func (f *Fake) Update(resource, id string, fields map[string]any) (map[string]an
 	if e == nil || e.deleted {
 		return nil, fmt.Errorf("restfake: no such %s %q", resource, id)
 	}
-	now := f.now().UTC()
+	now := f.Now().UTC()
 	for k, v := range fields {
 		if k != "id" && k != "created_at" {
 			e.obj[k] = v
@@ -366,7 +317,7 @@ func (f *Fake) Delete(resource, id string) error {
 		return fmt.Errorf("restfake: no such %s %q", resource, id)
 	}
 	e.deleted = true
-	f.addEvent(singular(resource)+".deleted", e.raw, f.now().UTC())
+	f.addEvent(singular(resource)+".deleted", e.raw, f.Now().UTC())
 	return nil
 }
 

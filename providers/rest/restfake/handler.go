@@ -19,7 +19,7 @@ type response = fakefault.Response
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.inj.Serve(w, r, f.answer)
+	f.Serve(w, r, f.answer)
 }
 
 func jsonErr(status int, code, msg string) response {
@@ -65,7 +65,7 @@ func (f *Fake) answer(r *http.Request) response {
 func (f *Fake) retrieve(resource, id string) response {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.forbidden[id] {
+	if f.Forbidden(id) {
 		return jsonErr(http.StatusForbidden, "forbidden", "You may not read "+resource+" "+id)
 	}
 	c := f.colls[resource]

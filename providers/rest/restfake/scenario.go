@@ -62,32 +62,16 @@ type Op struct {
 }
 
 // LoadScenario reads a scenario file.
-func LoadScenario(path string) (*Scenario, error) {
-	var s Scenario
-	if err := fakefault.LoadJSON(path, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
+func LoadScenario(path string) (*Scenario, error) { return fakefault.Load[Scenario](path) }
 
 // Play runs the scenario's operations against f with f's clock moved to each
 // op's time, then restores the clock and sets the scenario's faults. now
 // anchors relative times.
 func (f *Fake) Play(s *Scenario, now time.Time) error {
-	f.mu.Lock()
-	restore := f.now
-	f.mu.Unlock()
-	defer f.SetClock(restore)
-	clock := fakefault.OpClock{Now: now}
-	for i, op := range s.Ops {
-		t, err := clock.Next(op.At)
-		if err != nil {
-			return fmt.Errorf("op %d: %w", i, err)
-		}
-		f.SetClock(func() time.Time { return t })
-		if err := f.playOp(op, t); err != nil {
-			return fmt.Errorf("op %d (%s %s %s): %w", i, op.Op, op.Resource, op.ID, err)
-		}
+	at := func(op Op) string { return op.At }
+	label := func(op Op) string { return op.Op + " " + op.Resource + " " + op.ID }
+	if err := fakefault.Play(f.Base, now, s.Ops, at, label, f.playOp); err != nil {
+		return err
 	}
 	if s.Faults != nil {
 		f.SetFaults(*s.Faults)
@@ -97,11 +81,7 @@ func (f *Fake) Play(s *Scenario, now time.Time) error {
 
 func (f *Fake) playOp(op Op, t time.Time) (err error) {
 	// Create and Seed panic on a bad resource or duplicate id: report it.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
+	defer fakefault.RecoverOp(&err)
 	fields := fakefault.ExpandFields(op.Fields, 0)
 	needResource := func() error {
 		if op.Resource == "" {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reconctl/reconctl/providers/fakefault"
 )
 
 // APIVersion is what the fake reports in events and the Stripe-Version
@@ -42,6 +44,7 @@ type Config struct {
 
 // Faults are injected into responses. Counting is over every request the
 // fake serves (the N-th request overall), so parallel clients see them too.
+// They are fakefault.Faults plus Stripe's Stripe-Should-Retry header.
 type Faults struct {
 	// RateLimitEvery makes every N-th request a 429 with error.code rate_limit.
 	RateLimitEvery int
@@ -63,38 +66,23 @@ type Faults struct {
 }
 
 // Stats counts what the fake served.
-type Stats struct {
-	Requests     int // every request received
-	RateLimited  int // 429s injected
-	ServerErrors int // 5xx injected
-	Truncated    int // bodies cut
-	Unauthorized int // 401s
-	BadRequests  int // 400s
-}
+type Stats = fakefault.Stats
 
 // Request is one served request, for assertions in tests.
-type Request struct {
-	Method, Path string
-	Query        string // raw query as received
-	Status       int
-}
+type Request = fakefault.Request
 
 // Fake is the in-memory Stripe. It is an http.Handler; all methods are safe
 // for concurrent use.
 type Fake struct {
+	*fakefault.Base // clock, Forbid, stats and request log
+
 	mu            sync.Mutex
 	apiKey        string
 	rejectDeleted bool
-	now           func() time.Time
 	seq           uint64
 	customers     *collection
 	subscriptions *collection
 	events        *collection
-	forbidden     map[string]bool
-	faults        Faults
-	stats         Stats
-	reqLog        []Request
-	served        int
 }
 
 // New returns an empty fake.
@@ -102,15 +90,24 @@ func New(cfg Config) *Fake {
 	f := &Fake{
 		apiKey:        cfg.APIKey,
 		rejectDeleted: cfg.RejectDeletedCursor,
-		now:           cfg.Now,
 		customers:     newCollection("customer"),
 		subscriptions: newCollection("subscription"),
 		events:        newCollection("event"),
-		forbidden:     map[string]bool{},
 	}
-	if f.now == nil {
-		f.now = time.Now
-	}
+	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
+		RateLimited: func() []byte {
+			return errResp(http.StatusTooManyRequests, "invalid_request_error", "rate_limit",
+				"Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", "").Body
+		},
+		ServerError: func(int) []byte {
+			return errResp(http.StatusInternalServerError, "api_error", "", "An unknown error occurred (injected by stripefake).", "").Body
+		},
+		Header: func(h http.Header, n int) {
+			h.Set("Content-Type", "application/json")
+			h.Set("Request-Id", fmt.Sprintf("req_%014d", n))
+			h.Set("Stripe-Version", APIVersion)
+		},
+	})
 	return f
 }
 
@@ -121,48 +118,15 @@ func NewServer(cfg Config) (*Fake, *httptest.Server) {
 	return f, httptest.NewServer(f)
 }
 
-// SetClock replaces the fake's clock.
-func (f *Fake) SetClock(now func() time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = now
-}
-
 // SetFaults replaces the injected faults and restarts their counting.
 func (f *Fake) SetFaults(fl Faults) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.faults = fl
-	f.served = 0
-}
-
-// Forbid makes GET of this object id answer 403 (an object the key may not read).
-func (f *Fake) Forbid(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.forbidden[id] = true
-}
-
-// Stats returns the counters so far.
-func (f *Fake) Stats() Stats {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.stats
-}
-
-// Requests returns every request served so far.
-func (f *Fake) Requests() []Request {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqLog)
-}
-
-// ResetStats clears the counters and the request log.
-func (f *Fake) ResetStats() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.stats = Stats{}
-	f.reqLog = nil
+	var h http.Header
+	if fl.RateLimitShouldRetry != "" {
+		h = http.Header{"Stripe-Should-Retry": {fl.RateLimitShouldRetry}}
+	}
+	f.Base.SetFaults(fakefault.Faults{RateLimitEvery: fl.RateLimitEvery, RetryAfter: fl.RetryAfter,
+		RateLimitHeader: h, ServerErrorEvery: fl.ServerErrorEvery, ServerErrorStatus: fl.ServerErrorStatus,
+		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
 }
 
 // entry is one stored object with its JSON rendered once per mutation, so
@@ -234,39 +198,14 @@ func (f *Fake) newID(prefix string) string {
 	return prefix + string(b[:])
 }
 
-func render(obj map[string]any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(obj); err != nil {
-		panic(fmt.Sprintf("stripefake: cannot encode object: %v", err))
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
+func render(obj map[string]any) []byte { return fakefault.Render("stripefake", obj) }
 
 // clone returns a deep copy of a stored object, numbers as json.Number.
-func clone(raw []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		panic(fmt.Sprintf("stripefake: cannot decode stored object: %v", err))
-	}
-	return m
-}
+func clone(raw []byte) map[string]any { return fakefault.Decode("stripefake", raw) }
 
 // normalize turns caller values (ints, structs, nested maps) into the JSON
 // model the fake stores, so stored objects never alias caller maps.
-func normalize(v map[string]any) map[string]any {
-	if v == nil {
-		return map[string]any{}
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("stripefake: fields are not JSON-encodable: %v", err))
-	}
-	return clone(b)
-}
+func normalize(v map[string]any) map[string]any { return fakefault.Normalize("stripefake", v) }
 
 func (f *Fake) createdFrom(fields map[string]any) int64 {
 	if v, ok := fields["created"]; ok {
@@ -283,7 +222,7 @@ func (f *Fake) createdFrom(fields map[string]any) int64 {
 			return c.Unix()
 		}
 	}
-	return f.now().Unix()
+	return f.Now().Unix()
 }
 
 // ---- customers ----
@@ -371,7 +310,7 @@ func (f *Fake) UpdateCustomer(id string, fields map[string]any) (map[string]any,
 	if len(prev) == 0 {
 		return clone(e.raw), nil
 	}
-	f.addEvent("customer.updated", e.raw, prev, f.now().Unix())
+	f.addEvent("customer.updated", e.raw, prev, f.Now().Unix())
 	return clone(e.raw), nil
 }
 
@@ -444,7 +383,7 @@ func (f *Fake) DeleteCustomer(id string) error {
 		}
 	}
 	e.deleted = true
-	f.addEvent("customer.deleted", e.raw, nil, f.now().Unix())
+	f.addEvent("customer.deleted", e.raw, nil, f.Now().Unix())
 	return nil
 }
 
@@ -557,7 +496,7 @@ func (f *Fake) UpdateSubscription(id string, fields map[string]any) (map[string]
 	}
 	prev := update(e, fields)
 	if len(prev) > 0 {
-		f.addEvent("customer.subscription.updated", e.raw, prev, f.now().Unix())
+		f.addEvent("customer.subscription.updated", e.raw, prev, f.Now().Unix())
 	}
 	return clone(e.raw), nil
 }
@@ -580,7 +519,7 @@ func (f *Fake) CancelSubscription(id string) error {
 }
 
 func (f *Fake) cancel(e *entry) {
-	now := f.now().Unix()
+	now := f.Now().Unix()
 	e.obj["status"] = "canceled"
 	e.obj["canceled_at"] = json.Number(fmt.Sprint(now))
 	e.obj["ended_at"] = json.Number(fmt.Sprint(now))

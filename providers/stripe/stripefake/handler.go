@@ -10,105 +10,22 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/reconctl/reconctl/providers/fakefault"
 )
 
-// response is a rendered answer; ServeHTTP writes it (or a truncated part).
-type response struct {
-	status int
-	body   []byte
-	header http.Header
-}
+type response = fakefault.Response
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.stats.Requests++
-	f.served++
-	n := f.served
-	fl := f.faults
-	reqID := fmt.Sprintf("req_%014d", f.stats.Requests)
-	f.mu.Unlock()
-
-	if fl.Latency > 0 {
-		t := time.NewTimer(fl.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-
-	resp, truncate := f.answer(r, n, fl)
-	f.mu.Lock()
-	f.reqLog = append(f.reqLog, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: resp.status})
-	switch {
-	case resp.status == http.StatusUnauthorized:
-		f.stats.Unauthorized++
-	case resp.status == http.StatusBadRequest:
-		f.stats.BadRequests++
-	}
-	if truncate {
-		f.stats.Truncated++
-	}
-	f.mu.Unlock()
-
-	h := w.Header()
-	for k, v := range resp.header {
-		h[k] = v
-	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Request-Id", reqID)
-	h.Set("Stripe-Version", APIVersion)
-	h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-	w.WriteHeader(resp.status)
-	if truncate {
-		_, _ = w.Write(resp.body[:len(resp.body)/2])
-		if flusher, ok := w.(http.Flusher); ok {
-			flusher.Flush()
-		}
-		// Abort the response: the server drops the connection, the client
-		// reads fewer bytes than Content-Length promised.
-		panic(http.ErrAbortHandler)
-	}
-	_, _ = w.Write(resp.body)
+	f.Serve(w, r, f.answer)
 }
 
-func (f *Fake) answer(r *http.Request, n int, fl Faults) (response, bool) {
-	if fl.RateLimitEvery > 0 && n%fl.RateLimitEvery == 0 {
-		f.count(func(s *Stats) { s.RateLimited++ })
-		resp := errResp(http.StatusTooManyRequests, "invalid_request_error", "rate_limit",
-			"Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.", "")
-		resp.header = http.Header{}
-		if fl.RateLimitShouldRetry != "" {
-			resp.header.Set("Stripe-Should-Retry", fl.RateLimitShouldRetry)
-		}
-		if fl.RetryAfter > 0 {
-			resp.header.Set("Retry-After", strconv.Itoa(fl.RetryAfter))
-		}
-		return resp, false
-	}
-	if fl.ServerErrorEvery > 0 && n%fl.ServerErrorEvery == 0 {
-		f.count(func(s *Stats) { s.ServerErrors++ })
-		st := fl.ServerErrorStatus
-		if st == 0 {
-			st = http.StatusInternalServerError
-		}
-		return errResp(st, "api_error", "", "An unknown error occurred (injected by stripefake).", ""), false
-	}
+func (f *Fake) answer(r *http.Request) response {
 	if resp, ok := f.authenticate(r); !ok {
-		return resp, false
+		return resp
 	}
-	resp := f.route(r)
-	truncate := resp.status == http.StatusOK && fl.TruncateEvery > 0 && n%fl.TruncateEvery == 0 && len(resp.body) > 1
-	return resp, truncate
-}
-
-func (f *Fake) count(fn func(*Stats)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(&f.stats)
+	return f.route(r)
 }
 
 func errResp(status int, typ, code, msg, param string) response {
@@ -120,7 +37,7 @@ func errResp(status int, typ, code, msg, param string) response {
 	if param != "" {
 		e["param"] = param
 	}
-	return response{status: status, body: render(map[string]any{"error": e})}
+	return response{Status: status, Body: render(map[string]any{"error": e})}
 }
 
 func badRequest(msg, param string) response {
@@ -355,7 +272,7 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := f.now()
+	now := f.Now()
 	var match func(*entry) bool
 	switch res {
 	case "customers":
@@ -518,7 +435,7 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		b.Write(e.raw)
 	}
 	fmt.Fprintf(&b, `],"has_more":%t,"url":"/v1/%s"}`, hasMore, res)
-	return response{status: http.StatusOK, body: b.Bytes()}
+	return response{Status: http.StatusOK, Body: b.Bytes()}
 }
 
 func typeMatches(pattern, typ string) bool {
@@ -549,12 +466,12 @@ func (f *Fake) retrieve(c *collection, id string, q url.Values) response {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.forbidden[id] {
+	if f.Forbidden(id) {
 		return errResp(http.StatusForbidden, "invalid_request_error", "",
 			fmt.Sprintf("The provided key does not have access to %s '%s'. Having the 'rak_%s_read' permission would allow this request to continue.", c.kind, id, c.kind), "")
 	}
 	e := c.byID[id]
-	if e != nil && c == f.events && e.created < f.now().Add(-Retention).Unix() {
+	if e != nil && c == f.events && e.created < f.Now().Add(-Retention).Unix() {
 		e = nil // pruned after 30 days
 	}
 	if e == nil {
@@ -563,7 +480,7 @@ func (f *Fake) retrieve(c *collection, id string, q url.Values) response {
 	}
 	if e.deleted {
 		body, _ := json.Marshal(map[string]any{"id": e.id, "object": c.kind, "deleted": true})
-		return response{status: http.StatusOK, body: body}
+		return response{Status: http.StatusOK, Body: body}
 	}
-	return response{status: http.StatusOK, body: e.raw}
+	return response{Status: http.StatusOK, Body: e.raw}
 }

@@ -85,15 +85,13 @@ var notFoundName = map[string]string{
 // Fake is the in-memory WorkOS. It is an http.Handler; all methods are safe
 // for concurrent use.
 type Fake struct {
-	cfg Config
-	inj *fakefault.Injector
+	*fakefault.Base // clock, Forbid, faults, stats and request log
+	cfg             Config
 
 	mu          sync.Mutex
-	now         func() time.Time
 	seq         uint64
 	coll        map[string]*collection
 	memberships map[string]map[string]bool // user id → organization ids
-	forbidden   map[string]bool
 	dirLimit    map[string]*rate.Limiter
 }
 
@@ -101,19 +99,14 @@ type Fake struct {
 func New(cfg Config) *Fake {
 	f := &Fake{
 		cfg:         cfg,
-		now:         cfg.Now,
 		coll:        map[string]*collection{},
 		memberships: map[string]map[string]bool{},
-		forbidden:   map[string]bool{},
 		dirLimit:    map[string]*rate.Limiter{},
 	}
 	for _, k := range []string{KindUser, KindOrganization, KindDirectoryUser, KindEvent} {
 		f.coll[k] = &collection{kind: k, byID: map[string]*entry{}}
 	}
-	if f.now == nil {
-		f.now = time.Now
-	}
-	f.inj = fakefault.New(fakefault.Shapes{
+	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte { return []byte(`{"message":"Too many requests"}`) },
 		ServerError: func(st int) []byte {
 			return render(map[string]any{"message": "Internal Server Error (injected by workosfake)", "code": "server_error"})
@@ -130,32 +123,6 @@ func New(cfg Config) *Fake {
 func NewServer(cfg Config) (*Fake, *httptest.Server) {
 	f := New(cfg)
 	return f, httptest.NewServer(f)
-}
-
-// SetClock replaces the fake's clock.
-func (f *Fake) SetClock(now func() time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = now
-}
-
-// SetFaults replaces the injected faults and restarts their counting.
-func (f *Fake) SetFaults(fl Faults) { f.inj.Set(fl) }
-
-// Stats returns the counters so far.
-func (f *Fake) Stats() Stats { return f.inj.Stats() }
-
-// Requests returns every request served so far.
-func (f *Fake) Requests() []Request { return f.inj.Requests() }
-
-// ResetStats clears the counters and the request log.
-func (f *Fake) ResetStats() { f.inj.Reset() }
-
-// Forbid makes GET of this object id answer 403.
-func (f *Fake) Forbid(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.forbidden[id] = true
 }
 
 // entry is one stored object, its JSON rendered once per mutation.
@@ -216,33 +183,9 @@ func (f *Fake) newID(kind string) string {
 	return idPrefix[kind] + string(b[:])
 }
 
-func render(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(fmt.Sprintf("workosfake: cannot encode: %v", err))
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
-}
-
-func decode(raw []byte) map[string]any {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		panic(fmt.Sprintf("workosfake: cannot decode stored object: %v", err))
-	}
-	return m
-}
-
-// normalize turns caller values into the JSON model the fake stores.
-func normalize(v map[string]any) map[string]any {
-	if v == nil {
-		return map[string]any{}
-	}
-	return decode(render(v))
-}
+func render(v any) []byte                       { return fakefault.Render("workosfake", v) }
+func decode(raw []byte) map[string]any          { return fakefault.Decode("workosfake", raw) }
+func normalize(v map[string]any) map[string]any { return fakefault.Normalize("workosfake", v) }
 
 func stamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
@@ -286,7 +229,7 @@ func defaults(kind, id string, created time.Time, dir string) map[string]any {
 // create stores a new object. fields use WorkOS's names; "id" and
 // "created_at" (time.Time or ISO-8601) may be given.
 func (f *Fake) create(kind, dir string, fields map[string]any) (*entry, error) {
-	created := f.now().UTC().Truncate(time.Millisecond)
+	created := f.Now().UTC().Truncate(time.Millisecond)
 	if v, ok := fields["created_at"]; ok {
 		t, ok := timeFrom(v)
 		if !ok {
@@ -344,7 +287,7 @@ func (f *Fake) seed(kind, dir string, n int, fields func(i int) map[string]any) 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ids := make([]string, 0, n)
-	now := f.now().UTC().Truncate(time.Millisecond)
+	now := f.Now().UTC().Truncate(time.Millisecond)
 	for i := range n {
 		var fl map[string]any
 		if fields != nil {
@@ -386,7 +329,7 @@ func (f *Fake) update(kind, id string, fields map[string]any) (map[string]any, e
 	if !changed {
 		return decode(e.raw), nil
 	}
-	now := f.now().UTC().Truncate(time.Millisecond)
+	now := f.Now().UTC().Truncate(time.Millisecond)
 	e.obj["updated_at"] = stamp(now)
 	e.raw = render(e.obj)
 	f.addEvent(eventPrefix[kind]+".updated", e.raw, now)
@@ -401,7 +344,7 @@ func (f *Fake) delete(kind, id string) error {
 		return fmt.Errorf("workosfake: no such %s %q", kind, id)
 	}
 	e.deleted = true
-	f.addEvent(eventPrefix[kind]+".deleted", e.raw, f.now().UTC().Truncate(time.Millisecond))
+	f.addEvent(eventPrefix[kind]+".deleted", e.raw, f.Now().UTC().Truncate(time.Millisecond))
 	return nil
 }
 

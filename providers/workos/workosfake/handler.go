@@ -20,7 +20,7 @@ type response = fakefault.Response
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.inj.Serve(w, r, f.answer)
+	f.Serve(w, r, f.answer)
 }
 
 func jsonResp(status int, v any) response {
@@ -82,12 +82,7 @@ func (f *Fake) answer(r *http.Request) response {
 func (f *Fake) authenticate(r *http.Request) (response, bool) {
 	unauthorized := jsonResp(http.StatusUnauthorized, map[string]any{
 		"message": "Could not authorize the request. Maybe your API key is invalid?"})
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" {
-		return unauthorized, false
-	}
-	if f.cfg.APIKey != "" && key != f.cfg.APIKey || f.cfg.APIKey == "" && !strings.HasPrefix(key, "sk_") {
+	if key, ok := fakefault.BearerKey(r); !ok || !fakefault.KeyAccepted(key, f.cfg.APIKey, "sk_") {
 		return unauthorized, false
 	}
 	return response{}, true
@@ -96,7 +91,7 @@ func (f *Fake) authenticate(r *http.Request) (response, bool) {
 func (f *Fake) retrieve(kind, id string) response {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.forbidden[id] {
+	if f.Forbidden(id) {
 		return jsonResp(http.StatusForbidden, map[string]any{"code": "forbidden",
 			"message": "You do not have permission to access this resource."})
 	}
@@ -258,7 +253,7 @@ func (f *Fake) list(kind string, q url.Values) response {
 			desc = false
 		}
 		f.mu.Lock()
-		oldest := f.now().Add(-Retention)
+		oldest := f.Now().Add(-Retention)
 		f.mu.Unlock()
 		match = func(e *entry) bool {
 			// range_start and range_end are both inclusive.

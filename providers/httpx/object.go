@@ -1,0 +1,112 @@
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/reconctl/reconctl/providers"
+)
+
+// Client-side helpers the HTTP providers share: sending a GET and reading
+// its body, decoding one JSON object, classifying a GET by id, and keeping
+// keys out of error messages.
+
+// Get sends one GET to target through c with the headers every provider
+// sends (Accept: application/json, User-Agent: reconctl), then those set
+// adds (credentials, provider headers; they may override the defaults), and
+// returns the response with its whole body. A cancelled ctx reports its own
+// cause; other transport errors lose url.Error's wrapping, which repeats
+// the URL (query, emails included).
+func Get(ctx context.Context, c *http.Client, target string, set func(http.Header)) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "reconctl")
+	if set != nil {
+		set(req.Header)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, nil, err
+	}
+	return resp, buf.Bytes(), nil
+}
+
+// DecodeObject decodes one JSON object with numbers kept as json.Number.
+// what names it in errors ("decoding <what>: …"); JSON null is an error.
+func DecodeObject(raw []byte, what string) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", what, err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("decoding %s: null", what)
+	}
+	return m, nil
+}
+
+// StringID is obj's "id" when it is a non-empty string; otherwise the error
+// "<what> without an id".
+func StringID(obj map[string]any, what string) (string, error) {
+	id, _ := obj["id"].(string)
+	if id == "" {
+		return "", errors.New(what + " without an id")
+	}
+	return id, nil
+}
+
+// GetStatus classifies the status of a GET by id the way every provider
+// does: 200 is present, 403 inaccessible (the key may not read this
+// object), and deleted is whatever gone says of the status; ok is false for
+// anything else, which the caller reports as its own API error. gone holds
+// the provider's own rule, because a bare 404 also comes from a wrong API
+// base or a proxy and must not make objects look deleted where the
+// provider can tell the two apart.
+func GetStatus(status int, gone func(status int) bool) (st providers.RemoteStatus, ok bool) {
+	switch {
+	case status == http.StatusOK:
+		return providers.StatusPresent, true
+	case status == http.StatusForbidden:
+		return providers.StatusInaccessible, true
+	case gone != nil && gone(status):
+		return providers.StatusDeleted, true
+	}
+	return "", false
+}
+
+// Scrub replaces every non-empty secret in s, then everything keyLike
+// matches (when not nil), with "[key]".
+func Scrub(s string, keyLike *regexp.Regexp, secrets ...string) string {
+	for _, k := range secrets {
+		if k != "" {
+			s = strings.ReplaceAll(s, k, "[key]")
+		}
+	}
+	if keyLike != nil {
+		s = keyLike.ReplaceAllString(s, "[key]")
+	}
+	return s
+}
