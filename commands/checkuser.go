@@ -141,7 +141,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 	u.Resource = s.userResource(p)
 	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger}
 	userTable := s.table(u.Resource)
-	userRes, err := eng.Prepare(ctx, userTable)
+	userRes, err := s.prepare(ctx, eng, userTable)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 				continue // compared only when the local side mirrors it
 			}
 			t := s.table(rel)
-			rr, err := eng.Prepare(ctx, t)
+			rr, err := s.prepare(ctx, eng, t)
 			if err != nil {
 				return nil, err
 			}

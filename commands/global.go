@@ -21,6 +21,7 @@ import (
 	"github.com/reconctl/reconctl/config"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/report"
 )
 
@@ -246,4 +247,40 @@ type configResource struct{ name string }
 
 func (r *configResource) table() *localstate.Table {
 	return (&config.Resource{Name: r.name}).LocalTable()
+}
+
+// prepare compiles a resource's mapping against the store; a table or column
+// the state lacks is reported at the config line that names it.
+func (s *Settings) prepare(ctx context.Context, eng *reconcile.Engine, t *localstate.Table) (*reconcile.Resource, error) {
+	r, err := eng.Prepare(ctx, t)
+	if err == nil {
+		return r, nil
+	}
+	var se *localstate.SchemaError
+	res := s.Config.Resource(t.Resource)
+	if !errors.As(err, &se) || res == nil || s.Config.File == "" {
+		return nil, err
+	}
+	key := ""
+	switch {
+	case se.Table != "":
+		key = "table"
+	case se.Column == t.Key:
+		key = "key"
+	case se.Column == t.UpdatedAt:
+		key = "updated_at"
+	case se.Column == t.SoftDelete:
+		key = "soft_delete"
+	default:
+		key = "fields." + se.Column
+	}
+	line := res.LineOf(key)
+	if _, ok := res.Lines[key]; !ok {
+		key = ""
+	}
+	where := "resources." + t.Resource
+	if key != "" {
+		where += "." + key
+	}
+	return nil, fmt.Errorf("%s:%d: %s: %w", s.Config.File, line, where, err)
 }

@@ -359,7 +359,7 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 			return et, nil
 		}
 		t := s.table(resource)
-		res, err := eng.Prepare(ctx, t)
+		res, err := s.prepare(ctx, eng, t)
 		if err != nil {
 			return nil, err
 		}

@@ -64,7 +64,7 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	}
 	var resources []*reconcile.Resource
 	for _, t := range tables {
-		r, err := eng.Prepare(ctx, t)
+		r, err := s.prepare(ctx, eng, t)
 		if err != nil {
 			return err
 		}

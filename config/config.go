@@ -53,6 +53,17 @@ type Resource struct {
 	SoftDelete string
 	Fields     []localstate.Field
 	Line       int
+	// Lines holds the line of each key set under the resource ("table",
+	// "key", "fields.email", ...), so errors about them can point there.
+	Lines map[string]int
+}
+
+// LineOf returns the line of the resource's key (or of the resource itself).
+func (r *Resource) LineOf(key string) int {
+	if l, ok := r.Lines[key]; ok {
+		return l
+	}
+	return r.Line
 }
 
 // LocalTable returns the store mapping of r.
@@ -337,7 +348,7 @@ func (p *parser) resources(n *yaml.Node) ([]*Resource, error) {
 		if name == "" {
 			return p.errf(k, "resources", "empty resource name")
 		}
-		r := &Resource{Name: name, Line: k.Line}
+		r := &Resource{Name: name, Line: k.Line, Lines: map[string]int{}}
 		prefix := "resources." + name + "."
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			out = append(out, r) // "customers:" alone: all defaults
@@ -345,6 +356,12 @@ func (p *parser) resources(n *yaml.Node) ([]*Resource, error) {
 		}
 		err := p.mapping(v, prefix, func(key string, k, v *yaml.Node) error {
 			var err error
+			r.Lines[key] = k.Line
+			if key == "fields" && v.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(v.Content); i += 2 {
+					r.Lines["fields."+v.Content[i].Value] = v.Content[i].Line
+				}
+			}
 			switch key {
 			case "table":
 				r.Table, err = p.ident(v, prefix+key)

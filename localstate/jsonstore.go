@@ -127,8 +127,8 @@ func (s *jsonStore) noTable(name string) error {
 	if len(names) > 0 {
 		have = "its tables are: " + strings.Join(names, ", ")
 	}
-	return fmt.Errorf("state %s has no table %q; %s; set table: for the resource in reconctl.yaml, or add %q: [] to the snapshot",
-		s.path, name, have, name)
+	return &SchemaError{Table: name, Err: fmt.Errorf("state %s has no table %q; %s; set table: for the resource in reconctl.yaml, or add %q: [] to the snapshot",
+		s.path, name, have, name)}
 }
 
 // Columns is the union of the keys the table's records carry. A mapped column

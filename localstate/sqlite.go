@@ -176,8 +176,8 @@ func (ts *tableSchema) lookup(name string) (int, bool) {
 }
 
 func (ts *tableSchema) missing(col, role string) error {
-	return fmt.Errorf("state %s: table %q has no column %q (%s); its columns are: %s; fix reconctl.yaml or the schema",
-		ts.stateName, ts.name, col, role, ts.names)
+	return &SchemaError{Column: col, Err: fmt.Errorf("state %s: table %q has no column %q (%s); its columns are: %s; fix reconctl.yaml or the schema",
+		ts.stateName, ts.name, col, role, ts.names)}
 }
 
 func tableName(t *Table) string {
@@ -333,7 +333,7 @@ func (s *sqliteStore) noTable(ctx context.Context, name string) error {
 	if len(tables) > 0 {
 		have = "its tables are: " + strings.Join(tables, ", ")
 	}
-	return fmt.Errorf("state %s has no table %q; %s; set table: for the resource in reconctl.yaml", s.path, name, have)
+	return &SchemaError{Table: name, Err: fmt.Errorf("state %s has no table %q; %s; set table: for the resource in reconctl.yaml", s.path, name, have)}
 }
 
 // resolved is a table's config checked against its schema.

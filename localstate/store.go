@@ -111,3 +111,13 @@ var (
 	// ErrReadOnly: Apply on a store opened read-only.
 	ErrReadOnly = errors.New("state opened read-only")
 )
+
+// SchemaError is a table or column that a mapping names and the state lacks.
+// Table or Column says which; the message says what exists.
+type SchemaError struct {
+	Table, Column string
+	Err           error
+}
+
+func (e *SchemaError) Error() string { return e.Err.Error() }
+func (e *SchemaError) Unwrap() error { return e.Err }
