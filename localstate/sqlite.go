@@ -55,7 +55,7 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqliteStor
 	// single-key lookups: the default cache serves them, and a read-only
 	// run stays small.
 	if !opts.ReadOnly {
-		q += "&_pragma=cache_size(-65536)"
+		q += "&_pragma=cache_size(-262144)"
 	}
 	db, err := sql.Open("sqlite", "file:"+uriPath(abs)+q)
 	if err != nil {

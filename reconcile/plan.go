@@ -126,7 +126,19 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 		return err
 	}
 	for _, rr := range res.Resources {
+		done := 0 // plan entries before this one are in the transaction
 		for i := range rr.plan {
+			if i-done >= 2*applyChunk {
+				// Drop what is already written and reported nowhere (--force
+				// rewrites): the collector then has less to trace while the
+				// rest is written.
+				for j := done; j < i-applyChunk; j++ {
+					if rr.plan[j].drift < 0 {
+						rr.plan[j] = pending{drift: -1, op: rr.plan[j].op}
+					}
+				}
+				done = i - applyChunk
+			}
 			m := valueMaps[len(chunk)]
 			if m == nil {
 				m = make(map[string]any, 8)
