@@ -290,7 +290,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 		return res, nil
 	}
 	if err := eng.Apply(ctx, res); err != nil {
-		return nil, fmt.Errorf("applying the fix (nothing was written): %w", err)
+		return nil, fmt.Errorf("applying the fix: %w", err)
 	}
 	r.recordRecordFreshness(ctx, p.Name(), res.Drift)
 	u.Drift = res.Drift

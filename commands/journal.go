@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -182,13 +183,20 @@ func (r *run) recordFreshness(ctx context.Context, provider string, resources []
 	}
 }
 
-// recordRecordFreshness does the same for single records (check-user --fix).
+// recordRecordFreshness does the same for single records (check-user --fix,
+// or the written records of a resource with unresolved drift).
 func (r *run) recordRecordFreshness(ctx context.Context, provider string, drift []reconcile.Drift) {
+	var rows []journal.VersionRow
 	for _, d := range drift {
 		if d.Applied {
-			if err := r.j.RecordVersion(ctx, nil, provider, d.Resource, d.ID, r.started, "", r.command+" "+r.id); err != nil {
-				r.s.Logger.Warn("could not record the record's freshness in the journal", "id", d.ID, "err", err)
-			}
+			rows = append(rows, journal.VersionRow{Provider: provider, Resource: d.Resource, ObjectID: d.ID, At: r.started, Source: r.command + " " + r.id})
 		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	err := inTx(ctx, r.j.DB(), func(tx *sql.Tx) error { return r.j.RecordVersions(ctx, tx, rows) })
+	if err != nil {
+		r.s.Logger.Warn("could not record the records' freshness in the journal", "err", err)
 	}
 }

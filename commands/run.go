@@ -103,11 +103,27 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		return nil
 	}
 	if err := eng.Apply(ctx, res); err != nil {
-		return fmt.Errorf("applying the plan (nothing was written): %w", err)
+		return fmt.Errorf("applying the plan: %w", err)
 	}
-	r.recordFreshness(ctx, p.Name(), rep.Resources)
 	rep.Drift = res.Drift
 	rep.Summary = res.Summaries()
+	// A resource with nothing left unresolved now mirrors the provider as of
+	// this run: older events are stale for all of it. Otherwise only the
+	// records written are known to be fresh.
+	var whole []string
+	for _, name := range rep.Resources {
+		if rep.Summary[name].Unresolved == 0 {
+			whole = append(whole, name)
+		}
+	}
+	r.recordFreshness(ctx, p.Name(), whole)
+	var partial []reconcile.Drift
+	for _, d := range res.Drift {
+		if rep.Summary[d.Resource].Unresolved > 0 {
+			partial = append(partial, d)
+		}
+	}
+	r.recordRecordFreshness(ctx, p.Name(), partial)
 	rep.ExitCode = driftExit(res)
 	return nil
 }
