@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -15,6 +16,25 @@ import (
 
 // New builds the command tree.
 func New(io IO) *cli.App {
+	app := newApp(io)
+	// A usage error is one line on stderr, never the help text on stdout
+	// (stdout is for reports only).
+	for _, c := range app.Commands {
+		c.OnUsageError = usageError
+	}
+	app.OnUsageError = usageError
+	return app
+}
+
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := "reconctl"
+	if c.Command != nil && c.Command.Name != "" {
+		name += " " + c.Command.Name
+	}
+	return fmt.Errorf("%v: see %s --help", err, name)
+}
+
+func newApp(io IO) *cli.App {
 	return &cli.App{
 		Name:  "reconctl",
 		Usage: "keep an app's data honest against the SaaS providers it mirrors",
