@@ -67,3 +67,14 @@ func TestIgnore(t *testing.T) {
 	}
 	_ = localstate.OpCreate
 }
+
+func FuzzIgnoreFile(f *testing.F) {
+	f.Add("customers/cus_1\ncustomers/*/phone # x\n")
+	f.Add("[\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		rules, err := ReadIgnoreFile(strings.NewReader(text), "fuzz")
+		if err == nil {
+			_ = ignores(rules, "customers", "cus_1", "phone")
+		}
+	})
+}
