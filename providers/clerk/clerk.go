@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -96,34 +95,21 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 			return nil, fmt.Errorf("clerk.%s: unknown key (the clerk: section takes no settings)", k)
 		}
 	}
-	keyEnv := opts.APIKeyEnv
-	if keyEnv == "" {
-		keyEnv = DefaultKeyEnv
-	}
-	key := strings.TrimSpace(os.Getenv(keyEnv))
-	if key == "" {
-		return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
-	}
-	base := opts.APIBase
-	if base == "" {
-		base = DefaultAPIBase
-	}
-	u, err := httpx.CheckAPIBase(base)
+	// RPS 0: Clerk's default depends on the kind of key (set below).
+	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "clerk", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv})
 	if err != nil {
-		return nil, fmt.Errorf("clerk: %w", err)
+		return nil, err
 	}
 	// Clerk documents its base as https://api.clerk.com/v1; our paths
 	// carry /v1 themselves.
+	u := su.Base
 	u.Path = strings.TrimSuffix(u.Path, "/v1")
-	cfg := httpx.Config{RPS: opts.RPS, Retries: opts.Retries, Timeout: opts.Timeout, Logger: opts.Logger}
+	cfg := su.Config
 	if cfg.RPS == 0 {
 		cfg.RPS = DefaultRPS
-		if strings.HasPrefix(key, "sk_test_") {
+		if strings.HasPrefix(su.Key, "sk_test_") {
 			cfg.RPS = DefaultDevRPS
 		}
-	}
-	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
-		cfg.Base = opts.HTTPClient.Transport
 	}
 	for _, t := range tweaks {
 		t(&cfg)
@@ -133,12 +119,8 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Provider{base: u.String(), key: key, keyEnv: keyEnv, client: tr.Client(), transport: tr,
-		concurrency: conc, rps: cfg.RPS, pageSize: pageSize, maxBackups: 100, log: log}, nil
+	return &Provider{base: u.String(), key: su.Key, keyEnv: su.KeyEnv, client: tr.Client(), transport: tr,
+		concurrency: conc, rps: cfg.RPS, pageSize: pageSize, maxBackups: 100, log: su.Log}, nil
 }
 
 // Name implements providers.Provider.
@@ -184,21 +166,11 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 		var ae *APIError
 		return st == http.StatusNotFound && errors.As(p.apiError(resp, body), &ae) && ae.Code == "resource_not_found"
 	}
-	switch st, ok := httpx.GetStatus(resp.StatusCode, gone); {
-	case !ok:
-		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, p.apiError(resp, body))
-	case st != providers.StatusPresent:
-		return providers.Record{}, st, nil
-	}
-	obj, err := decodeObject(body)
+	rec, st, err := httpx.GetRecord(resp, body, gone, p.apiError, "clerk user", toRecord)
 	if err != nil {
 		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, err)
 	}
-	rec, err := toRecord(obj)
-	if err != nil {
-		return providers.Record{}, "", fmt.Errorf("getting clerk user %s: %w", id, err)
-	}
-	return rec, providers.StatusPresent, nil
+	return rec, st, nil
 }
 
 // APIError is a Clerk error response other than 401:
@@ -211,18 +183,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "clerk answered HTTP %d", e.Status)
-	if e.Code != "" {
-		b.WriteString(" " + e.Code)
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	if e.TraceID != "" {
-		b.WriteString(" (trace " + e.TraceID + ")")
-	}
-	return b.String()
+	return httpx.ErrorText("clerk", e.Status, e.Code, e.Message, "trace", e.TraceID)
 }
 
 func (p *Provider) apiError(resp *http.Response, body []byte) error {
@@ -266,8 +227,6 @@ func (p *Provider) apiError(resp *http.Response, body []byte) error {
 var keyLike = regexp.MustCompile(`\bsk_(?:test|live)_[A-Za-z0-9]+`)
 
 func (p *Provider) scrub(s string) string { return httpx.Scrub(s, keyLike, p.key) }
-
-func decodeObject(raw []byte) (map[string]any, error) { return httpx.DecodeObject(raw, "clerk user") }
 
 // toRecord makes a record of a user: the object as Clerk sent it plus a
 // flat "email", the address of the email_addresses entry whose id is

@@ -120,6 +120,34 @@ func Play[Op any](b *Base, now time.Time, ops []Op, at, label func(Op) string, r
 	return nil
 }
 
+// PlayScenario is Play, then (when faults is not nil) setFaults(*faults):
+// the whole of a fake's Play.
+func PlayScenario[Op, F any](b *Base, now time.Time, ops []Op, faults *F, setFaults func(F), at, label func(Op) string, run func(Op, time.Time) error) error {
+	if err := Play(b, now, ops, at, label, run); err != nil {
+		return err
+	}
+	if faults != nil {
+		setFaults(*faults)
+	}
+	return nil
+}
+
+// SeedFields returns the fields of a seed op's object i (from 0): fields
+// and id with their % verbs formatted with i+1 (id only when not empty),
+// and created_at t unless fields set it.
+func SeedFields(fields map[string]any, id string, t time.Time) func(i int) map[string]any {
+	return func(i int) map[string]any {
+		fl := ExpandFields(fields, i+1)
+		if id != "" {
+			fl["id"] = fmt.Sprintf(id, i+1)
+		}
+		if _, ok := fl["created_at"]; !ok {
+			fl["created_at"] = t
+		}
+		return fl
+	}
+}
+
 // RecoverOp turns a panic in a scenario op (the fakes' Create methods panic
 // on a duplicate id) into *err: `defer fakefault.RecoverOp(&err)`.
 func RecoverOp(err *error) {

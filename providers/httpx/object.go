@@ -110,3 +110,45 @@ func Scrub(s string, keyLike *regexp.Regexp, secrets ...string) string {
 	}
 	return s
 }
+
+// GetRecord finishes a Get by id from the answer to its GET: a status
+// GetStatus classifies (with gone) other than present is returned as is,
+// one it does not classify as apiErr's error; a 200's body is decoded
+// (DecodeObject, naming it what) and made a record by toRecord. Callers
+// prefix errors with what they were getting.
+func GetRecord(resp *http.Response, body []byte, gone func(status int) bool, apiErr func(*http.Response, []byte) error,
+	what string, toRecord func(map[string]any) (providers.Record, error)) (providers.Record, providers.RemoteStatus, error) {
+	switch st, ok := GetStatus(resp.StatusCode, gone); {
+	case !ok:
+		return providers.Record{}, "", apiErr(resp, body)
+	case st != providers.StatusPresent:
+		return providers.Record{}, st, nil
+	}
+	obj, err := DecodeObject(body, what)
+	if err != nil {
+		return providers.Record{}, "", err
+	}
+	rec, err := toRecord(obj)
+	if err != nil {
+		return providers.Record{}, "", err
+	}
+	return rec, providers.StatusPresent, nil
+}
+
+// ErrorText is how the providers' API errors read: "<name> answered HTTP
+// <status>[ <code>][: <message>][ (<refKind> <ref>)]", each part only when
+// not empty (refKind names the reference: "request", "trace").
+func ErrorText(name string, status int, code, message, refKind, ref string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s answered HTTP %d", name, status)
+	if code != "" {
+		b.WriteString(" " + code)
+	}
+	if message != "" {
+		b.WriteString(": " + message)
+	}
+	if ref != "" {
+		b.WriteString(" (" + refKind + " " + ref + ")")
+	}
+	return b.String()
+}

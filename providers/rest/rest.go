@@ -66,6 +66,7 @@
 package rest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,7 +74,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -156,6 +156,9 @@ func Unwrap(p providers.Provider) (*Provider, bool) {
 // auth.env, Options.RPS overrides rps (negative: no client-side pacing).
 // The optional tweaks adjust the HTTP layer's configuration (tests use them
 // for short backoff).
+//
+// Not httpx.NewSetup: the base comes from the config and is checked before
+// the key, which is optional (no auth: section, no key).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provider, error) {
 	cfg, err := ParseConfig(opts.Settings)
 	if err != nil {
@@ -172,19 +175,16 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 	if err != nil {
 		return nil, fmt.Errorf("rest: %w", err)
 	}
-	p := &Provider{cfg: cfg, base: u, names: sortedNames(cfg.Resources), log: opts.Logger}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
+	p := &Provider{cfg: cfg, base: u, names: sortedNames(cfg.Resources), log: httpx.OrDiscard(opts.Logger)}
 	keyEnv := opts.APIKeyEnv
 	if keyEnv == "" && cfg.Auth != nil {
 		keyEnv = cfg.Auth.Env
 	}
 	switch {
 	case keyEnv != "":
-		key := strings.TrimSpace(os.Getenv(keyEnv))
-		if key == "" {
-			return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
+		key, err := httpx.LookupKey(keyEnv)
+		if err != nil {
+			return nil, err
 		}
 		p.keyEnv, p.authHeader, p.authValue = keyEnv, "Authorization", "Bearer "+key
 		if cfg.Auth != nil {
@@ -193,16 +193,7 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 	case cfg.Auth != nil:
 		return nil, errors.New("rest.auth.env: missing; name the environment variable holding the API key (or set api_key_env)")
 	}
-	hc := httpx.Config{RPS: opts.RPS, Retries: opts.Retries, Timeout: opts.Timeout, Logger: opts.Logger}
-	if hc.RPS == 0 {
-		hc.RPS = cfg.RPS
-	}
-	if hc.RPS == 0 {
-		hc.RPS = DefaultRPS
-	}
-	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
-		hc.Base = opts.HTTPClient.Transport
-	}
+	hc := httpx.ConfigFrom(opts, cmp.Or(cfg.RPS, DefaultRPS))
 	for _, t := range tweaks {
 		t(&hc)
 	}
@@ -359,6 +350,7 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	}
 	// A generic API's error bodies have no known shape: any 404 or 410 is a deletion.
 	gone := func(st int) bool { return st == http.StatusNotFound || st == http.StatusGone }
+	// Not httpx.GetRecord: the object sits at get_item_path and deleted_path may mark it deleted.
 	switch st, ok := httpx.GetStatus(resp.StatusCode, gone); {
 	case !ok:
 		return providers.Record{}, "", fmt.Errorf("getting rest %s %s: %w", resource, id, p.apiError(resp, body))

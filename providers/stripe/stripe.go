@@ -4,15 +4,14 @@
 package stripe
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"regexp"
-	"strings"
 	"time"
 
 	stripeapi "github.com/stripe/stripe-go/v84"
@@ -80,40 +79,17 @@ var (
 // through. The optional tweaks adjust the HTTP layer's configuration after
 // Options are applied (tests use them for short backoff).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
-	keyEnv := opts.APIKeyEnv
-	if keyEnv == "" {
-		keyEnv = DefaultKeyEnv
-	}
-	key := strings.TrimSpace(os.Getenv(keyEnv))
-	if key == "" {
-		return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
-	}
-	base := opts.APIBase
-	if base == "" {
-		base = DefaultAPIBase
-	}
-	u, err := httpx.CheckAPIBase(base)
+	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "stripe", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv, RPS: DefaultRPS})
 	if err != nil {
-		return nil, fmt.Errorf("stripe: %w", err)
+		return nil, err
 	}
-	cfg := httpx.Config{
-		RPS:     opts.RPS,
-		Retries: opts.Retries,
-		Timeout: opts.Timeout,
-		Logger:  opts.Logger,
-	}
-	if cfg.RPS == 0 {
-		cfg.RPS = DefaultRPS
-	}
-	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
-		cfg.Base = opts.HTTPClient.Transport
-	}
+	cfg := su.Config
 	for _, t := range tweaks {
 		t(&cfg)
 	}
 	tr := httpx.New(cfg)
 	backends := stripeapi.NewBackendsWithConfig(&stripeapi.BackendConfig{
-		URL:        stripeapi.String(u.String()),
+		URL:        stripeapi.String(su.Base.String()),
 		HTTPClient: tr.Client(),
 		// httpx retries (with pacing and jitter); the SDK must not retry on top.
 		MaxNetworkRetries: stripeapi.Int64(0),
@@ -125,18 +101,14 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return &Provider{
-		sc:             stripeapi.NewClient(key, stripeapi.WithBackends(backends)),
+		sc:             stripeapi.NewClient(su.Key, stripeapi.WithBackends(backends)),
 		api:            backends.API,
-		key:            key,
-		keyEnv:         keyEnv,
+		key:            su.Key,
+		keyEnv:         su.KeyEnv,
 		transport:      tr,
 		concurrency:    conc,
-		log:            log,
+		log:            su.Log,
 		floor:          time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC).Unix(),
 		maxEventBuffer: 20000,
 		now:            time.Now,
@@ -238,21 +210,9 @@ type APIError struct {
 	Err       *stripeapi.Error
 }
 
+// Stripe's errors may carry a type but no code: the type stands in for it.
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "stripe answered HTTP %d", e.Status)
-	if e.Code != "" {
-		b.WriteString(" " + e.Code)
-	} else if e.Type != "" {
-		b.WriteString(" " + e.Type)
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	if e.RequestID != "" {
-		b.WriteString(" (request " + e.RequestID + ")")
-	}
-	return b.String()
+	return httpx.ErrorText("stripe", e.Status, cmp.Or(e.Code, e.Type), e.Message, "request", e.RequestID)
 }
 
 func (e *APIError) Unwrap() error { return e.Err }

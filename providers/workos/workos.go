@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -95,29 +94,11 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 	if err != nil {
 		return nil, err
 	}
-	keyEnv := opts.APIKeyEnv
-	if keyEnv == "" {
-		keyEnv = DefaultKeyEnv
-	}
-	key := strings.TrimSpace(os.Getenv(keyEnv))
-	if key == "" {
-		return nil, fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", keyEnv)
-	}
-	base := opts.APIBase
-	if base == "" {
-		base = DefaultAPIBase
-	}
-	u, err := httpx.CheckAPIBase(base)
+	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "workos", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv, RPS: DefaultRPS})
 	if err != nil {
-		return nil, fmt.Errorf("workos: %w", err)
+		return nil, err
 	}
-	cfg := httpx.Config{RPS: opts.RPS, Retries: opts.Retries, Timeout: opts.Timeout, Logger: opts.Logger}
-	if cfg.RPS == 0 {
-		cfg.RPS = DefaultRPS
-	}
-	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
-		cfg.Base = opts.HTTPClient.Transport
-	}
+	cfg := su.Config
 	dirCfg := cfg
 	if dirCfg.RPS > 0 {
 		dirCfg.RPS = min(dirCfg.RPS, DirectoryUsersRPS)
@@ -128,14 +109,10 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		t(&dirCfg)
 	}
 	tr, dirTr := httpx.New(cfg), httpx.New(dirCfg)
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return &Provider{
-		base: u, key: key, keyEnv: keyEnv, directoryID: dirID,
+		base: su.Base, key: su.Key, keyEnv: su.KeyEnv, directoryID: dirID,
 		client: tr.Client(), dirClient: dirTr.Client(),
-		transports: []*httpx.Transport{tr, dirTr}, log: log, maxEventBuffer: 50000,
+		transports: []*httpx.Transport{tr, dirTr}, log: su.Log, maxEventBuffer: 50000,
 	}, nil
 }
 
@@ -247,21 +224,11 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	}
 	// Only WorkOS's own "no such object" 404 is a deletion (see entityNotFound).
 	gone := func(st int) bool { return st == http.StatusNotFound && entityNotFound(body, id) }
-	switch st, ok := httpx.GetStatus(resp.StatusCode, gone); {
-	case !ok:
-		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, p.apiError(resp, body))
-	case st != providers.StatusPresent:
-		return providers.Record{}, st, nil
-	}
-	obj, err := decodeObject(body)
+	rec, st, err := httpx.GetRecord(resp, body, gone, p.apiError, "workos object", toRecord)
 	if err != nil {
 		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, err)
 	}
-	rec, err := toRecord(obj)
-	if err != nil {
-		return providers.Record{}, "", fmt.Errorf("getting workos %s %s: %w", resource, id, err)
-	}
-	return rec, providers.StatusPresent, nil
+	return rec, st, nil
 }
 
 // entityNotFound tells WorkOS's "no such object" 404 from any other 404 (a
@@ -293,18 +260,7 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "workos answered HTTP %d", e.Status)
-	if e.Code != "" {
-		b.WriteString(" " + e.Code)
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	if e.RequestID != "" {
-		b.WriteString(" (request " + e.RequestID + ")")
-	}
-	return b.String()
+	return httpx.ErrorText("workos", e.Status, e.Code, e.Message, "request", e.RequestID)
 }
 
 // apiError turns an error response into *providers.AuthError (401) or

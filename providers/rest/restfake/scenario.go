@@ -70,13 +70,7 @@ func LoadScenario(path string) (*Scenario, error) { return fakefault.Load[Scenar
 func (f *Fake) Play(s *Scenario, now time.Time) error {
 	at := func(op Op) string { return op.At }
 	label := func(op Op) string { return op.Op + " " + op.Resource + " " + op.ID }
-	if err := fakefault.Play(f.Base, now, s.Ops, at, label, f.playOp); err != nil {
-		return err
-	}
-	if s.Faults != nil {
-		f.SetFaults(*s.Faults)
-	}
-	return nil
+	return fakefault.PlayScenario(f.Base, now, s.Ops, s.Faults, f.SetFaults, at, label, f.playOp)
 }
 
 func (f *Fake) playOp(op Op, t time.Time) (err error) {
@@ -112,16 +106,7 @@ func (f *Fake) playOp(op Op, t time.Time) (err error) {
 		if err := needResource(); err != nil {
 			return err
 		}
-		f.Seed(op.Resource, op.N, func(i int) map[string]any {
-			fl := fakefault.ExpandFields(op.Fields, i+1)
-			if op.ID != "" {
-				fl["id"] = fmt.Sprintf(op.ID, i+1)
-			}
-			if _, ok := fl["created_at"]; !ok {
-				fl["created_at"] = t
-			}
-			return fl
-		})
+		f.Seed(op.Resource, op.N, fakefault.SeedFields(op.Fields, op.ID, t))
 	case "forbid":
 		f.Forbid(op.ID)
 	case "event":

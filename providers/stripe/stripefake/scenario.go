@@ -46,13 +46,7 @@ func LoadScenario(path string) (*Scenario, error) {
 func (f *Fake) Play(s *Scenario, now time.Time) error {
 	at := func(op Op) string { return op.At }
 	label := func(op Op) string { return op.Op + " " + op.ID }
-	if err := fakefault.Play(f.Base, now, s.Ops, at, label, f.playOp); err != nil {
-		return err
-	}
-	if s.Faults != nil {
-		f.SetFaults(*s.Faults)
-	}
-	return nil
+	return fakefault.PlayScenario(f.Base, now, s.Ops, s.Faults, f.SetFaults, at, label, f.playOp)
 }
 
 // playOp runs one op; a panic (a duplicate id) is not recovered.
