@@ -41,7 +41,7 @@ EXIT STATUS:
    1  error: no journal, unknown run id`,
 		Flags: withGlobal(
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "list at most `N` runs (0: all)", EnvVars: envs("LIMIT")},
-			&cli.StringFlag{Name: "command", Usage: "list only runs of `COMMAND` (diff, resync, replay, check-user, history)", EnvVars: envs("COMMAND")},
+			&cli.StringFlag{Name: "command", Usage: "list only runs of `COMMAND` (diff, resync, replay, check-user)", EnvVars: envs("COMMAND")},
 		),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
