@@ -273,6 +273,18 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 		job.q.Since = oldest.Add(time.Minute) // margin: the provider's clock and ours differ
 	}
 	rep.Since, rep.Until = job.q.Since.Format(time.RFC3339), job.q.Until.Format(time.RFC3339)
+	if typer, ok := p.(providers.EventTyper); ok && len(job.q.Types) == 0 {
+		// Only the events of the configured resources: a busy account's
+		// other events are neither fetched nor counted.
+		var names []string
+		if ts, err := s.tables(p); err == nil {
+			for _, t := range ts {
+				names = append(names, t.Resource)
+			}
+		}
+		job.q.Types = typer.EventTypesFor(names)
+		rep.Types = job.q.Types
+	}
 
 	// 1. Fetch the window, oldest first.
 	var events []providers.Event

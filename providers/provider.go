@@ -196,3 +196,10 @@ func (e *AuthError) Error() string {
 	}
 	return msg + "; check that " + e.KeyEnv + " holds a valid key for this account"
 }
+
+// EventTyper is implemented by event sources that can name the event types
+// that concern some resources; replay asks only for those unless --types says
+// otherwise (a busy account's invoices and charges are never fetched).
+type EventTyper interface {
+	EventTypesFor(resources []string) []string
+}

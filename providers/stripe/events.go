@@ -221,3 +221,17 @@ func eventResource(typ string) (resource string, deleted bool) {
 	}
 	return "", false
 }
+
+// EventTypesFor implements providers.EventTyper: the customer lifecycle for
+// customers (not customer.source.* and the like), every subscription event
+// for subscriptions.
+func (p *Provider) EventTypesFor(resources []string) []string {
+	var out []string
+	if slices.Contains(resources, Customers) {
+		out = append(out, "customer.created", "customer.updated", "customer.deleted")
+	}
+	if slices.Contains(resources, Subscriptions) {
+		out = append(out, "customer.subscription.*")
+	}
+	return out
+}

@@ -245,3 +245,6 @@ func toEvent(raw json.RawMessage) (providers.Event, error) {
 	}
 	return ev, nil
 }
+
+// EventTypesFor implements providers.EventTyper.
+func (p *Provider) EventTypesFor(resources []string) []string { return EventTypesFor(resources...) }
