@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -236,6 +237,13 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 	job.checkpoint = p.Name()
 	if job.target != "" {
 		job.checkpoint = p.Name() + " " + job.target
+	}
+	if len(job.q.Types) > 0 {
+		// A run filtered by --types must not move the checkpoint of the
+		// unfiltered replays past events it never read: it keeps its own.
+		types := slices.Clone(job.q.Types)
+		sort.Strings(types)
+		job.checkpoint += " types=" + strings.Join(types, ",")
 	}
 	clock := time.Now().UTC()
 	if sinceArg == "last" {
