@@ -277,8 +277,8 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 			return fmt.Errorf("%s; run `reconctl resync` to repair state from that time, or pass --allow-partial to replay what remains", lost)
 		}
 		s.Logger.Warn(lost + "; replaying what remains (--allow-partial); run `reconctl resync` to repair the rest")
-		rep.Partial, rep.LostUntil = true, oldest.Format(time.RFC3339)
 		job.q.Since = oldest.Add(time.Minute) // margin: the provider's clock and ours differ
+		rep.Partial, rep.LostUntil = true, job.q.Since.Format(time.RFC3339)
 	}
 	rep.Since, rep.Until = job.q.Since.Format(time.RFC3339), job.q.Until.Format(time.RFC3339)
 	if typer, ok := p.(providers.EventTyper); ok && len(job.q.Types) == 0 {
@@ -392,6 +392,7 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	var todo []planned
 	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
 	perResource := map[string]int{}
+	written := map[string]bool{}
 	provider := p.Name()
 	// The journal is asked in batches: which events were processed, and how
 	// fresh each record (and each resource, after a diff --apply/resync) is.
@@ -429,7 +430,8 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 			rep.add(e, OutcomeIgnored, "")
 			continue
 		}
-		if _, found := processed[e.ID]; found {
+		if outcome, found := processed[e.ID]; found && outcome != OutcomeFailed {
+			// A failed event is tried again: its fix must not be lost.
 			rep.add(e, OutcomeDuplicate, "")
 			continue
 		}
@@ -448,7 +450,10 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 		}
 		newest[key] = e.Created
 		todo = append(todo, planned{e: e, et: et})
-		perResource[e.Resource]++
+		if !written[key] { // the brake counts records written, not events
+			written[key] = true
+			perResource[e.Resource]++
+		}
 	}
 	// Dry run: the plan is the outcome.
 	if job.dryRun {

@@ -71,7 +71,7 @@ func appendExact(buf []byte, v any, fold bool) []byte {
 		if len(x) > 0 {
 			c := x[0]
 			if c == '-' || (c >= '0' && c <= '9') {
-				if looksNumeric(x) {
+				if canonicalNumber(x) {
 					if out, ok := appendNumberString(buf, x); ok {
 						return out
 					}
@@ -114,8 +114,23 @@ func appendExact(buf []byte, v any, fold bool) []byte {
 	return append(append(buf, 'j'), b...)
 }
 
-// looksNumeric accepts canonical decimal numbers only ("42", "-1.5", "1e3"):
-// "007" or "+1" stay strings so identifiers keep their spelling.
+// canonicalNumber accepts text that is a number written the one canonical
+// way ("42", "-1.5"), so "42" equals the number 42; "2.10", "1e3", "007"
+// or "+1" stay text (two different strings are never equal by default;
+// compare: number reads them as numbers).
+func canonicalNumber(s string) bool {
+	if !looksNumeric(s) {
+		return false
+	}
+	if strings.ContainsAny(s, ".eE") {
+		f, err := strconv.ParseFloat(s, 64)
+		return err == nil && strconv.FormatFloat(f, 'f', -1, 64) == s
+	}
+	return !strings.ContainsAny(s, "+") && strings.Count(s, "-") <= 1 && !strings.HasSuffix(s, "-")
+}
+
+// looksNumeric is a quick check for digits with an optional sign, point and
+// exponent; "007" is not a number.
 func looksNumeric(s string) bool {
 	i := 0
 	if s[0] == '-' {

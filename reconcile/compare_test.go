@@ -20,6 +20,13 @@ func TestEqual(t *testing.T) {
 		{n("42.0"), int64(42), "", true},
 		{"42", int64(42), "", true},
 		{"007", int64(7), "", false},
+		{"4.5", 4.5, "", true},
+		{"2.10", "2.1", "", false},
+		{"1e3", "1000", "", false},
+		{"0.50", n("0.5"), "", false},
+		{"1.0", int64(1), "", false},
+		{"-3", int64(-3), "", true},
+		{"2.10", "2.1", "number", true},
 		{n("42"), int64(43), "", false},
 		{nil, nil, "", true},
 		{"", nil, "", false}, // the empty string is not null
