@@ -485,3 +485,27 @@ func TestSQLiteOddPath(t *testing.T) {
 		t.Errorf("files beside the database: %v", entries)
 	}
 }
+
+func TestSQLiteCount(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE users (k TEXT, deleted_at TEXT); INSERT INTO users VALUES ('a', NULL), ('b', '2026-01-01'), ('c', ''), (NULL, NULL), ('', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := localstate.Open(context.Background(), path, localstate.OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n, err := s.(interface {
+		Count(context.Context, *localstate.Table) (int, error)
+	}).Count(context.Background(), &localstate.Table{Resource: "users", Name: "users", Key: "k", SoftDelete: "deleted_at"})
+	// live rows with a key: a (NULL) and c ('' counts as live); b is soft-deleted; keyless rows never count
+	if err != nil || n != 2 {
+		t.Fatalf("Count = %d, %v; want 2", n, err)
+	}
+}
