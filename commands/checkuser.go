@@ -194,7 +194,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 		var lv, rv any
 		if localOK {
 			lv = local.Values[i]
-			uf.Local = displayValue(lv)
+			uf.Local = reconcile.DisplayValue(lv)
 		}
 		if found != nil {
 			rv, _ = reconcile.Lookup(found.Data, strings.Split(f.Path, "."))
@@ -308,16 +308,6 @@ func (s *Settings) table(resource string) *localstate.Table {
 		return r.LocalTable()
 	}
 	return (&configResource{name: resource}).table()
-}
-
-func displayValue(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return string(x)
-	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano)
-	}
-	return v
 }
 
 // findByEmail looks an email up locally and at the provider and returns the

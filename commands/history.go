@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,13 +164,9 @@ func renderRuns(s *Settings, runs []journal.RunInfo) error {
 	switch s.Output {
 	case "csv":
 		var buf bytes.Buffer
-		buf.WriteString(strings.Join(header, ",") + "\n")
-		for _, row := range rows {
-			for i := range row {
-				row[i] = csvQuote(row[i])
-			}
-			buf.WriteString(strings.Join(row, ",") + "\n")
-		}
+		w := csv.NewWriter(&buf)
+		_ = w.Write(header)
+		_ = w.WriteAll(rows) // flushes; errors only from buf, which has none
 		_, err := s.IO.Out.Write(buf.Bytes())
 		return err
 	case "markdown":
@@ -191,11 +188,4 @@ func renderRuns(s *Settings, runs []journal.RunInfo) error {
 		}
 	}
 	return t.Render()
-}
-
-func csvQuote(s string) string {
-	if strings.ContainsAny(s, ",\"\n") {
-		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
-	}
-	return s
 }

@@ -314,9 +314,9 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// displayValue converts a store or provider value into something that keeps
+// DisplayValue converts a store or provider value into something that keeps
 // its JSON type in reports.
-func displayValue(v any) any {
+func DisplayValue(v any) any {
 	switch x := v.(type) {
 	case []byte:
 		return string(x)

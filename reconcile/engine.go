@@ -445,7 +445,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 					}
 				}
 				if !Equal(lv[i], c.vals[i], f.mode) {
-					diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: displayValue(lv[i]), Remote: displayValue(c.vals[i])})
+					diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: DisplayValue(lv[i]), Remote: DisplayValue(c.vals[i])})
 					dcols = append(dcols, f.col)
 					dvals = append(dvals, writeValue(c.vals[i], f.mode))
 				}
