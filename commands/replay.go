@@ -962,6 +962,7 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 	} else {
 		t := report.NewTable(&buf, header)
 		for _, row := range rows {
+			row[0] = report.EscapeText(row[0]) // an event type is a provider value
 			_ = t.Append(row)
 		}
 		if err := t.Render(); err != nil {
@@ -988,6 +989,5 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 		cursor = "(none)"
 	}
 	fmt.Fprintf(&buf, "\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
-	_, err := w.Write(buf.Bytes())
-	return err
+	return report.WriteText(w, buf.Bytes())
 }
