@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/reconctl/reconctl/commands"
+	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/report"
 )
 
@@ -42,6 +43,6 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	// The one place errors reach the operator: no control character (a
 	// provider value) and no secret gets through.
-	fmt.Fprintf(stderr, "reconctl: %s\n", report.EscapeText(err.Error()))
+	fmt.Fprintf(stderr, "reconctl: %s\n", report.EscapeText(httpx.ScrubError(err.Error())))
 	return 1
 }

@@ -180,7 +180,11 @@ func runReplay(c *cli.Context, s *Settings) error {
 			return err
 		}
 		env := c.String("signing-secret-env")
+		if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
+			return err
+		}
 		job.secret = os.Getenv(env)
+		httpx.RegisterSecret(job.secret)
 		if job.secret == "" && !job.dryRun {
 			return fmt.Errorf("%s is not set: export the app's webhook signing secret (whsec_...) or name another variable with --signing-secret-env", env)
 		}

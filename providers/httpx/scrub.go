@@ -21,12 +21,17 @@ var keyShape = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*|\bpk_(?
 // authValue is an Authorization value: Bearer or Basic and its credentials.
 var authValue = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[^\s"',;]+`)
 
-// secretParam is name=value or name: value when the name looks secret (a
-// query parameter, a header echoed by a proxy, a JSON field).
-var secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*[:=]\s*"?)([^\s"'&;,]+)`)
+// secretParam is name=value, or name: value (a header echoed by a proxy, a
+// JSON field) with a value of at least 6 characters (so prose such as
+// "secrets: 5" stays), when the name looks secret.
+var (
+	secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*=\s*"?)([^\s"'&;,]+)`)
+	secretField = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*:\s*"?)([^\s"'&;,]{6,})`)
+)
 
-// urlQuery is the query string or fragment of a URL in running text.
-var urlQuery = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s"'<>?#]*)[?#][^\s"'<>]*`)
+// urlQuery is the query string or fragment of a URL in running text (not
+// the punctuation that ends a sentence or a quote).
+var urlQuery = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s"'<>?#]*)[?#](?:[^\s"'<>]*[^\s"'<>.,:;)\]])?`)
 
 var known struct {
 	sync.RWMutex
@@ -57,9 +62,17 @@ func RegisterSecret(v string) {
 // provider key or signing secret. It never changes other text, so it is
 // safe on a JSON document too.
 func ScrubSecrets(s string) string {
+	if s == "" {
+		return s
+	}
 	known.RLock()
 	for _, k := range known.values {
 		s = strings.ReplaceAll(s, k, Redacted)
+		// An excerpt cut short ("…") may end inside the key: hide that
+		// part too.
+		for n := len(k) - 1; n >= 6 && strings.Contains(s, "…"); n-- {
+			s = strings.ReplaceAll(s, k[:n]+"…", Redacted+"…")
+		}
 	}
 	known.RUnlock()
 	return keyShape.ReplaceAllString(s, Redacted)
@@ -70,9 +83,13 @@ func ScrubSecrets(s string) string {
 // name: value pairs (an echoed header, a query parameter), and every URL's
 // query string or fragment ("?…"), which may carry a token.
 func ScrubError(s string) string {
+	if s == "" {
+		return s
+	}
 	s = ScrubSecrets(s)
 	s = authValue.ReplaceAllString(s, "$1 "+Redacted)
 	s = secretParam.ReplaceAllString(s, "${1}"+Redacted)
+	s = secretField.ReplaceAllString(s, "${1}"+Redacted)
 	return urlQuery.ReplaceAllString(s, "${1}?…")
 }
 
