@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -13,6 +15,35 @@ import (
 // Script commands for the hardening scripts (testdata/script/secrets.txtar).
 func init() {
 	scriptCmds["echoproxy"] = cmdEchoProxy
+	scriptCmds["redirector"] = cmdRedirector
+}
+
+// redirector CODE: starts a server answering every request with CODE and a
+// Location on another host (a second loopback server, reached as
+// "localhost"), which appends each request it receives, headers included,
+// to stolen.txt; sets REDIRECT_URL.
+func cmdRedirector(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: redirector CODE")
+	}
+	code, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	log := ts.MkAbs("stolen.txt")
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintf(f, "%s %s %v\n", r.Method, r.URL, r.Header)
+			f.Close()
+		}
+		_, _ = w.Write([]byte(`[]`))
+	}))
+	ts.Defer(other.Close)
+	target := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target+r.URL.RequestURI(), code)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("REDIRECT_URL", srv.URL)
 }
 
 // echoproxy: starts a server that plays a WAF or proxy answering every
