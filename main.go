@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/reconctl/reconctl/commands"
+	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/report"
 )
 
 func main() { os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr)) }
@@ -39,6 +41,8 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "reconctl: interrupted; nothing half-written")
 		return 1
 	}
-	fmt.Fprintf(stderr, "reconctl: %v\n", err)
+	// The one place errors reach the operator: no control character (a
+	// provider value) and no secret gets through.
+	fmt.Fprintf(stderr, "reconctl: %s\n", report.EscapeText(httpx.ScrubError(err.Error())))
 	return 1
 }

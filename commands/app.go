@@ -3,6 +3,7 @@ package commands
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,17 +22,78 @@ func New(io IO) *cli.App {
 	// (stdout is for reports only).
 	for _, c := range app.Commands {
 		c.OnUsageError = usageError
+		checkArgCount(app, c)
 	}
 	app.OnUsageError = usageError
+	app.Action = unknownCommand
 	return app
 }
 
 func usageError(c *cli.Context, err error, _ bool) error {
 	name := "reconctl"
-	if c.Command != nil && c.Command.Name != "" {
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
+	} else if strings.HasPrefix(err.Error(), "flag provided but not defined") {
+		// Flags belong to a command: "reconctl -c x diff" → "reconctl diff -c x".
+		return fmt.Errorf("%v: flags go after the command, e.g. reconctl diff -c reconctl.yaml; see reconctl --help", err)
 	}
 	return fmt.Errorf("%v: see %s --help", err, name)
+}
+
+// unknownCommand runs when the first argument names no command: it suggests
+// the nearest command name instead of urfave's "No help topic".
+func unknownCommand(c *cli.Context) error {
+	if !c.Args().Present() {
+		return cli.ShowAppHelp(c)
+	}
+	name := c.Args().First()
+	var names []string
+	for _, cmd := range c.App.Commands {
+		if !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	if best := nearest(name, names); best != "" {
+		return fmt.Errorf("unknown command %q; did you mean %q? see reconctl --help", name, best)
+	}
+	return fmt.Errorf("unknown command %q; the commands are %s; see reconctl --help", name, strings.Join(names, ", "))
+}
+
+// nearest returns the candidate closest to s when it is close enough to be
+// a typo (edit distance at most 2, or a prefix of at least 3 characters).
+func nearest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(s), c)
+		if len(s) >= 3 && strings.HasPrefix(c, strings.ToLower(s)) {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 func newApp(io IO) *cli.App {

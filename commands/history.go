@@ -173,19 +173,25 @@ func renderRuns(s *Settings, runs []journal.RunInfo) error {
 		var buf bytes.Buffer
 		buf.WriteString("## reconctl history\n\n")
 		report.MarkdownTable(&buf, header, rows)
-		_, err := s.IO.Out.Write(buf.Bytes())
-		return err
+		return report.WriteText(s.IO.Out, buf.Bytes())
 	}
 	if len(rows) == 0 {
 		_, err := fmt.Fprintln(s.IO.Out, "No runs recorded.")
 		return err
 	}
-	t := report.NewTable(s.IO.Out, header)
+	var buf bytes.Buffer
+	t := report.NewTable(&buf, header)
 	for _, row := range rows {
+		for i := range row {
+			row[i] = report.EscapeText(row[i])
+		}
 		row[8] = report.Shorten(row[8], 60)
 		if err := t.Append(row); err != nil {
 			return err
 		}
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	return report.WriteText(s.IO.Out, buf.Bytes())
 }

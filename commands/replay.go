@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -179,7 +180,11 @@ func runReplay(c *cli.Context, s *Settings) error {
 			return err
 		}
 		env := c.String("signing-secret-env")
+		if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
+			return err
+		}
 		job.secret = os.Getenv(env)
+		httpx.RegisterSecret(job.secret)
 		if job.secret == "" && !job.dryRun {
 			return fmt.Errorf("%s is not set: export the app's webhook signing secret (whsec_...) or name another variable with --signing-secret-env", env)
 		}
@@ -192,7 +197,7 @@ func runReplay(c *cli.Context, s *Settings) error {
 	if err != nil {
 		return err
 	}
-	rep := &ReplayReport{Command: "replay", RunID: r.id, StartedAt: r.started.Format(time.RFC3339), State: s.displayState(), Target: job.target, DryRun: job.dryRun, Types: job.q.Types, Events: []ReplayEvent{}, Summary: map[string]int{}, ByType: map[string]map[string]int{}}
+	rep := &ReplayReport{Command: "replay", RunID: r.id, StartedAt: r.started.Format(time.RFC3339), State: s.displayState(), Target: httpx.ShowRawURL(job.target), DryRun: job.dryRun, Types: job.q.Types, Events: []ReplayEvent{}, Summary: map[string]int{}, ByType: map[string]map[string]int{}}
 	rep.Provider, _ = providers.SplitSpec(s.Provider)
 	err = replay(ctx, s, r, job, c.String("since"), c.String("until"), c.Bool("allow-partial"), rep)
 	rep.FinishedAt = now().Format(time.RFC3339)
@@ -214,12 +219,26 @@ func runReplay(c *cli.Context, s *Settings) error {
 	return exitWith(rep.ExitCode)
 }
 
+// targetKey is how the journal names a --deliver-to target (its checkpoint
+// and delivered events): the URL itself, or, when it has userinfo, a query or
+// a fragment (which may carry a token), the URL without them plus a digest
+// of the whole, so the secret part is never stored.
+func targetKey(target string) string {
+	u, err := url.Parse(target)
+	if err == nil && u.User == nil && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" {
+		return target
+	}
+	shown := httpx.ShowRawURL(target)
+	sum := sha256.Sum256([]byte(target))
+	return strings.TrimSuffix(shown, "?…") + " sha256:" + hex.EncodeToString(sum[:8])
+}
+
 func checkTarget(target string, insecure bool) error {
 	if insecure {
 		return nil
 	}
 	if _, err := httpx.CheckAPIBase(target); err != nil {
-		return fmt.Errorf("--deliver-to %s: %v (pass --allow-insecure-target to deliver over plain http anyway)", target, err)
+		return fmt.Errorf("--deliver-to %s: %v (pass --allow-insecure-target to deliver over plain http anyway)", httpx.ShowRawURL(target), err)
 	}
 	return nil
 }
@@ -236,7 +255,7 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 	}
 	job.checkpoint = p.Name()
 	if job.target != "" {
-		job.checkpoint = p.Name() + " " + job.target
+		job.checkpoint = p.Name() + " " + targetKey(job.target)
 	}
 	if len(job.q.Types) > 0 {
 		// A run filtered by --types must not move the checkpoint of the
@@ -778,11 +797,11 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 func deliver(ctx context.Context, s *Settings, r *run, job replayJob, events []providers.Event, rep *ReplayReport) error {
 	defer rep.finishCounts()
 	provider := rep.Provider
-	client := &http.Client{Timeout: job.timeout}
+	client := deliveryClient(job)
 	var todo []providers.Event
 	for _, e := range events {
 		if !job.reprocess {
-			if outcome, found, err := r.j.EventProcessed(ctx, nil, provider, job.target, e.ID); err != nil {
+			if outcome, found, err := r.j.EventProcessed(ctx, nil, provider, targetKey(job.target), e.ID); err != nil {
 				return err
 			} else if found && outcome == OutcomeDelivered {
 				rep.add(e, OutcomeDuplicate, "")
@@ -810,12 +829,12 @@ func deliver(ctx context.Context, s *Settings, r *run, job replayJob, events []p
 		}
 		if err != nil {
 			rep.add(e, OutcomeFailed, err.Error())
-			_ = r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, Target: job.target, EventID: e.ID, RunID: r.id, Type: e.Type, Created: e.Created, Outcome: OutcomeFailed})
+			_ = r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, Target: targetKey(job.target), EventID: e.ID, RunID: r.id, Type: e.Type, Created: e.Created, Outcome: OutcomeFailed})
 			rep.Stopped = fmt.Sprintf("stopped at %s: %v; later events were not delivered, to keep their order; run again with --since last to resume", e.ID, err)
 			break
 		}
 		rep.add(e, OutcomeDelivered, "")
-		if err := r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, Target: job.target, EventID: e.ID, RunID: r.id, Type: e.Type, Created: e.Created, Outcome: OutcomeDelivered}); err != nil {
+		if err := r.j.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, Target: targetKey(job.target), EventID: e.ID, RunID: r.id, Type: e.Type, Created: e.Created, Outcome: OutcomeDelivered}); err != nil {
 			return err
 		}
 		last = &todo[i]
@@ -846,12 +865,20 @@ func SignStripe(secret string, t time.Time, body []byte) string {
 
 const deliveryAttempts = 5
 
+// deliveryClient sends to --deliver-to: one attempt per timeout, and no
+// redirect followed (httpx.NoRedirects), so a signed event goes nowhere but
+// the given URL.
+func deliveryClient(job replayJob) *http.Client {
+	return &http.Client{Timeout: job.timeout, CheckRedirect: httpx.NoRedirects}
+}
+
 func deliverOne(ctx context.Context, client *http.Client, job replayJob, runID string, e providers.Event) error {
 	body := e.Raw
 	if len(body) == 0 {
 		return fmt.Errorf("event %s has no raw body to deliver", e.ID)
 	}
 	var lastErr error
+	sent := 0
 	for attempt := 0; attempt < deliveryAttempts; attempt++ {
 		if attempt > 0 {
 			backoff := time.Duration(200*(1<<(attempt-1))) * time.Millisecond
@@ -864,15 +891,26 @@ func deliverOne(ctx context.Context, client *http.Client, job replayJob, runID s
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, job.target, bytes.NewReader(body))
 		if err != nil {
-			return err
+			return errors.New("--deliver-to " + httpx.ShowRawURL(job.target) + " is not a URL")
 		}
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		req.Header.Set("User-Agent", "reconctl-replay")
 		// Signed at send time, like the provider: a retry gets a fresh timestamp.
 		req.Header.Set("Stripe-Signature", SignStripe(job.secret, time.Now(), body))
 		req.Header.Set("Reconctl-Replay", runID)
+		sent++
 		resp, err := client.Do(req)
 		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				// url.Error quotes the whole target, query string included.
+				ue.URL = httpx.ShowRawURL(ue.URL)
+			}
+			var re *httpx.RedirectError
+			if errors.As(err, &re) {
+				// Re-sending gets the same redirect: one attempt, reported as a failure.
+				return fmt.Errorf("endpoint %s (sent once; a redirect is never followed or retried)", re.Error())
+			}
 			lastErr = err
 			continue
 		}
@@ -883,10 +921,18 @@ func deliverOne(ctx context.Context, client *http.Client, job replayJob, runID s
 		}
 		lastErr = fmt.Errorf("endpoint answered %s", resp.Status)
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != 408 && resp.StatusCode != 429 {
-			break // the app rejected it: retrying sends the same thing
+			// The app rejected it: retrying sends the same thing.
+			return fmt.Errorf("%w (%s; a 4xx other than 408 and 429 is not retried)", lastErr, attemptsText(sent))
 		}
 	}
-	return fmt.Errorf("after %d attempts: %w", deliveryAttempts, lastErr)
+	return fmt.Errorf("after %d attempts: %w", sent, lastErr)
+}
+
+func attemptsText(n int) string {
+	if n == 1 {
+		return "sent once"
+	}
+	return fmt.Sprintf("sent %d times", n)
 }
 
 func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
@@ -962,6 +1008,7 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 	} else {
 		t := report.NewTable(&buf, header)
 		for _, row := range rows {
+			row[0] = report.EscapeText(row[0]) // an event type is a provider value
 			_ = t.Append(row)
 		}
 		if err := t.Render(); err != nil {
@@ -988,6 +1035,5 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 		cursor = "(none)"
 	}
 	fmt.Fprintf(&buf, "\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
-	_, err := w.Write(buf.Bytes())
-	return err
+	return report.WriteText(w, buf.Bytes())
 }

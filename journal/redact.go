@@ -3,21 +3,12 @@ package journal
 import (
 	"regexp"
 	"strings"
+
+	"github.com/reconctl/reconctl/providers/httpx"
 )
 
 // Redacted replaces a secret in recorded arguments.
-const Redacted = "[REDACTED]"
-
-// secretValue matches provider keys and signing secrets wherever they appear:
-// sk_live_…, sk_test_…, rk_live_…, whsec_…
-var secretValue = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*`)
-
-// bearer matches an Authorization header value.
-var bearer = regexp.MustCompile(`(?i)\b(bearer|basic)\s+\S+`)
-
-// secretParam matches name=value inside a larger string (a URL's query, a
-// DSN) when the name looks secret.
-var secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential)[A-Za-z0-9_.\-]*)=[^&;,\s]+`)
+const Redacted = httpx.Redacted
 
 // settingName is a flag or setting name, as in --api-key=… or api_key=….
 var settingName = regexp.MustCompile(`^-{0,2}[A-Za-z0-9_.\-]+$`)
@@ -40,8 +31,9 @@ func secretName(name string) bool {
 // whose names look secret (containing key, secret, token, password) are
 // replaced by [REDACTED] — both --api-key=VALUE and --api-key VALUE, and
 // name=VALUE settings — and so is anything that looks like a provider key or
-// signing secret (sk_…, rk_…, whsec_…), a secret-looking name=value inside
-// an argument (a URL's ?token=…), or a bearer token.
+// signing secret (sk_…, rk_…, whsec_…, pk_live_…), a key reconctl read, a
+// secret-looking name=value, a URL's whole query string (shown as "?…"), or
+// a bearer token.
 func RedactArgs(args []string) []string {
 	if args == nil {
 		return nil
@@ -71,8 +63,11 @@ func RedactArgs(args []string) []string {
 	return out
 }
 
-func redactValue(s string) string {
-	s = secretValue.ReplaceAllString(s, Redacted)
-	s = secretParam.ReplaceAllString(s, "${1}="+Redacted)
-	return bearer.ReplaceAllString(s, "$1 "+Redacted)
-}
+// redactValue is httpx.ScrubError: the keys reconctl read, anything shaped
+// like a key or signing secret, bearer tokens, secret-looking name=value
+// pairs and every URL's query string.
+func redactValue(s string) string { return httpx.ScrubError(s) }
+
+// RedactError is an error message fit for the journal's error column (the
+// same scrubbing as what main prints).
+func RedactError(s string) string { return httpx.ScrubError(s) }

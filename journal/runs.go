@@ -115,6 +115,8 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 	if f.FinishedAt.IsZero() {
 		f.FinishedAt = time.Now()
 	}
+	f.Err = RedactError(f.Err) // no key, key-shaped string or URL query is stored
+
 	var report any // NULL unless there is a report
 	switch {
 	case f.ReportJSON != nil:
@@ -186,7 +188,7 @@ func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcil
 			fields = string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		}
 		if _, err := stmt.ExecContext(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
-			d.Action, d.Applied, d.Error, fields); err != nil {
+			d.Action, d.Applied, RedactError(d.Error), fields); err != nil {
 			return err
 		}
 	}

@@ -262,7 +262,7 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 	case r.DryRun:
 		mode = " (dry run)"
 	}
-	fmt.Fprintf(&buf, "%s: %s against %s%s\n", r.Command, r.Provider, r.State, mode)
+	fmt.Fprintf(&buf, "%s: %s against %s%s\n", EscapeText(r.Command), EscapeText(r.Provider), EscapeText(r.State), mode)
 	header, srows := summaryHeader, summaryRows(r)
 	if ignored := ignoredColumn(r); ignored != nil {
 		header = append(append([]string{}, summaryHeader...), "ignored")
@@ -272,7 +272,7 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 	}
 	st := NewTable(&buf, header)
 	for _, row := range srows {
-		if err := st.Append(row); err != nil {
+		if err := st.Append(escapeRow(row)); err != nil {
 			return err
 		}
 	}
@@ -283,6 +283,7 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 		buf.WriteString("\n")
 		dt := NewTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"})
 		for _, row := range rows {
+			row = escapeRow(row)
 			if o.Color {
 				row[2] = colorKind(row[2])
 			}
@@ -298,9 +299,11 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 		}
 	}
 	buf.WriteString("\n")
-	buf.WriteString(Verdict(r))
+	buf.WriteString(EscapeText(Verdict(r)))
 	buf.WriteString("\n")
-	_, err := w.Write(buf.Bytes())
+	// Cells are escaped above so columns line up; this catches the rest
+	// (provider, state, verdict) and keeps only our own colours.
+	_, err := w.Write(escapeOutput(buf.Bytes(), o.Color))
 	return err
 }
 
@@ -355,7 +358,9 @@ func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
 	s = strings.ReplaceAll(s, "\n", " ")
 	s = strings.ReplaceAll(s, "`", "\\`")
-	return s
+	// After the backslashes are doubled: \x1b stays one visible escape
+	// (markdown keeps a backslash before a letter).
+	return EscapeText(s)
 }
 
 func mdTable(buf *bytes.Buffer, header []string, rows [][]string) {
@@ -388,12 +393,28 @@ func renderMarkdown(w io.Writer, r *reconcile.Report) error {
 		}
 	}
 	buf.WriteString("\n" + Verdict(r) + "\n")
-	_, err := w.Write(buf.Bytes())
+	_, err := w.Write(escapeOutput(buf.Bytes(), false))
 	return err
 }
 
 // MarkdownTable writes a GitHub-flavoured table with escaped cells.
 func MarkdownTable(buf *bytes.Buffer, header []string, rows [][]string) { mdTable(buf, header, rows) }
+
+// escapeRow escapes every cell of a table row (markdown cells are escaped
+// by mdEscape), before the table measures them, so columns line up.
+func escapeRow(row []string) []string {
+	for i := range row {
+		row[i] = EscapeText(row[i])
+	}
+	return row
+}
+
+// WriteText writes a rendered human-readable report (table or markdown)
+// with every control character escaped (see EscapeText).
+func WriteText(w io.Writer, b []byte) error {
+	_, err := w.Write(escapeOutput(b, false))
+	return err
+}
 
 // Shorten cuts s to n runes with an ellipsis (table output only).
 func Shorten(s string, n int) string { return shorten(s, n) }

@@ -111,8 +111,7 @@ func RenderUser(w io.Writer, format string, u *UserReport) error {
 			mdTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
 		}
 		buf.WriteString("\n" + userVerdict(u) + "\n")
-		_, err := w.Write(buf.Bytes())
-		return err
+		return WriteText(w, buf.Bytes())
 	}
 	return renderUserTable(w, u)
 }
@@ -161,21 +160,20 @@ func renderUserTable(w io.Writer, u *UserReport) error {
 		fmt.Fprintf(&buf, "%q matches %d records; run check-user with one of these ids:\n", u.Query, len(u.Matches))
 		t := NewTable(&buf, []string{"id", "email", "created", "where"})
 		for _, m := range u.Matches {
-			_ = t.Append([]string{m.ID, m.Email, m.Created, m.Where})
+			_ = t.Append([]string{EscapeText(m.ID), EscapeText(m.Email), EscapeText(m.Created), m.Where})
 		}
 		if err := t.Render(); err != nil {
 			return err
 		}
 		fmt.Fprintf(&buf, "Exit %d.\n", u.ExitCode)
-		_, err := w.Write(buf.Bytes())
-		return err
+		return WriteText(w, buf.Bytes())
 	}
 	fmt.Fprintf(&buf, "check-user %s: %s %s at %s\n", u.Query, u.Resource, u.ID, u.Provider)
 	if len(u.Fields) > 0 {
 		t := NewTable(&buf, []string{"field", "local", "remote", "match"})
 		for _, row := range userFieldRows(u) {
 			row[1], row[2] = shorten(row[1], 40), shorten(row[2], 40)
-			_ = t.Append(row)
+			_ = t.Append(escapeRow(row))
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -185,7 +183,7 @@ func renderUserTable(w io.Writer, u *UserReport) error {
 		buf.WriteString("\nrelated records:\n")
 		t := NewTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"})
 		for _, row := range rows {
-			_ = t.Append(row)
+			_ = t.Append(escapeRow(row))
 		}
 		if err := t.Render(); err != nil {
 			return err
@@ -194,6 +192,5 @@ func renderUserTable(w io.Writer, u *UserReport) error {
 		fmt.Fprintf(&buf, "\nrelated %v: in sync\n", u.Related)
 	}
 	buf.WriteString("\n" + userVerdict(u) + "\n")
-	_, err := w.Write(buf.Bytes())
-	return err
+	return WriteText(w, buf.Bytes())
 }

@@ -14,9 +14,9 @@ import (
 func CheckAPIBase(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
-		return nil, fmt.Errorf("api base %q is not a URL: %w", redactRaw(raw), err)
+		return nil, fmt.Errorf("api base %q is not a URL", ShowRawURL(raw))
 	}
-	shown := u.Redacted()
+	shown := ShowURL(u)
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, fmt.Errorf("api base %q has no host; use e.g. https://api.example.com or http://127.0.0.1:12111", shown)
 	}

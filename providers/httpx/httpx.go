@@ -122,9 +122,12 @@ func New(cfg Config) *Transport {
 	return t
 }
 
-// Client returns an *http.Client sending through t. Its own Timeout is left
-// at zero: t bounds each attempt, and the caller's context bounds the whole.
-func (t *Transport) Client() *http.Client { return &http.Client{Transport: t} }
+// Client returns an *http.Client sending through t, with RedirectPolicy. Its
+// own Timeout is left at zero: t bounds each attempt, and the caller's
+// context bounds the whole.
+func (t *Transport) Client() *http.Client {
+	return &http.Client{Transport: t, CheckRedirect: RedirectPolicy}
+}
 
 // Stats returns the counters so far.
 func (t *Transport) Stats() Stats {

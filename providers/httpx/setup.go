@@ -47,11 +47,17 @@ func NewSetup(opts providers.Options, d Defaults) (*Setup, error) {
 
 // LookupKey returns the trimmed value of the environment variable env, or
 // the error an operator sees when it is empty.
+// The key is registered with RegisterSecret, so no error message or journal
+// row shows it, whatever its shape.
 func LookupKey(env string) (string, error) {
+	if err := CheckEnvName("api_key_env", env); err != nil {
+		return "", err
+	}
 	key := strings.TrimSpace(os.Getenv(env))
 	if key == "" {
 		return "", fmt.Errorf("%s is not set; export it or set api_key_env in reconctl.yaml", env)
 	}
+	RegisterSecret(key)
 	return key, nil
 }
 

@@ -1,0 +1,107 @@
+package httpx
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Redacted replaces a secret in anything reconctl prints or stores.
+const Redacted = "[REDACTED]"
+
+// The shapes of provider secrets: Stripe secret and restricted keys
+// (sk_live_…, sk_test_…, rk_…), webhook signing secrets (whsec_…), Clerk
+// secret keys (sk_live_…/sk_test_…) and publishable keys (pk_live_…/
+// pk_test_…), WorkOS API keys (sk_…). WorkOS client ids (client_…) are not
+// secret and stay.
+var keyShape = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*|\bpk_(?:live|test)_[A-Za-z0-9_\-+/=.]*`)
+
+// authValue is an Authorization value: Bearer or Basic and its credentials.
+var authValue = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[^\s"',;]+`)
+
+// secretParam is name=value, or name: value (a header echoed by a proxy, a
+// JSON field) with a value of at least 6 characters (so prose such as
+// "secrets: 5" stays), when the name looks secret.
+var (
+	secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*=\s*"?)([^\s"'&;,]+)`)
+	secretField = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*:\s*"?)([^\s"'&;,]{6,})`)
+)
+
+// urlQuery is the query string or fragment of a URL in running text (not
+// the punctuation that ends a sentence or a quote).
+var urlQuery = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://[^\s"'<>?#]*)[?#](?:[^\s"'<>]*[^\s"'<>.,:;)\]])?`)
+
+var known struct {
+	sync.RWMutex
+	values []string // longest first
+}
+
+// RegisterSecret makes ScrubSecrets and ScrubError replace v wherever it appears, whatever its
+// shape: LookupKey registers every API key it reads, replay its signing
+// secret. Values shorter than 6 characters are not registered (they would
+// blank out ordinary words); they are not keys anyone uses.
+func RegisterSecret(v string) {
+	v = strings.TrimSpace(v)
+	if len(v) < 6 {
+		return
+	}
+	known.Lock()
+	defer known.Unlock()
+	for _, k := range known.values {
+		if k == v {
+			return
+		}
+	}
+	known.values = append(known.values, v)
+	sort.Slice(known.values, func(i, j int) bool { return len(known.values[i]) > len(known.values[j]) })
+}
+
+// ScrubSecrets replaces the registered secrets and anything shaped like a
+// provider key or signing secret. It never changes other text, so it is
+// safe on a JSON document too.
+func ScrubSecrets(s string) string {
+	if s == "" {
+		return s
+	}
+	known.RLock()
+	for _, k := range known.values {
+		s = strings.ReplaceAll(s, k, Redacted)
+		// An excerpt cut short ("…") may end inside the key: hide that
+		// part too.
+		for n := len(k) - 1; n >= 6 && strings.Contains(s, "…"); n-- {
+			s = strings.ReplaceAll(s, k[:n]+"…", Redacted+"…")
+		}
+	}
+	known.RUnlock()
+	return keyShape.ReplaceAllString(s, Redacted)
+}
+
+// ScrubError makes an error message fit to print or store: ScrubSecrets, then
+// Bearer/Basic credentials, the values of secret-looking name=value and
+// name: value pairs (an echoed header, a query parameter), and every URL's
+// query string or fragment ("?…"), which may carry a token.
+func ScrubError(s string) string {
+	if s == "" {
+		return s
+	}
+	s = ScrubSecrets(s)
+	s = authValue.ReplaceAllString(s, "$1 "+Redacted)
+	s = secretParam.ReplaceAllString(s, "${1}"+Redacted)
+	s = secretField.ReplaceAllString(s, "${1}"+Redacted)
+	return urlQuery.ReplaceAllString(s, "${1}?…")
+}
+
+// envName is a portable environment variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// CheckEnvName refuses a setting that should name an environment variable
+// but holds something else — most often the key itself. The message never
+// echoes the value.
+func CheckEnvName(setting, env string) error {
+	if !envName.MatchString(env) || keyShape.MatchString(env) {
+		return fmt.Errorf("%s must be the name of an environment variable that holds the key (e.g. STRIPE_API_KEY), not the key itself; the value given is not shown; export the key in a variable and put that variable's name there", setting)
+	}
+	return nil
+}

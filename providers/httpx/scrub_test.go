@@ -1,0 +1,54 @@
+package httpx
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestScrubError(t *testing.T) {
+	RegisterSecret("custom-proxy-key-42")
+	for in, want := range map[string]string{
+		// a WAF's text body echoing the request
+		"rest: the API answered HTTP 400: blocked GET /users X-Api-Key: custom-proxy-key-42 Host: x": "rest: the API answered HTTP 400: blocked GET /users X-Api-Key: [REDACTED] Host: x",
+		"echo: custom-proxy-key-42 again custom-proxy-ke…":                                           "echo: [REDACTED] again [REDACTED]…",
+		"Authorization: Bearer sk_live_51Habcdef":                                                    "Authorization: Bearer [REDACTED]",
+		"token Bearer abc.def.ghi rest":                                                              "token Bearer [REDACTED] rest",
+		`unknown provider "sk_test_4eC39HqLyjWDarjtT1zdp7dc"`:                                        `unknown provider "[REDACTED]"`,
+		"restricted rk_live_abc, webhook whsec_abc/def=, clerk pk_test_Y2xlcms":                      "restricted [REDACTED], webhook [REDACTED], clerk [REDACTED]",
+		"workos client_01HXYZ is not secret":                                                         "workos client_01HXYZ is not secret",
+		`--deliver-to https://app.example.com/hook?sig=abc&x=1: refused`:                             `--deliver-to https://app.example.com/hook?…: refused`,
+		`Get "http://127.0.0.1:9/v1/customers?limit=100": EOF`:                                       `Get "http://127.0.0.1:9/v1/customers?…": EOF`,
+		`{"api_key":"abc123","ok":1}`:                                                                `{"api_key":"[REDACTED]","ok":1}`,
+		"plain message, no secrets: 5 drift items":                                                   "plain message, no secrets: 5 drift items",
+	} {
+		if got := ScrubError(in); got != want {
+			t.Errorf("ScrubError(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
+
+func TestLookupKeyRefusesAKeyAsTheVariableName(t *testing.T) {
+	for _, env := range []string{"sk_test_4eC39HqLyjWDarjtT1zdp7dc", "whsec_abc", "rk_live_x", "not a name", "pk_live_abc", "sk_AbCdEf012345"} {
+		_, err := LookupKey(env)
+		if err == nil {
+			t.Errorf("LookupKey(%q) accepted it", env)
+			continue
+		}
+		if strings.Contains(err.Error(), env) || strings.Contains(err.Error(), "is not set") {
+			t.Errorf("LookupKey(%q): %v", env, err)
+		}
+		if !strings.Contains(err.Error(), "api_key_env must be the name of an environment variable") {
+			t.Errorf("LookupKey(%q): %v", env, err)
+		}
+	}
+	t.Setenv("RECONCTL_TEST_ODD_KEY", "oddshape-0123456789")
+	if _, err := LookupKey("RECONCTL_TEST_ODD_KEY"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ScrubError("echo oddshape-0123456789"); got != "echo [REDACTED]" {
+		t.Errorf("a key LookupKey read is not scrubbed: %q", got)
+	}
+	if _, err := LookupKey("RECONCTL_TEST_UNSET_KEY"); err == nil || !strings.Contains(err.Error(), "RECONCTL_TEST_UNSET_KEY is not set") {
+		t.Errorf("unset variable: %v", err)
+	}
+}
