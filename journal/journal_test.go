@@ -605,7 +605,7 @@ func TestFinishRun100kDrift(t *testing.T) {
 	ctx := context.Background()
 	j := newJournal(t)
 	// The race detector slows SQLite (compiled from C to Go) some 25 times:
-	// there, check the same path with fewer rows and no time limit.
+	// there, check the same path with fewer rows.
 	rows := 100000
 	if raceEnabled {
 		rows = 10000
@@ -618,13 +618,8 @@ func TestFinishRun100kDrift(t *testing.T) {
 			RemoteStatus: reconcile.RemotePresent, Action: reconcile.ActionUpdate,
 			Fields: []reconcile.FieldDiff{{Name: "email", Path: "email", Local: "a@example.com", Remote: "b@example.com"}}}
 	}
-	start := time.Now()
+	// Correctness only: speed is a benchmark's business, never a timed test's.
 	must(t, j.FinishRun(ctx, "r_big", Finish{Status: StatusDrift, ExitCode: 2, Report: rep}))
-	d := time.Since(start)
-	t.Logf("FinishRun with %d drift rows: %v", rows, d)
-	if limit := 3 * time.Second; !raceEnabled && d > limit {
-		t.Errorf("FinishRun took %v for %d drift rows (limit %v)", d, rows, limit)
-	}
 	var n int
 	j.DB().QueryRow(`SELECT count(*) FROM reconctl_drift WHERE run_id = 'r_big'`).Scan(&n)
 	if n != rows {
