@@ -37,6 +37,8 @@ EXIT STATUS:
 		Flags: withGlobal(
 			&cli.BoolFlag{Name: "apply", Usage: "write the fixes (default: report only)", EnvVars: envs("APPLY")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
 		),
@@ -49,7 +51,8 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
-			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore")}
+			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: c.StringSlice("allow-absent-path")}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				return runReconcile(c.Context, s, job, rep, r)
 			})

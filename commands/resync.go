@@ -40,6 +40,8 @@ EXIT STATUS:
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan; write nothing", EnvVars: envs("DRY_RUN")},
 			&cli.BoolFlag{Name: "no-delete", Usage: "never delete local records, even those the provider confirms deleted", EnvVars: envs("NO_DELETE")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -51,7 +53,8 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
-			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete")}
+			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete"),
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: c.StringSlice("allow-absent-path")}
 			if c.Bool("force") {
 				job.mode = reconcile.ModeResyncForce
 			}

@@ -19,6 +19,16 @@ func maxChangesFlag() cli.Flag {
 	return &cli.StringFlag{Name: "max-changes", Usage: "safety brake: refuse to write when a resource's plan exceeds `N` changes, a share (10%), or unlimited (default: the larger of 100 and 10% of its local records)", EnvVars: envs("MAX_CHANGES")}
 }
 
+// allowEmptyRemoteFlag lifts the mass-delete guard (contract: Guards).
+func allowEmptyRemoteFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "allow-empty-remote", Usage: "write a plan that deletes all or nearly all (90% or more) of a resource's local records, or that follows an empty listing (refused with exit 3 otherwise, whatever --max-changes says)", EnvVars: envs("ALLOW_EMPTY_REMOTE")}
+}
+
+// allowAbsentPathFlag confirms a mapped path that no listed record has.
+func allowAbsentPathFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "allow-absent-path", Usage: "write null into the column mapped from provider `PATH` even though no listed record has that path (repeatable; otherwise such a plan is refused with exit 1 as a likely typo)", EnvVars: envs("ALLOW_ABSENT_PATH")}
+}
+
 func (s *Settings) maxChanges(c *cli.Context) (config.MaxChanges, error) {
 	v := s.Config.MaxChanges
 	if c.IsSet("max-changes") {
@@ -40,6 +50,10 @@ type reconcileJob struct {
 	// writeIgnore, when set, receives the drift found as an ignore baseline.
 	writeIgnore string
 	noDelete    bool
+	// allowEmptyRemote lifts the mass-delete guard; allowAbsent lists the
+	// mapped paths the operator confirmed absent.
+	allowEmptyRemote bool
+	allowAbsent      []string
 }
 
 // runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
@@ -96,6 +110,16 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	if !job.write {
 		rep.ExitCode = driftExit(res)
 		return nil
+	}
+	if err := res.Guard(job.allowAbsent); err != nil {
+		return err
+	}
+	if !job.allowEmptyRemote {
+		if b := res.MassDelete(); b != nil {
+			rep.Brake = b
+			rep.ExitCode = reconcile.ExitBrake
+			return nil
+		}
 	}
 	if b := res.Brake(job.brake); b != nil {
 		rep.Brake = b

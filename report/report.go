@@ -313,6 +313,8 @@ func Verdict(r *reconcile.Report) string {
 		}
 	}
 	switch {
+	case r.Brake != nil && r.Brake.Reason != "":
+		return fmt.Sprintf("REFUSED by the %s. Exit %d.", r.Brake.Error(), r.ExitCode)
 	case r.Brake != nil:
 		return fmt.Sprintf("REFUSED by the safety brake: %d planned changes to %s exceed --max-changes (limit %d, %s). Nothing was written. Exit %d.",
 			r.Brake.Planned, r.Brake.Resource, r.Brake.Limit, r.Brake.Setting, r.ExitCode)
