@@ -61,6 +61,7 @@ EXIT STATUS:
 		Flags: withGlobal(
 			&cli.BoolFlag{Name: "fix", Usage: "write the corrections (default: report only)", EnvVars: envs("FIX")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -76,6 +77,7 @@ EXIT STATUS:
 				return err
 			}
 			fix := c.Bool("fix")
+			allowEmpty := c.Bool("allow-empty-remote")
 			var wait time.Duration
 			if c.IsSet("wait") {
 				wait = c.Duration("wait")
@@ -85,7 +87,7 @@ EXIT STATUS:
 				return err
 			}
 			u := &report.UserReport{Command: "check-user", RunID: r.id, StartedAt: r.started.Format(time.RFC3339), State: s.displayState(), Query: c.Args().First(), Fix: fix, Drift: []reconcile.Drift{}}
-			res, err := checkUser(c.Context, s, u, fix, brake, r)
+			res, err := checkUser(c.Context, s, u, fix, brake, allowEmpty, r)
 			if err != nil {
 				r.finish(c.Context, reconcile.ExitError, err, nil, nil, nil)
 				return err
@@ -127,7 +129,7 @@ func (s *Settings) userResource(p providers.Provider) string {
 }
 
 // checkUser fills u and returns the comparison (nil when there was nothing to compare).
-func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool, brake reconcile.Limiter, r *run) (*reconcile.Result, error) {
+func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool, brake reconcile.Limiter, allowEmpty bool, r *run) (*reconcile.Result, error) {
 	store, err := s.openStore(ctx, !fix)
 	if err != nil {
 		return nil, err
@@ -205,6 +207,13 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 	}
 
 	switch {
+	case !localOK && status == providers.StatusDeleted:
+		// The provider answers "deleted" (Stripe's deleted: true, or a 404:
+		// the two cannot be told apart) and the app has no live row: nothing
+		// to fix, but say what is known rather than "neither knows".
+		u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
+		u.Message = fmt.Sprintf("%s %s is deleted at %s (or never existed there) and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		return nil, nil
 	case !localOK && found == nil && status != providers.StatusInaccessible:
 		u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
 		u.Message = fmt.Sprintf("neither the local state nor %s knows %s %s", p.Name(), u.Resource, id)
@@ -284,6 +293,33 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 	}
 	if !fix || len(res.Drift) == 0 {
 		return res, nil
+	}
+	// The brake's share is of each resource's local records, not of the one
+	// user compared (a 2% limit of one record never allows a fix).
+	for _, rr := range res.Resources {
+		rr.Scoped = true
+		if cnt, ok := store.(reconcile.Counter); ok {
+			n, err := cnt.Count(ctx, rr.Resource.Table)
+			if err != nil {
+				return nil, err
+			}
+			rr.BrakeBase = n
+		} else {
+			n := 0
+			if err := store.Scan(ctx, rr.Resource.Table, nil, func(localstate.Row) error { n++; return nil }); err != nil {
+				return nil, err
+			}
+			rr.BrakeBase = n
+		}
+	}
+	if err := res.Guard(nil); err != nil {
+		return nil, err
+	}
+	if !allowEmpty {
+		if b := res.MassDelete(); b != nil {
+			u.Brake, u.ExitCode = b, reconcile.ExitBrake
+			return res, nil
+		}
 	}
 	if b := res.Brake(brake); b != nil {
 		u.Brake, u.ExitCode = b, reconcile.ExitBrake
