@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/reconcile"
@@ -52,7 +54,7 @@ EXIT STATUS:
 				return err
 			}
 			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
-				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: c.StringSlice("allow-absent-path")}
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				return runReconcile(c.Context, s, job, rep, r)
 			})

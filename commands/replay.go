@@ -155,7 +155,7 @@ type replayJob struct {
 	insecure   bool
 	timeout    time.Duration
 	brake      reconcile.Limiter
-	allowEmpty bool // --allow-empty-remote: lift the mass-delete guard
+	allowEmpty bool   // --allow-empty-remote: lift the mass-delete guard
 	checkpoint string // checkpoint key: the provider, or provider + target
 }
 

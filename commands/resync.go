@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/reconcile"
@@ -54,7 +56,7 @@ EXIT STATUS:
 				return err
 			}
 			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete"),
-				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: c.StringSlice("allow-absent-path")}
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
 			if c.Bool("force") {
 				job.mode = reconcile.ModeResyncForce
 			}
