@@ -46,7 +46,8 @@ command asks for an id.
 
 With --fix the user's and its related records' corrections go through the
 same plan, safety brake and apply path as diff --apply, and the run is
-journaled. Without --fix nothing is written and the state is opened read-only.
+journaled. A --max-changes share is of the resource's local records; deleting
+the last record(s) of a table needs --allow-empty-remote. Without --fix nothing is written and the state is opened read-only.
 
 EXAMPLES:
    reconctl check-user cus_NffrFeUfNV2Hib

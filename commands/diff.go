@@ -23,7 +23,12 @@ With --apply the plan is written in one transaction (SQLite) or one atomic
 file replace (JSON): creates, updates of the differing mapped columns only,
 and deletions of records the provider confirmed deleted (soft deletes when
 soft_delete is mapped). The safety brake refuses plans larger than
---max-changes.
+--max-changes, and, whatever --max-changes says, a plan that deletes 90% or
+more of a resource's live local records or follows an empty listing (exit 3;
+--allow-empty-remote if it is right). A write is refused (exit 1) when the
+local key is not unique (or collides under COLLATE NOCASE), when the provider
+listed an id twice, or when a mapped path no listed record has would null a
+column (--allow-absent-path PATH confirms it).
 
 EXAMPLES:
    reconctl diff --provider stripe --state app.db

@@ -23,6 +23,10 @@ is as new as the provider's is left alone and reported.
 --force writes every mapped column of every provider record regardless of
 timestamps (after a mapping change, or when field changes did not advance
 updated_at); the safety brake then counts only records whose values change.
+The guards of diff --apply apply: deleting 90% or more of a resource's live
+records, or after an empty listing, needs --allow-empty-remote; a non-unique
+local key, ids listed twice, or an absent mapped path (--allow-absent-path)
+refuse the write.
 --dry-run prints the plan and writes nothing. The whole plan is written in one
 transaction: a run that is killed or interrupted leaves the state as before.
 
