@@ -467,7 +467,12 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 
 	rr.plan = append(rr.plan, rewrites...)
 
-	// 3. Creates.
+	// 3. Creates. A new id that differs from a local key only in case is one
+	// key to a COLLATE NOCASE column (its write would hit the other row): the
+	// store's own lookup, which uses the column's collation, decides.
+	if err := e.caseCollisions(ctx, t, rr, index, creates); err != nil {
+		return nil, nil, err
+	}
 	for _, c := range creates {
 		rr.Summary.MissingLocal++
 		c.drift = len(drift)
@@ -581,6 +586,45 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 }
 
 func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+
+// maxCollisionChecks bounds the store lookups of case-colliding creates.
+const maxCollisionChecks = 64
+
+// caseCollisions counts, as duplicate local keys, planned creates whose key
+// the store resolves to an existing row of a different spelling.
+func (e *Engine) caseCollisions(ctx context.Context, t *localstate.Table, rr *ResourceResult, index *localIndex, creates []pending) error {
+	if len(creates) == 0 || index.len() == 0 {
+		return nil
+	}
+	folded := make(map[string]string, len(creates))
+	for _, c := range creates {
+		folded[strings.ToLower(c.key)] = c.key
+	}
+	checks := 0
+	for i := range index.entries {
+		k := index.key(&index.entries[i])
+		c, ok := folded[strings.ToLower(k)]
+		if !ok || c == k {
+			continue
+		}
+		if checks++; checks > maxCollisionChecks {
+			break
+		}
+		if _, found, err := e.Store.Get(ctx, t, nil, c); err != nil {
+			return fmt.Errorf("reading local %s %s: %w", t.Resource, c, err)
+		} else if found {
+			rr.Summary.DuplicateLocal++
+			if len(rr.dupLocal) < sampleKeys {
+				rr.dupLocal = append(rr.dupLocal, c+"/"+k)
+			}
+		}
+	}
+	if rr.Summary.DuplicateLocal > 0 && checks > 0 {
+		e.logger().Warn("new provider ids collide with local keys under the key column's collation; nothing is written to this resource",
+			"resource", t.Resource, "key_column", keyColumn(t), "examples", strings.Join(rr.dupLocal, ", "))
+	}
+	return nil
+}
 
 // sampleKeys is how many duplicated keys a warning or refusal names.
 const sampleKeys = 5
