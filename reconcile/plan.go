@@ -101,12 +101,12 @@ func (res *Result) Guard(allowAbsent []string) error {
 		}
 		t := rr.Resource.Table
 		if n := rr.Summary.DuplicateLocal; n > 0 {
-			return &GuardError{Msg: fmt.Sprintf("resource %s: the local key column %q of table %q is not unique: %d rows share their key with another row (e.g. %s), so a write by key would change several rows at once; nothing was written. Make the key unique (a UNIQUE index, or remove the duplicates), or map another key column in reconctl.yaml, then run again",
-				t.Resource, keyColumn(t), tableOf(t), n, quoteList(rr.dupLocal))}
+			return &GuardError{Msg: fmt.Sprintf("resource %s: the local key column %q of table %q is not unique: %s (e.g. %s), so a write by key would change several rows at once; nothing was written. Make the key unique (a UNIQUE index, or remove the duplicates), or map another key column in reconctl.yaml, then run again",
+				t.Resource, keyColumn(t), tableOf(t), plural(n, "row shares its key", "rows share their key")+" with another row", quoteList(rr.dupLocal))}
 		}
 		if n := rr.Summary.DuplicateRemote; n > 0 {
-			return &GuardError{Msg: fmt.Sprintf("resource %s: the provider listed %d ids more than once (e.g. %s), so the listing is not a consistent picture (records moved between pages?); nothing was written. Run again; if it persists, check the provider's data or export",
-				t.Resource, n, quoteList(rr.dupRemote))}
+			return &GuardError{Msg: fmt.Sprintf("resource %s: the provider listed %s more than once (e.g. %s), so the listing is not a consistent picture (records moved between pages?); nothing was written. Run again; if it persists, check the provider's data or export",
+				t.Resource, plural(n, "id", "ids"), quoteList(rr.dupRemote))}
 		}
 		if rr.Scoped {
 			continue
@@ -116,11 +116,19 @@ func (res *Result) Guard(allowAbsent []string) error {
 			if n == 0 || slices.Contains(allowAbsent, f.path) {
 				continue
 			}
-			return &GuardError{Msg: fmt.Sprintf("resource %s: no listed record has the mapped path %q (column %s), so the plan would set %s to null on %d rows; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
-				t.Resource, f.path, f.col, f.col, n, f.path)}
+			return &GuardError{Msg: fmt.Sprintf("resource %s: no listed record has the mapped path %q (column %s), so the plan would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
+				t.Resource, f.path, f.col, f.col, plural(n, "row", "rows"), f.path)}
 		}
 	}
 	return nil
+}
+
+// plural is "1 row" or "2 rows".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 func tableOf(t *localstate.Table) string {
