@@ -487,3 +487,16 @@ func (s *userStore) Scan(ctx context.Context, t *localstate.Table, cols []string
 		return nil
 	})
 }
+
+// KeyHealth passes on the store's duplicate-key count of the whole table
+// (a write by the user's key would change every row sharing it); keyless
+// rows are no concern of one user's check.
+func (s *userStore) KeyHealth(ctx context.Context, t *localstate.Table) (localstate.KeyHealth, error) {
+	kc, ok := s.Store.(reconcile.KeyChecker)
+	if !ok {
+		return localstate.KeyHealth{}, nil
+	}
+	kh, err := kc.KeyHealth(ctx, t)
+	kh.NullKeys = 0
+	return kh, err
+}
