@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -85,6 +86,9 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		resources = append(resources, r)
 		rep.Resources = append(rep.Resources, t.Resource)
 	}
+	if err := checkAbsentPaths(job.allowAbsent, s, resources); err != nil {
+		return err
+	}
 	// The baseline in force is read before --write-ignore replaces it: the run
 	// that writes a baseline still shows the drift it accepts.
 	rules, err := s.ignoreRules()
@@ -149,6 +153,28 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	}
 	r.recordRecordFreshness(ctx, p.Name(), partial)
 	rep.ExitCode = driftExit(res)
+	return nil
+}
+
+// checkAbsentPaths rejects a confirmed absent path that no resource maps
+// (a typo there would confirm nothing and say nothing).
+func checkAbsentPaths(paths []string, s *Settings, resources []*reconcile.Resource) error {
+	var mapped []string
+	for _, r := range resources {
+		for _, f := range r.Fields() {
+			mapped = append(mapped, f.Path)
+		}
+	}
+	for _, r := range s.Config.Resources {
+		for _, f := range r.Fields {
+			mapped = append(mapped, f.Path)
+		}
+	}
+	for _, p := range paths {
+		if !slices.Contains(mapped, p) {
+			return fmt.Errorf("--allow-absent-path %s (or allow_absent_paths:): no resource maps the provider path %q; give a path as written under fields: in reconctl.yaml", p, p)
+		}
+	}
 	return nil
 }
 
