@@ -46,7 +46,8 @@ command asks for an id.
 
 With --fix the user's and its related records' corrections go through the
 same plan, safety brake and apply path as diff --apply, and the run is
-journaled. Without --fix nothing is written and the state is opened read-only.
+journaled. A --max-changes share is of the resource's local records; deleting
+the last record(s) of a table needs --allow-empty-remote. Without --fix nothing is written and the state is opened read-only.
 
 EXAMPLES:
    reconctl check-user cus_NffrFeUfNV2Hib
@@ -61,6 +62,7 @@ EXIT STATUS:
 		Flags: withGlobal(
 			&cli.BoolFlag{Name: "fix", Usage: "write the corrections (default: report only)", EnvVars: envs("FIX")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -76,6 +78,7 @@ EXIT STATUS:
 				return err
 			}
 			fix := c.Bool("fix")
+			allowEmpty := c.Bool("allow-empty-remote")
 			var wait time.Duration
 			if c.IsSet("wait") {
 				wait = c.Duration("wait")
@@ -85,7 +88,7 @@ EXIT STATUS:
 				return err
 			}
 			u := &report.UserReport{Command: "check-user", RunID: r.id, StartedAt: r.started.Format(time.RFC3339), State: s.displayState(), Query: c.Args().First(), Fix: fix, Drift: []reconcile.Drift{}}
-			res, err := checkUser(c.Context, s, u, fix, brake, r)
+			res, err := checkUser(c.Context, s, u, fix, brake, allowEmpty, r)
 			if err != nil {
 				r.finish(c.Context, reconcile.ExitError, err, nil, nil, nil)
 				return err
@@ -127,7 +130,7 @@ func (s *Settings) userResource(p providers.Provider) string {
 }
 
 // checkUser fills u and returns the comparison (nil when there was nothing to compare).
-func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool, brake reconcile.Limiter, r *run) (*reconcile.Result, error) {
+func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool, brake reconcile.Limiter, allowEmpty bool, r *run) (*reconcile.Result, error) {
 	store, err := s.openStore(ctx, !fix)
 	if err != nil {
 		return nil, err
@@ -205,6 +208,13 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 	}
 
 	switch {
+	case !localOK && status == providers.StatusDeleted:
+		// The provider answers "deleted" (Stripe's deleted: true, or a 404:
+		// the two cannot be told apart) and the app has no live row: nothing
+		// to fix, but say what is known rather than "neither knows".
+		u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
+		u.Message = fmt.Sprintf("%s %s is deleted at %s (or never existed there) and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		return nil, nil
 	case !localOK && found == nil && status != providers.StatusInaccessible:
 		u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
 		u.Message = fmt.Sprintf("neither the local state nor %s knows %s %s", p.Name(), u.Resource, id)
@@ -284,6 +294,33 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 	}
 	if !fix || len(res.Drift) == 0 {
 		return res, nil
+	}
+	// The brake's share is of each resource's local records, not of the one
+	// user compared (a 2% limit of one record never allows a fix).
+	for _, rr := range res.Resources {
+		rr.Scoped = true
+		if cnt, ok := store.(reconcile.Counter); ok {
+			n, err := cnt.Count(ctx, rr.Resource.Table)
+			if err != nil {
+				return nil, err
+			}
+			rr.BrakeBase = n
+		} else {
+			n := 0
+			if err := store.Scan(ctx, rr.Resource.Table, nil, func(localstate.Row) error { n++; return nil }); err != nil {
+				return nil, err
+			}
+			rr.BrakeBase = n
+		}
+	}
+	if err := res.Guard(nil); err != nil {
+		return nil, err
+	}
+	if !allowEmpty {
+		if b := res.MassDelete(); b != nil {
+			u.Brake, u.ExitCode = b, reconcile.ExitBrake
+			return res, nil
+		}
 	}
 	if b := res.Brake(brake); b != nil {
 		u.Brake, u.ExitCode = b, reconcile.ExitBrake
@@ -449,4 +486,17 @@ func (s *userStore) Scan(ctx context.Context, t *localstate.Table, cols []string
 		}
 		return nil
 	})
+}
+
+// KeyHealth passes on the store's duplicate-key count of the whole table
+// (a write by the user's key would change every row sharing it); keyless
+// rows are no concern of one user's check.
+func (s *userStore) KeyHealth(ctx context.Context, t *localstate.Table) (localstate.KeyHealth, error) {
+	kc, ok := s.Store.(reconcile.KeyChecker)
+	if !ok {
+		return localstate.KeyHealth{}, nil
+	}
+	kh, err := kc.KeyHealth(ctx, t)
+	kh.NullKeys = 0
+	return kh, err
 }

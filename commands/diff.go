@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/reconcile"
@@ -21,7 +23,12 @@ With --apply the plan is written in one transaction (SQLite) or one atomic
 file replace (JSON): creates, updates of the differing mapped columns only,
 and deletions of records the provider confirmed deleted (soft deletes when
 soft_delete is mapped). The safety brake refuses plans larger than
---max-changes.
+--max-changes, and, whatever --max-changes says, a plan that deletes 90% or
+more of a resource's live local records or follows an empty listing (exit 3;
+--allow-empty-remote if it is right). A write is refused (exit 1) when the
+local key is not unique (or collides under COLLATE NOCASE), when the provider
+listed an id twice, or when a mapped path no listed record has would null a
+column (--allow-absent-path PATH confirms it).
 
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
@@ -37,6 +44,8 @@ EXIT STATUS:
 		Flags: withGlobal(
 			&cli.BoolFlag{Name: "apply", Usage: "write the fixes (default: report only)", EnvVars: envs("APPLY")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
 		),
@@ -49,7 +58,8 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
-			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore")}
+			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				return runReconcile(c.Context, s, job, rep, r)
 			})

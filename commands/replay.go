@@ -134,6 +134,7 @@ EXIT STATUS:
 			&cli.BoolFlag{Name: "allow-insecure-target", Usage: "allow a plain http:// --deliver-to target that is not loopback", EnvVars: envs("ALLOW_INSECURE_TARGET")},
 			&cli.DurationFlag{Name: "delivery-timeout", Value: 10 * time.Second, Usage: "timeout of one delivery attempt", EnvVars: envs("DELIVERY_TIMEOUT")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -155,6 +156,7 @@ type replayJob struct {
 	insecure   bool
 	timeout    time.Duration
 	brake      reconcile.Limiter
+	allowEmpty bool   // --allow-empty-remote: lift the mass-delete guard
 	checkpoint string // checkpoint key: the provider, or provider + target
 }
 
@@ -167,7 +169,7 @@ func runReplay(c *cli.Context, s *Settings) error {
 	if err != nil {
 		return err
 	}
-	job := replayJob{dryRun: c.Bool("dry-run"), reprocess: c.Bool("reprocess"), target: c.String("deliver-to"), insecure: c.Bool("allow-insecure-target"), timeout: c.Duration("delivery-timeout"), brake: brake}
+	job := replayJob{dryRun: c.Bool("dry-run"), reprocess: c.Bool("reprocess"), target: c.String("deliver-to"), insecure: c.Bool("allow-insecure-target"), timeout: c.Duration("delivery-timeout"), brake: brake, allowEmpty: c.Bool("allow-empty-remote")}
 	for _, t := range c.StringSlice("types") {
 		for _, part := range strings.Split(t, ",") {
 			if part = strings.TrimSpace(part); part != "" {
@@ -412,6 +414,7 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
 	perResource := map[string]int{}
 	written := map[string]bool{}
+	lastDeleted := map[string]bool{} // resource/id -> its newest applied event deletes it
 	provider := p.Name()
 	// The journal is asked in batches: which events were processed, and how
 	// fresh each record (and each resource, after a diff --apply/resync) is.
@@ -468,6 +471,7 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 			continue
 		}
 		newest[key] = e.Created
+		lastDeleted[key] = e.Deleted
 		todo = append(todo, planned{e: e, et: et})
 		if !written[key] { // the brake counts records written, not events
 			written[key] = true
@@ -489,15 +493,30 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	}
 
 	// 3. The brake counts the writes per resource.
+	// The mass-delete guard counts the live local records whose last event
+	// deletes them: all or nearly all is refused whatever --max-changes says.
 	for res, n := range perResource {
-		local := 0
+		local, deletes := 0, 0
 		if et := tables[res]; et != nil {
-			if err := store.Scan(ctx, et.table, nil, func(localstate.Row) error { local++; return nil }); err != nil {
+			if err := store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
+				local++
+				if lastDeleted[res+"/"+row.Key] {
+					deletes++
+				}
+				return nil
+			}); err != nil {
 				return err
 			}
 		}
-		if limit := job.brake.Limit(local); limit >= 0 && n > limit {
-			rep.Brake = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: job.brake.String()}
+		b := reconcile.MassDeleteCheck(res, deletes, local)
+		if job.allowEmpty {
+			b = nil
+		}
+		if limit := job.brake.Limit(local); b == nil && limit >= 0 && n > limit {
+			b = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: job.brake.String()}
+		}
+		if b != nil {
+			rep.Brake = b
 			rep.ExitCode = reconcile.ExitBrake
 			for _, t := range todo {
 				if t.et != nil {
@@ -1027,7 +1046,9 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 	if rep.Stopped != "" {
 		buf.WriteString("\n" + rep.Stopped + "\n")
 	}
-	if rep.Brake != nil {
+	if rep.Brake != nil && rep.Brake.Reason != "" {
+		fmt.Fprintf(&buf, "\nREFUSED by the %s.\n", rep.Brake.Error())
+	} else if rep.Brake != nil {
 		fmt.Fprintf(&buf, "\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
 	}
 	cursor := rep.Cursor

@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"slices"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/reconcile"
@@ -21,6 +23,10 @@ is as new as the provider's is left alone and reported.
 --force writes every mapped column of every provider record regardless of
 timestamps (after a mapping change, or when field changes did not advance
 updated_at); the safety brake then counts only records whose values change.
+The guards of diff --apply apply: deleting 90% or more of a resource's live
+records, or after an empty listing, needs --allow-empty-remote; a non-unique
+local key, ids listed twice, or an absent mapped path (--allow-absent-path)
+refuse the write.
 --dry-run prints the plan and writes nothing. The whole plan is written in one
 transaction: a run that is killed or interrupted leaves the state as before.
 
@@ -40,6 +46,8 @@ EXIT STATUS:
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan; write nothing", EnvVars: envs("DRY_RUN")},
 			&cli.BoolFlag{Name: "no-delete", Usage: "never delete local records, even those the provider confirms deleted", EnvVars: envs("NO_DELETE")},
 			maxChangesFlag(),
+			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -51,7 +59,8 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
-			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete")}
+			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete"),
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
 			if c.Bool("force") {
 				job.mode = reconcile.ModeResyncForce
 			}

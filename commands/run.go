@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,6 +18,16 @@ import (
 // maxChangesFlag is the safety brake's setting, on every writing command.
 func maxChangesFlag() cli.Flag {
 	return &cli.StringFlag{Name: "max-changes", Usage: "safety brake: refuse to write when a resource's plan exceeds `N` changes, a share (10%), or unlimited (default: the larger of 100 and 10% of its local records)", EnvVars: envs("MAX_CHANGES")}
+}
+
+// allowEmptyRemoteFlag lifts the mass-delete guard (contract: Guards).
+func allowEmptyRemoteFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "allow-empty-remote", Usage: "write a plan that deletes all or nearly all (90% or more) of a resource's local records, or that follows an empty listing (refused with exit 3 otherwise, whatever --max-changes says)", EnvVars: envs("ALLOW_EMPTY_REMOTE")}
+}
+
+// allowAbsentPathFlag confirms a mapped path that no listed record has.
+func allowAbsentPathFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "allow-absent-path", Usage: "write null into the column mapped from provider `PATH` even though no listed record has that path (repeatable; otherwise such a plan is refused with exit 1 as a likely typo)", EnvVars: envs("ALLOW_ABSENT_PATH")}
 }
 
 func (s *Settings) maxChanges(c *cli.Context) (config.MaxChanges, error) {
@@ -40,6 +51,10 @@ type reconcileJob struct {
 	// writeIgnore, when set, receives the drift found as an ignore baseline.
 	writeIgnore string
 	noDelete    bool
+	// allowEmptyRemote lifts the mass-delete guard; allowAbsent lists the
+	// mapped paths the operator confirmed absent.
+	allowEmptyRemote bool
+	allowAbsent      []string
 }
 
 // runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
@@ -71,6 +86,9 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		resources = append(resources, r)
 		rep.Resources = append(rep.Resources, t.Resource)
 	}
+	if err := checkAbsentPaths(job.allowAbsent, s, resources); err != nil {
+		return err
+	}
 	// The baseline in force is read before --write-ignore replaces it: the run
 	// that writes a baseline still shows the drift it accepts.
 	rules, err := s.ignoreRules()
@@ -96,6 +114,16 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	if !job.write {
 		rep.ExitCode = driftExit(res)
 		return nil
+	}
+	if err := res.Guard(job.allowAbsent); err != nil {
+		return err
+	}
+	if !job.allowEmptyRemote {
+		if b := res.MassDelete(); b != nil {
+			rep.Brake = b
+			rep.ExitCode = reconcile.ExitBrake
+			return nil
+		}
 	}
 	if b := res.Brake(job.brake); b != nil {
 		rep.Brake = b
@@ -125,6 +153,28 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	}
 	r.recordRecordFreshness(ctx, p.Name(), partial)
 	rep.ExitCode = driftExit(res)
+	return nil
+}
+
+// checkAbsentPaths rejects a confirmed absent path that no resource maps
+// (a typo there would confirm nothing and say nothing).
+func checkAbsentPaths(paths []string, s *Settings, resources []*reconcile.Resource) error {
+	var mapped []string
+	for _, r := range resources {
+		for _, f := range r.Fields() {
+			mapped = append(mapped, f.Path)
+		}
+	}
+	for _, r := range s.Config.Resources {
+		for _, f := range r.Fields {
+			mapped = append(mapped, f.Path)
+		}
+	}
+	for _, p := range paths {
+		if !slices.Contains(mapped, p) {
+			return fmt.Errorf("--allow-absent-path %s (or allow_absent_paths:): no resource maps the provider path %q; give a path as written under fields: in reconctl.yaml", p, p)
+		}
+	}
 	return nil
 }
 

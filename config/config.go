@@ -40,6 +40,9 @@ type Config struct {
 	Concurrency  int
 	Resources    []*Resource
 	Ignore       []string
+	// AllowAbsentPaths are mapped provider paths confirmed absent from every
+	// record (--allow-absent-path): a plan may write null from them.
+	AllowAbsentPaths []string
 	// Settings holds provider-specific sections (workos:, rest:) as plain maps.
 	Settings map[string]any
 }
@@ -193,6 +196,8 @@ func Parse(file string, data []byte) (*Config, error) {
 			c.Concurrency, err = p.int(v, key)
 		case "ignore":
 			c.Ignore, err = p.strList(v, key)
+		case "allow_absent_paths":
+			c.AllowAbsentPaths, err = p.strList(v, key)
 		case "resources":
 			c.Resources, err = p.resources(v)
 		case "workos", "rest", "clerk", "stripe":
@@ -213,7 +218,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			}
 			c.Settings[key] = m
 		default:
-			return p.errf(k, key, "unknown key (known: provider, api_base, api_key_env, state, journal, user_resource, max_changes, rps, concurrency, ignore, resources, stripe, workos, clerk, rest)")
+			return p.errf(k, key, "unknown key (known: provider, api_base, api_key_env, state, journal, user_resource, max_changes, rps, concurrency, ignore, allow_absent_paths, resources, stripe, workos, clerk, rest)")
 		}
 		return err
 	})

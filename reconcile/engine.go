@@ -144,16 +144,6 @@ func Lookup(data map[string]any, segs []string) (any, bool) {
 	return cur, true
 }
 
-// remoteValue is the provider's value of f, and whether f counts for this
-// record (in auto mode only columns present at top level count).
-func (r *Resource) remoteValue(rec providers.Record, f *field) (any, bool) {
-	v, ok := Lookup(rec.Data, f.segs)
-	if !ok && r.auto {
-		return nil, false
-	}
-	return v, true
-}
-
 var hashSeed = maphash.MakeSeed()
 
 // hashValues hashes the canonical forms of vals; skip marks fields left out.
@@ -186,7 +176,20 @@ type pending struct {
 type ResourceResult struct {
 	Resource *Resource
 	Summary  ResourceSummary
-	plan     []pending
+	// BrakeBase, when above 0, is the count of live local records the brake
+	// takes its share of and the mass-delete guard compares with (check-user
+	// compares one user but brakes against the whole table); 0 means Summary.Local.
+	BrakeBase int
+	// Scoped marks a comparison of a slice of the resource (check-user): its
+	// listing is not the resource's, so an empty one proves nothing and a path
+	// absent from its one record is no sign of a typo.
+	Scoped bool
+	plan   []pending
+	// Samples of the keys behind the guard's counts (a few each).
+	dupLocal, dupRemote []string
+	// nulling counts, per column whose provider path no listed record has,
+	// the rows the plan would change from a value to null.
+	nulling map[string]int
 }
 
 // Planned counts the creates, updates and deletes that change values (what the brake counts).
@@ -252,6 +255,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		}
 	}
 	index := newLocalIndex(hint)
+	dupLocal := 0
 	var buf []byte
 	// Reading (the store's scan, the provider's decoding) and comparing run
 	// on two cores: the reader fills batches, one consumer goroutine owns the
@@ -267,7 +271,10 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 			}
 		}
 		if !index.add(it.key, h, updated) {
-			log.Warn("duplicate local key; comparing the first row", "key", it.key)
+			dupLocal++
+			if len(rr.dupLocal) < sampleKeys && !slices.Contains(rr.dupLocal, it.key) {
+				rr.dupLocal = append(rr.dupLocal, it.key)
+			}
 		}
 	})
 	err := e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
@@ -281,6 +288,27 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		return nil, nil, fmt.Errorf("reading local %s: %w", t.Resource, err)
 	}
 	rr.Summary.Local = index.len()
+	rr.Summary.DuplicateLocal = dupLocal
+	if kc, ok := e.Store.(KeyChecker); ok {
+		// The store sees what the scan cannot: rows without a key, and keys
+		// equal under the key column's collation (COLLATE NOCASE).
+		kh, err := kc.KeyHealth(ctx, t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("checking the keys of local %s: %w", t.Resource, err)
+		}
+		rr.Summary.NullKeyLocal = kh.NullKeys
+		if kh.Duplicates > rr.Summary.DuplicateLocal {
+			rr.Summary.DuplicateLocal = kh.Duplicates
+			rr.dupLocal = kh.Sample
+		}
+	}
+	if rr.Summary.DuplicateLocal > 0 {
+		log.Warn("local key is not unique: only the first row of each duplicated key is compared, and nothing is written to this resource",
+			"key_column", keyColumn(t), "rows", rr.Summary.DuplicateLocal, "examples", strings.Join(rr.dupLocal, ", "))
+	}
+	if rr.Summary.NullKeyLocal > 0 {
+		log.Warn("local rows without a key (NULL or empty) are not compared", "key_column", keyColumn(t), "rows", rr.Summary.NullKeyLocal)
+	}
 	log.Debug("local side indexed", "records", index.len())
 
 	// 2. Stream the provider side.
@@ -303,12 +331,14 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	if e.Progress != nil {
 		e.Progress.Listing(t.Resource, index.len())
 	}
+	pathSeen := make([]bool, len(r.fields)) // written by the List callback only
 	rp := newPipe(len(r.fields))
 	rp.start(func(it *item) {
 		ent := index.lookup(it.key)
 		if ent == nil {
 			if created[it.key] {
-				return // a listing may repeat a record that moved between pages
+				rr.duplicateRemote(it.key)
+				return
 			}
 			created[it.key] = true
 			rr.Summary.Remote++
@@ -328,6 +358,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 			return
 		}
 		if ent.seen {
+			rr.duplicateRemote(it.key)
 			return
 		}
 		ent.seen = true
@@ -396,7 +427,15 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		it := rp.next()
 		it.key, it.upd = rec.ID, rec.UpdatedAt
 		for i := range r.fields {
-			it.vals[i], it.present[i] = r.remoteValue(rec, &r.fields[i])
+			v, found := Lookup(rec.Data, r.fields[i].segs)
+			if found {
+				pathSeen[i] = true
+			}
+			if !found && r.auto {
+				it.vals[i], it.present[i] = nil, false // auto mapping: only columns present count
+				continue
+			}
+			it.vals[i], it.present[i] = v, true
 		}
 		return nil
 	})
@@ -409,10 +448,31 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		e.Progress.Done()
 	}
 	log.Debug("provider side listed", "records", rr.Summary.Remote, "candidates", len(candidates))
+	if rr.Summary.DuplicateRemote > 0 {
+		log.Warn("the provider listed some ids more than once; nothing is written to this resource",
+			"ids", rr.Summary.DuplicateRemote, "examples", strings.Join(rr.dupRemote, ", "))
+	}
+	// A mapped path that no listed record has is most likely a typo: it
+	// reads as null everywhere. (Absent means the key is missing, not null.)
+	absent := make([]bool, len(r.fields))
+	if listed > 0 && !r.auto {
+		for i, f := range r.fields {
+			if !pathSeen[i] {
+				absent[i] = true
+				rr.Summary.AbsentPaths = append(rr.Summary.AbsentPaths, f.path)
+				log.Warn("no listed record has this mapped path: it reads as null everywhere (a typo?)", "column", f.col, "path", f.path, "records", listed)
+			}
+		}
+	}
 
 	rr.plan = append(rr.plan, rewrites...)
 
-	// 3. Creates.
+	// 3. Creates. A new id that differs from a local key only in case is one
+	// key to a COLLATE NOCASE column (its write would hit the other row): the
+	// store's own lookup, which uses the column's collation, decides.
+	if err := e.caseCollisions(ctx, t, rr, index, creates); err != nil {
+		return nil, nil, err
+	}
 	for _, c := range creates {
 		rr.Summary.MissingLocal++
 		c.drift = len(drift)
@@ -445,6 +505,12 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 					}
 				}
 				if !Equal(lv[i], c.vals[i], f.mode) {
+					if absent[i] {
+						if rr.nulling == nil {
+							rr.nulling = map[string]int{}
+						}
+						rr.nulling[f.col]++
+					}
 					diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: DisplayValue(lv[i]), Remote: DisplayValue(c.vals[i])})
 					dcols = append(dcols, f.col)
 					dvals = append(dvals, writeValue(c.vals[i], f.mode))
@@ -520,6 +586,73 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 }
 
 func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+
+// maxCollisionChecks bounds the store lookups of case-colliding creates.
+const maxCollisionChecks = 64
+
+// caseCollisions counts, as duplicate local keys, planned creates whose key
+// the store resolves to an existing row of a different spelling.
+func (e *Engine) caseCollisions(ctx context.Context, t *localstate.Table, rr *ResourceResult, index *localIndex, creates []pending) error {
+	if len(creates) == 0 || index.len() == 0 {
+		return nil
+	}
+	folded := make(map[string]string, len(creates))
+	for _, c := range creates {
+		folded[strings.ToLower(c.key)] = c.key
+	}
+	checks := 0
+	for i := range index.entries {
+		k := index.key(&index.entries[i])
+		c, ok := folded[strings.ToLower(k)]
+		if !ok || c == k {
+			continue
+		}
+		if checks++; checks > maxCollisionChecks {
+			break
+		}
+		if _, found, err := e.Store.Get(ctx, t, nil, c); err != nil {
+			return fmt.Errorf("reading local %s %s: %w", t.Resource, c, err)
+		} else if found {
+			rr.Summary.DuplicateLocal++
+			if len(rr.dupLocal) < sampleKeys {
+				rr.dupLocal = append(rr.dupLocal, c+"/"+k)
+			}
+		}
+	}
+	if rr.Summary.DuplicateLocal > 0 && checks > 0 {
+		e.logger().Warn("new provider ids collide with local keys under the key column's collation; nothing is written to this resource",
+			"resource", t.Resource, "key_column", keyColumn(t), "examples", strings.Join(rr.dupLocal, ", "))
+	}
+	return nil
+}
+
+// sampleKeys is how many duplicated keys a warning or refusal names.
+const sampleKeys = 5
+
+// duplicateRemote counts an id the listing returned again.
+func (rr *ResourceResult) duplicateRemote(id string) {
+	rr.Summary.DuplicateRemote++
+	if len(rr.dupRemote) < sampleKeys && !slices.Contains(rr.dupRemote, id) {
+		rr.dupRemote = append(rr.dupRemote, id)
+	}
+}
+
+func keyColumn(t *localstate.Table) string {
+	if t.Key != "" {
+		return t.Key
+	}
+	return "id"
+}
+
+// KeyHealth is what a store knows of a table's keys that its Scan does not
+// show (see localstate.KeyHealth).
+type KeyHealth = localstate.KeyHealth
+
+// KeyChecker is implemented by stores that can count rows without a key and
+// keys shared by several rows under the key column's own collation.
+type KeyChecker interface {
+	KeyHealth(ctx context.Context, t *localstate.Table) (localstate.KeyHealth, error)
+}
 
 // sortDrift orders drift by kind then id, keeping plan indexes pointing at the right items.
 func sortDrift(drift []Drift, plan []pending) {

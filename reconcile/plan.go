@@ -3,6 +3,9 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/reconctl/reconctl/localstate"
 )
@@ -18,7 +21,7 @@ type Limiter interface {
 // refusal, or nil when the whole plan may be written.
 func (res *Result) Brake(l Limiter) *BrakeRefusal {
 	for _, rr := range res.Resources {
-		limit := l.Limit(rr.Summary.Local)
+		limit := l.Limit(rr.base())
 		if limit < 0 {
 			continue
 		}
@@ -29,8 +32,130 @@ func (res *Result) Brake(l Limiter) *BrakeRefusal {
 	return nil
 }
 
+func (rr *ResourceResult) base() int {
+	if rr.BrakeBase > 0 {
+		return rr.BrakeBase
+	}
+	return rr.Summary.Local
+}
+
+// Mass-delete guard reasons (BrakeRefusal.Reason).
+const (
+	ReasonEmptyListing = "empty_listing"
+	ReasonDeletesAll   = "deletes_all"
+)
+
+// NearlyAll is the share of a resource's live local records at or above
+// which a plan's deletions count as "all or nearly all": 90%.
+const NearlyAll = 90
+
+// MassDelete is the guard that no --max-changes lifts: it refuses a plan
+// that deletes all or nearly all (>= 90%) of a resource's live local records,
+// or any record after the provider listed none of them (an empty first page,
+// a key for the wrong account). Only --allow-empty-remote overrides it.
+func (res *Result) MassDelete() *BrakeRefusal {
+	for _, rr := range res.Resources {
+		deletes := 0
+		for _, p := range rr.plan {
+			if p.op == localstate.OpDelete {
+				deletes++
+			}
+		}
+		name := rr.Resource.Table.Resource
+		if deletes > 0 && !rr.Scoped && rr.Summary.Remote == 0 {
+			return &BrakeRefusal{Resource: name, Planned: deletes, Limit: 0, Setting: "empty listing", Reason: ReasonEmptyListing, Live: rr.base()}
+		}
+		if b := MassDeleteCheck(name, deletes, rr.base()); b != nil {
+			return b
+		}
+	}
+	return nil
+}
+
+// MassDeleteCheck refuses deleting deletes of live records when that is all
+// or nearly all of them (replay uses it as well as the engine).
+func MassDeleteCheck(resource string, deletes, live int) *BrakeRefusal {
+	if deletes <= 0 || live <= 0 || deletes*100 < live*NearlyAll {
+		return nil
+	}
+	return &BrakeRefusal{Resource: resource, Planned: deletes, Limit: 0, Setting: "deletes all", Reason: ReasonDeletesAll, Live: live}
+}
+
+// GuardError is a plan that must not be written as it stands (exit 1):
+// keys that are not unique, a listing that repeats ids, or a mapped path
+// that would null a column.
+type GuardError struct{ Msg string }
+
+func (e *GuardError) Error() string { return e.Msg }
+
+// Guard checks, before any write, that every resource with planned writes
+// can be written exactly: its local key is unique (one write touches one
+// row), the provider listed each id once, and no planned update sets a
+// column to null because its mapped path is absent from every listed
+// record (unless that path is in allowAbsent). It returns nil or a
+// *GuardError naming the resource, the column and a few examples.
+func (res *Result) Guard(allowAbsent []string) error {
+	for _, rr := range res.Resources {
+		if len(rr.plan) == 0 {
+			continue
+		}
+		t := rr.Resource.Table
+		if n := rr.Summary.DuplicateLocal; n > 0 {
+			return &GuardError{Msg: fmt.Sprintf("resource %s: the local key column %q of table %q is not unique: %s (e.g. %s), so a write by key would change several rows at once; nothing was written. Make the key unique (a UNIQUE index, or remove the duplicates), or map another key column in reconctl.yaml, then run again",
+				t.Resource, keyColumn(t), tableOf(t), plural(n, "row shares its key", "rows share their key")+" with another row", quoteList(rr.dupLocal))}
+		}
+		if n := rr.Summary.DuplicateRemote; n > 0 {
+			return &GuardError{Msg: fmt.Sprintf("resource %s: the provider listed %s more than once (e.g. %s), so the listing is not a consistent picture (records moved between pages?); nothing was written. Run again; if it persists, check the provider's data or export",
+				t.Resource, plural(n, "id", "ids"), quoteList(rr.dupRemote))}
+		}
+		if rr.Scoped {
+			continue
+		}
+		for _, f := range rr.Resource.fields {
+			n := rr.nulling[f.col]
+			if n == 0 || slices.Contains(allowAbsent, f.path) {
+				continue
+			}
+			return &GuardError{Msg: fmt.Sprintf("resource %s: no listed record has the mapped path %q (column %s), so the plan would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
+				t.Resource, f.path, f.col, f.col, plural(n, "row", "rows"), f.path)}
+		}
+	}
+	return nil
+}
+
+// plural is "1 row" or "2 rows".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func tableOf(t *localstate.Table) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Resource
+}
+
+func quoteList(keys []string) string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = strconv.Quote(k)
+	}
+	return strings.Join(q, ", ")
+}
+
 // Error renders a refusal for the operator.
 func (b *BrakeRefusal) Error() string {
+	switch b.Reason {
+	case ReasonEmptyListing:
+		return fmt.Sprintf("safety brake: the provider listed no %s, yet the plan deletes %d of its %d local records; nothing was written. An empty listing is more often a wrong key or account than an empty resource: check it, and re-run with --allow-empty-remote only if the provider really has none",
+			b.Resource, b.Planned, b.Live)
+	case ReasonDeletesAll:
+		return fmt.Sprintf("safety brake: the plan deletes %d of the %d live local %s records (%d%% or more), whatever --max-changes says; nothing was written. Check the provider's listing and key, and re-run with --allow-empty-remote only if it is right",
+			b.Planned, b.Live, b.Resource, NearlyAll)
+	}
 	return fmt.Sprintf("safety brake: the plan changes %d %s records, more than --max-changes allows (%d, from %s); nothing was written. Review the plan, then re-run with --max-changes %d (or a share such as 50%%, or unlimited) if it is right",
 		b.Planned, b.Resource, b.Limit, b.Setting, b.Planned)
 }

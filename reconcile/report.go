@@ -63,6 +63,13 @@ type ResourceSummary struct {
 	Applied       int `json:"applied"`
 	Unresolved    int `json:"unresolved"`
 	Ignored       int `json:"ignored,omitempty"`
+	// Guards (issue #11): local rows sharing a key with another row (under
+	// the key column's collation), local rows without a key, ids the
+	// provider listed more than once, and mapped paths no listed record has.
+	DuplicateLocal  int      `json:"duplicate_local,omitempty"`
+	NullKeyLocal    int      `json:"null_key_local,omitempty"`
+	DuplicateRemote int      `json:"duplicate_remote,omitempty"`
+	AbsentPaths     []string `json:"absent_paths,omitempty"`
 }
 
 // Drift is one record that differs between the two sides.
@@ -94,4 +101,8 @@ type BrakeRefusal struct {
 	Planned  int    `json:"planned"`
 	Limit    int    `json:"limit"`
 	Setting  string `json:"max_changes"`
+	// Reason is set when the refusal is not the --max-changes limit but the
+	// mass-delete guard: "empty_listing" or "deletes_all" (--allow-empty-remote overrides).
+	Reason string `json:"reason,omitempty"`
+	Live   int    `json:"live,omitempty"` // the live local records the deletes are compared with
 }

@@ -316,6 +316,8 @@ func Verdict(r *reconcile.Report) string {
 		}
 	}
 	switch {
+	case r.Brake != nil && r.Brake.Reason != "":
+		return fmt.Sprintf("REFUSED by the %s. Exit %d.", r.Brake.Error(), r.ExitCode)
 	case r.Brake != nil:
 		return fmt.Sprintf("REFUSED by the safety brake: %d planned changes to %s exceed --max-changes (limit %d, %s). Nothing was written. Exit %d.",
 			r.Brake.Planned, r.Brake.Resource, r.Brake.Limit, r.Brake.Setting, r.ExitCode)
@@ -326,6 +328,18 @@ func Verdict(r *reconcile.Report) string {
 	case applied > 0:
 		return fmt.Sprintf("%d drift items, %d fixed, %d remain. Exit %d.", drift, applied, drift-applied, r.ExitCode)
 	case r.Command == "diff" && r.DryRun:
+		fixable := 0
+		for _, d := range r.Drift {
+			if d.Action != reconcile.ActionNone {
+				fixable++
+			}
+		}
+		if fixable == 0 {
+			return fmt.Sprintf("%d drift items, none that --apply can fix (the provider still has them, or they are inaccessible or unconfirmed, or the local copy is newer): investigate them, or accept them with --write-ignore .reconctlignore. Exit %d.", drift, r.ExitCode)
+		}
+		if fixable < drift {
+			return fmt.Sprintf("%d drift items. Run again with --apply to fix %d of them; the other %d need investigating (action none). Exit %d.", drift, fixable, drift-fixable, r.ExitCode)
+		}
 		return fmt.Sprintf("%d drift items. Run again with --apply to fix them. Exit %d.", drift, r.ExitCode)
 	}
 	return fmt.Sprintf("%d drift items, none fixed. Exit %d.", drift, r.ExitCode)

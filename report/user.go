@@ -144,6 +144,8 @@ func userVerdict(u *UserReport) string {
 		s += " (" + u.Message + ")"
 	}
 	switch {
+	case u.Brake != nil && u.Brake.Reason != "":
+		s += "; refused by the " + u.Brake.Error()
 	case u.Brake != nil:
 		s += fmt.Sprintf("; the safety brake refused %d changes to %s (limit %d); nothing written", u.Brake.Planned, u.Brake.Resource, u.Brake.Limit)
 	case u.Applied:

@@ -1,0 +1,87 @@
+package localstate
+
+import (
+	"context"
+	"fmt"
+)
+
+// KeyHealth is what a store knows of a table's keys that its Scan does not
+// show. The engine refuses to write a resource whose keys are not unique:
+// updates and deletes go by key, so one planned write would change every row
+// that shares it.
+type KeyHealth struct {
+	// NullKeys counts live rows whose key is NULL or empty (Scan skips them).
+	NullKeys int
+	// Duplicates counts live rows whose key another live row has too, under
+	// the key column's own collation (COLLATE NOCASE makes abc and ABC one key).
+	Duplicates int
+	// Sample names a few duplicated keys ("abc/ABC" when they differ in spelling).
+	Sample []string
+}
+
+// keySample is how many duplicated keys KeyHealth names.
+const keySample = 5
+
+// KeyHealth counts t's keyless rows and, unless a unique index already
+// rules them out, the rows sharing a key. GROUP BY compares with the key
+// column's collation, as the writes' WHERE key = ? does.
+func (s *sqliteStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error) {
+	var kh KeyHealth
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return kh, err
+	}
+	table, key := quote(r.ts.name), quote(r.ts.cols[r.key].name)
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE (%s IS NULL OR %s = '')%s", table, key, key, r.liveSQL())
+	if err := s.db.QueryRowContext(ctx, q).Scan(&kh.NullKeys); err != nil {
+		return kh, s.explain(err)
+	}
+	if r.ts.unique[r.key] {
+		return kh, nil
+	}
+	live := fmt.Sprintf("%s IS NOT NULL AND %s <> ''%s", key, key, r.liveSQL())
+	q = fmt.Sprintf("SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)", table, live, key)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&kh.Duplicates); err != nil {
+		return kh, s.explain(err)
+	}
+	if kh.Duplicates == 0 {
+		return kh, nil
+	}
+	q = fmt.Sprintf("SELECT CAST(min(%[2]s COLLATE BINARY) AS TEXT), CAST(max(%[2]s COLLATE BINARY) AS TEXT) FROM %[1]s WHERE %[3]s GROUP BY %[2]s HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT %[4]d", table, key, live, keySample)
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return kh, s.explain(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var lo, hi string
+		if err := rows.Scan(&lo, &hi); err != nil {
+			return kh, s.explain(err)
+		}
+		if lo != hi {
+			lo += "/" + hi
+		}
+		kh.Sample = append(kh.Sample, lo)
+	}
+	return kh, s.explain(rows.Err())
+}
+
+// KeyHealth counts t's live records without a key. Duplicated keys in a
+// snapshot are exact (no collation), so the engine finds them in its scan.
+func (s *jsonStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error) {
+	var kh KeyHealth
+	recs, err := s.records(t)
+	if err != nil {
+		return kh, err
+	}
+	key, soft := keyName(t), t.SoftDelete
+	for _, rec := range recs {
+		if rec == nil || soft != "" && !isLive(rec[soft]) {
+			continue
+		}
+		if _, ok, err := keyString(rec[key]); err == nil && !ok {
+			kh.NullKeys++
+		}
+	}
+	return kh, nil
+}
