@@ -255,6 +255,7 @@ type draft struct {
 	idx     map[string]int
 	removed bool
 	numKeys bool // existing keys are numbers: new keys are written as numbers too
+	formats map[string]timeFormat
 }
 
 func (s *jsonStore) Apply(ctx context.Context, changes []Change) error {
@@ -366,7 +367,7 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 			d.idx[ch.Key] = len(d.recs)
 			d.recs = append(d.recs, rec)
 		}
-		if err := setValues(rec, t, ch); err != nil {
+		if err := d.setValues(rec, t, ch); err != nil {
 			return err
 		}
 		if _, given := ch.Values[soft]; soft != "" && !given && !isLive(rec[soft]) {
@@ -377,7 +378,7 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 			return fmt.Errorf("update %s %s: table %q has no live record with %s = %q any more (it changed since it was read: run again)",
 				t.Resource, ch.Key, tableName(t), key, ch.Key)
 		}
-		return setValues(d.record(i), t, ch)
+		return d.setValues(d.record(i), t, ch)
 	case OpDelete:
 		if !live {
 			return fmt.Errorf("delete %s %s: table %q has no live record with %s = %q any more (it changed since it was read: run again)",
@@ -395,13 +396,22 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 	return nil
 }
 
-func setValues(rec map[string]any, t *Table, ch Change) error {
+func (d *draft) setValues(rec map[string]any, t *Table, ch Change) error {
 	key := keyName(t)
 	for col, v := range ch.Values {
 		if col == key {
 			continue // the key comes from ch.Key
 		}
-		jv, err := jsonValue(v, isTimeColumn(t, col))
+		var tf timeFormat
+		asTime := isTimeColumn(t, col)
+		if asTime {
+			// The value being replaced says how this snapshot writes the
+			// field; a new record follows the table's other records.
+			if tf = timeFormatOf(rec[col]); tf.kind == 0 {
+				tf = d.timeFormat(col)
+			}
+		}
+		jv, err := jsonValue(v, asTime, tf)
 		if err != nil {
 			return fmt.Errorf("%s %s %s: field %q: %w", ch.Op, t.Resource, ch.Key, col, err)
 		}
@@ -422,12 +432,38 @@ func isTimeColumn(t *Table, col string) bool {
 	return false
 }
 
+// timeFormat is the format of the first value of col that the table's
+// records hold in a format reconctl can reproduce (learnt once per Apply).
+func (d *draft) timeFormat(col string) timeFormat {
+	if tf, ok := d.formats[col]; ok {
+		return tf
+	}
+	var tf timeFormat
+	for _, rec := range d.recs {
+		if rec == nil || rec[col] == nil {
+			continue
+		}
+		if tf = timeFormatOf(rec[col]); tf.kind != 0 {
+			break
+		}
+	}
+	if d.formats == nil {
+		d.formats = map[string]timeFormat{}
+	}
+	d.formats[col] = tf
+	return tf
+}
+
 // jsonValue converts a provider value for the snapshot: JSON types stay as
-// they are (numbers as json.Number), a time field becomes RFC 3339 text.
-func jsonValue(v any, asTime bool) (any, error) {
+// they are (numbers as json.Number), a time field is written in the format
+// tf the field already has (by default RFC 3339 UTC text).
+func jsonValue(v any, asTime bool, tf timeFormat) (any, error) {
 	if asTime {
 		if t, ok := ParseTime(v); ok {
-			return FormatTime(t), nil
+			if n, ok := tf.value(t, false).(int64); ok {
+				return json.Number(strconv.FormatInt(n, 10)), nil
+			}
+			return tf.value(t, false), nil
 		}
 	}
 	switch x := v.(type) {
