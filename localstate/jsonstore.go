@@ -30,6 +30,9 @@ type jsonStore struct {
 	tables  map[string][]map[string]any
 	stamp   fileStamp // the file as loaded, to notice another writer
 	indexes map[indexKey]map[string]int
+	// layout says where each table and record lies in the file, so that
+	// Apply rewrites only what changed; nil: rewrite the whole file.
+	layout *fileLayout
 }
 
 var _ KeyIndexer = (*jsonStore)(nil)
@@ -57,16 +60,51 @@ func openJSON(ctx context.Context, path string, opts OpenOptions) (*jsonStore, e
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	tables, err := loadSnapshot(ctx, path, data)
+	layout, lerr := layoutOf(data)
+	if lerr != nil {
+		layout = nil // the reader below says what is wrong with the file
+	}
+	tables, err := loadSnapshot(ctx, path, data, layout)
 	if err != nil {
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		removeStaleTemps(path)
+	}
 	return &jsonStore{path: path, readOnly: opts.ReadOnly, tables: tables, stamp: stampOf(fi),
-		indexes: map[indexKey]map[string]int{}}, nil
+		indexes: map[indexKey]map[string]int{}, layout: layout}, nil
 }
 
-// loadSnapshot parses a whole snapshot; errors carry FILE:LINE:COL.
-func loadSnapshot(ctx context.Context, path string, data []byte) (map[string][]map[string]any, error) {
+// removeStaleTemps deletes the temp files a killed Apply left beside the
+// snapshot. Only a writing run calls it, and a writing run holds the state's
+// writer lock, so no other reconctl is writing one of them now.
+func removeStaleTemps(path string) {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return
+	}
+	pattern := filepath.Join(filepath.Dir(target), "."+globEscape(filepath.Base(target))+".reconctl-*.tmp")
+	stale, _ := filepath.Glob(pattern)
+	for _, f := range stale {
+		os.Remove(f)
+	}
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// loadSnapshot parses a whole snapshot; errors carry FILE:LINE:COL. A
+// top-level key whose value is not an array ("_meta": {...}) is no table: it
+// is skipped here and kept as it is by Apply.
+func loadSnapshot(ctx context.Context, path string, data []byte, layout *fileLayout) (map[string][]map[string]any, error) {
 	src := bytes.NewReader(data)
 	r := snapshot.NewReader(path, src)
 	tables := map[string][]map[string]any{}
@@ -77,6 +115,12 @@ func loadSnapshot(ctx context.Context, path string, data []byte) (map[string][]m
 		}
 		if err != nil {
 			return nil, err
+		}
+		if tl := layout.value(name); tl != nil && !tl.array {
+			if err := r.Skip(); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if _, dup := tables[name]; dup {
 			return nil, &snapshot.Error{Path: path, Msg: fmt.Sprintf("table %q appears twice; merge its records into one array", name)}
@@ -122,6 +166,10 @@ func (s *jsonStore) records(t *Table) ([]map[string]any, error) {
 
 // noTable is the error for a missing table; the caller holds s.mu.
 func (s *jsonStore) noTable(name string) error {
+	if tl := s.layout.value(name); tl != nil && !tl.array {
+		return &SchemaError{Table: name, Err: fmt.Errorf("state %s: %q is not an array of records, so it is no table (reconctl leaves such keys as they are); a table is %q: [{...}, ...]; fix the snapshot or set table: for the resource in reconctl.yaml",
+			s.path, name, name)}
+	}
 	names := slices.Sorted(maps.Keys(s.tables))
 	have := "it has no tables"
 	if len(names) > 0 {
@@ -256,6 +304,7 @@ type draft struct {
 	removed bool
 	numKeys bool // existing keys are numbers: new keys are written as numbers too
 	formats map[string]timeFormat
+	key     string // the key field
 }
 
 func (s *jsonStore) Apply(ctx context.Context, changes []Change) error {
@@ -281,11 +330,11 @@ func (s *jsonStore) Apply(ctx context.Context, changes []Change) error {
 	for name, d := range drafts {
 		recs := d.recs
 		if d.removed {
-			recs = slices.DeleteFunc(recs, func(r map[string]any) bool { return r == nil })
+			recs = slices.DeleteFunc(slices.Clone(recs), func(r map[string]any) bool { return r == nil })
 		}
 		next[name] = recs
 	}
-	if err := s.write(ctx, next); err != nil {
+	if err := s.write(ctx, next, drafts); err != nil {
 		return s.notWritten(ctx, err)
 	}
 	s.tables = next
@@ -315,7 +364,7 @@ func (s *jsonStore) draft(drafts map[string]*draft, t *Table) (*draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &draft{recs: slices.Clone(recs), cloned: make([]bool, len(recs)), idx: idx}
+	d := &draft{recs: slices.Clone(recs), cloned: make([]bool, len(recs)), idx: idx, key: ik.key}
 	for _, rec := range recs {
 		if v, ok := rec[ik.key]; ok && v != nil {
 			_, d.numKeys = v.(json.Number)
@@ -493,7 +542,7 @@ func jsonValue(v any, asTime bool, tf timeFormat) (any, error) {
 // write replaces the snapshot atomically: a temp file in the same directory,
 // fsync, rename over the old file, fsync the directory. A crash or a
 // cancelled ctx leaves the old file or the new one, never half of one.
-func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]any) error {
+func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]any, drafts map[string]*draft) error {
 	target, err := filepath.EvalSymlinks(s.path) // replace the file a symlink points to, not the link
 	if err != nil {
 		return fmt.Errorf("state %s: %w", s.path, err)
@@ -521,7 +570,20 @@ func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]an
 		return fmt.Errorf("cannot write state %s: %w", s.path, err)
 	}
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := encodeSnapshot(ctx, bw, tables); err != nil {
+	var layout *fileLayout
+	if s.layout != nil {
+		// Only what changed is written anew; every other byte is copied
+		// from the file as loaded (its stamp was checked above).
+		old, err := os.Open(target)
+		if err != nil {
+			return fmt.Errorf("state %s: %w", s.path, err)
+		}
+		layout, err = writePreserving(ctx, bw, old, fi.Size(), s.layout, s.tables, drafts)
+		old.Close()
+		if err != nil {
+			return fmt.Errorf("cannot write state %s: %w", s.path, err)
+		}
+	} else if err := encodeSnapshot(ctx, bw, tables); err != nil {
 		return fmt.Errorf("cannot write state %s: %w", s.path, err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -547,6 +609,7 @@ func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]an
 	if fi, err := os.Stat(target); err == nil {
 		s.stamp = stampOf(fi)
 	}
+	s.layout = layout
 	return nil
 }
 
