@@ -3,6 +3,7 @@ package localstate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,5 +287,34 @@ func TestJSONApplyPreserves(t *testing.T) {
 	// A resource mapped to a non-array key gets a clear error.
 	if _, err := st2.Columns(ctx, &localstate.Table{Resource: "_meta"}); err == nil || !strings.Contains(err.Error(), `"_meta" is not an array of records`) {
 		t.Errorf("_meta as a table: %v", err)
+	}
+}
+
+// TestJSONStaleTempsRemoved: the temp file of an apply that was killed
+// before its rename is removed by the next writing open (which holds the
+// writer lock), never by a read-only one.
+func TestJSONStaleTempsRemoved(t *testing.T) {
+	path := writeJSON(t, `{"a": []}`)
+	tmp := filepath.Join(filepath.Dir(path), ".state.json.reconctl-12345.tmp")
+	other := filepath.Join(filepath.Dir(path), ".other.json.reconctl-1.tmp")
+	for _, f := range []string{tmp, other} {
+		if err := os.WriteFile(f, []byte(`{"a": [`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := localstate.Open(context.Background(), path, localstate.OpenOptions{ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Fatalf("a read-only open removed the temp file: %v", err)
+	}
+	if _, err := localstate.Open(context.Background(), path, localstate.OpenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale temp file is still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another snapshot's temp file was removed: %v", err)
 	}
 }
