@@ -80,7 +80,11 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 			s.Logger.Warn(note)
 		}
 	}
-	j, err := journal.Open(ctx, path, journal.Options{Create: create})
+	opts := journal.Options{Create: create}
+	if fi, err := os.Stat(s.State); err == nil && create {
+		opts.Mode = fi.Mode().Perm() // a journal beside a 0600 snapshot is 0600 too
+	}
+	j, err := journal.Open(ctx, path, opts)
 	if err != nil {
 		r.releaseLock()
 		return nil, err
