@@ -59,6 +59,49 @@ type run struct {
 	command string
 	started time.Time
 	lock    *journal.StateLock
+	// inState: the journal is the state's own SQLite database.
+	inState bool
+}
+
+// journalsInState reports whether the journal lives in the state's own
+// SQLite database, so that its rows can share the apply's transaction.
+func (r *run) journalsInState() bool { return r.inState }
+
+// recordApplied writes, inside the apply's transaction tx, the run's report
+// as it stands once tx commits, its drift items and the freshness it gives
+// the state: killed right after the commit, history shows what was applied.
+func (r *run) recordApplied(ctx context.Context, tx *sql.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
+	prov := *rep
+	prov.Drift = res.Drift
+	if prov.Drift == nil {
+		prov.Drift = []reconcile.Drift{}
+	}
+	prov.Summary = res.Summaries()
+	prov.FinishedAt = now()
+	prov.ExitCode = reconcile.ExitOK
+	if res.Unresolved() > 0 {
+		prov.ExitCode = reconcile.ExitDrift
+	}
+	var js bytes.Buffer
+	if err := report.WriteJSON(&js, &prov); err != nil {
+		return err
+	}
+	if err := r.j.RecordApplied(ctx, tx, r.id, &prov, js.Bytes()); err != nil {
+		return err
+	}
+	whole, partial := freshness(&prov, res)
+	for _, name := range whole {
+		if err := r.j.RecordVersion(ctx, tx, provider, name, "*", r.started, "", r.command+" "+r.id); err != nil {
+			return err
+		}
+	}
+	var rows []journal.VersionRow
+	for _, d := range partial {
+		if d.Applied {
+			rows = append(rows, journal.VersionRow{Provider: provider, Resource: d.Resource, ObjectID: d.ID, At: r.started, Source: r.command + " " + r.id})
+		}
+	}
+	return r.j.RecordVersions(ctx, tx, rows)
 }
 
 // beginRun opens the journal, takes the writer lock when the run writes, and
@@ -90,6 +133,7 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 		return nil, err
 	}
 	r.j = j
+	r.inState = !create && path == s.State
 	name, _ := providers.SplitSpec(s.Provider)
 	resources := s.Resources
 	if len(resources) == 0 {

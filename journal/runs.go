@@ -165,6 +165,39 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 	return j.fail("recording the end of run "+runID, tx.Commit())
 }
 
+// RecordApplied records, inside tx — the transaction that writes the
+// changes, when the journal lives in the same SQLite database as the state —
+// what the run applies: its report as it will stand once tx commits, its
+// counts and drift items. The run stays "running" until FinishRun: killed
+// after the commit, it shows as incomplete with the writes that landed,
+// never as "applied 0".
+func (j *Journal) RecordApplied(ctx context.Context, tx *sql.Tx, runID string, rep *reconcile.Report, reportJSON []byte) error {
+	counts, err := json.Marshal(reportCounts(rep))
+	if err != nil {
+		return fmt.Errorf("journal: encoding the counts of run %s: %w", runID, err)
+	}
+	var report any
+	if reportJSON != nil {
+		report = string(reportJSON)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET counts_json = ?, report_json = ? WHERE run_id = ?`, string(counts), report, runID)
+	if err != nil {
+		return j.fail("recording what run "+runID+" applies", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return &runNotFoundError{id: runID, path: j.path}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM reconctl_drift WHERE run_id = ?`, runID); err != nil {
+		return j.fail("recording the drift of run "+runID, err)
+	}
+	if len(rep.Drift) > 0 {
+		if err := insertDrift(ctx, tx, runID, rep.Drift); err != nil {
+			return j.fail("recording the drift of run "+runID, err)
+		}
+	}
+	return nil
+}
+
 func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcile.Drift) error {
 	stmt, err := tx.PrepareContext(ctx,
 		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
