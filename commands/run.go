@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/report"
 )
@@ -109,6 +110,14 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		// recorded in the apply's own transaction.
 		eng.BeforeCommit = func(ctx context.Context, tx *sql.Tx, res *reconcile.Result) error {
 			return r.recordApplied(ctx, tx, rep, res, p.Name())
+		}
+	}
+	if _, tx := store.(localstate.TxStore); !tx {
+		// A JSON state cannot share a transaction with the journal: the
+		// pending apply is journaled first, and resolved by the next
+		// writing run if this one dies before it finishes.
+		eng.BeforeApply = func(ctx context.Context, res *reconcile.Result) error {
+			return r.markPending(ctx, rep, res)
 		}
 	}
 	if err := eng.Apply(ctx, res); err != nil {

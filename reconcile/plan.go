@@ -97,6 +97,14 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 	}
 	txs, ok := e.Store.(localstate.TxStore)
 	if !ok {
+		if e.BeforeApply != nil {
+			res.setApplied(true)
+			err := e.BeforeApply(ctx, res)
+			res.setApplied(false)
+			if err != nil {
+				return fmt.Errorf("%w; nothing was written", err)
+			}
+		}
 		if err := e.Store.Apply(ctx, res.Changes()); err != nil {
 			return err
 		}
