@@ -432,49 +432,57 @@ func writePreserving(ctx context.Context, w io.Writer, src io.ReaderAt, size int
 func writeTable(ctx context.Context, cw *countWriter, src io.ReaderAt, tl *tableLayout, orig []map[string]any, d *draft) (*tableLayout, error) {
 	ntl := &tableLayout{array: true}
 	ntl.value.start = cw.n
+	n := len(tl.recs)
+	text := func(from, to int64) (string, error) {
+		b, err := readSpan(src, span{from, to})
+		return string(b), err
+	}
 	// The separators as written: before the first record, between two,
 	// after the last.
 	prefix, between, suffix := "\n    ", ",\n    ", "\n  "
-	var sepBefore []string
-	if n := len(tl.recs); n > 0 {
-		b, err := readSpan(src, span{tl.value.start, tl.value.end})
-		if err != nil {
+	style := defaultStyle
+	if n > 0 {
+		var err error
+		if prefix, err = text(tl.value.start+1, tl.recs[0].start); err != nil {
 			return nil, err
 		}
-		at := func(sp span) string { return string(b[sp.start-tl.value.start : sp.end-tl.value.start]) }
-		prefix = at(span{tl.value.start + 1, tl.recs[0].start})
-		suffix = at(span{tl.recs[n-1].end, tl.value.end - 1})
+		if suffix, err = text(tl.recs[n-1].end, tl.value.end-1); err != nil {
+			return nil, err
+		}
 		between = ", " // one record on one line: [{...}, {...}]
 		if strings.ContainsAny(prefix, "\n") {
 			between = "," + prefix
 		}
-		sepBefore = make([]string, n)
-		for j := 1; j < n; j++ {
-			sepBefore[j] = at(span{tl.recs[j-1].end, tl.recs[j].start})
-		}
 		if n > 1 {
-			between = sepBefore[1]
+			if between, err = text(tl.recs[0].end, tl.recs[1].start); err != nil {
+				return nil, err
+			}
 		}
-	}
-	style, styled := defaultStyle, false
-	learn := func(raw []byte, ms []member) {
-		if !styled {
-			style, styled = styleOf(raw, ms), true
-		}
-	}
-	if len(tl.recs) > 0 {
 		raw, err := readSpan(src, tl.recs[0])
 		if err != nil {
 			return nil, err
 		}
 		if ms, err := membersOf(raw); err == nil {
-			learn(raw, ms)
+			style = styleOf(raw, ms)
 		}
 	}
 	if _, err := io.WriteString(cw, "["); err != nil {
 		return nil, err
 	}
-	k := 0
+	// Runs of untouched records are copied, with the separators between
+	// them, in one piece: [from, to) of the old file lands at base.
+	var pend struct {
+		from, to, base int64
+		active         bool
+	}
+	flush := func() error {
+		if !pend.active {
+			return nil
+		}
+		pend.active = false
+		return copySpan(cw, src, pend.from, pend.to)
+	}
+	k, prevOrig := 0, -1 // records written; the old index of the last one (-1: new)
 	for i, rec := range d.recs {
 		if i%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -484,23 +492,40 @@ func writeTable(ctx context.Context, cw *countWriter, src io.ReaderAt, tl *table
 		if rec == nil {
 			continue // deleted
 		}
+		untouched := i < n && !d.cloned[i]
+		if untouched && k > 0 && i > 0 && prevOrig == i-1 {
+			if !pend.active {
+				pend.active, pend.from, pend.to, pend.base = true, tl.recs[i-1].end, tl.recs[i-1].end, cw.n
+			}
+			pend.to = tl.recs[i].end
+			ntl.recs = append(ntl.recs, span{pend.base + tl.recs[i].start - pend.from, pend.base + tl.recs[i].end - pend.from})
+			k, prevOrig = k+1, i
+			continue
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
 		sep := between
 		switch {
 		case k == 0:
 			sep = prefix
-		case i < len(tl.recs) && i > 0:
-			sep = sepBefore[i]
+		case i < n && i > 0:
+			var err error
+			if sep, err = text(tl.recs[i-1].end, tl.recs[i].start); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := io.WriteString(cw, sep); err != nil {
 			return nil, err
 		}
 		start := cw.n
 		switch {
-		case i < len(tl.recs) && !d.cloned[i]:
-			if err := copySpan(cw, src, tl.recs[i].start, tl.recs[i].end); err != nil {
-				return nil, err
-			}
-		case i < len(tl.recs):
+		case untouched:
+			pend.active, pend.from, pend.to, pend.base = true, tl.recs[i].start, tl.recs[i].end, cw.n
+			ntl.recs = append(ntl.recs, span{start, start + tl.recs[i].end - tl.recs[i].start})
+			k, prevOrig = k+1, i
+			continue
+		case i < n:
 			raw, err := readSpan(src, tl.recs[i])
 			if err != nil {
 				return nil, err
@@ -512,13 +537,18 @@ func writeTable(ctx context.Context, cw *countWriter, src io.ReaderAt, tl *table
 			if err := rewriteRecord(cw, raw, ms, orig[i], rec, styleOf(raw, ms)); err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
+			prevOrig = i
 		default:
 			if err := newRecord(cw, rec, d.key, style); err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
+			prevOrig = -1
 		}
 		ntl.recs = append(ntl.recs, span{start, cw.n})
 		k++
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	if k > 0 {
 		if _, err := io.WriteString(cw, suffix); err != nil {

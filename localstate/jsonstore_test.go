@@ -318,3 +318,33 @@ func TestJSONStaleTempsRemoved(t *testing.T) {
 		t.Errorf("another snapshot's temp file was removed: %v", err)
 	}
 }
+
+// TestJSONApplyLayoutFollows: deletes, updates and creates in one table, then
+// a second apply on the file the first wrote: every byte not changed stays.
+func TestJSONApplyLayoutFollows(t *testing.T) {
+	path := writeJSON(t, "{\"t\": [\n  {\"id\": \"1\", \"v\": 1},\n  {\"id\": \"2\", \"v\": 2},\n  {\"id\": \"3\", \"v\": 3},\n  {\"id\": \"4\",   \"v\": 4},\n  {\"id\": \"5\", \"v\": 5}\n], \"after\": [ {\"id\": \"x\"} ]}")
+	ctx := context.Background()
+	st, err := localstate.Open(ctx, path, localstate.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := &localstate.Table{Resource: "t"}
+	if err := st.Apply(ctx, []localstate.Change{
+		{Table: tb, Op: localstate.OpDelete, Key: "2"},
+		{Table: tb, Op: localstate.OpUpdate, Key: "4", Values: map[string]any{"v": json.Number("40")}},
+		{Table: tb, Op: localstate.OpCreate, Key: "6", Values: map[string]any{"v": json.Number("6")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Apply(ctx, []localstate.Change{
+		{Table: tb, Op: localstate.OpUpdate, Key: "5", Values: map[string]any{"v": json.Number("50")}},
+		{Table: tb, Op: localstate.OpDelete, Key: "1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want := "{\"t\": [\n  {\"id\": \"3\", \"v\": 3},\n  {\"id\": \"4\",   \"v\": 40},\n  {\"id\": \"5\", \"v\": 50},\n  {\"id\": \"6\", \"v\": 6}\n], \"after\": [ {\"id\": \"x\"} ]}"
+	if string(got) != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
