@@ -46,6 +46,15 @@ func TestPendingJSONApplyResolved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A run of another state sharing the journal is not this state's to settle.
+	other := filepath.Join(dir, "other.json")
+	os.WriteFile(other, []byte(snapshot), 0o644)
+	if err := j.StartRun(ctx, journal.Run{ID: "r_other", Command: "diff", State: other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.MarkPending(ctx, "r_other", rep("r_other"), nil, strings.Repeat("0", 64)); err != nil {
+		t.Fatal(err)
+	}
 	j.Close()
 
 	out, err := reconctl(dir, "diff", "--apply", "--provider", "file:provider.json", "--state", "state.json", "-r", "customers").CombinedOutput()
@@ -86,7 +95,7 @@ func TestPendingJSONApplyResolved(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	if p, err := j.PendingRuns(ctx); err != nil || len(p) != 0 {
+	if p, err := j.PendingRuns(ctx); err != nil || len(p) != 1 || p[0].ID != "r_other" {
 		t.Errorf("pending after the runs: %v %v", p, err)
 	}
 }

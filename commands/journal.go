@@ -132,7 +132,16 @@ func (r *run) resolvePending(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	self, err := journal.ResolveState(r.s.State)
+	if err != nil {
+		return
+	}
 	for _, p := range pending {
+		// A journal shared by several states (--journal) holds their runs
+		// too: only this state's are settled by this state's content.
+		if other, err := journal.ResolveState(p.State); err != nil || other != self {
+			continue
+		}
 		landed := sum != p.StateSHA
 		var rep reconcile.Report
 		var js []byte

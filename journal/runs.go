@@ -225,6 +225,7 @@ func (j *Journal) MarkPending(ctx context.Context, runID string, rep *reconcile.
 // PendingRun is a run that died between MarkPending and FinishRun.
 type PendingRun struct {
 	ID         string
+	State      string // the run's state as it was given
 	StateSHA   string // the state's fingerprint before its apply
 	ReportJSON []byte // the report as it would stand had the apply landed
 }
@@ -232,7 +233,7 @@ type PendingRun struct {
 // PendingRuns lists the runs still marked running with a pending apply. Call
 // it holding the state's writer lock: no live run is then applying.
 func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT run_id, error, report_json FROM reconctl_runs
+	rows, err := j.db.QueryContext(ctx, `SELECT run_id, coalesce(state, ''), error, report_json FROM reconctl_runs
 		WHERE status = ? AND substr(error, 1, ?) = ? ORDER BY started_at`, StatusRunning, len(pendingPrefix), pendingPrefix)
 	if err != nil {
 		return nil, j.fail("reading pending applies", err)
@@ -243,7 +244,7 @@ func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
 		var p PendingRun
 		var msg string
 		var report sql.NullString
-		if err := rows.Scan(&p.ID, &msg, &report); err != nil {
+		if err := rows.Scan(&p.ID, &p.State, &msg, &report); err != nil {
 			return nil, j.fail("reading pending applies", err)
 		}
 		p.StateSHA = msg[len(pendingPrefix):]
