@@ -212,3 +212,60 @@ func TestOneWriter(t *testing.T) {
 		t.Fatalf("first writer: %v", err)
 	}
 }
+
+// TestKillAfterCommit kills a large resync with SIGKILL as soon as its
+// writes are committed (while it still records the run's end): the journal,
+// which lives in the same database, says what was applied, since it commits
+// in the same transaction as the writes.
+func TestKillAfterCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large apply")
+	}
+	const n = 60000
+	dir := bigFixture(t, n)
+	db := filepath.Join(dir, "app.db")
+	cmd := reconctl(dir, "resync", "--provider", "file:provider.json", "--state", "app.db", "--max-changes", "unlimited", "-q")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(3 * time.Minute)
+	for rowsNow(db) < n {
+		select {
+		case <-exited:
+			t.Fatal("reconctl exited before its writes were seen")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the apply never committed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+
+	run := lastRun(t, dir)
+	counts, _ := run["counts"].(map[string]any)
+	if counts == nil || counts["applied"] != float64(n) {
+		t.Fatalf("the state has all %d rows but history shows %v", n, run)
+	}
+	out, err := reconctl(dir, "history", "--state", "app.db", "-o", "json", run["run_id"].(string)).Output()
+	if err != nil || !strings.Contains(string(out), `"applied": true`) {
+		t.Fatalf("history of the run: %v\n%.300s", err, out)
+	}
+}
+
+// rowsNow counts the customers without waiting on a writer (-1 while busy).
+func rowsNow(path string) int {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(0)")
+	if err != nil {
+		return -1
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM customers`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}

@@ -160,6 +160,10 @@ func loadSettings(c *cli.Context, io IO) (*Settings, error) {
 	for _, r := range c.StringSlice("resource") {
 		for _, part := range strings.Split(r, ",") {
 			if part = strings.TrimSpace(part); part != "" && !slices.Contains(s.Resources, part) {
+				if s.Config.Resource(part) == nil && config.IsReserved(part) {
+					// Its default table would be the journal's own.
+					return nil, fmt.Errorf("--resource %s: %s", part, config.ReservedMessage(part))
+				}
 				s.Resources = append(s.Resources, part)
 			}
 		}
@@ -210,7 +214,11 @@ func (s *Settings) tables(p providers.Provider) ([]*localstate.Table, error) {
 		if r == nil {
 			r = &config.Resource{Name: n}
 		}
-		out = append(out, r.LocalTable())
+		t := r.LocalTable()
+		if config.IsReserved(t.Name) {
+			return nil, fmt.Errorf("resource %s: %s", n, config.ReservedMessage(t.Name))
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

@@ -3,9 +3,13 @@ package commands
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +63,145 @@ type run struct {
 	command string
 	started time.Time
 	lock    *journal.StateLock
+	// inState: the journal is the state's own SQLite database.
+	inState bool
+}
+
+// provisional is the run's report as it stands once res's writes land.
+func provisional(rep *reconcile.Report, res *reconcile.Result) (*reconcile.Report, []byte, error) {
+	prov := *rep
+	prov.Drift = res.Drift
+	if prov.Drift == nil {
+		prov.Drift = []reconcile.Drift{}
+	}
+	prov.Summary = res.Summaries()
+	prov.FinishedAt = now()
+	prov.ExitCode = reconcile.ExitOK
+	if res.Unresolved() > 0 {
+		prov.ExitCode = reconcile.ExitDrift
+	}
+	var js bytes.Buffer
+	if err := report.WriteJSON(&js, &prov); err != nil {
+		return nil, nil, err
+	}
+	return &prov, js.Bytes(), nil
+}
+
+// fileSHA is the hex SHA-256 of a file's content.
+func fileSHA(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// markPending journals, before a JSON state is replaced, what the run is
+// about to apply and the state's fingerprint (see resolvePending).
+func (r *run) markPending(ctx context.Context, rep *reconcile.Report, res *reconcile.Result) error {
+	sum, err := fileSHA(r.s.State)
+	if err != nil {
+		return fmt.Errorf("state %s: %w", r.s.State, err)
+	}
+	prov, js, err := provisional(rep, res)
+	if err != nil {
+		return err
+	}
+	return r.j.MarkPending(ctx, r.id, prov, js, sum)
+}
+
+// resolvePending settles the runs that died between journaling a pending
+// apply and finishing: if the state is still what it was before their
+// apply, nothing landed and their record says so; otherwise it landed.
+// Called holding the writer lock, so no live run is applying.
+func (r *run) resolvePending(ctx context.Context) {
+	pending, err := r.j.PendingRuns(ctx)
+	if err != nil {
+		r.s.Logger.Warn("could not read the journal's pending applies", "err", err)
+		return
+	}
+	if len(pending) == 0 {
+		return
+	}
+	sum, err := fileSHA(r.s.State)
+	if err != nil {
+		return
+	}
+	self, err := journal.ResolveState(r.s.State)
+	if err != nil {
+		return
+	}
+	for _, p := range pending {
+		// A journal shared by several states (--journal) holds their runs
+		// too: only this state's are settled by this state's content.
+		if other, err := journal.ResolveState(p.State); err != nil || other != self {
+			continue
+		}
+		landed := sum != p.StateSHA
+		var rep reconcile.Report
+		var js []byte
+		if !landed && p.ReportJSON != nil {
+			if err := json.Unmarshal(p.ReportJSON, &rep); err == nil {
+				for i := range rep.Drift {
+					rep.Drift[i].Applied = false
+				}
+				for _, s := range rep.Summary {
+					if s != nil {
+						s.Unresolved += s.Applied
+						s.Applied = 0
+					}
+				}
+				var b bytes.Buffer
+				if report.WriteJSON(&b, &rep) == nil {
+					js = b.Bytes()
+				}
+			}
+		}
+		if err := r.j.ResolvePending(ctx, p.ID, landed, &rep, js); err != nil {
+			r.s.Logger.Warn("could not resolve a pending apply", "run", p.ID, "err", err)
+			continue
+		}
+		what := "its writes are not in the state"
+		if landed {
+			what = "its writes are in the state"
+		}
+		r.s.Logger.Warn(fmt.Sprintf("run %s was killed during its apply: %s; `reconctl history %s` shows it", p.ID, what, p.ID))
+	}
+}
+
+// journalsInState reports whether the journal lives in the state's own
+// SQLite database, so that its rows can share the apply's transaction.
+func (r *run) journalsInState() bool { return r.inState }
+
+// recordApplied writes, inside the apply's transaction tx, the run's report
+// as it stands once tx commits, its drift items and the freshness it gives
+// the state: killed right after the commit, history shows what was applied.
+func (r *run) recordApplied(ctx context.Context, tx *sql.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
+	prov, js, err := provisional(rep, res)
+	if err != nil {
+		return err
+	}
+	if err := r.j.RecordApplied(ctx, tx, r.id, prov, js); err != nil {
+		return err
+	}
+	whole, partial := freshness(prov, res)
+	for _, name := range whole {
+		if err := r.j.RecordVersion(ctx, tx, provider, name, "*", r.started, "", r.command+" "+r.id); err != nil {
+			return err
+		}
+	}
+	var rows []journal.VersionRow
+	for _, d := range partial {
+		if d.Applied {
+			rows = append(rows, journal.VersionRow{Provider: provider, Resource: d.Resource, ObjectID: d.ID, At: r.started, Source: r.command + " " + r.id})
+		}
+	}
+	return r.j.RecordVersions(ctx, tx, rows)
 }
 
 // beginRun opens the journal, takes the writer lock when the run writes, and
@@ -80,18 +223,26 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 			s.Logger.Warn(note)
 		}
 	}
-	j, err := journal.Open(ctx, path, journal.Options{Create: create})
+	opts := journal.Options{Create: create}
+	if fi, err := os.Stat(s.State); err == nil && create {
+		opts.Mode = fi.Mode().Perm() // a journal beside a 0600 snapshot is 0600 too
+	}
+	j, err := journal.Open(ctx, path, opts)
 	if err != nil {
 		r.releaseLock()
 		return nil, err
 	}
 	r.j = j
+	r.inState = !create && path == s.State
 	name, _ := providers.SplitSpec(s.Provider)
 	resources := s.Resources
 	if len(resources) == 0 {
 		for _, res := range s.Config.Resources {
 			resources = append(resources, res.Name)
 		}
+	}
+	if r.lock != nil && create && !r.inState {
+		r.resolvePending(ctx)
 	}
 	if err := j.StartRun(ctx, journal.Run{ID: r.id, Command: command, Args: s.Args, Provider: name, State: s.State, Resources: resources, StartedAt: r.started}); err != nil {
 		j.Close()

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/report"
 )
@@ -130,30 +132,52 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		rep.ExitCode = reconcile.ExitBrake
 		return nil
 	}
+	inTx := r.journalsInState()
+	if inTx {
+		// The journal is in the state's database: what the run applied is
+		// recorded in the apply's own transaction.
+		eng.BeforeCommit = func(ctx context.Context, tx *sql.Tx, res *reconcile.Result) error {
+			return r.recordApplied(ctx, tx, rep, res, p.Name())
+		}
+	}
+	if _, tx := store.(localstate.TxStore); !tx {
+		// A JSON state cannot share a transaction with the journal: the
+		// pending apply is journaled first, and resolved by the next
+		// writing run if this one dies before it finishes.
+		eng.BeforeApply = func(ctx context.Context, res *reconcile.Result) error {
+			return r.markPending(ctx, rep, res)
+		}
+	}
 	if err := eng.Apply(ctx, res); err != nil {
 		return fmt.Errorf("applying the plan: %w", err)
 	}
 	rep.Drift = res.Drift
 	rep.Summary = res.Summaries()
-	// A resource with nothing left unresolved now mirrors the provider as of
-	// this run: older events are stale for all of it. Otherwise only the
-	// records written are known to be fresh.
-	var whole []string
+	if !inTx {
+		whole, partial := freshness(rep, res)
+		r.recordFreshness(ctx, p.Name(), whole)
+		r.recordRecordFreshness(ctx, p.Name(), partial)
+	}
+	rep.ExitCode = driftExit(res)
+	return nil
+}
+
+// freshness says what an apply made fresh: a resource with nothing left
+// unresolved now mirrors the provider as of this run (older events are stale
+// for all of it); otherwise only the records written are known to be fresh.
+func freshness(rep *reconcile.Report, res *reconcile.Result) (whole []string, partial []reconcile.Drift) {
+	sum := res.Summaries()
 	for _, name := range rep.Resources {
-		if rep.Summary[name].Unresolved == 0 {
+		if s := sum[name]; s != nil && s.Unresolved == 0 {
 			whole = append(whole, name)
 		}
 	}
-	r.recordFreshness(ctx, p.Name(), whole)
-	var partial []reconcile.Drift
 	for _, d := range res.Drift {
-		if rep.Summary[d.Resource].Unresolved > 0 {
+		if s := sum[d.Resource]; s != nil && s.Unresolved > 0 {
 			partial = append(partial, d)
 		}
 	}
-	r.recordRecordFreshness(ctx, p.Name(), partial)
-	rep.ExitCode = driftExit(res)
-	return nil
+	return whole, partial
 }
 
 // checkAbsentPaths rejects a confirmed absent path that no resource maps

@@ -356,7 +356,10 @@ func (p *parser) resources(n *yaml.Node) ([]*Resource, error) {
 		r := &Resource{Name: name, Line: k.Line, Lines: map[string]int{}}
 		prefix := "resources." + name + "."
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			out = append(out, r) // "customers:" alone: all defaults
+			if IsReserved(name) { // "customers:" alone: all defaults, table = name
+				return p.errf(k, "resources."+name, "%s", ReservedMessage(name))
+			}
+			out = append(out, r)
 			return nil
 		}
 		err := p.mapping(v, prefix, func(key string, k, v *yaml.Node) error {
@@ -386,10 +389,30 @@ func (p *parser) resources(n *yaml.Node) ([]*Resource, error) {
 		if err != nil {
 			return err
 		}
+		if tbl := r.LocalTable().Name; IsReserved(tbl) {
+			line := r.Line
+			key := "resources." + name
+			if r.Table != "" {
+				line, key = r.LineOf("table"), prefix+"table"
+			}
+			return &Error{File: p.file, Line: line, Key: key, Msg: ReservedMessage(tbl)}
+		}
 		out = append(out, r)
 		return nil
 	})
 	return out, err
+}
+
+// IsReserved reports whether a local table name belongs to reconctl itself:
+// the journal lives in reconctl_* tables (any case), which a resource must
+// never be, or an apply could rewrite or empty the audit trail.
+func IsReserved(table string) bool {
+	return len(table) >= len("reconctl_") && strings.EqualFold(table[:len("reconctl_")], "reconctl_")
+}
+
+// ReservedMessage is the error text for a resource stored in a reserved table.
+func ReservedMessage(table string) string {
+	return fmt.Sprintf("table %q is reserved: reconctl_* tables hold reconctl's journal and cannot be a resource; map the resource to the application's own table with table:", table)
 }
 
 func (p *parser) fields(n *yaml.Node, prefix string) ([]localstate.Field, error) {

@@ -120,3 +120,25 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse("fuzz.yaml", data) // must not panic
 	})
 }
+
+func TestReservedTables(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"resources:\n  runs:\n    table: reconctl_runs\n", `reconctl.yaml:3: resources.runs.table: table "reconctl_runs" is reserved`},
+		{"resources:\n  runs:\n    key: id\n    table: RECONCTL_Events\n", `reconctl.yaml:4: resources.runs.table: table "RECONCTL_Events" is reserved`},
+		{"resources:\n  customers:\n  reconctl_runs:\n", `reconctl.yaml:3: resources.reconctl_runs: table "reconctl_runs" is reserved`},
+		{"resources:\n  Reconctl_Drift:\n    key: id\n", `reconctl.yaml:2: resources.Reconctl_Drift: table "Reconctl_Drift" is reserved`},
+	}
+	for _, c := range cases {
+		_, err := Parse("reconctl.yaml", []byte(c.yaml))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want %q", c.yaml, err, c.want)
+		}
+	}
+	// A resource named reconctl_x stored in an ordinary table is fine, and so
+	// is a table that only contains the word.
+	for _, y := range []string{"resources:\n  reconctl_x:\n    table: users\n", "resources:\n  runs:\n    table: my_reconctl_runs\n"} {
+		if _, err := Parse("reconctl.yaml", []byte(y)); err != nil {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
+}

@@ -41,6 +41,10 @@ type Options struct {
 	// JSON snapshot or a --journal file. Leave it false for the app's SQLite
 	// state, which reconctl must never create.
 	Create bool
+	// Mode is the permission a created journal gets (0 means 0644): the
+	// state's own, so a journal beside a 0600 snapshot is 0600 too (it
+	// holds the same records).
+	Mode os.FileMode
 }
 
 // Journal is an open journal. It is safe for concurrent use.
@@ -70,6 +74,7 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Jour
 		return nil, errors.New("journal path is empty")
 	}
 	st, err := os.Stat(path)
+	missing := errors.Is(err, fs.ErrNotExist)
 	switch {
 	case err == nil && st.IsDir():
 		return nil, fmt.Errorf("journal %s is a directory; pass --journal with a file path", path)
@@ -85,6 +90,22 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Jour
 	mode := "rw"
 	if opts.Create {
 		mode = "rwc"
+		if missing {
+			// Made here, not by SQLite, so that it never exists with wider
+			// permissions than asked for (an empty file is an empty database).
+			perm := opts.Mode.Perm()
+			if perm == 0 {
+				perm = 0o644
+			}
+			f, cerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+			if cerr == nil {
+				cerr = f.Chmod(perm) // whatever the umask
+				f.Close()
+			}
+			if cerr != nil && !errors.Is(cerr, fs.ErrExist) {
+				return nil, fmt.Errorf("journal %s: %w", path, cerr)
+			}
+		}
 	}
 	// _txlock=immediate: every transaction on this connection takes the write
 	// lock when it begins, so two reconctl processes (or reconctl and the app)

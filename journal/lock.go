@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
 // ErrLocked is matched (errors.Is) by *LockedError.
@@ -78,7 +82,34 @@ func (e *LockedError) Error() string {
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // LockPath is the lock file beside a state: <state>.reconctl.lock.
+// AcquireLock puts it beside the resolved file (see ResolveState).
 func LockPath(statePath string) string { return statePath + ".reconctl.lock" }
+
+// ResolveState is the file a state path names: absolute, cleaned, with every
+// symlink followed. Two paths of the same file (a symlink, ./x/../app.db, a
+// relative and an absolute path) resolve alike, so they share one lock. A
+// missing state is an error, and then no lock file is made.
+func ResolveState(statePath string) (string, error) {
+	fi, err := os.Stat(statePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", localstate.MissingError(statePath)
+	}
+	if err != nil {
+		return "", fmt.Errorf("state %s: %w", statePath, err)
+	}
+	if fi.IsDir() {
+		return "", fmt.Errorf("state %s is a directory; --state / state: must name the database or snapshot file", statePath)
+	}
+	abs, err := filepath.Abs(statePath)
+	if err != nil {
+		return "", fmt.Errorf("state %s: %w", statePath, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("state %s: %w", statePath, err)
+	}
+	return real, nil
+}
 
 // StateLock is a held lock on a state.
 type StateLock struct {
@@ -144,10 +175,21 @@ func Lock(ctx context.Context, statePath string, runID string, command string, w
 // AcquireLock is Lock returning the lock itself, with any stale holder it
 // replaced. h.PID, h.Host and h.StartedAt default to this process and now.
 func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Duration) (*StateLock, error) {
-	path := LockPath(statePath)
+	real, err := ResolveState(statePath)
+	if err != nil {
+		return nil, err
+	}
+	path := LockPath(real)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the lock file %s: %w; reconctl needs write access beside the state", path, err)
+	}
+	// The file itself, not its name: if what the path names changed between
+	// the resolution and the open (a symlink re-pointed), the lock would be
+	// on another file's name.
+	if fi, err := os.Stat(real); err != nil || !sameAsResolved(statePath, fi) {
+		f.Close()
+		return nil, fmt.Errorf("state %s changed while reconctl was locking it (a symlink re-pointed?); run again", statePath)
 	}
 	start := time.Now()
 	var timer *time.Timer
@@ -237,4 +279,11 @@ func parseHolder(b []byte) *Holder {
 		return nil
 	}
 	return &h
+}
+
+// sameAsResolved reports whether statePath still names the file fi is
+// (same device and inode).
+func sameAsResolved(statePath string, fi os.FileInfo) bool {
+	now, err := os.Stat(statePath)
+	return err == nil && os.SameFile(now, fi)
 }

@@ -204,3 +204,56 @@ func TestLockKilledHolder(t *testing.T) {
 		t.Fatalf("stale holder: %+v", l.Stale)
 	}
 }
+
+// TestLockFollowsTheFile: a symlink or another spelling of the same state
+// path takes the same lock, not a second one.
+func TestLockFollowsTheFile(t *testing.T) {
+	ctx := context.Background()
+	state := statePath(t)
+	dir := filepath.Dir(state)
+	l1, err := AcquireLock(ctx, state, Holder{RunID: "r_one", Command: "resync"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l1.Release()
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(state, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if err := os.Chdir(filepath.Join(dir, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	for _, p := range []string{link, "../app.db", "./../sub/../app.db"} {
+		l, err := AcquireLock(ctx, p, Holder{RunID: "r_two"}, 0)
+		if err == nil {
+			l.Release()
+			t.Errorf("%s: a second lock on the same file was granted (lock %s)", p, l.Path)
+			continue
+		}
+		var le *LockedError
+		if !errors.As(err, &le) || le.Holder == nil || le.Holder.RunID != "r_one" {
+			t.Errorf("%s: %v, want locked by r_one", p, err)
+		}
+	}
+	if _, err := os.Stat(link + ".reconctl.lock"); err == nil {
+		t.Errorf("a lock file was made beside the symlink")
+	}
+}
+
+// TestLockMissingState: a state that does not exist is refused before any
+// lock file is made.
+func TestLockMissingState(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "missing.db")
+	_, err := AcquireLock(context.Background(), state, Holder{RunID: "r_one"}, 0)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("err = %v, want the state to be missing", err)
+	}
+	if _, err := os.Stat(LockPath(state)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lock file left behind: %v", err)
+	}
+}

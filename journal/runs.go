@@ -167,6 +167,119 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 	return j.fail("recording the end of run "+runID, tx.Commit())
 }
 
+// RecordApplied records, inside tx — the transaction that writes the
+// changes, when the journal lives in the same SQLite database as the state —
+// what the run applies: its report as it will stand once tx commits, its
+// counts and drift items. The run stays "running" until FinishRun: killed
+// after the commit, it shows as incomplete with the writes that landed,
+// never as "applied 0".
+func (j *Journal) RecordApplied(ctx context.Context, tx *sql.Tx, runID string, rep *reconcile.Report, reportJSON []byte) error {
+	counts, err := json.Marshal(reportCounts(rep))
+	if err != nil {
+		return fmt.Errorf("journal: encoding the counts of run %s: %w", runID, err)
+	}
+	var report any
+	if reportJSON != nil {
+		report = string(reportJSON)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET counts_json = ?, report_json = ? WHERE run_id = ?`, string(counts), report, runID)
+	if err != nil {
+		return j.fail("recording what run "+runID+" applies", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return &runNotFoundError{id: runID, path: j.path}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM reconctl_drift WHERE run_id = ?`, runID); err != nil {
+		return j.fail("recording the drift of run "+runID, err)
+	}
+	if len(rep.Drift) > 0 {
+		if err := insertDrift(ctx, tx, runID, rep.Drift); err != nil {
+			return j.fail("recording the drift of run "+runID, err)
+		}
+	}
+	return nil
+}
+
+// pendingPrefix starts the error of a run whose apply into a state outside
+// the journal's database was under way (MarkPending), until it finishes or
+// a later run resolves it.
+const pendingPrefix = "pending apply: state sha256 "
+
+// MarkPending records, before the state is written, what the run is about to
+// apply and a fingerprint of the state as it is now. If the run dies before
+// FinishRun, the next writing run compares the state with the fingerprint
+// (ResolvePending) to tell whether the writes landed.
+func (j *Journal) MarkPending(ctx context.Context, runID string, rep *reconcile.Report, reportJSON []byte, stateSHA string) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return j.fail("recording the pending apply of run "+runID, err)
+	}
+	defer tx.Rollback()
+	if err := j.RecordApplied(ctx, tx, runID, rep, reportJSON); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET error = ? WHERE run_id = ?`, pendingPrefix+stateSHA, runID); err != nil {
+		return j.fail("recording the pending apply of run "+runID, err)
+	}
+	return j.fail("recording the pending apply of run "+runID, tx.Commit())
+}
+
+// PendingRun is a run that died between MarkPending and FinishRun.
+type PendingRun struct {
+	ID         string
+	State      string // the run's state as it was given
+	StateSHA   string // the state's fingerprint before its apply
+	ReportJSON []byte // the report as it would stand had the apply landed
+}
+
+// PendingRuns lists the runs still marked running with a pending apply. Call
+// it holding the state's writer lock: no live run is then applying.
+func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
+	rows, err := j.db.QueryContext(ctx, `SELECT run_id, coalesce(state, ''), error, report_json FROM reconctl_runs
+		WHERE status = ? AND substr(error, 1, ?) = ? ORDER BY started_at`, StatusRunning, len(pendingPrefix), pendingPrefix)
+	if err != nil {
+		return nil, j.fail("reading pending applies", err)
+	}
+	defer rows.Close()
+	var out []PendingRun
+	for rows.Next() {
+		var p PendingRun
+		var msg string
+		var report sql.NullString
+		if err := rows.Scan(&p.ID, &p.State, &msg, &report); err != nil {
+			return nil, j.fail("reading pending applies", err)
+		}
+		p.StateSHA = msg[len(pendingPrefix):]
+		if report.Valid {
+			p.ReportJSON = []byte(report.String)
+		}
+		out = append(out, p)
+	}
+	return out, j.fail("reading pending applies", rows.Err())
+}
+
+// ResolvePending settles a pending run: its writes landed (the report stays
+// as recorded) or they did not (rep, with nothing applied, replaces it). The
+// run stays incomplete; its error says which.
+func (j *Journal) ResolvePending(ctx context.Context, runID string, landed bool, rep *reconcile.Report, reportJSON []byte) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return j.fail("resolving the pending apply of run "+runID, err)
+	}
+	defer tx.Rollback()
+	msg := "killed after its writes landed in the state, before it recorded its end"
+	if !landed {
+		msg = "killed before its writes landed: nothing was written"
+		if err := j.RecordApplied(ctx, tx, runID, rep, reportJSON); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET error = ? WHERE run_id = ?`, msg, runID); err != nil {
+		return j.fail("resolving the pending apply of run "+runID, err)
+	}
+	return j.fail("resolving the pending apply of run "+runID, tx.Commit())
+}
+
 func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcile.Drift) error {
 	stmt, err := tx.PrepareContext(ctx,
 		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,

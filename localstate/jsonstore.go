@@ -30,6 +30,9 @@ type jsonStore struct {
 	tables  map[string][]map[string]any
 	stamp   fileStamp // the file as loaded, to notice another writer
 	indexes map[indexKey]map[string]int
+	// layout says where each table and record lies in the file, so that
+	// Apply rewrites only what changed; nil: rewrite the whole file.
+	layout *fileLayout
 }
 
 var _ KeyIndexer = (*jsonStore)(nil)
@@ -57,16 +60,51 @@ func openJSON(ctx context.Context, path string, opts OpenOptions) (*jsonStore, e
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	tables, err := loadSnapshot(ctx, path, data)
+	layout, lerr := layoutOf(data)
+	if lerr != nil {
+		layout = nil // the reader below says what is wrong with the file
+	}
+	tables, err := loadSnapshot(ctx, path, data, layout)
 	if err != nil {
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		removeStaleTemps(path)
+	}
 	return &jsonStore{path: path, readOnly: opts.ReadOnly, tables: tables, stamp: stampOf(fi),
-		indexes: map[indexKey]map[string]int{}}, nil
+		indexes: map[indexKey]map[string]int{}, layout: layout}, nil
 }
 
-// loadSnapshot parses a whole snapshot; errors carry FILE:LINE:COL.
-func loadSnapshot(ctx context.Context, path string, data []byte) (map[string][]map[string]any, error) {
+// removeStaleTemps deletes the temp files a killed Apply left beside the
+// snapshot. Only a writing run calls it, and a writing run holds the state's
+// writer lock, so no other reconctl is writing one of them now.
+func removeStaleTemps(path string) {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return
+	}
+	pattern := filepath.Join(filepath.Dir(target), "."+globEscape(filepath.Base(target))+".reconctl-*.tmp")
+	stale, _ := filepath.Glob(pattern)
+	for _, f := range stale {
+		os.Remove(f)
+	}
+}
+
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// loadSnapshot parses a whole snapshot; errors carry FILE:LINE:COL. A
+// top-level key whose value is not an array ("_meta": {...}) is no table: it
+// is skipped here and kept as it is by Apply.
+func loadSnapshot(ctx context.Context, path string, data []byte, layout *fileLayout) (map[string][]map[string]any, error) {
 	src := bytes.NewReader(data)
 	r := snapshot.NewReader(path, src)
 	tables := map[string][]map[string]any{}
@@ -77,6 +115,12 @@ func loadSnapshot(ctx context.Context, path string, data []byte) (map[string][]m
 		}
 		if err != nil {
 			return nil, err
+		}
+		if tl := layout.value(name); tl != nil && !tl.array {
+			if err := r.Skip(); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if _, dup := tables[name]; dup {
 			return nil, &snapshot.Error{Path: path, Msg: fmt.Sprintf("table %q appears twice; merge its records into one array", name)}
@@ -122,6 +166,10 @@ func (s *jsonStore) records(t *Table) ([]map[string]any, error) {
 
 // noTable is the error for a missing table; the caller holds s.mu.
 func (s *jsonStore) noTable(name string) error {
+	if tl := s.layout.value(name); tl != nil && !tl.array {
+		return &SchemaError{Table: name, Err: fmt.Errorf("state %s: %q is not an array of records, so it is no table (reconctl leaves such keys as they are); a table is %q: [{...}, ...]; fix the snapshot or set table: for the resource in reconctl.yaml",
+			s.path, name, name)}
+	}
 	names := slices.Sorted(maps.Keys(s.tables))
 	have := "it has no tables"
 	if len(names) > 0 {
@@ -255,6 +303,8 @@ type draft struct {
 	idx     map[string]int
 	removed bool
 	numKeys bool // existing keys are numbers: new keys are written as numbers too
+	formats map[string]timeFormat
+	key     string // the key field
 }
 
 func (s *jsonStore) Apply(ctx context.Context, changes []Change) error {
@@ -280,11 +330,11 @@ func (s *jsonStore) Apply(ctx context.Context, changes []Change) error {
 	for name, d := range drafts {
 		recs := d.recs
 		if d.removed {
-			recs = slices.DeleteFunc(recs, func(r map[string]any) bool { return r == nil })
+			recs = slices.DeleteFunc(slices.Clone(recs), func(r map[string]any) bool { return r == nil })
 		}
 		next[name] = recs
 	}
-	if err := s.write(ctx, next); err != nil {
+	if err := s.write(ctx, next, drafts); err != nil {
 		return s.notWritten(ctx, err)
 	}
 	s.tables = next
@@ -314,7 +364,7 @@ func (s *jsonStore) draft(drafts map[string]*draft, t *Table) (*draft, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &draft{recs: slices.Clone(recs), cloned: make([]bool, len(recs)), idx: idx}
+	d := &draft{recs: slices.Clone(recs), cloned: make([]bool, len(recs)), idx: idx, key: ik.key}
 	for _, rec := range recs {
 		if v, ok := rec[ik.key]; ok && v != nil {
 			_, d.numKeys = v.(json.Number)
@@ -366,7 +416,7 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 			d.idx[ch.Key] = len(d.recs)
 			d.recs = append(d.recs, rec)
 		}
-		if err := setValues(rec, t, ch); err != nil {
+		if err := d.setValues(rec, t, ch); err != nil {
 			return err
 		}
 		if _, given := ch.Values[soft]; soft != "" && !given && !isLive(rec[soft]) {
@@ -377,7 +427,7 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 			return fmt.Errorf("update %s %s: table %q has no live record with %s = %q any more (it changed since it was read: run again)",
 				t.Resource, ch.Key, tableName(t), key, ch.Key)
 		}
-		return setValues(d.record(i), t, ch)
+		return d.setValues(d.record(i), t, ch)
 	case OpDelete:
 		if !live {
 			return fmt.Errorf("delete %s %s: table %q has no live record with %s = %q any more (it changed since it was read: run again)",
@@ -395,13 +445,22 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 	return nil
 }
 
-func setValues(rec map[string]any, t *Table, ch Change) error {
+func (d *draft) setValues(rec map[string]any, t *Table, ch Change) error {
 	key := keyName(t)
 	for col, v := range ch.Values {
 		if col == key {
 			continue // the key comes from ch.Key
 		}
-		jv, err := jsonValue(v, isTimeColumn(t, col))
+		var tf timeFormat
+		asTime := isTimeColumn(t, col)
+		if asTime {
+			// The value being replaced says how this snapshot writes the
+			// field; a new record follows the table's other records.
+			if tf = timeFormatOf(rec[col]); tf.kind == 0 {
+				tf = d.timeFormat(col)
+			}
+		}
+		jv, err := jsonValue(v, asTime, tf)
 		if err != nil {
 			return fmt.Errorf("%s %s %s: field %q: %w", ch.Op, t.Resource, ch.Key, col, err)
 		}
@@ -422,12 +481,38 @@ func isTimeColumn(t *Table, col string) bool {
 	return false
 }
 
+// timeFormat is the format of the first value of col that the table's
+// records hold in a format reconctl can reproduce (learnt once per Apply).
+func (d *draft) timeFormat(col string) timeFormat {
+	if tf, ok := d.formats[col]; ok {
+		return tf
+	}
+	var tf timeFormat
+	for _, rec := range d.recs {
+		if rec == nil || rec[col] == nil {
+			continue
+		}
+		if tf = timeFormatOf(rec[col]); tf.kind != 0 {
+			break
+		}
+	}
+	if d.formats == nil {
+		d.formats = map[string]timeFormat{}
+	}
+	d.formats[col] = tf
+	return tf
+}
+
 // jsonValue converts a provider value for the snapshot: JSON types stay as
-// they are (numbers as json.Number), a time field becomes RFC 3339 text.
-func jsonValue(v any, asTime bool) (any, error) {
+// they are (numbers as json.Number), a time field is written in the format
+// tf the field already has (by default RFC 3339 UTC text).
+func jsonValue(v any, asTime bool, tf timeFormat) (any, error) {
 	if asTime {
 		if t, ok := ParseTime(v); ok {
-			return FormatTime(t), nil
+			if n, ok := tf.value(t, false).(int64); ok {
+				return json.Number(strconv.FormatInt(n, 10)), nil
+			}
+			return tf.value(t, false), nil
 		}
 	}
 	switch x := v.(type) {
@@ -457,7 +542,7 @@ func jsonValue(v any, asTime bool) (any, error) {
 // write replaces the snapshot atomically: a temp file in the same directory,
 // fsync, rename over the old file, fsync the directory. A crash or a
 // cancelled ctx leaves the old file or the new one, never half of one.
-func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]any) error {
+func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]any, drafts map[string]*draft) error {
 	target, err := filepath.EvalSymlinks(s.path) // replace the file a symlink points to, not the link
 	if err != nil {
 		return fmt.Errorf("state %s: %w", s.path, err)
@@ -485,7 +570,20 @@ func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]an
 		return fmt.Errorf("cannot write state %s: %w", s.path, err)
 	}
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := encodeSnapshot(ctx, bw, tables); err != nil {
+	var layout *fileLayout
+	if s.layout != nil {
+		// Only what changed is written anew; every other byte is copied
+		// from the file as loaded (its stamp was checked above).
+		old, err := os.Open(target)
+		if err != nil {
+			return fmt.Errorf("state %s: %w", s.path, err)
+		}
+		layout, err = writePreserving(ctx, bw, old, fi.Size(), s.layout, s.tables, drafts)
+		old.Close()
+		if err != nil {
+			return fmt.Errorf("cannot write state %s: %w", s.path, err)
+		}
+	} else if err := encodeSnapshot(ctx, bw, tables); err != nil {
 		return fmt.Errorf("cannot write state %s: %w", s.path, err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -511,6 +609,7 @@ func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]an
 	if fi, err := os.Stat(target); err == nil {
 		s.stamp = stampOf(fi)
 	}
+	s.layout = layout
 	return nil
 }
 

@@ -32,6 +32,10 @@ func (e *missingError) Error() string {
 
 func (e *missingError) Unwrap() error { return ErrStateMissing }
 
+// MissingError is the error for a state file that does not exist (it
+// matches ErrStateMissing), for callers that check before Open.
+func MissingError(path string) error { return &missingError{path: path} }
+
 // Open opens the state file at path, chosen by extension: .db, .sqlite,
 // .sqlite3 are SQLite databases, .json a JSON snapshot. It never creates
 // the file.

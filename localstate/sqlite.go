@@ -31,6 +31,7 @@ type sqliteStore struct {
 	mu      sync.Mutex
 	schemas map[string]*tableSchema // by table name as configured
 	gets    map[string]*sql.Stmt    // Get statements by SQL text
+	formats map[string]timeFormat   // time columns' formats by table NUL column
 }
 
 var (
@@ -62,7 +63,7 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqliteStor
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	s := &sqliteStore{path: path, db: db, readOnly: opts.ReadOnly, busy: opts.BusyTimeout,
-		schemas: map[string]*tableSchema{}, gets: map[string]*sql.Stmt{}}
+		schemas: map[string]*tableSchema{}, gets: map[string]*sql.Stmt{}, formats: map[string]timeFormat{}}
 	// Reading sqlite_master reads the header: a file that is not a database
 	// fails here, at Open, rather than at the first query.
 	var n int
@@ -554,7 +555,7 @@ func (s *sqliteStore) Apply(ctx context.Context, changes []Change) error {
 	if s.readOnly {
 		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
 	}
-	w, err := s.newWriter(ctx, changes)
+	w, err := s.newWriter(ctx, s.db, changes)
 	if err != nil {
 		return s.notWritten(ctx, err)
 	}
@@ -587,7 +588,7 @@ func (s *sqliteStore) ApplyTx(ctx context.Context, tx *sql.Tx, changes []Change)
 	if s.readOnly {
 		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
 	}
-	w, err := s.newWriter(ctx, changes)
+	w, err := s.newWriter(ctx, tx, changes)
 	if err != nil {
 		return err
 	}
@@ -602,6 +603,48 @@ type plan struct {
 	required []int // NOT NULL columns without a default that a create must write
 	upsert   bool  // the key has a unique index: creates are INSERT ... ON CONFLICT
 	existing map[string]struct{}
+	formats  map[int]timeFormat // of the time columns (timeCols)
+}
+
+// querier is a *sql.DB or the *sql.Tx of an ApplyTx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// timeFormat learns (once per store) how column i of ts holds timestamps
+// from the values it holds: the size of its integers (seconds, milliseconds,
+// ...) or the layout of its text. A write then keeps that unit and format,
+// so the next diff finds the value it wrote equal, not changed again.
+func (s *sqliteStore) timeFormat(ctx context.Context, q querier, ts *tableSchema, i int) (timeFormat, error) {
+	ck := ts.name + "\x00" + ts.cols[i].name
+	s.mu.Lock()
+	tf, ok := s.formats[ck]
+	s.mu.Unlock()
+	if ok {
+		return tf, nil
+	}
+	col, table := quote(ts.cols[i].name), quote(ts.name)
+	// A bounded sample: the largest of the first integers tells the unit.
+	var n sql.NullInt64
+	err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT max(abs(c)) FROM (SELECT %s AS c FROM %s WHERE typeof(%s) = 'integer' AND %s <> 0 LIMIT 1000)", col, table, col, col)).Scan(&n)
+	if err != nil {
+		return tf, s.explain(err)
+	}
+	var text sql.NullString
+	err = q.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE typeof(%s) = 'text' AND trim(%s) <> '' LIMIT 1", col, table, col, col)).Scan(&text)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return tf, s.explain(err)
+	}
+	switch {
+	case n.Valid && (ts.cols[i].intAffinity() || !text.Valid):
+		tf = timeFormatOf(n.Int64)
+	case text.Valid:
+		tf = timeFormatOf(text.String)
+	}
+	s.mu.Lock()
+	s.formats[ck] = tf
+	s.mu.Unlock()
+	return tf, nil
 }
 
 type colValue struct {
@@ -614,6 +657,7 @@ type colValue struct {
 // transaction, and buffers reused from change to change.
 type writer struct {
 	s     *sqliteStore
+	q     querier // reads the schema's samples: the Apply's tx, or the database
 	plans map[*Table]*plan
 	now   time.Time
 	stmts map[string]*sql.Stmt
@@ -652,8 +696,8 @@ const (
 
 // newWriter checks every change against the schema before anything is
 // written, so a bad batch fails without touching the database.
-func (s *sqliteStore) newWriter(ctx context.Context, changes []Change) (*writer, error) {
-	w := &writer{s: s, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
+func (s *sqliteStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
+	w := &writer{s: s, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
 	for _, ch := range changes {
 		p, err := w.plan(ctx, ch.Table)
 		if err != nil {
@@ -701,7 +745,14 @@ func (w *writer) plan(ctx context.Context, t *Table) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key]}
+	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key], formats: map[int]timeFormat{}}
+	for i := range r.timeCols {
+		tf, err := w.s.timeFormat(ctx, w.q, r.ts, i)
+		if err != nil {
+			return nil, err
+		}
+		p.formats[i] = tf
+	}
 	for i, c := range r.ts.cols {
 		if c.notNull && !c.hasDefault && !c.generated && i != r.key && i != r.ts.rowidCol {
 			p.required = append(p.required, i)
@@ -821,7 +872,8 @@ func (w *writer) shape(op byte, p *plan) {
 func (w *writer) bind(p *plan, args []any) ([]any, error) {
 	for _, cv := range w.cols {
 		c := &p.ts.cols[cv.i]
-		v, err := sqlValue(cv.v, p.timeCols[cv.i], c.intAffinity())
+		tf, asTime := p.formats[cv.i]
+		v, err := sqlValue(cv.v, asTime, tf, c.intAffinity())
 		if err != nil {
 			return args, fmt.Errorf("column %q: %w", c.name, err)
 		}
@@ -1173,15 +1225,13 @@ func softDeleteValue(c *column, now time.Time) any {
 }
 
 // sqlValue converts a provider value to what SQLite stores. A time field is
-// written as RFC 3339 text, or unix seconds in an integer column; a value that
-// is not a time is written as given.
-func sqlValue(v any, asTime, intAffinity bool) (any, error) {
+// written in the column's own format tf (learnt from its values; by default
+// RFC 3339 text, or unix seconds in an integer column); a value that is not
+// a time is written as given.
+func sqlValue(v any, asTime bool, tf timeFormat, intAffinity bool) (any, error) {
 	if asTime {
 		if t, ok := ParseTime(v); ok {
-			if intAffinity {
-				return t.Unix(), nil
-			}
-			return FormatTime(t), nil
+			return tf.value(t, intAffinity), nil
 		}
 	}
 	switch x := v.(type) {
@@ -1211,10 +1261,7 @@ func sqlValue(v any, asTime, intAffinity bool) (any, error) {
 	case float32:
 		return float64(x), nil
 	case time.Time:
-		if intAffinity {
-			return x.Unix(), nil
-		}
-		return FormatTime(x), nil
+		return tf.value(x, intAffinity), nil
 	}
 	s, err := compactJSON(v) // maps and lists
 	if err != nil {

@@ -63,8 +63,17 @@ func parseTimeString(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// unixTime converts seconds or milliseconds; i is the exact integer when f came from one.
+// unixTime converts seconds or milliseconds (or, beyond them, micro- and
+// nanoseconds); i is the exact integer when f came from one.
 func unixTime(f float64, i int64) time.Time {
+	if i != 0 {
+		switch unitOf(i) {
+		case time.Nanosecond:
+			return time.Unix(0, i).UTC()
+		case time.Microsecond:
+			return time.UnixMicro(i).UTC()
+		}
+	}
 	if math.Abs(f) >= msThreshold {
 		if i != 0 || f == 0 {
 			return time.UnixMilli(i).UTC()
@@ -76,6 +85,167 @@ func unixTime(f float64, i int64) time.Time {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
+}
+
+// unitOf tells the unit of a unix timestamp from its size: 1e11 seconds,
+// milliseconds or microseconds are all past the year 5000, so each range
+// holds exactly one plausible unit.
+func unitOf(n int64) time.Duration {
+	if n < 0 {
+		n = -n
+	}
+	switch {
+	case n < msThreshold:
+		return time.Second
+	case n < msThreshold*1e3:
+		return time.Millisecond
+	case n < msThreshold*1e6:
+		return time.Microsecond
+	}
+	return time.Nanosecond
+}
+
+// unixIn is t as an exact integer count of unit since the epoch.
+func unixIn(t time.Time, unit time.Duration) int64 {
+	switch unit {
+	case time.Millisecond:
+		return t.UnixMilli()
+	case time.Microsecond:
+		return t.UnixMicro()
+	case time.Nanosecond:
+		return t.UnixNano()
+	}
+	return t.Unix()
+}
+
+// timeFormat is how a column holds its timestamps, learnt from a value it
+// already holds, so that a write keeps the column's unit and text format:
+// unix milliseconds stay milliseconds, RFC 3339 with fractional seconds or
+// an offset keeps them. The zero value is reconctl's default (unix seconds in
+// an integer column, RFC 3339 UTC text otherwise).
+type timeFormat struct {
+	kind   byte          // 0 default, 'n' a number, 's' numeric text, 't' text in layout
+	unit   time.Duration // for 'n' and 's'
+	layout string        // for 't'
+	loc    *time.Location
+	frac   int // digits of fractional seconds in layout ('t')
+}
+
+// timeFormatOf learns the format from a stored value; the zero format when
+// v is not a timestamp reconctl can reproduce.
+func timeFormatOf(v any) timeFormat {
+	switch x := v.(type) {
+	case int64:
+		return timeFormat{kind: 'n', unit: unitOf(x)}
+	case int:
+		return timeFormat{kind: 'n', unit: unitOf(int64(x))}
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return timeFormat{kind: 'n', unit: unitOf(i)}
+		}
+	case []byte:
+		return timeFormatOf(string(x))
+	case string:
+		return textFormatOf(strings.TrimSpace(x))
+	}
+	return timeFormat{}
+}
+
+func textFormatOf(s string) timeFormat {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return timeFormat{kind: 's', unit: unitOf(i)}
+	}
+	if len(s) == 10 {
+		if _, err := time.Parse("2006-01-02", s); err == nil {
+			return timeFormat{kind: 't', layout: "2006-01-02", loc: time.UTC}
+		}
+		return timeFormat{}
+	}
+	if len(s) < 19 || (s[10] != 'T' && s[10] != ' ') {
+		return timeFormat{}
+	}
+	layout := "2006-01-02" + s[10:11] + "15:04:05"
+	rest := s[19:]
+	frac := 0
+	if strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, ",") {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		frac = n - 1
+		if frac == 0 || frac > 9 {
+			return timeFormat{}
+		}
+		layout += "." + strings.Repeat("0", frac)
+		rest = rest[n:]
+	}
+	f := timeFormat{kind: 't', loc: time.UTC, frac: frac}
+	switch {
+	case rest == "":
+	case rest == "Z" || rest == "z":
+		layout += "Z07:00"
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		layout += "-07:00"
+	case len(rest) == 5 && (rest[0] == '+' || rest[0] == '-'):
+		layout += "-0700"
+	default:
+		return timeFormat{}
+	}
+	f.layout = layout
+	parsed, err := time.Parse(layout, strings.Replace(s, ",", ".", 1))
+	if err != nil {
+		return timeFormat{}
+	}
+	if rest != "" && rest != "Z" && rest != "z" {
+		_, off := parsed.Zone()
+		f.loc = time.FixedZone("", off)
+	}
+	return f
+}
+
+// text renders t in the learnt text layout. A value with more precision than
+// the layout shows gets the digits it needs: a write must not lose part of
+// the provider's value (the next diff would find it again).
+func (f timeFormat) text(t time.Time) string {
+	layout := f.layout
+	if f.frac < 9 && strings.Contains(layout, "15:04:05") {
+		need := 0
+		switch ns := t.Nanosecond(); {
+		case ns == 0:
+		case ns%1e6 == 0:
+			need = 3
+		case ns%1e3 == 0:
+			need = 6
+		default:
+			need = 9
+		}
+		if need > f.frac {
+			digits := "." + strings.Repeat("0", need)
+			if f.frac > 0 {
+				layout = strings.Replace(layout, "."+strings.Repeat("0", f.frac), digits, 1)
+			} else {
+				layout = strings.Replace(layout, "15:04:05", "15:04:05"+digits, 1)
+			}
+		}
+	}
+	return t.In(f.loc).Format(layout)
+}
+
+// value is t written in the format; intCol says the column has integer
+// affinity (SQLite), which is where the default writes unix seconds.
+func (f timeFormat) value(t time.Time, intCol bool) any {
+	switch f.kind {
+	case 'n':
+		return unixIn(t, f.unit)
+	case 's':
+		return strconv.FormatInt(unixIn(t, f.unit), 10)
+	case 't':
+		return f.text(t)
+	}
+	if intCol {
+		return t.Unix()
+	}
+	return FormatTime(t)
 }
 
 // FormatTime writes t the way reconctl stores timestamps as text.

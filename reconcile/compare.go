@@ -258,12 +258,15 @@ func toInstant(v any) (int64, bool) {
 	case time.Time:
 		return x.UnixMilli(), true
 	case int64:
-		return unixToMs(float64(x)), true
+		return intToMs(x), true
 	case int:
-		return unixToMs(float64(x)), true
+		return intToMs(int64(x)), true
 	case float64:
 		return unixToMs(x), true
 	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return intToMs(i), true // exact: a float64 loses digits past 2^53
+		}
 		f, err := x.Float64()
 		return unixToMs(f), err == nil
 	case []byte:
@@ -272,6 +275,9 @@ func toInstant(v any) (int64, bool) {
 		s := strings.TrimSpace(x)
 		if s == "" {
 			return 0, false
+		}
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return intToMs(i), true
 		}
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			return unixToMs(f), true
@@ -291,6 +297,25 @@ func ParseTime(s string) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// intToMs converts an integer unix timestamp, its unit told by its size as
+// localstate reads it (seconds below 1e11, then milli-, micro-, nanoseconds),
+// to milliseconds without going through a float.
+func intToMs(i int64) int64 {
+	a := i
+	if a < 0 {
+		a = -a
+	}
+	switch {
+	case a < 1e11:
+		return i * 1000
+	case a < 1e14:
+		return i
+	case a < 1e17:
+		return i / 1e3
+	}
+	return i / 1e6
 }
 
 func unixToMs(f float64) int64 {

@@ -5,6 +5,7 @@ package reconcile
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -61,6 +62,16 @@ type Engine struct {
 	Progress           Progress
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// BeforeCommit, when set, runs inside Apply's transaction (a TxStore)
+	// after every write and before the commit, with res already marked as
+	// applied: the journal records the run there, so that what it says was
+	// applied commits with the writes or not at all. An error rolls back.
+	BeforeCommit func(ctx context.Context, tx *sql.Tx, res *Result) error
+	// BeforeApply, when set, runs before a store without transactions (a
+	// JSON snapshot) is written, with res marked as it will be once the write
+	// lands: the journal records the pending apply there. An error stops the
+	// apply before anything is written.
+	BeforeApply func(ctx context.Context, res *Result) error
 }
 
 // field is a compiled mapping of one local column to a provider path.

@@ -15,9 +15,10 @@ type IgnoreRule struct {
 	Source              string // where it came from (file:line), for errors
 }
 
-// ParseIgnoreRule parses one pattern.
+// ParseIgnoreRule parses one pattern. A backslash escapes the next
+// character: \* and \? match themselves, \/ is a slash inside a part.
 func ParseIgnoreRule(s, source string) (IgnoreRule, error) {
-	parts := strings.Split(strings.TrimSpace(s), "/")
+	parts := splitParts(trimUnescaped(s))
 	if len(parts) < 2 || len(parts) > 3 {
 		return IgnoreRule{}, fmt.Errorf("%s: ignore pattern %q: want resource/id or resource/id/field (globs allowed: customers/*/phone)", source, s)
 	}
@@ -36,14 +37,68 @@ func ParseIgnoreRule(s, source string) (IgnoreRule, error) {
 	return r, nil
 }
 
+// splitParts splits a pattern at every slash that is not escaped. The parts
+// keep their escapes (path.Match reads them); \/ becomes \/ for Match too,
+// which matches a literal slash.
+func splitParts(s string) []string {
+	var parts []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++ // the escaped character, whatever it is
+		case '/':
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// EscapePart quotes a resource, id or field name for an ignore pattern so
+// that it matches only itself: glob characters, slashes, # and spaces get a
+// backslash.
+func EscapePart(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '\\', '*', '?', '[', ']', '/', '#', ' ', '\t':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// writable reports whether a name can be written on one pattern line.
+func writable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f })
+}
+
+// commentAt returns where a trailing " #" comment starts (an escaped
+// "\ #" or "\#" is no comment), or -1.
+func commentAt(line string) int {
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case '\\':
+			i++
+		case ' ', '\t':
+			if i+1 < len(line) && line[i+1] == '#' {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // ReadIgnoreFile parses a .reconctlignore: one pattern a line, # comments.
 func ReadIgnoreFile(r io.Reader, name string) ([]IgnoreRule, error) {
 	var out []IgnoreRule
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.Index(line, " #"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
+		line := trimUnescaped(sc.Text())
+		if i := commentAt(line); i >= 0 {
+			line = trimUnescaped(line[:i])
 		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -55,6 +110,23 @@ func ReadIgnoreFile(r io.Reader, name string) ([]IgnoreRule, error) {
 		out = append(out, rule)
 	}
 	return out, sc.Err()
+}
+
+// trimUnescaped trims spaces, except an escaped one at the end ("a\ ").
+func trimUnescaped(s string) string {
+	s = strings.TrimLeft(s, " \t\r")
+	for len(s) > 0 && strings.ContainsRune(" \t\r", rune(s[len(s)-1])) {
+		// count the backslashes before the space: an odd number escapes it
+		n := 0
+		for j := len(s) - 2; j >= 0 && s[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 1 {
+			break
+		}
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 func match(pattern, s string) bool {
@@ -167,15 +239,33 @@ func (res *Result) Ignore(rules []IgnoreRule) {
 // Baseline renders drift as ignore patterns (diff --write-ignore).
 func Baseline(drift []Drift) string {
 	var b strings.Builder
-	b.WriteString("# reconctl ignore baseline: accepted drift, one pattern a line\n# resource/id ignores a record, resource/id/field one field; * and ? are globs.\n")
+	b.WriteString("# reconctl ignore baseline: accepted drift, one pattern a line\n# resource/id ignores a record, resource/id/field one field; * and ? are globs, \\ escapes.\n")
 	for _, d := range drift {
+		if !writable(d.Resource) || !writable(d.ID) {
+			// A line break in an id would split the pattern into two, the
+			// second of which could hide other records: leave it out.
+			fmt.Fprintf(&b, "# not written: a %s record whose id holds a line break or control character\n", strings.Map(printable, d.Resource))
+			continue
+		}
+		res, id := EscapePart(d.Resource), EscapePart(d.ID)
 		if d.Kind == KindChanged && len(d.Fields) > 0 {
 			for _, f := range d.Fields {
-				fmt.Fprintf(&b, "%s/%s/%s\n", d.Resource, d.ID, f.Name)
+				if !writable(f.Name) {
+					fmt.Fprintf(&b, "# not written: a field of %s/%s whose name holds a control character\n", res, id)
+					continue
+				}
+				fmt.Fprintf(&b, "%s/%s/%s\n", res, id, EscapePart(f.Name))
 			}
 			continue
 		}
-		fmt.Fprintf(&b, "%s/%s\n", d.Resource, d.ID)
+		fmt.Fprintf(&b, "%s/%s\n", res, id)
 	}
 	return b.String()
+}
+
+func printable(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return '?'
+	}
+	return r
 }

@@ -78,3 +78,33 @@ func FuzzIgnoreFile(f *testing.F) {
 		}
 	})
 }
+
+// TestBaselineEscapesIDs: ids with glob characters, slashes, # or spaces are
+// written so that the baseline reads back and ignores exactly those records.
+func TestBaselineEscapesIDs(t *testing.T) {
+	odd := []string{"cus_*", "a?b", "x/y", "p#q", "sp #ace", "[abc]", `back\slash`, " lead", "trail ", "*"}
+	var drift []Drift
+	for _, id := range odd {
+		drift = append(drift, Drift{Resource: "customers", ID: id, Kind: KindMissingLocal})
+	}
+	drift = append(drift, Drift{Resource: "customers", ID: "e/*x", Kind: KindChanged, Fields: []FieldDiff{{Name: "meta/a*"}}})
+	drift = append(drift, Drift{Resource: "customers", ID: "line\ncustomers/*", Kind: KindMissingLocal})
+	text := Baseline(drift)
+	rules, err := ReadIgnoreFile(strings.NewReader(text), "baseline")
+	if err != nil {
+		t.Fatalf("the baseline does not read back: %v\n%s", err, text)
+	}
+	for _, id := range odd {
+		if !ignores(rules, "customers", id, "") {
+			t.Errorf("%q is not ignored by its own baseline:\n%s", id, text)
+		}
+	}
+	if !ignores(rules, "customers", "e/*x", "meta/a*") || ignores(rules, "customers", "e/*x", "") || ignores(rules, "customers", "e/*x", "meta/ab") {
+		t.Errorf("the field pattern of e/*x does not round-trip:\n%s", text)
+	}
+	for _, other := range []string{"cus_1", "aXb", "x", "y", "p", "a", "b", "c", "sp", "lead", "trail", "backslash", "e/ax", "line", "anything"} {
+		if ignores(rules, "customers", other, "") {
+			t.Errorf("the baseline hides %q, which it does not name:\n%s", other, text)
+		}
+	}
+}

@@ -222,6 +222,14 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 	}
 	txs, ok := e.Store.(localstate.TxStore)
 	if !ok {
+		if e.BeforeApply != nil {
+			res.setApplied(true)
+			err := e.BeforeApply(ctx, res)
+			res.setApplied(false)
+			if err != nil {
+				return fmt.Errorf("%w; nothing was written", err)
+			}
+		}
 		if err := e.Store.Apply(ctx, res.Changes()); err != nil {
 			return err
 		}
@@ -284,10 +292,18 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 			return notWritten(ctx, err)
 		}
 	}
+	res.MarkApplied()
+	if e.BeforeCommit != nil {
+		if err := e.BeforeCommit(ctx, tx, res); err != nil {
+			_ = tx.Rollback()
+			res.setApplied(false)
+			return notWritten(ctx, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
+		res.setApplied(false)
 		return notWritten(ctx, err)
 	}
-	res.MarkApplied()
 	return nil
 }
 
@@ -299,11 +315,15 @@ func notWritten(ctx context.Context, err error) error {
 }
 
 // MarkApplied records that every planned write landed.
-func (res *Result) MarkApplied() {
+func (res *Result) MarkApplied() { res.setApplied(true) }
+
+// setApplied marks the planned writes' drift items applied (or, when a
+// commit failed after all, not applied) and recounts the summaries.
+func (res *Result) setApplied(v bool) {
 	for _, rr := range res.Resources {
 		for _, p := range rr.plan {
 			if p.drift >= 0 {
-				res.Drift[p.drift].Applied = true
+				res.Drift[p.drift].Applied = v
 			}
 		}
 	}
