@@ -124,8 +124,11 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 				lastCreated = ev.Created.Unix()
 				buf = append(buf, ev)
 			}
-			if !page.HasMore || len(page.Data) == 0 {
+			if !page.HasMore {
 				break
+			}
+			if len(page.Data) == 0 {
+				return fmt.Errorf("listing stripe events failed at page %d (%s): the API answered has_more: true with no data; stopping rather than replaying a partial window", *pageNo, describeWindow(a, b, g, cursor))
 			}
 			var head struct {
 				ID string `json:"id"`

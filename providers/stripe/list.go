@@ -429,12 +429,10 @@ func (l *lister) fetch(ctx context.Context, t *task) (*objectPage, error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == string(stripeapi.ErrorCodeResourceMissing) &&
-			t.cursor != "" && t.skip == nil && t.tieSecond != 0 {
-			// The cursor object was deleted and is no longer accepted
-			// (Stripe's behaviour here is undocumented): restart at the
-			// cursor's creation second, skipping what that second gave.
+		if lostCursor(err) && t.cursor != "" && t.skip == nil && t.tieSecond != 0 {
+			// The cursor object was deleted and is no longer accepted:
+			// restart at the cursor's creation second, skipping what that
+			// second gave.
 			l.p.log.Debug("stripe cursor object gone; restarting from its creation second",
 				"resource", l.spec.resource, "starting_after", t.cursor)
 			t.cursor, t.lt, t.skip = "", t.tieSecond+1, map[string]bool{}
@@ -445,5 +443,34 @@ func (l *lister) fetch(ctx context.Context, t *task) (*objectPage, error) {
 		}
 		return nil, fmt.Errorf("listing stripe %s failed at page %d (%s): %w", l.spec.resource, n, t.describe(), err)
 	}
+	if page.HasMore && len(page.Data) == 0 {
+		// Not the end: there is more, but no object to continue after.
+		return nil, fmt.Errorf("listing stripe %s failed at page %d (%s): the API answered has_more: true with no data; stopping rather than reporting a partial listing as complete", l.spec.resource, n, t.describe())
+	}
 	return page, nil
+}
+
+// lostCursor reports whether err is Stripe refusing our starting_after
+// object. Stripe answers a deleted (or unknown) cursor object with HTTP 400,
+// error.code resource_missing and error.param "starting_after" — not 404
+// (stripe-go issue #1030; stripe-node issue #258 shows the same body, with
+// param starting_after). Older accounts' answers may lack the code, so a 400
+// naming starting_after is enough; a 404 resource_missing is accepted too.
+func lostCursor(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	param := ""
+	if ae.Err != nil {
+		param = ae.Err.Param
+	}
+	missing := ae.Code == string(stripeapi.ErrorCodeResourceMissing)
+	switch ae.Status {
+	case http.StatusBadRequest:
+		return param == "starting_after" && (missing || ae.Code == "")
+	case http.StatusNotFound:
+		return missing && (param == "" || param == "starting_after")
+	}
+	return false
 }

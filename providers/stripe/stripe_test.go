@@ -359,14 +359,10 @@ func TestListErrorNamesResourceAndPage(t *testing.T) {
 	f, srv := newFake(t)
 	seedCustomers(f, 350)
 	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1, Retries: 1})
-	n := 0
-	err := p.List(context.Background(), Customers, func(providers.Record) error {
-		n++
-		if n == 150 { // during page 2: page 3 and on fail
-			f.SetFaults(stripefake.Faults{ServerErrorEvery: 1, ServerErrorStatus: 503})
-		}
-		return nil
-	})
+	// Request 3 (page 3) and every later one fail: by request number, so
+	// the lister's prefetch of the next page cannot race the injection.
+	f.SetFaults(stripefake.Faults{ServerErrorFrom: 3, ServerErrorStatus: 503})
+	err := p.List(context.Background(), Customers, func(providers.Record) error { return nil })
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -374,6 +370,27 @@ func TestListErrorNamesResourceAndPage(t *testing.T) {
 	for _, want := range []string{"listing stripe customers failed at page 3", "starting_after=cus_", "503"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+}
+
+// TestEmptyPageWithMoreIsAnError: a page with has_more true and no data
+// cannot be the end of a listing (there is no cursor to go on from).
+func TestEmptyPageWithMoreIsAnError(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		f, srv := newFake(t)
+		seedCustomers(f, 5)
+		f.SetFaults(stripefake.Faults{EmptyPageWithMore: true})
+		p := newProvider(t, srv.URL, providers.Options{Concurrency: conc})
+		err := p.List(context.Background(), Customers, func(providers.Record) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "has_more") || !strings.Contains(err.Error(), "page 1") {
+			t.Errorf("concurrency %d: List = %v, want an error about has_more without data at page 1", conc, err)
+		}
+		if conc == 1 {
+			err := p.Events(context.Background(), providers.EventQuery{}, func(providers.Event) error { return nil })
+			if err == nil || !strings.Contains(err.Error(), "has_more") {
+				t.Errorf("Events = %v, want an error about has_more without data", err)
+			}
 		}
 	}
 }
@@ -523,7 +540,7 @@ func TestCursorDeletedMidListing(t *testing.T) {
 			requireSameIDs(t, ids, got)
 			sawRestart := false
 			for _, r := range f.Requests() {
-				sawRestart = sawRestart || r.Status == 404
+				sawRestart = sawRestart || r.Status == 400
 			}
 			if !sawRestart {
 				t.Error("the fake never rejected the deleted cursor")

@@ -8,6 +8,7 @@ package stripefake
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -34,8 +35,12 @@ type Config struct {
 	// a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…).
 	APIKey string
 	// RejectDeletedCursor makes a deleted customer used as starting_after or
-	// ending_before a 404, as if Stripe forgot it (whether Stripe accepts
-	// it is unconfirmed; by default the fake does).
+	// ending_before rejected the way Stripe rejects it: 400 with
+	// error.code resource_missing and error.param naming the cursor
+	// parameter (a 400, not a 404: see stripe-go issue #1030 and
+	// stripe-node issue #258, where the API answers
+	// {"error":{"type":"invalid_request_error","message":"No such …","param":"starting_after"}}).
+	// By default the fake keeps accepting a deleted cursor.
 	RejectDeletedCursor bool
 	// Now is the fake's clock (object and event timestamps, event
 	// retention). Nil means time.Now.
@@ -63,6 +68,15 @@ type Faults struct {
 	TruncateEvery int
 	// Latency is added before every response.
 	Latency time.Duration
+	// ServerErrorFrom, when > 0, makes the N-th request after SetFaults and
+	// every later one a 5xx (ServerErrorStatus, default 500). Tests use it
+	// to fail a given page by request number, which does not race with a
+	// client that prefetches.
+	ServerErrorFrom int
+	// EmptyPageWithMore, when true, answers every list request with no
+	// data and has_more: true (a broken page a client must not take for
+	// the end of the listing).
+	EmptyPageWithMore bool
 }
 
 // Stats counts what the fake served.
@@ -80,9 +94,13 @@ type Fake struct {
 	apiKey        string
 	rejectDeleted bool
 	seq           uint64
-	customers     *collection
-	subscriptions *collection
-	events        *collection
+
+	// ServerErrorFrom / EmptyPageWithMore state (see Faults).
+	errFrom, errStatus, served int
+	emptyMore                  bool
+	customers                  *collection
+	subscriptions              *collection
+	events                     *collection
 }
 
 // New returns an empty fake.
@@ -124,6 +142,9 @@ func (f *Fake) SetFaults(fl Faults) {
 	if fl.RateLimitShouldRetry != "" {
 		h = http.Header{"Stripe-Should-Retry": {fl.RateLimitShouldRetry}}
 	}
+	f.mu.Lock()
+	f.errFrom, f.errStatus, f.emptyMore, f.served = fl.ServerErrorFrom, cmp.Or(fl.ServerErrorStatus, http.StatusInternalServerError), fl.EmptyPageWithMore, 0
+	f.mu.Unlock()
 	f.Base.SetFaults(fakefault.Faults{RateLimitEvery: fl.RateLimitEvery, RetryAfter: fl.RetryAfter,
 		RateLimitHeader: h, ServerErrorEvery: fl.ServerErrorEvery, ServerErrorStatus: fl.ServerErrorStatus,
 		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})

@@ -195,7 +195,7 @@ func TestListPagingAndFilters(t *testing.T) {
 	c.wantErr("/v1/customers?created[since]=1", 400, "created[since]")
 	c.wantErr("/v1/customers?created[gte]=yesterday", 400, "created[gte]")
 	c.wantErr("/v1/customers?status=all", 400, "status")
-	c.wantErr("/v1/customers?starting_after=cus_nope", 404, "starting_after")
+	c.wantErr("/v1/customers?starting_after=cus_nope", 400, "starting_after")
 	c.wantErr("/v1/nothing", 404, "")
 }
 

@@ -25,6 +25,14 @@ func (f *Fake) answer(r *http.Request) response {
 	if resp, ok := f.authenticate(r); !ok {
 		return resp
 	}
+	f.mu.Lock()
+	f.served++
+	failing := f.errFrom > 0 && f.served >= f.errFrom
+	status := f.errStatus
+	f.mu.Unlock()
+	if failing {
+		return errResp(status, "api_error", "", "An unknown error occurred (injected by stripefake).", "")
+	}
 	return f.route(r)
 }
 
@@ -272,6 +280,9 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.emptyMore {
+		return response{Status: http.StatusOK, Body: fmt.Appendf(nil, `{"object":"list","data":[],"has_more":true,"url":"/v1/%s"}`, res)}
+	}
 	now := f.Now()
 	var match func(*entry) bool
 	switch res {
@@ -376,7 +387,9 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 	cursorPos := func(id, param string) (int, *response) {
 		e := c.byID[id]
 		if e == nil || (e.deleted && f.rejectDeleted) {
-			r := errResp(http.StatusNotFound, "invalid_request_error", "resource_missing",
+			// Stripe answers an unknown or forgotten cursor with 400, not
+			// 404 (stripe-go issue #1030).
+			r := errResp(http.StatusBadRequest, "invalid_request_error", "resource_missing",
 				fmt.Sprintf("No such %s: '%s'", c.kind, id), param)
 			return 0, &r
 		}
