@@ -64,6 +64,8 @@ type ReplayReport struct {
 	Brake      *reconcile.BrakeRefusal   `json:"brake,omitempty"`
 	Stopped    string                    `json:"stopped,omitempty"`
 	ExitCode   int                       `json:"exit_code"`
+
+	order map[string]int // event id → position in the fetched list
 }
 
 // ReplayEvent is one event's outcome.
@@ -305,12 +307,14 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 	}); err != nil {
 		return fmt.Errorf("reading %s events: %w", p.Name(), err)
 	}
-	sort.SliceStable(events, func(a, b int) bool {
-		if !events[a].Created.Equal(events[b].Created) {
-			return events[a].Created.Before(events[b].Created)
-		}
-		return events[a].ID < events[b].ID
-	})
+	// Providers deliver oldest first; within one time the order is the
+	// API's own. Event ids are opaque (Stripe's are not ordered), so they
+	// are never compared: a stable sort by time only.
+	sort.SliceStable(events, func(a, b int) bool { return events[a].Created.Before(events[b].Created) })
+	rep.order = make(map[string]int, len(events))
+	for i, e := range events {
+		rep.order[e.ID] = i
+	}
 	rep.Summary["fetched"] = len(events)
 	if job.target != "" {
 		return deliver(ctx, s, r, job, events, rep)
@@ -604,12 +608,14 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	return nil
 }
 
+// sortReplayEvents puts the report's events back in the order they were
+// fetched (and applied), not by id: ids are opaque.
 func sortReplayEvents(rep *ReplayReport) {
 	sort.SliceStable(rep.Events, func(a, b int) bool {
 		if rep.Events[a].Created != rep.Events[b].Created {
 			return rep.Events[a].Created < rep.Events[b].Created
 		}
-		return rep.Events[a].ID < rep.Events[b].ID
+		return rep.order[rep.Events[a].ID] < rep.order[rep.Events[b].ID]
 	})
 }
 

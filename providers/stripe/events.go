@@ -60,8 +60,16 @@ func typeGroups(types []string) []typeGroup {
 }
 
 // Events implements providers.EventSource. Stripe lists events newest first;
-// we deliver oldest first, so a window's events are collected, sorted by
-// (created, id) and then delivered. Memory stays bounded: when a window
+// we deliver oldest first, so a window's events are collected, each type
+// group's list reversed, and stably sorted by created (whole seconds) before
+// delivery. Stripe's ids are opaque and not ordered, so events of one second
+// keep the API's own order (reversed), never an order by id: Stripe
+// documents its lists as "sorted, with the most recent ... appearing first"
+// (API reference, Pagination / List all events) and that is the only order
+// within a second we have. Events of one second from different type groups
+// (types= vs a type=… wildcard) cannot be interleaved exactly; each group's
+// keep their order. Windows split only at whole seconds, so no second is
+// ever cut in two. Memory stays bounded: when a window
 // holds more than maxEventBuffer events, the collected ones are dropped and
 // the window is split at the creation time reached, older part first (the
 // dropped part is fetched again: at most about twice the requests for a huge
@@ -98,6 +106,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 	inRange := func(c int64) bool { return (a == 0 || c >= a) && (b == 0 || c < b) }
 	for _, g := range groups {
 		cursor := ""
+		groupStart := len(buf)
 		for {
 			*pageNo++
 			page, err := p.fetchEvents(ctx, a, b, g, cursor)
@@ -147,8 +156,9 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 				return p.eventsRange(ctx, lastCreated+1, b, groups, pageNo, fn)
 			}
 		}
+		slices.Reverse(buf[groupStart:]) // newest first → oldest first
 	}
-	return providers.SendInOrder(ctx, buf, "stripe events", fn)
+	return providers.SendInListOrder(ctx, buf, "stripe events", fn)
 }
 
 func describeWindow(a, b int64, g typeGroup, cursor string) string {

@@ -593,7 +593,7 @@ func TestEvents(t *testing.T) {
 		c := f.CreateCustomer(map[string]any{"email": fmt.Sprintf("c%d@example.com", i)})
 		ids = append(ids, c["id"].(string))
 		if i%2 == 0 {
-			tick(time.Second) // pairs share a second: order must fall back to id
+			tick(time.Second) // pairs share a second: their order is the API's
 		}
 	}
 	sub, err := f.CreateSubscription(map[string]any{"customer": ids[0]})
@@ -631,11 +631,24 @@ func TestEvents(t *testing.T) {
 	if len(all) != 120+1+4 {
 		t.Fatalf("got %d events, want 125 (the 40-day-old one is past retention)", len(all))
 	}
+	// The fake's ids are opaque (not in creation order); events must come in
+	// the order they happened, same-second ones included.
+	rank := map[string]int{}
+	for i, id := range f.Events() {
+		rank[id] = i
+	}
+	byID := 0
 	for i := 1; i < len(all); i++ {
 		a, b := all[i-1], all[i]
-		if a.Created.After(b.Created) || (a.Created.Equal(b.Created) && a.ID >= b.ID) {
+		if a.Created.After(b.Created) || rank[a.ID] > rank[b.ID] {
 			t.Fatalf("events out of order at %d: %s %v then %s %v", i, a.ID, a.Created, b.ID, b.Created)
 		}
+		if a.Created.Equal(b.Created) && a.ID > b.ID {
+			byID++
+		}
+	}
+	if byID == 0 {
+		t.Fatal("no same-second pair has ids against creation order: the test would not catch an order by id")
 	}
 	byType := map[string]providers.Event{}
 	for _, e := range all {

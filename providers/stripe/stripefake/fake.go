@@ -155,16 +155,19 @@ func (f *Fake) SetFaults(fl Faults) {
 type entry struct {
 	id      string
 	created int64
+	seq     uint64 // insertion order: Stripe's order within a second
 	obj     map[string]any
 	raw     []byte
 	deleted bool // customers: deleted (absent from lists, GET says deleted:true)
 	etype   string
 }
 
-// collection keeps objects sorted ascending by (created, id); lists walk it
-// backwards for Stripe's newest-first order.
+// collection keeps objects sorted ascending by (created, insertion order);
+// lists walk it backwards for Stripe's newest-first order. Ids play no part
+// in the order: Stripe's are opaque.
 type collection struct {
 	kind   string
+	seq    uint64
 	byID   map[string]*entry
 	sorted []*entry
 	dirty  bool
@@ -178,10 +181,12 @@ func less(a, b *entry) bool {
 	if a.created != b.created {
 		return a.created < b.created
 	}
-	return a.id < b.id
+	return a.seq < b.seq
 }
 
 func (c *collection) add(e *entry) {
+	c.seq++
+	e.seq = c.seq
 	c.byID[e.id] = e
 	if n := len(c.sorted); n > 0 && less(e, c.sorted[n-1]) {
 		c.dirty = true
@@ -206,12 +211,14 @@ func (c *collection) sortIfNeeded() {
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newID makes ids that sort in creation order (fixed width base62 of a
-// sequence), so same-second objects keep a stable newest-first order.
+// newID makes unique ids that do not sort in creation order: like Stripe's,
+// they are opaque (Stripe documents ids only as unique strings), so a client
+// that orders by id is caught. The sequence number is scrambled by a
+// multiplication by an odd constant, a bijection on uint64.
 func (f *Fake) newID(prefix string) string {
 	f.seq++
 	var b [14]byte
-	n := f.seq
+	n := f.seq * 0x9E3779B97F4A7C15
 	for i := len(b) - 1; i >= 0; i-- {
 		b[i] = base62[n%62]
 		n /= 62
