@@ -462,6 +462,9 @@ func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 		price = "price_default"
 	}
 	itemID := "si_" + id[len("sub_"):]
+	// In the pinned API version current_period_start/end live on each
+	// subscription item, not on the subscription (stripe-go v84.4.1:
+	// SubscriptionItem.CurrentPeriodEnd exists, Subscription has none).
 	obj := map[string]any{
 		"id": id, "object": "subscription", "customer": cus, "status": "active", "created": created,
 		"start_date": created, "billing_cycle_anchor": created, "cancel_at": nil, "cancel_at_period_end": false,
