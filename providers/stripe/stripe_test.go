@@ -740,3 +740,37 @@ func TestEvents(t *testing.T) {
 		t.Error("EventRetention")
 	}
 }
+
+// TestSearchByEmail: the Search API finds an email in any case, pages by
+// next_page, and keeps only addresses equal to the query ignoring case
+// (email~ is a substring match).
+func TestSearchByEmail(t *testing.T) {
+	f, srv := newFake(t)
+	for i := range 130 {
+		f.CreateCustomer(map[string]any{"email": []string{"Ann@Example.com", "ann@example.com", "ANN@EXAMPLE.COM"}[i%3]})
+	}
+	f.CreateCustomer(map[string]any{"email": "joann@example.com"})
+	p := newProvider(t, srv.URL, providers.Options{})
+	exact, err := p.FindByEmail(context.Background(), Customers, "ann@example.com")
+	if err != nil || len(exact) != 43 {
+		t.Fatalf("FindByEmail = %d records, %v; want the 43 exact spellings only", len(exact), err)
+	}
+	f.ResetStats()
+	got, err := p.SearchByEmail(context.Background(), Customers, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 130 {
+		t.Errorf("SearchByEmail = %d records, want 130 (every case, not joann@)", len(got))
+	}
+	reqs := f.Requests()
+	if len(reqs) != 2 || !strings.Contains(reqs[0].Path, "/v1/customers/search") || !strings.Contains(reqs[1].Query, "page=") {
+		t.Errorf("requests %+v: want two /v1/customers/search pages, the second by page=", reqs)
+	}
+	if q, _ := url.ParseQuery(reqs[0].Query); q.Get("query") != `email~"ann@example.com"` {
+		t.Errorf("query = %q", q.Get("query"))
+	}
+	if _, err := p.SearchByEmail(context.Background(), Subscriptions, "ann@example.com"); err == nil {
+		t.Error("searching subscriptions by email should be an error")
+	}
+}

@@ -123,6 +123,9 @@ func (f *Fake) route(r *http.Request) response {
 	default:
 		return unrecognized
 	}
+	if res == "customers" && id == "search" {
+		return f.search(q)
+	}
 	if hasID {
 		return f.retrieve(c, id, q)
 	}
@@ -496,4 +499,104 @@ func (f *Fake) retrieve(c *collection, id string, q url.Values) response {
 		return response{Status: http.StatusOK, Body: body}
 	}
 	return response{Status: http.StatusOK, Body: e.raw}
+}
+
+// ---- search ----
+
+// search serves GET /v1/customers/search for the one query shape reconctl
+// sends, a single email clause: email~"…" (substring, at least 3
+// characters) or email:"…" (exact); both ignore case here. The answer is a
+// search_result paged by next_page (Stripe API reference, Search customers).
+// Other queries are a 400, as a query Stripe cannot parse is.
+func (f *Fake) search(q url.Values) response {
+	p, bad := parseParams(q, map[string]paramKind{"query": scalar, "limit": scalar, "page": scalar, "expand": arrayParam})
+	if bad != nil {
+		return *bad
+	}
+	query, ok := p.scalars["query"]
+	if !ok {
+		return badRequest("Missing required param: query.", "query")
+	}
+	field, op, val, ok := parseSearchClause(query)
+	if !ok || field != "email" {
+		return badRequest("stripefake understands only a single email clause (email~\"…\" or email:\"…\"), not: "+query, "query")
+	}
+	if op == "~" && len(val) < 3 {
+		return badRequest("Substring matching requires at least 3 characters.", "query")
+	}
+	limit := 10
+	if s, ok := p.scalars["limit"]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return badRequest("Invalid limit: must be an integer between 1 and 100.", "limit")
+		}
+		limit = n
+	}
+	offset := 0
+	if pg, ok := p.scalars["page"]; ok {
+		n, err := strconv.Atoi(strings.TrimPrefix(pg, "page_"))
+		if err != nil || !strings.HasPrefix(pg, "page_") || n < 0 {
+			return badRequest("Invalid page: "+pg, "page")
+		}
+		offset = n
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.customers
+	c.sortIfNeeded()
+	var hits []*entry
+	want := strings.ToLower(val)
+	for i := len(c.sorted) - 1; i >= 0; i-- {
+		e := c.sorted[i]
+		em, _ := e.obj["email"].(string)
+		em = strings.ToLower(em)
+		if e.deleted || (op == "~" && !strings.Contains(em, want)) || (op == ":" && em != want) {
+			continue
+		}
+		hits = append(hits, e)
+	}
+	end := min(offset+limit, len(hits))
+	page := hits[min(offset, len(hits)):end]
+	var b bytes.Buffer
+	b.WriteString(`{"object":"search_result","data":[`)
+	for i, e := range page {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.raw)
+	}
+	next := "null"
+	if end < len(hits) {
+		next = fmt.Sprintf(`"page_%d"`, end)
+	}
+	fmt.Fprintf(&b, `],"has_more":%t,"next_page":%s,"url":"/v1/customers/search"}`, end < len(hits), next)
+	return response{Status: http.StatusOK, Body: b.Bytes()}
+}
+
+// parseSearchClause splits `field~"value"` or `field:"value"` (a backslash
+// escapes a quote or backslash inside the value).
+func parseSearchClause(q string) (field, op, val string, ok bool) {
+	q = strings.TrimSpace(q)
+	i := strings.IndexAny(q, "~:")
+	if i <= 0 || len(q) < i+3 || q[i+1] != '"' || q[len(q)-1] != '"' {
+		return "", "", "", false
+	}
+	field, op = q[:i], q[i:i+1]
+	raw := q[i+2 : len(q)-1]
+	var sb strings.Builder
+	for j := 0; j < len(raw); j++ {
+		switch raw[j] {
+		case '\\':
+			if j+1 == len(raw) {
+				return "", "", "", false
+			}
+			j++
+			sb.WriteByte(raw[j])
+		case '"':
+			return "", "", "", false
+		default:
+			sb.WriteByte(raw[j])
+		}
+	}
+	return field, op, sb.String(), true
 }
