@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -308,8 +309,12 @@ func (l *lister) done() {
 
 // maybeSplit narrows t to objects created up to lastCreated and, if workers
 // are idle and nothing is queued, hands them the older part of the range.
-// pageSpan is how many seconds the page just read covered: the local density.
-func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64) {
+// pageSpan is how many seconds the page just read covered and n how many
+// objects it held: the local density. Every piece costs at least one
+// request, so a range is never cut into more pieces than the objects it is
+// estimated to hold fill pages (a concurrency of 500 over 500 objects must
+// not send hundreds of requests for empty ranges).
+func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64, n int) {
 	if l.workers == 1 {
 		return // a plain cursor walk: no created filters at all
 	}
@@ -320,6 +325,15 @@ func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64) {
 	}
 	hi := lastCreated + 1 // everything newer has been delivered
 	pieces := l.idle + 1
+	// An open bottom is cut into pieces doubling in width back to the
+	// floor (below), so their number is logarithmic in the time span
+	// whatever the concurrency.
+	if t.gte != 0 {
+		// Bounded: at the density just seen, the range holds about
+		// n*(hi-gte)/pageSpan objects.
+		est := float64(n) * float64(hi-t.gte) / float64(max(pageSpan, 1))
+		pieces = min(pieces, int(math.Ceil(est/pageSize)))
+	}
 	// Boundaries, newest first: bounds[0] = hi, then one per piece; the last
 	// piece keeps t's lower bound (open or not).
 	bounds := []int64{hi}
@@ -405,7 +419,7 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 				return fmt.Errorf("listing stripe %s: the API repeated starting_after=%s; stopping instead of looping", l.spec.resource, lastID)
 			}
 			t.cursor = lastID
-			l.maybeSplit(t, lastCreated, firstCreated-lastCreated)
+			l.maybeSplit(t, lastCreated, firstCreated-lastCreated, len(page.Data))
 		}
 		l.done()
 	}
