@@ -69,19 +69,25 @@ type listSpec struct {
 	params func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer
 }
 
-func (p *Provider) spec(resource string) (listSpec, error) {
+// spec says how to list resource; clock, when not empty, lists only the
+// objects on that test clock.
+func (p *Provider) spec(resource string, clock ...string) (listSpec, error) {
+	var tc *string
+	if len(clock) > 0 && clock[0] != "" {
+		tc = stripeapi.String(clock[0])
+	}
 	switch resource {
 	case Customers:
 		return listSpec{resource: resource, path: "/v1/customers",
 			params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
-				return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng}
+				return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng, TestClock: tc}
 			}}, nil
 	case Subscriptions:
 		return listSpec{resource: resource, path: "/v1/subscriptions",
 			params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
 				// Without status=all Stripe leaves canceled subscriptions out,
 				// and a sync would take them for deleted.
-				return &stripeapi.SubscriptionListParams{ListParams: lp, CreatedRange: rng, Status: stripeapi.String("all")}
+				return &stripeapi.SubscriptionListParams{ListParams: lp, CreatedRange: rng, Status: stripeapi.String("all"), TestClock: tc}
 			}}, nil
 	}
 	return listSpec{}, p.unknown(resource)
@@ -89,12 +95,72 @@ func (p *Provider) spec(resource string) (listSpec, error) {
 
 // List implements providers.Provider. With Concurrency > 1 the listing is
 // split by creation time (see lister); with 1 it is a plain cursor walk.
+//
+// In test mode, objects on a test clock are listed too, one listing per
+// clock: Stripe's lists leave them out unless test_clock names their clock
+// ("The response will not include customers with test clocks if this
+// parameter is not set", and the same for subscriptions unless customer is
+// set: stripe-go v84.4.1 CustomerListParams/SubscriptionListParams
+// .TestClock), while GET returns them, so without this they would be
+// permanent unresolved drift. Live mode has no test clocks.
 func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
 	s, err := p.spec(resource)
 	if err != nil {
 		return err
 	}
-	return p.newLister(s, p.concurrency).run(ctx, fn)
+	if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
+		return err
+	}
+	if !p.testMode() {
+		return nil
+	}
+	clocks, err := p.testClocks(ctx)
+	if err != nil {
+		return fmt.Errorf("listing stripe %s: %w", resource, err)
+	}
+	for _, c := range clocks {
+		s, _ := p.spec(resource, c)
+		if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
+			return fmt.Errorf("listing stripe %s on test clock %s: %w", resource, c, err)
+		}
+	}
+	return nil
+}
+
+// testMode reports whether the key is a test-mode key (sk_test_, rk_test_).
+func (p *Provider) testMode() bool {
+	return strings.HasPrefix(p.key, "sk_test_") || strings.HasPrefix(p.key, "rk_test_")
+}
+
+// testClocks lists the account's test clock ids
+// (GET /v1/test_helpers/test_clocks, cursor paged like other lists).
+func (p *Provider) testClocks(ctx context.Context) ([]string, error) {
+	var ids []string
+	cursor := ""
+	for n := 1; ; n++ {
+		params := &stripeapi.TestHelpersTestClockListParams{ListParams: stripeapi.ListParams{Context: ctx, Limit: stripeapi.Int64(pageSize)}}
+		if cursor != "" {
+			params.StartingAfter = stripeapi.String(cursor)
+		}
+		page := &objectPage{}
+		if err := p.callList("/v1/test_helpers/test_clocks", params, page); err != nil {
+			return nil, fmt.Errorf("listing test clocks failed at page %d (objects on a test clock are listed per clock; a restricted key needs read access to test clocks): %w", n, p.wrapErr(ctx, err))
+		}
+		for _, obj := range page.Data {
+			id, _ := obj["id"].(string)
+			if id == "" {
+				return nil, fmt.Errorf("listing test clocks: a test clock without id")
+			}
+			ids = append(ids, id)
+		}
+		if !page.HasMore {
+			return ids, nil
+		}
+		if len(page.Data) == 0 || ids[len(ids)-1] == cursor {
+			return nil, fmt.Errorf("listing test clocks failed at page %d: the API answered has_more without a usable cursor", n)
+		}
+		cursor = ids[len(ids)-1]
+	}
 }
 
 // FindByEmail implements providers.EmailFinder (customers only; Stripe's

@@ -414,7 +414,12 @@ func TestSequentialIsAPlainCursorWalk(t *testing.T) {
 	seedCustomers(f, 530)
 	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1})
 	mustList(t, p, Customers, func(providers.Record) {})
-	reqs := f.Requests()
+	var reqs []stripefake.Request
+	for _, r := range f.Requests() {
+		if r.Path == "/v1/customers" { // not the test clock listing
+			reqs = append(reqs, r)
+		}
+	}
 	if len(reqs) != 6 {
 		t.Errorf("%d requests for 530 records at 100 a page, want 6", len(reqs))
 	}
@@ -801,5 +806,61 @@ func TestHighConcurrencyFewRecords(t *testing.T) {
 				t.Errorf("%d requests to list 500 records with concurrency 500, want at most 25", n)
 			}
 		})
+	}
+}
+
+// TestTestClockObjectsAreListed: in test mode, customers and subscriptions
+// on a test clock are left out of Stripe's lists unless test_clock names
+// the clock; List must list each clock's objects too, or they become
+// permanent unresolved drift (GET returns them).
+func TestTestClockObjectsAreListed(t *testing.T) {
+	f, srv := newFake(t)
+	plain := f.CreateCustomer(map[string]any{"email": "plain@example.com"})["id"].(string)
+	clock := f.CreateTestClock(map[string]any{"name": "renewals"})
+	var onClock, subs []string
+	for i := range 3 {
+		c := f.CreateCustomer(map[string]any{"email": fmt.Sprintf("clock%d@example.com", i), "test_clock": clock})
+		onClock = append(onClock, c["id"].(string))
+		s, err := f.CreateSubscription(map[string]any{"customer": c["id"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s["id"].(string))
+	}
+	p := newProvider(t, srv.URL, providers.Options{Concurrency: 2})
+	var cus, sub []string
+	mustList(t, p, Customers, func(r providers.Record) { cus = append(cus, r.ID) })
+	mustList(t, p, Subscriptions, func(r providers.Record) { sub = append(sub, r.ID) })
+	requireSameIDs(t, append([]string{plain}, onClock...), cus)
+	requireSameIDs(t, subs, sub)
+	// The fake hides them like Stripe: a list without test_clock lacks them.
+	f.ResetStats()
+	n := 0
+	s, _ := p.spec(Customers)
+	if err := p.newLister(s, 1).run(context.Background(), func(providers.Record) error { n++; return nil }); err != nil || n != 1 {
+		t.Errorf("a plain customer list gave %d records (%v); want 1: the fake must hide test clock customers", n, err)
+	}
+	if _, st, err := p.Get(context.Background(), Customers, onClock[0]); err != nil || st != providers.StatusPresent {
+		t.Errorf("Get of a test clock customer = %v, %v; want present", st, err)
+	}
+}
+
+// TestLiveModeListsNoTestClocks: live mode has no test clocks; the lister
+// does not ask for them.
+func TestLiveModeListsNoTestClocks(t *testing.T) {
+	const liveKey = "sk_live_reconctl0123456789abcdefWXYZ"
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: liveKey})
+	t.Cleanup(srv.Close)
+	f.CreateCustomer(map[string]any{"email": "a@example.com"})
+	t.Setenv("RECONCTL_TEST_STRIPE_LIVE_KEY", liveKey)
+	p, err := New(providertest.Options(providers.Options{}, srv.URL, "RECONCTL_TEST_STRIPE_LIVE_KEY"), providertest.FastRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustList(t, p, Customers, func(providers.Record) {})
+	for _, r := range f.Requests() {
+		if strings.Contains(r.Path, "test_clocks") {
+			t.Errorf("live mode asked for test clocks: %s", r.Path)
+		}
 	}
 }

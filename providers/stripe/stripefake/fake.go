@@ -95,12 +95,14 @@ type Fake struct {
 	rejectDeleted bool
 	seq           uint64
 
+	customers     *collection
+	subscriptions *collection
+	events        *collection
+	testClocks    *collection
+
 	// ServerErrorFrom / EmptyPageWithMore state (see Faults).
 	errFrom, errStatus, served int
 	emptyMore                  bool
-	customers                  *collection
-	subscriptions              *collection
-	events                     *collection
 }
 
 // New returns an empty fake.
@@ -111,6 +113,7 @@ func New(cfg Config) *Fake {
 		customers:     newCollection("customer"),
 		subscriptions: newCollection("subscription"),
 		events:        newCollection("event"),
+		testClocks:    newCollection("test_helpers.test_clock"),
 	}
 	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte {
@@ -461,6 +464,8 @@ func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 	if price == "" {
 		price = "price_default"
 	}
+	// A subscription belongs to its customer's test clock.
+	clock := f.customers.byID[cus].obj["test_clock"]
 	itemID := "si_" + id[len("sub_"):]
 	// In the pinned API version current_period_start/end live on each
 	// subscription item, not on the subscription (stripe-go v84.4.1:
@@ -469,7 +474,7 @@ func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 		"id": id, "object": "subscription", "customer": cus, "status": "active", "created": created,
 		"start_date": created, "billing_cycle_anchor": created, "cancel_at": nil, "cancel_at_period_end": false,
 		"canceled_at": nil, "ended_at": nil, "collection_method": "charge_automatically", "currency": "usd",
-		"livemode": false, "metadata": map[string]any{}, "test_clock": nil, "trial_end": nil, "trial_start": nil,
+		"livemode": false, "metadata": map[string]any{}, "test_clock": clock, "trial_end": nil, "trial_start": nil,
 		"items": map[string]any{
 			"object": "list", "has_more": false, "url": "/v1/subscription_items?subscription=" + id,
 			"data": []any{map[string]any{
@@ -567,6 +572,32 @@ func (f *Fake) Subscription(id string) (map[string]any, bool) {
 		return nil, false
 	}
 	return clone(e.raw), true
+}
+
+// ---- test clocks ----
+
+// CreateTestClock creates a test clock (fields may set "name",
+// "frozen_time", "id", "created") and returns its id. Customers created with
+// "test_clock": id, and their subscriptions, are then hidden from lists
+// that do not name the clock, as in Stripe (see handler.go).
+func (f *Fake) CreateTestClock(fields map[string]any) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	created := f.createdFrom(fields)
+	id, _ := fields["id"].(string)
+	if id == "" {
+		id = f.newID("clock_")
+	}
+	obj := map[string]any{"id": id, "object": "test_helpers.test_clock", "created": created,
+		"deletes_after": created + 30*24*3600, "frozen_time": created, "livemode": false, "name": nil, "status": "ready"}
+	for k, v := range normalize(fields) {
+		if k != "id" && k != "created" && k != "object" {
+			obj[k] = v
+		}
+	}
+	obj = normalize(obj)
+	f.testClocks.add(&entry{id: id, created: created, obj: obj, raw: render(obj)})
+	return id
 }
 
 // ---- events ----

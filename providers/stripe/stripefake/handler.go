@@ -112,6 +112,9 @@ func (f *Fake) route(r *http.Request) response {
 	if err != nil {
 		return badRequest("Invalid query string: "+err.Error(), "")
 	}
+	if res == "test_helpers" && id == "test_clocks" {
+		res, hasID = "test_clocks", false
+	}
 	var c *collection
 	switch res {
 	case "customers":
@@ -120,6 +123,8 @@ func (f *Fake) route(r *http.Request) response {
 		c = f.subscriptions
 	case "events":
 		c = f.events
+	case "test_clocks":
+		c = f.testClocks
 	default:
 		return unrecognized
 	}
@@ -157,6 +162,7 @@ var listParamSpecs = map[string]map[string]paramKind{
 		"limit": scalar, "starting_after": scalar, "ending_before": scalar, "created": rangeParam,
 		"type": scalar, "types": arrayParam, "delivery_success": scalar, "expand": arrayParam,
 	},
+	"test_clocks": {"limit": scalar, "starting_after": scalar, "ending_before": scalar, "expand": arrayParam},
 }
 
 // params is a validated query.
@@ -289,10 +295,20 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 	now := f.Now()
 	var match func(*entry) bool
 	switch res {
+	case "test_clocks":
+		match = func(*entry) bool { return true }
 	case "customers":
 		email, byEmail := p.scalars["email"]
+		// Customers on a test clock are listed only when test_clock names
+		// their clock ("The response will not include customers with test
+		// clocks if this parameter is not set": stripe-go v84.4.1
+		// CustomerListParams.TestClock).
+		clock := p.scalars["test_clock"]
 		match = func(e *entry) bool {
 			if e.deleted {
+				return false
+			}
+			if c, _ := e.obj["test_clock"].(string); c != clock {
 				return false
 			}
 			if byEmail {
@@ -308,7 +324,15 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 		cus, byCus := p.scalars["customer"]
 		price, byPrice := p.scalars["price"]
+		// "The response will not include subscriptions with test clocks if
+		// this and the customer parameter is not set" (stripe-go v84.4.1
+		// SubscriptionListParams.TestClock).
+		clock, byClock := p.scalars["test_clock"]
 		match = func(e *entry) bool {
+			c, _ := e.obj["test_clock"].(string)
+			if byClock && c != clock || !byClock && !byCus && c != "" {
+				return false
+			}
 			st, _ := e.obj["status"].(string)
 			switch {
 			case !hasStatus:
@@ -450,7 +474,11 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 		b.Write(e.raw)
 	}
-	fmt.Fprintf(&b, `],"has_more":%t,"url":"/v1/%s"}`, hasMore, res)
+	urlPath := "/v1/" + res
+	if res == "test_clocks" {
+		urlPath = "/v1/test_helpers/test_clocks"
+	}
+	fmt.Fprintf(&b, `],"has_more":%t,"url":%q}`, hasMore, urlPath)
 	return response{Status: http.StatusOK, Body: b.Bytes()}
 }
 

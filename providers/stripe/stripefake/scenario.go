@@ -21,7 +21,7 @@ type Scenario struct {
 // from now ("-36h", "-40d"); empty keeps the previous op's time.
 type Op struct {
 	At     string         `json:"at,omitempty"`
-	Op     string         `json:"op"` // create_customer, update_customer, delete_customer, create_subscription, update_subscription, cancel_subscription, forbid, event
+	Op     string         `json:"op"` // create_customer, update_customer, delete_customer, create_subscription, update_subscription, cancel_subscription, create_test_clock, forbid, event
 	ID     string         `json:"id,omitempty"`
 	Type   string         `json:"type,omitempty"` // for op "event"
 	Fields map[string]any `json:"fields,omitempty"`
@@ -74,6 +74,8 @@ func (f *Fake) playOp(op Op, t time.Time) error {
 		_, err = f.UpdateSubscription(op.ID, fields)
 	case "cancel_subscription":
 		err = f.CancelSubscription(op.ID)
+	case "create_test_clock":
+		f.CreateTestClock(fields)
 	case "forbid":
 		f.Forbid(op.ID)
 	case "event":
