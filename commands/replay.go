@@ -66,6 +66,10 @@ type ReplayReport struct {
 	ExitCode   int                       `json:"exit_code"`
 
 	order map[string]int // event id → position in the fetched list
+	// foreign: event id → its API version, for events whose payload is in
+	// another version than the client's; refetched: those re-read.
+	foreign   map[string]string
+	refetched map[string]bool
 }
 
 // ReplayEvent is one event's outcome.
@@ -77,7 +81,23 @@ type ReplayEvent struct {
 	ObjectID string `json:"object_id"`
 	Outcome  string `json:"outcome"`
 	Error    string `json:"error,omitempty"`
+	// APIVersion is set when the event's payload is rendered in another
+	// API version than the client pins; Payload then says what replay did:
+	// PayloadRefetched or PayloadAbsentUnknown.
+	APIVersion string `json:"api_version,omitempty"`
+	Payload    string `json:"payload,omitempty"`
 }
+
+// What replay did with a payload in another API version.
+const (
+	// PayloadRefetched: the object was read again (one GET) in the pinned
+	// version and that is what was applied.
+	PayloadRefetched = "refetched"
+	// PayloadAbsentUnknown: the re-read failed (object gone or
+	// unreadable), so mapped fields absent from the payload were left as
+	// they were instead of written as NULL.
+	PayloadAbsentUnknown = "absent_fields_unknown"
+)
 
 func replayCommand(io IO) *cli.Command {
 	return &cli.Command{
@@ -330,7 +350,14 @@ func durationWords(d time.Duration) string {
 }
 
 func (rep *ReplayReport) add(e providers.Event, outcome, errText string) {
-	rep.Events = append(rep.Events, ReplayEvent{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText})
+	ev := ReplayEvent{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText}
+	if v := rep.foreign[e.ID]; v != "" && (outcome == OutcomeApplied || outcome == OutcomeFailed) {
+		ev.APIVersion, ev.Payload = v, PayloadAbsentUnknown
+		if rep.refetched[e.ID] {
+			ev.Payload = PayloadRefetched
+		}
+	}
+	rep.Events = append(rep.Events, ev)
 	rep.Summary[outcome]++
 	if rep.ByType[e.Type] == nil {
 		rep.ByType[e.Type] = map[string]int{}
@@ -492,6 +519,11 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 			sortReplayEvents(rep)
 			return nil
 		}
+	}
+
+	// 3b. Payloads rendered in another API version than the client's.
+	if err := refetchForeign(ctx, p, todo, rep); err != nil {
+		return err
 	}
 
 	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
@@ -748,6 +780,50 @@ func (x existence) exists(ctx context.Context, store localstate.Store, t *locals
 }
 
 // eventChange turns an event into an upsert or a delete of its record.
+// refetchForeign handles events whose payload is in another API version
+// than the client pins (Stripe renders each event in its own api_version):
+// a mapped path may be absent or moved there, and applying it as is would
+// write NULL. Each such object is read again, once per object (one GET,
+// counted in the summary as "refetched"), and the current object, rendered
+// in the pinned version, is applied instead. When the re-read finds nothing
+// (deleted since, inaccessible, or the read fails), the payload is applied
+// with its absent mapped fields treated as unknown: left as they are.
+func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, rep *ReplayReport) error {
+	fetched := map[string]*providers.Record{}
+	for i := range todo {
+		t := &todo[i]
+		if t.et == nil || t.e.ForeignVersion == "" {
+			continue
+		}
+		if rep.foreign == nil {
+			rep.foreign, rep.refetched = map[string]string{}, map[string]bool{}
+		}
+		rep.foreign[t.e.ID] = t.e.ForeignVersion
+		rep.Summary["foreign_version"]++
+		if t.e.Deleted {
+			continue // a deletion reads no fields
+		}
+		k := t.e.Resource + "/" + t.e.ObjectID
+		rec, done := fetched[k]
+		if !done {
+			rep.Summary["refetched"]++
+			r, st, err := p.Get(ctx, t.e.Resource, t.e.ObjectID)
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == nil && st == providers.StatusPresent {
+				rec = &r
+			}
+			fetched[k] = rec
+		}
+		if rec != nil {
+			t.e.Object, t.e.ForeignVersion = rec.Data, ""
+			rep.refetched[t.e.ID] = true
+		}
+	}
+	return nil
+}
+
 func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event) (*localstate.Change, error) {
 	if e.ObjectID == "" {
 		return nil, fmt.Errorf("event %s has no object id", e.ID)
@@ -771,6 +847,9 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		v, ok := reconcile.Lookup(e.Object, strings.Split(f.Path, "."))
 		if !ok && len(et.table.Fields) == 0 {
 			continue // auto mapping: only columns the object has
+		}
+		if !ok && e.ForeignVersion != "" {
+			continue // another API version: absent is unknown, not empty
 		}
 		ch.Values[f.Column] = v
 	}
@@ -988,6 +1067,9 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 	}
 	if rep.Brake != nil {
 		fmt.Fprintf(&buf, "\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
+	}
+	if n := rep.Summary["foreign_version"]; n > 0 {
+		fmt.Fprintf(&buf, "\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
 	}
 	cursor := rep.Cursor
 	if cursor == "" {

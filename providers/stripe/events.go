@@ -216,6 +216,13 @@ func toEvent(raw json.RawMessage) (providers.Event, error) {
 		}
 	}
 	ev.Resource, ev.Deleted = eventResource(typ)
+	// Stripe renders data.object in the event's own api_version (the
+	// account's default when the event happened), not in the version the
+	// client pins (Stripe API reference, The Event object: api_version,
+	// "The Stripe API version used to render data").
+	if v, _ := m["api_version"].(string); v != "" && v != stripeapi.APIVersion {
+		ev.ForeignVersion = v
+	}
 	return ev, nil
 }
 

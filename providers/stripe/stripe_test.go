@@ -864,3 +864,39 @@ func TestLiveModeListsNoTestClocks(t *testing.T) {
 		}
 	}
 }
+
+// TestEventInOtherAPIVersion: an event rendered in another api_version than
+// the client's is marked, and the fake moves the field like Stripe did.
+func TestEventInOtherAPIVersion(t *testing.T) {
+	f, srv := newFake(t)
+	c := f.CreateCustomer(map[string]any{"email": "a@example.com"})
+	f.SetEventAPIVersion(stripefake.OldAPIVersion)
+	sub, err := f.CreateSubscription(map[string]any{"customer": c["id"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetEventAPIVersion("")
+	p := newProvider(t, srv.URL, providers.Options{})
+	var evs []providers.Event
+	if err := p.Events(context.Background(), providers.EventQuery{}, func(e providers.Event) error { evs = append(evs, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].ForeignVersion != "" || evs[1].ForeignVersion != stripefake.OldAPIVersion {
+		t.Fatalf("events %+v: want the second marked as %s", evs, stripefake.OldAPIVersion)
+	}
+	if _, ok := evs[1].Object["current_period_end"]; !ok {
+		t.Error("old-version subscription payload lacks top-level current_period_end")
+	}
+	items := evs[1].Object["items"].(map[string]any)["data"].([]any)
+	if _, ok := items[0].(map[string]any)["current_period_end"]; ok {
+		t.Error("old-version subscription payload still has items.data.0.current_period_end")
+	}
+	// GET renders the pinned version.
+	rec, _, err := p.Get(context.Background(), Subscriptions, sub["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.Data["current_period_end"]; ok {
+		t.Error("GET (pinned version) has a top-level current_period_end")
+	}
+}

@@ -100,6 +100,10 @@ type Fake struct {
 	events        *collection
 	testClocks    *collection
 
+	// eventVersion, when set, is the api_version new events are rendered
+	// in (see SetEventAPIVersion).
+	eventVersion string
+
 	// ServerErrorFrom / EmptyPageWithMore state (see Faults).
 	errFrom, errStatus, served int
 	emptyMore                  bool
@@ -602,14 +606,60 @@ func (f *Fake) CreateTestClock(fields map[string]any) string {
 
 // ---- events ----
 
+// OldAPIVersion is a version before 2025-03-31.basil, the release whose
+// changelog moved a subscription's current_period_start/end onto its items
+// (stripe-go v84.4.1 has them on SubscriptionItem only).
+const OldAPIVersion = "2025-02-24.acacia"
+
+// SetEventAPIVersion makes the events recorded from now on carry
+// api_version v and their data.object rendered in it, as Stripe renders an
+// event in the account's default version at the time, not in the version a
+// client pins. For OldAPIVersion a subscription's current_period_start/end
+// sit at the top level, not on its items. "" restores APIVersion.
+func (f *Fake) SetEventAPIVersion(v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.eventVersion = v
+}
+
+// renderIn renders a stored object as of API version v.
+func renderIn(v string, objRaw []byte) []byte {
+	if v != OldAPIVersion {
+		return objRaw
+	}
+	obj := clone(objRaw)
+	if obj["object"] != "subscription" {
+		return objRaw
+	}
+	items, _ := obj["items"].(map[string]any)
+	data, _ := items["data"].([]any)
+	for i, it := range data {
+		m, _ := it.(map[string]any)
+		if m == nil {
+			continue
+		}
+		for _, k := range []string{"current_period_start", "current_period_end"} {
+			if val, ok := m[k]; ok {
+				if i == 0 {
+					obj[k] = val
+				}
+				delete(m, k)
+			}
+		}
+	}
+	return render(obj)
+}
+
 func (f *Fake) addEvent(typ string, objRaw []byte, prev map[string]any, created int64) *entry {
 	id := f.newID("evt_")
+	version := cmp.Or(f.eventVersion, APIVersion)
+	objRaw = renderIn(version, objRaw)
 	data := map[string]any{"object": json.RawMessage(objRaw)}
 	if prev != nil {
 		data["previous_attributes"] = prev
 	}
 	ev := map[string]any{
-		"id": id, "object": "event", "api_version": APIVersion, "created": created, "type": typ,
+		"id": id, "object": "event", "api_version": version, "created": created, "type": typ,
 		"livemode": false, "pending_webhooks": 0,
 		"request": map[string]any{"id": nil, "idempotency_key": nil},
 		"data":    data,

@@ -25,6 +25,9 @@ type Op struct {
 	ID     string         `json:"id,omitempty"`
 	Type   string         `json:"type,omitempty"` // for op "event"
 	Fields map[string]any `json:"fields,omitempty"`
+	// APIVersion, when set, renders the events this op records in that
+	// api_version (see SetEventAPIVersion), e.g. OldAPIVersion.
+	APIVersion string `json:"api_version,omitempty"`
 }
 
 // LoadScenario reads a scenario file. Unlike the other fakes' (fakefault.LoadJSON),
@@ -57,6 +60,10 @@ func (f *Fake) playOp(op Op, t time.Time) error {
 	}
 	if op.ID != "" {
 		fields["id"] = op.ID
+	}
+	if op.APIVersion != "" {
+		f.SetEventAPIVersion(op.APIVersion)
+		defer f.SetEventAPIVersion("")
 	}
 	var err error
 	switch op.Op {
