@@ -444,7 +444,7 @@ func TestParallelListingWithConcurrentWrites(t *testing.T) {
 }
 
 func parallelListingWithConcurrentWrites(t *testing.T, rejectDeletedCursor bool) {
-	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey, RejectDeletedCursor: rejectDeletedCursor})
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey, AcceptDeletedCursor: !rejectDeletedCursor})
 	t.Cleanup(srv.Close)
 	initial := seedCustomers(f, 3000)
 	f.SetFaults(stripefake.Faults{Latency: time.Millisecond})
@@ -519,7 +519,7 @@ func parallelListingWithConcurrentWrites(t *testing.T, rejectDeletedCursor bool)
 func TestCursorDeletedMidListing(t *testing.T) {
 	for _, conc := range []int{1, 4} {
 		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
-			f := stripefake.New(stripefake.Config{APIKey: testKey, RejectDeletedCursor: true})
+			f := stripefake.New(stripefake.Config{APIKey: testKey})
 			ids := seedCustomers(f, 450)
 			var once sync.Once
 			var deleted string

@@ -34,14 +34,13 @@ type Config struct {
 	// APIKey is the only key accepted. Empty accepts any key that looks like
 	// a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…).
 	APIKey string
-	// RejectDeletedCursor makes a deleted customer used as starting_after or
-	// ending_before rejected the way Stripe rejects it: 400 with
-	// error.code resource_missing and error.param naming the cursor
-	// parameter (a 400, not a 404: see stripe-go issue #1030 and
-	// stripe-node issue #258, where the API answers
-	// {"error":{"type":"invalid_request_error","message":"No such …","param":"starting_after"}}).
-	// By default the fake keeps accepting a deleted cursor.
-	RejectDeletedCursor bool
+	// AcceptDeletedCursor keeps accepting a deleted customer as
+	// starting_after or ending_before. By default the fake rejects it the
+	// way Stripe does: 400 with error.code resource_missing and error.param
+	// naming the cursor parameter — a 400, not a 404 (stripe-go issue
+	// #1030; stripe-node issue #258 shows the same body with param
+	// starting_after).
+	AcceptDeletedCursor bool
 	// Now is the fake's clock (object and event timestamps, event
 	// retention). Nil means time.Now.
 	Now func() time.Time
@@ -113,7 +112,7 @@ type Fake struct {
 func New(cfg Config) *Fake {
 	f := &Fake{
 		apiKey:        cfg.APIKey,
-		rejectDeleted: cfg.RejectDeletedCursor,
+		rejectDeleted: !cfg.AcceptDeletedCursor,
 		customers:     newCollection("customer"),
 		subscriptions: newCollection("subscription"),
 		events:        newCollection("event"),
