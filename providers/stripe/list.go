@@ -172,16 +172,35 @@ func (p *Provider) FindByEmail(ctx context.Context, resource, email string) ([]p
 		}
 		return nil, p.unknown(resource)
 	}
-	s := listSpec{resource: resource, path: "/v1/customers",
-		params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
-			return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng, Email: stripeapi.String(email)}
-		}}
 	var out []providers.Record
-	err := p.newLister(s, 1).run(ctx, func(r providers.Record) error {
+	collect := func(r providers.Record) error {
 		out = append(out, r)
 		return nil
-	})
-	return out, err
+	}
+	byEmail := func(clock *string) listSpec {
+		return listSpec{resource: resource, path: "/v1/customers",
+			params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
+				return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng, Email: stripeapi.String(email), TestClock: clock}
+			}}
+	}
+	if err := p.newLister(byEmail(nil), 1).run(ctx, collect); err != nil {
+		return nil, err
+	}
+	if !p.testMode() {
+		return out, nil
+	}
+	// Test clock customers are left out unless test_clock names the clock
+	// (see List).
+	clocks, err := p.testClocks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("looking up stripe customers by email: %w", err)
+	}
+	for _, c := range clocks {
+		if err := p.newLister(byEmail(stripeapi.String(c)), 1).run(ctx, collect); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // RelatedResources implements providers.RelatedLister.

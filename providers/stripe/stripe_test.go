@@ -840,6 +840,9 @@ func TestTestClockObjectsAreListed(t *testing.T) {
 	if err := p.newLister(s, 1).run(context.Background(), func(providers.Record) error { n++; return nil }); err != nil || n != 1 {
 		t.Errorf("a plain customer list gave %d records (%v); want 1: the fake must hide test clock customers", n, err)
 	}
+	if recs, err := p.FindByEmail(context.Background(), Customers, "clock1@example.com"); err != nil || len(recs) != 1 || recs[0].ID != onClock[1] {
+		t.Errorf("FindByEmail of a test clock customer = %d records, %v; want %s", len(recs), err, onClock[1])
+	}
 	if _, st, err := p.Get(context.Background(), Customers, onClock[0]); err != nil || st != providers.StatusPresent {
 		t.Errorf("Get of a test clock customer = %v, %v; want present", st, err)
 	}
