@@ -77,7 +77,8 @@ type EventQuery struct {
 }
 
 // EventSource is implemented by providers with an events API. Events are
-// delivered oldest first (by Created, then ID).
+// delivered oldest first by Created; events with the same Created come in
+// the provider's own order (ids may be opaque: never sort them by ID).
 type EventSource interface {
 	Events(ctx context.Context, q EventQuery, fn func(Event) error) error
 	// EventRetention is how far back the provider keeps events.
