@@ -42,7 +42,8 @@ in_sync, drifted, missing_local, deleted_remotely, inaccessible, not_found.
 An email is looked up locally (the column mapped from the provider's email)
 and at the provider (Stripe's email filter is case-sensitive, so the local
 record's exact spelling is tried too). Several matches are listed and the
-command asks for an id.
+command asks for an id. --search also asks the provider's search API (Stripe:
+email~"…", matched in any case), whose results can lag up to a minute.
 
 With --fix the user's and its related records' corrections go through the
 same plan, safety brake and apply path as diff --apply, and the run is
@@ -61,6 +62,7 @@ EXIT STATUS:
    3  the safety brake refused to write`,
 		Flags: withGlobal(
 			&cli.BoolFlag{Name: "fix", Usage: "write the corrections (default: report only)", EnvVars: envs("FIX")},
+			&cli.BoolFlag{Name: "search", Usage: "for an email, also ask the provider's search API (Stripe: email~\"…\", any case; results can lag up to a minute)"},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
 			waitFlag(),
@@ -88,7 +90,7 @@ EXIT STATUS:
 				return err
 			}
 			u := &report.UserReport{Command: "check-user", RunID: r.id, StartedAt: r.started.Format(time.RFC3339), State: s.displayState(), Query: c.Args().First(), Fix: fix, Drift: []reconcile.Drift{}}
-			res, err := checkUser(c.Context, s, u, fix, brake, allowEmpty, r)
+			res, err := checkUser(c.Context, s, u, fix, c.Bool("search"), brake, allowEmpty, r)
 			if err != nil {
 				r.finish(c.Context, reconcile.ExitError, err, nil, nil, nil)
 				return err
@@ -130,7 +132,7 @@ func (s *Settings) userResource(p providers.Provider) string {
 }
 
 // checkUser fills u and returns the comparison (nil when there was nothing to compare).
-func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool, brake reconcile.Limiter, allowEmpty bool, r *run) (*reconcile.Result, error) {
+func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, search bool, brake reconcile.Limiter, allowEmpty bool, r *run) (*reconcile.Result, error) {
 	store, err := s.openStore(ctx, !fix)
 	if err != nil {
 		return nil, err
@@ -154,7 +156,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 	var found *providers.Record
 	status := providers.RemoteStatus("")
 	if strings.Contains(u.Query, "@") {
-		matches, remote, err := findByEmail(ctx, p, store, userRes, u.Resource, u.Query)
+		matches, remote, bySearch, err := findByEmail(ctx, p, store, userRes, u.Resource, u.Query, search)
 		if err != nil {
 			return nil, err
 		}
@@ -162,6 +164,11 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 		case 0:
 			u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
 			u.Message = fmt.Sprintf("no %s with email %s, locally or at %s", u.Resource, u.Query, p.Name())
+			if search {
+				u.Message += "; its search API found none either (its results can lag up to a minute behind changes)"
+			} else if n, ok := p.(emailLookupNoter); ok {
+				u.Message += "; " + n.EmailLookupNote()
+			}
 			return nil, nil
 		case 1:
 		default:
@@ -173,6 +180,9 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix bool,
 		id = matches[0].ID
 		if rec, ok := remote[id]; ok {
 			found, status = &rec, providers.StatusPresent
+		}
+		if bySearch[id] {
+			u.Message = fmt.Sprintf("found only by %s's search API: the exact email filter did not match %s", p.Name(), u.Query)
 		}
 	}
 	u.ID = id
@@ -347,9 +357,22 @@ func (s *Settings) table(resource string) *localstate.Table {
 	return (&configResource{name: resource}).table()
 }
 
-// findByEmail looks an email up locally and at the provider and returns the
-// distinct matches, plus the provider records it read.
-func findByEmail(ctx context.Context, p providers.Provider, store localstate.Store, r *reconcile.Resource, resource, email string) ([]report.UserMatch, map[string]providers.Record, error) {
+// emailSearcher is a provider with a search API that can find an email in
+// any case (Stripe's /v1/customers/search); check-user --search uses it.
+type emailSearcher interface {
+	SearchByEmail(ctx context.Context, resource, email string) ([]providers.Record, error)
+}
+
+// emailLookupNoter explains how a provider's email lookup matches, shown
+// when nothing matched.
+type emailLookupNoter interface {
+	EmailLookupNote() string
+}
+
+// findByEmail looks an email up locally and at the provider (and, with
+// search, through the provider's search API) and returns the distinct
+// matches, the provider records it read, and which ids only the search found.
+func findByEmail(ctx context.Context, p providers.Provider, store localstate.Store, r *reconcile.Resource, resource, email string, search bool) ([]report.UserMatch, map[string]providers.Record, map[string]bool, error) {
 	emailCol, emailPath := "", ""
 	for _, f := range r.Fields() {
 		if f.Path == "email" || (emailCol == "" && strings.HasSuffix(f.Path, "email")) {
@@ -357,7 +380,7 @@ func findByEmail(ctx context.Context, p providers.Provider, store localstate.Sto
 		}
 	}
 	if emailCol == "" {
-		return nil, nil, fmt.Errorf("resource %s maps no local column from the provider's email field, so check-user cannot look up %s: map one (email: email) or pass an id", resource, email)
+		return nil, nil, nil, fmt.Errorf("resource %s maps no local column from the provider's email field, so check-user cannot look up %s: map one (email: email) or pass an id", resource, email)
 	}
 	byID := map[string]*report.UserMatch{}
 	var order []string
@@ -388,14 +411,14 @@ func findByEmail(ctx context.Context, p providers.Provider, store localstate.Sto
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	remote := map[string]providers.Record{}
 	if f, ok := p.(providers.EmailFinder); ok {
 		for _, sp := range spellings {
 			recs, err := f.FindByEmail(ctx, resource, sp)
 			if err != nil {
-				return nil, nil, fmt.Errorf("looking up %s at %s: %w", sp, p.Name(), err)
+				return nil, nil, nil, fmt.Errorf("looking up %s at %s: %w", sp, p.Name(), err)
 			}
 			for _, rec := range recs {
 				em, _ := reconcile.Lookup(rec.Data, strings.Split(emailPath, "."))
@@ -414,14 +437,38 @@ func findByEmail(ctx context.Context, p providers.Provider, store localstate.Sto
 			}
 		}
 	} else if len(order) == 0 {
-		return nil, nil, fmt.Errorf("no local %s has email %s, and %s cannot search by email: pass the id", resource, email, p.Name())
+		return nil, nil, nil, fmt.Errorf("no local %s has email %s, and %s cannot search by email: pass the id", resource, email, p.Name())
+	}
+	bySearch := map[string]bool{}
+	if search {
+		sr, ok := p.(emailSearcher)
+		if !ok {
+			return nil, nil, nil, fmt.Errorf("--search: %s has no search API; look the user up by id", p.Name())
+		}
+		recs, err := sr.SearchByEmail(ctx, resource, email)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("searching %s at %s: %w", email, p.Name(), err)
+		}
+		for _, rec := range recs {
+			if _, seen := remote[rec.ID]; seen {
+				continue
+			}
+			em, _ := reconcile.Lookup(rec.Data, strings.Split(emailPath, "."))
+			created := ""
+			if t, ok := reconcile.Instant(rec.Data["created"]); ok {
+				created = t.Format(time.RFC3339)
+			}
+			bySearch[rec.ID] = true
+			add(rec.ID, fmt.Sprint(em), created, "remote")
+			remote[rec.ID] = rec
+		}
 	}
 	sort.Strings(order)
 	out := make([]report.UserMatch, 0, len(order))
 	for _, id := range order {
 		out = append(out, *byID[id])
 	}
-	return out, remote, nil
+	return out, remote, bySearch, nil
 }
 
 // userProvider scopes a provider to one user: listing the user resource

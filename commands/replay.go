@@ -65,6 +65,12 @@ type ReplayReport struct {
 	Brake      *reconcile.BrakeRefusal   `json:"brake,omitempty"`
 	Stopped    string                    `json:"stopped,omitempty"`
 	ExitCode   int                       `json:"exit_code"`
+
+	order map[string]int // event id → position in the fetched list
+	// foreign: event id → its API version, for events whose payload is in
+	// another version than the client's; refetched: those re-read.
+	foreign   map[string]string
+	refetched map[string]bool
 }
 
 // ReplayEvent is one event's outcome.
@@ -76,7 +82,23 @@ type ReplayEvent struct {
 	ObjectID string `json:"object_id"`
 	Outcome  string `json:"outcome"`
 	Error    string `json:"error,omitempty"`
+	// APIVersion is set when the event's payload is rendered in another
+	// API version than the client pins; Payload then says what replay did:
+	// PayloadRefetched or PayloadAbsentUnknown.
+	APIVersion string `json:"api_version,omitempty"`
+	Payload    string `json:"payload,omitempty"`
 }
+
+// What replay did with a payload in another API version.
+const (
+	// PayloadRefetched: the object was read again (one GET) in the pinned
+	// version and that is what was applied.
+	PayloadRefetched = "refetched"
+	// PayloadAbsentUnknown: the re-read failed (object gone or
+	// unreadable), so mapped fields absent from the payload were left as
+	// they were instead of written as NULL.
+	PayloadAbsentUnknown = "absent_fields_unknown"
+)
 
 func replayCommand(io IO) *cli.Command {
 	return &cli.Command{
@@ -326,12 +348,14 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 	}); err != nil {
 		return fmt.Errorf("reading %s events: %w", p.Name(), err)
 	}
-	sort.SliceStable(events, func(a, b int) bool {
-		if !events[a].Created.Equal(events[b].Created) {
-			return events[a].Created.Before(events[b].Created)
-		}
-		return events[a].ID < events[b].ID
-	})
+	// Providers deliver oldest first; within one time the order is the
+	// API's own. Event ids are opaque (Stripe's are not ordered), so they
+	// are never compared: a stable sort by time only.
+	sort.SliceStable(events, func(a, b int) bool { return events[a].Created.Before(events[b].Created) })
+	rep.order = make(map[string]int, len(events))
+	for i, e := range events {
+		rep.order[e.ID] = i
+	}
 	rep.Summary["fetched"] = len(events)
 	if job.target != "" {
 		return deliver(ctx, s, r, job, events, rep)
@@ -347,7 +371,14 @@ func durationWords(d time.Duration) string {
 }
 
 func (rep *ReplayReport) add(e providers.Event, outcome, errText string) {
-	rep.Events = append(rep.Events, ReplayEvent{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText})
+	ev := ReplayEvent{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText}
+	if v := rep.foreign[e.ID]; v != "" && (outcome == OutcomeApplied || outcome == OutcomeFailed) {
+		ev.APIVersion, ev.Payload = v, PayloadAbsentUnknown
+		if rep.refetched[e.ID] {
+			ev.Payload = PayloadRefetched
+		}
+	}
+	rep.Events = append(rep.Events, ev)
 	rep.Summary[outcome]++
 	if rep.ByType[e.Type] == nil {
 		rep.ByType[e.Type] = map[string]int{}
@@ -528,6 +559,11 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 		}
 	}
 
+	// 3b. Payloads rendered in another API version than the client's.
+	if err := refetchForeign(ctx, p, todo, rep); err != nil {
+		return err
+	}
+
 	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
 	txs, sameDB := store.(localstate.TxStore)
 	sameDB = sameDB && r.j.Path() == s.State
@@ -642,12 +678,14 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	return nil
 }
 
+// sortReplayEvents puts the report's events back in the order they were
+// fetched (and applied), not by id: ids are opaque.
 func sortReplayEvents(rep *ReplayReport) {
 	sort.SliceStable(rep.Events, func(a, b int) bool {
 		if rep.Events[a].Created != rep.Events[b].Created {
 			return rep.Events[a].Created < rep.Events[b].Created
 		}
-		return rep.Events[a].ID < rep.Events[b].ID
+		return rep.order[rep.Events[a].ID] < rep.order[rep.Events[b].ID]
 	})
 }
 
@@ -780,6 +818,50 @@ func (x existence) exists(ctx context.Context, store localstate.Store, t *locals
 }
 
 // eventChange turns an event into an upsert or a delete of its record.
+// refetchForeign handles events whose payload is in another API version
+// than the client pins (Stripe renders each event in its own api_version):
+// a mapped path may be absent or moved there, and applying it as is would
+// write NULL. Each such object is read again, once per object (one GET,
+// counted in the summary as "refetched"), and the current object, rendered
+// in the pinned version, is applied instead. When the re-read finds nothing
+// (deleted since, inaccessible, or the read fails), the payload is applied
+// with its absent mapped fields treated as unknown: left as they are.
+func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, rep *ReplayReport) error {
+	fetched := map[string]*providers.Record{}
+	for i := range todo {
+		t := &todo[i]
+		if t.et == nil || t.e.ForeignVersion == "" {
+			continue
+		}
+		if rep.foreign == nil {
+			rep.foreign, rep.refetched = map[string]string{}, map[string]bool{}
+		}
+		rep.foreign[t.e.ID] = t.e.ForeignVersion
+		rep.Summary["foreign_version"]++
+		if t.e.Deleted {
+			continue // a deletion reads no fields
+		}
+		k := t.e.Resource + "/" + t.e.ObjectID
+		rec, done := fetched[k]
+		if !done {
+			rep.Summary["refetched"]++
+			r, st, err := p.Get(ctx, t.e.Resource, t.e.ObjectID)
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == nil && st == providers.StatusPresent {
+				rec = &r
+			}
+			fetched[k] = rec
+		}
+		if rec != nil {
+			t.e.Object, t.e.ForeignVersion = rec.Data, ""
+			rep.refetched[t.e.ID] = true
+		}
+	}
+	return nil
+}
+
 func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event) (*localstate.Change, error) {
 	if e.ObjectID == "" {
 		return nil, fmt.Errorf("event %s has no object id", e.ID)
@@ -803,6 +885,9 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		v, ok := reconcile.Lookup(e.Object, strings.Split(f.Path, "."))
 		if !ok && len(et.table.Fields) == 0 {
 			continue // auto mapping: only columns the object has
+		}
+		if !ok && e.ForeignVersion != "" {
+			continue // another API version: absent is unknown, not empty
 		}
 		ch.Values[f.Column] = v
 	}
@@ -1050,6 +1135,9 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 		fmt.Fprintf(&buf, "\nREFUSED by the %s.\n", rep.Brake.Error())
 	} else if rep.Brake != nil {
 		fmt.Fprintf(&buf, "\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
+	}
+	if n := rep.Summary["foreign_version"]; n > 0 {
+		fmt.Fprintf(&buf, "\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
 	}
 	cursor := rep.Cursor
 	if cursor == "" {

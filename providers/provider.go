@@ -63,6 +63,11 @@ type Event struct {
 	Object   map[string]any  // the object as of the event
 	Deleted  bool            // the event removes the object (customer.deleted)
 	Raw      json.RawMessage // the event exactly as the provider sent it
+	// ForeignVersion, when set, is the API version Object is rendered in
+	// because it differs from the one the client pins (Stripe renders each
+	// event in its own api_version): a mapped path may be absent or moved
+	// in Object, so it must not be read as "the field is empty".
+	ForeignVersion string
 }
 
 // EventQuery selects events by creation time (Since inclusive, Until exclusive; zero = open) and type.
@@ -72,7 +77,8 @@ type EventQuery struct {
 }
 
 // EventSource is implemented by providers with an events API. Events are
-// delivered oldest first (by Created, then ID).
+// delivered oldest first by Created; events with the same Created come in
+// the provider's own order (ids may be opaque: never sort them by ID).
 type EventSource interface {
 	Events(ctx context.Context, q EventQuery, fn func(Event) error) error
 	// EventRetention is how far back the provider keeps events.

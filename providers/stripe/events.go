@@ -60,8 +60,16 @@ func typeGroups(types []string) []typeGroup {
 }
 
 // Events implements providers.EventSource. Stripe lists events newest first;
-// we deliver oldest first, so a window's events are collected, sorted by
-// (created, id) and then delivered. Memory stays bounded: when a window
+// we deliver oldest first, so a window's events are collected, each type
+// group's list reversed, and stably sorted by created (whole seconds) before
+// delivery. Stripe's ids are opaque and not ordered, so events of one second
+// keep the API's own order (reversed), never an order by id: Stripe
+// documents its lists as "sorted, with the most recent ... appearing first"
+// (API reference, Pagination / List all events) and that is the only order
+// within a second we have. Events of one second from different type groups
+// (types= vs a type=… wildcard) cannot be interleaved exactly; each group's
+// keep their order. Windows split only at whole seconds, so no second is
+// ever cut in two. Memory stays bounded: when a window
 // holds more than maxEventBuffer events, the collected ones are dropped and
 // the window is split at the creation time reached, older part first (the
 // dropped part is fetched again: at most about twice the requests for a huge
@@ -98,6 +106,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 	inRange := func(c int64) bool { return (a == 0 || c >= a) && (b == 0 || c < b) }
 	for _, g := range groups {
 		cursor := ""
+		groupStart := len(buf)
 		for {
 			*pageNo++
 			page, err := p.fetchEvents(ctx, a, b, g, cursor)
@@ -124,8 +133,11 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 				lastCreated = ev.Created.Unix()
 				buf = append(buf, ev)
 			}
-			if !page.HasMore || len(page.Data) == 0 {
+			if !page.HasMore {
 				break
+			}
+			if len(page.Data) == 0 {
+				return fmt.Errorf("listing stripe events failed at page %d (%s): the API answered has_more: true with no data; stopping rather than replaying a partial window", *pageNo, describeWindow(a, b, g, cursor))
 			}
 			var head struct {
 				ID string `json:"id"`
@@ -144,8 +156,9 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 				return p.eventsRange(ctx, lastCreated+1, b, groups, pageNo, fn)
 			}
 		}
+		slices.Reverse(buf[groupStart:]) // newest first → oldest first
 	}
-	return providers.SendInOrder(ctx, buf, "stripe events", fn)
+	return providers.SendInListOrder(ctx, buf, "stripe events", fn)
 }
 
 func describeWindow(a, b int64, g typeGroup, cursor string) string {
@@ -203,6 +216,13 @@ func toEvent(raw json.RawMessage) (providers.Event, error) {
 		}
 	}
 	ev.Resource, ev.Deleted = eventResource(typ)
+	// Stripe renders data.object in the event's own api_version (the
+	// account's default when the event happened), not in the version the
+	// client pins (Stripe API reference, The Event object: api_version,
+	// "The Stripe API version used to render data").
+	if v, _ := m["api_version"].(string); v != "" && v != stripeapi.APIVersion {
+		ev.ForeignVersion = v
+	}
 	return ev, nil
 }
 

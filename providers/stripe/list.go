@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -68,19 +69,25 @@ type listSpec struct {
 	params func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer
 }
 
-func (p *Provider) spec(resource string) (listSpec, error) {
+// spec says how to list resource; clock, when not empty, lists only the
+// objects on that test clock.
+func (p *Provider) spec(resource string, clock ...string) (listSpec, error) {
+	var tc *string
+	if len(clock) > 0 && clock[0] != "" {
+		tc = stripeapi.String(clock[0])
+	}
 	switch resource {
 	case Customers:
 		return listSpec{resource: resource, path: "/v1/customers",
 			params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
-				return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng}
+				return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng, TestClock: tc}
 			}}, nil
 	case Subscriptions:
 		return listSpec{resource: resource, path: "/v1/subscriptions",
 			params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
 				// Without status=all Stripe leaves canceled subscriptions out,
 				// and a sync would take them for deleted.
-				return &stripeapi.SubscriptionListParams{ListParams: lp, CreatedRange: rng, Status: stripeapi.String("all")}
+				return &stripeapi.SubscriptionListParams{ListParams: lp, CreatedRange: rng, Status: stripeapi.String("all"), TestClock: tc}
 			}}, nil
 	}
 	return listSpec{}, p.unknown(resource)
@@ -88,12 +95,72 @@ func (p *Provider) spec(resource string) (listSpec, error) {
 
 // List implements providers.Provider. With Concurrency > 1 the listing is
 // split by creation time (see lister); with 1 it is a plain cursor walk.
+//
+// In test mode, objects on a test clock are listed too, one listing per
+// clock: Stripe's lists leave them out unless test_clock names their clock
+// ("The response will not include customers with test clocks if this
+// parameter is not set", and the same for subscriptions unless customer is
+// set: stripe-go v84.4.1 CustomerListParams/SubscriptionListParams
+// .TestClock), while GET returns them, so without this they would be
+// permanent unresolved drift. Live mode has no test clocks.
 func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
 	s, err := p.spec(resource)
 	if err != nil {
 		return err
 	}
-	return p.newLister(s, p.concurrency).run(ctx, fn)
+	if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
+		return err
+	}
+	if !p.testMode() {
+		return nil
+	}
+	clocks, err := p.testClocks(ctx)
+	if err != nil {
+		return fmt.Errorf("listing stripe %s: %w", resource, err)
+	}
+	for _, c := range clocks {
+		s, _ := p.spec(resource, c)
+		if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
+			return fmt.Errorf("listing stripe %s on test clock %s: %w", resource, c, err)
+		}
+	}
+	return nil
+}
+
+// testMode reports whether the key is a test-mode key (sk_test_, rk_test_).
+func (p *Provider) testMode() bool {
+	return strings.HasPrefix(p.key, "sk_test_") || strings.HasPrefix(p.key, "rk_test_")
+}
+
+// testClocks lists the account's test clock ids
+// (GET /v1/test_helpers/test_clocks, cursor paged like other lists).
+func (p *Provider) testClocks(ctx context.Context) ([]string, error) {
+	var ids []string
+	cursor := ""
+	for n := 1; ; n++ {
+		params := &stripeapi.TestHelpersTestClockListParams{ListParams: stripeapi.ListParams{Context: ctx, Limit: stripeapi.Int64(pageSize)}}
+		if cursor != "" {
+			params.StartingAfter = stripeapi.String(cursor)
+		}
+		page := &objectPage{}
+		if err := p.callList("/v1/test_helpers/test_clocks", params, page); err != nil {
+			return nil, fmt.Errorf("listing test clocks failed at page %d (objects on a test clock are listed per clock; a restricted key needs read access to test clocks): %w", n, p.wrapErr(ctx, err))
+		}
+		for _, obj := range page.Data {
+			id, _ := obj["id"].(string)
+			if id == "" {
+				return nil, fmt.Errorf("listing test clocks: a test clock without id")
+			}
+			ids = append(ids, id)
+		}
+		if !page.HasMore {
+			return ids, nil
+		}
+		if len(page.Data) == 0 || ids[len(ids)-1] == cursor {
+			return nil, fmt.Errorf("listing test clocks failed at page %d: the API answered has_more without a usable cursor", n)
+		}
+		cursor = ids[len(ids)-1]
+	}
 }
 
 // FindByEmail implements providers.EmailFinder (customers only; Stripe's
@@ -105,16 +172,35 @@ func (p *Provider) FindByEmail(ctx context.Context, resource, email string) ([]p
 		}
 		return nil, p.unknown(resource)
 	}
-	s := listSpec{resource: resource, path: "/v1/customers",
-		params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
-			return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng, Email: stripeapi.String(email)}
-		}}
 	var out []providers.Record
-	err := p.newLister(s, 1).run(ctx, func(r providers.Record) error {
+	collect := func(r providers.Record) error {
 		out = append(out, r)
 		return nil
-	})
-	return out, err
+	}
+	byEmail := func(clock *string) listSpec {
+		return listSpec{resource: resource, path: "/v1/customers",
+			params: func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer {
+				return &stripeapi.CustomerListParams{ListParams: lp, CreatedRange: rng, Email: stripeapi.String(email), TestClock: clock}
+			}}
+	}
+	if err := p.newLister(byEmail(nil), 1).run(ctx, collect); err != nil {
+		return nil, err
+	}
+	if !p.testMode() {
+		return out, nil
+	}
+	// Test clock customers are left out unless test_clock names the clock
+	// (see List).
+	clocks, err := p.testClocks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("looking up stripe customers by email: %w", err)
+	}
+	for _, c := range clocks {
+		if err := p.newLister(byEmail(stripeapi.String(c)), 1).run(ctx, collect); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // RelatedResources implements providers.RelatedLister.
@@ -308,8 +394,12 @@ func (l *lister) done() {
 
 // maybeSplit narrows t to objects created up to lastCreated and, if workers
 // are idle and nothing is queued, hands them the older part of the range.
-// pageSpan is how many seconds the page just read covered: the local density.
-func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64) {
+// pageSpan is how many seconds the page just read covered and n how many
+// objects it held: the local density. Every piece costs at least one
+// request, so a range is never cut into more pieces than the objects it is
+// estimated to hold fill pages (a concurrency of 500 over 500 objects must
+// not send hundreds of requests for empty ranges).
+func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64, n int) {
 	if l.workers == 1 {
 		return // a plain cursor walk: no created filters at all
 	}
@@ -320,6 +410,15 @@ func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64) {
 	}
 	hi := lastCreated + 1 // everything newer has been delivered
 	pieces := l.idle + 1
+	// An open bottom is cut into pieces doubling in width back to the
+	// floor (below), so their number is logarithmic in the time span
+	// whatever the concurrency.
+	if t.gte != 0 {
+		// Bounded: at the density just seen, the range holds about
+		// n*(hi-gte)/pageSpan objects.
+		est := float64(n) * float64(hi-t.gte) / float64(max(pageSpan, 1))
+		pieces = min(pieces, int(math.Ceil(est/pageSize)))
+	}
 	// Boundaries, newest first: bounds[0] = hi, then one per piece; the last
 	// piece keeps t's lower bound (open or not).
 	bounds := []int64{hi}
@@ -405,7 +504,7 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 				return fmt.Errorf("listing stripe %s: the API repeated starting_after=%s; stopping instead of looping", l.spec.resource, lastID)
 			}
 			t.cursor = lastID
-			l.maybeSplit(t, lastCreated, firstCreated-lastCreated)
+			l.maybeSplit(t, lastCreated, firstCreated-lastCreated, len(page.Data))
 		}
 		l.done()
 	}
@@ -429,12 +528,10 @@ func (l *lister) fetch(ctx context.Context, t *task) (*objectPage, error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
 		}
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Status == http.StatusNotFound && ae.Code == string(stripeapi.ErrorCodeResourceMissing) &&
-			t.cursor != "" && t.skip == nil && t.tieSecond != 0 {
-			// The cursor object was deleted and is no longer accepted
-			// (Stripe's behaviour here is undocumented): restart at the
-			// cursor's creation second, skipping what that second gave.
+		if lostCursor(err) && t.cursor != "" && t.skip == nil && t.tieSecond != 0 {
+			// The cursor object was deleted and is no longer accepted:
+			// restart at the cursor's creation second, skipping what that
+			// second gave.
 			l.p.log.Debug("stripe cursor object gone; restarting from its creation second",
 				"resource", l.spec.resource, "starting_after", t.cursor)
 			t.cursor, t.lt, t.skip = "", t.tieSecond+1, map[string]bool{}
@@ -445,5 +542,34 @@ func (l *lister) fetch(ctx context.Context, t *task) (*objectPage, error) {
 		}
 		return nil, fmt.Errorf("listing stripe %s failed at page %d (%s): %w", l.spec.resource, n, t.describe(), err)
 	}
+	if page.HasMore && len(page.Data) == 0 {
+		// Not the end: there is more, but no object to continue after.
+		return nil, fmt.Errorf("listing stripe %s failed at page %d (%s): the API answered has_more: true with no data; stopping rather than reporting a partial listing as complete", l.spec.resource, n, t.describe())
+	}
 	return page, nil
+}
+
+// lostCursor reports whether err is Stripe refusing our starting_after
+// object. Stripe answers a deleted (or unknown) cursor object with HTTP 400,
+// error.code resource_missing and error.param "starting_after" — not 404
+// (stripe-go issue #1030; stripe-node issue #258 shows the same body, with
+// param starting_after). Older accounts' answers may lack the code, so a 400
+// naming starting_after is enough; a 404 resource_missing is accepted too.
+func lostCursor(err error) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	param := ""
+	if ae.Err != nil {
+		param = ae.Err.Param
+	}
+	missing := ae.Code == string(stripeapi.ErrorCodeResourceMissing)
+	switch ae.Status {
+	case http.StatusBadRequest:
+		return param == "starting_after" && (missing || ae.Code == "")
+	case http.StatusNotFound:
+		return missing && (param == "" || param == "starting_after")
+	}
+	return false
 }

@@ -1,6 +1,18 @@
 // Package stripe is the Stripe provider: customers and subscriptions read
 // through stripe-go v84, paced and retried by providers/httpx, with listings
 // split by creation time so several pages are in flight at once.
+//
+// Provider notes (what the real API does, and where it is handled):
+//   - A deleted cursor object is refused with 400 resource_missing, param
+//     starting_after (stripe-go issue #1030): list.go lostCursor.
+//   - Event ids are opaque; same-second events keep the list's own order
+//     (newest first, reversed): events.go.
+//   - Each event is rendered in its own api_version: Event.ForeignVersion,
+//     handled by replay.
+//   - Objects on test clocks are left out of lists unless test_clock is
+//     given: List lists each clock's objects in test mode.
+//   - The email filter is exact and case-sensitive; SearchByEmail uses the
+//     Search API (email~, lagging up to a minute): search.go.
 package stripe
 
 import (

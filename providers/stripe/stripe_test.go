@@ -359,14 +359,10 @@ func TestListErrorNamesResourceAndPage(t *testing.T) {
 	f, srv := newFake(t)
 	seedCustomers(f, 350)
 	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1, Retries: 1})
-	n := 0
-	err := p.List(context.Background(), Customers, func(providers.Record) error {
-		n++
-		if n == 150 { // during page 2: page 3 and on fail
-			f.SetFaults(stripefake.Faults{ServerErrorEvery: 1, ServerErrorStatus: 503})
-		}
-		return nil
-	})
+	// Request 3 (page 3) and every later one fail: by request number, so
+	// the lister's prefetch of the next page cannot race the injection.
+	f.SetFaults(stripefake.Faults{ServerErrorFrom: 3, ServerErrorStatus: 503})
+	err := p.List(context.Background(), Customers, func(providers.Record) error { return nil })
 	if err == nil {
 		t.Fatal("want an error")
 	}
@@ -374,6 +370,27 @@ func TestListErrorNamesResourceAndPage(t *testing.T) {
 	for _, want := range []string{"listing stripe customers failed at page 3", "starting_after=cus_", "503"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q does not contain %q", msg, want)
+		}
+	}
+}
+
+// TestEmptyPageWithMoreIsAnError: a page with has_more true and no data
+// cannot be the end of a listing (there is no cursor to go on from).
+func TestEmptyPageWithMoreIsAnError(t *testing.T) {
+	for _, conc := range []int{1, 4} {
+		f, srv := newFake(t)
+		seedCustomers(f, 5)
+		f.SetFaults(stripefake.Faults{EmptyPageWithMore: true})
+		p := newProvider(t, srv.URL, providers.Options{Concurrency: conc})
+		err := p.List(context.Background(), Customers, func(providers.Record) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "has_more") || !strings.Contains(err.Error(), "page 1") {
+			t.Errorf("concurrency %d: List = %v, want an error about has_more without data at page 1", conc, err)
+		}
+		if conc == 1 {
+			err := p.Events(context.Background(), providers.EventQuery{}, func(providers.Event) error { return nil })
+			if err == nil || !strings.Contains(err.Error(), "has_more") {
+				t.Errorf("Events = %v, want an error about has_more without data", err)
+			}
 		}
 	}
 }
@@ -397,7 +414,12 @@ func TestSequentialIsAPlainCursorWalk(t *testing.T) {
 	seedCustomers(f, 530)
 	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1})
 	mustList(t, p, Customers, func(providers.Record) {})
-	reqs := f.Requests()
+	var reqs []stripefake.Request
+	for _, r := range f.Requests() {
+		if r.Path == "/v1/customers" { // not the test clock listing
+			reqs = append(reqs, r)
+		}
+	}
 	if len(reqs) != 6 {
 		t.Errorf("%d requests for 530 records at 100 a page, want 6", len(reqs))
 	}
@@ -422,7 +444,7 @@ func TestParallelListingWithConcurrentWrites(t *testing.T) {
 }
 
 func parallelListingWithConcurrentWrites(t *testing.T, rejectDeletedCursor bool) {
-	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey, RejectDeletedCursor: rejectDeletedCursor})
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: testKey, AcceptDeletedCursor: !rejectDeletedCursor})
 	t.Cleanup(srv.Close)
 	initial := seedCustomers(f, 3000)
 	f.SetFaults(stripefake.Faults{Latency: time.Millisecond})
@@ -497,7 +519,7 @@ func parallelListingWithConcurrentWrites(t *testing.T, rejectDeletedCursor bool)
 func TestCursorDeletedMidListing(t *testing.T) {
 	for _, conc := range []int{1, 4} {
 		t.Run(fmt.Sprintf("concurrency=%d", conc), func(t *testing.T) {
-			f := stripefake.New(stripefake.Config{APIKey: testKey, RejectDeletedCursor: true})
+			f := stripefake.New(stripefake.Config{APIKey: testKey})
 			ids := seedCustomers(f, 450)
 			var once sync.Once
 			var deleted string
@@ -523,7 +545,7 @@ func TestCursorDeletedMidListing(t *testing.T) {
 			requireSameIDs(t, ids, got)
 			sawRestart := false
 			for _, r := range f.Requests() {
-				sawRestart = sawRestart || r.Status == 404
+				sawRestart = sawRestart || r.Status == 400
 			}
 			if !sawRestart {
 				t.Error("the fake never rejected the deleted cursor")
@@ -576,7 +598,7 @@ func TestEvents(t *testing.T) {
 		c := f.CreateCustomer(map[string]any{"email": fmt.Sprintf("c%d@example.com", i)})
 		ids = append(ids, c["id"].(string))
 		if i%2 == 0 {
-			tick(time.Second) // pairs share a second: order must fall back to id
+			tick(time.Second) // pairs share a second: their order is the API's
 		}
 	}
 	sub, err := f.CreateSubscription(map[string]any{"customer": ids[0]})
@@ -614,11 +636,24 @@ func TestEvents(t *testing.T) {
 	if len(all) != 120+1+4 {
 		t.Fatalf("got %d events, want 125 (the 40-day-old one is past retention)", len(all))
 	}
+	// The fake's ids are opaque (not in creation order); events must come in
+	// the order they happened, same-second ones included.
+	rank := map[string]int{}
+	for i, id := range f.Events() {
+		rank[id] = i
+	}
+	byID := 0
 	for i := 1; i < len(all); i++ {
 		a, b := all[i-1], all[i]
-		if a.Created.After(b.Created) || (a.Created.Equal(b.Created) && a.ID >= b.ID) {
+		if a.Created.After(b.Created) || rank[a.ID] > rank[b.ID] {
 			t.Fatalf("events out of order at %d: %s %v then %s %v", i, a.ID, a.Created, b.ID, b.Created)
 		}
+		if a.Created.Equal(b.Created) && a.ID > b.ID {
+			byID++
+		}
+	}
+	if byID == 0 {
+		t.Fatal("no same-second pair has ids against creation order: the test would not catch an order by id")
 	}
 	byType := map[string]providers.Event{}
 	for _, e := range all {
@@ -708,5 +743,163 @@ func TestEvents(t *testing.T) {
 	}
 	if p.EventRetention() != 30*24*time.Hour {
 		t.Error("EventRetention")
+	}
+}
+
+// TestSearchByEmail: the Search API finds an email in any case, pages by
+// next_page, and keeps only addresses equal to the query ignoring case
+// (email~ is a substring match).
+func TestSearchByEmail(t *testing.T) {
+	f, srv := newFake(t)
+	for i := range 130 {
+		f.CreateCustomer(map[string]any{"email": []string{"Ann@Example.com", "ann@example.com", "ANN@EXAMPLE.COM"}[i%3]})
+	}
+	f.CreateCustomer(map[string]any{"email": "joann@example.com"})
+	p := newProvider(t, srv.URL, providers.Options{})
+	exact, err := p.FindByEmail(context.Background(), Customers, "ann@example.com")
+	if err != nil || len(exact) != 43 {
+		t.Fatalf("FindByEmail = %d records, %v; want the 43 exact spellings only", len(exact), err)
+	}
+	f.ResetStats()
+	got, err := p.SearchByEmail(context.Background(), Customers, "ann@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 130 {
+		t.Errorf("SearchByEmail = %d records, want 130 (every case, not joann@)", len(got))
+	}
+	reqs := f.Requests()
+	if len(reqs) != 2 || !strings.Contains(reqs[0].Path, "/v1/customers/search") || !strings.Contains(reqs[1].Query, "page=") {
+		t.Errorf("requests %+v: want two /v1/customers/search pages, the second by page=", reqs)
+	}
+	if q, _ := url.ParseQuery(reqs[0].Query); q.Get("query") != `email~"ann@example.com"` {
+		t.Errorf("query = %q", q.Get("query"))
+	}
+	if _, err := p.SearchByEmail(context.Background(), Subscriptions, "ann@example.com"); err == nil {
+		t.Error("searching subscriptions by email should be an error")
+	}
+}
+
+// TestHighConcurrencyFewRecords: --concurrency far above what the data
+// needs must not cut the listing into hundreds of mostly empty partitions,
+// each a request: never more partitions than about the record estimate
+// over the page size.
+func TestHighConcurrencyFewRecords(t *testing.T) {
+	for _, spread := range []string{"two years", "one day"} {
+		t.Run(spread, func(t *testing.T) {
+			f, srv := newFake(t)
+			now := time.Now()
+			from := now.Add(-2 * 365 * 24 * time.Hour)
+			if spread == "one day" {
+				from = now.Add(-24 * time.Hour)
+			}
+			ids := f.SeedCustomers(500, from, now.Add(-time.Minute), nil)
+			p := newProvider(t, srv.URL, providers.Options{Concurrency: 500})
+			var got []string
+			mustList(t, p, Customers, func(r providers.Record) { got = append(got, r.ID) })
+			requireSameIDs(t, ids, got)
+			// 5 full pages are the minimum. The open-ended oldest range is
+			// probed with pieces doubling in width back to 2010 (a few
+			// dozen at most, whatever the concurrency); the old client
+			// sent 500-650 requests here.
+			if n := len(f.Requests()); n > 25 {
+				t.Errorf("%d requests to list 500 records with concurrency 500, want at most 25", n)
+			}
+		})
+	}
+}
+
+// TestTestClockObjectsAreListed: in test mode, customers and subscriptions
+// on a test clock are left out of Stripe's lists unless test_clock names
+// the clock; List must list each clock's objects too, or they become
+// permanent unresolved drift (GET returns them).
+func TestTestClockObjectsAreListed(t *testing.T) {
+	f, srv := newFake(t)
+	plain := f.CreateCustomer(map[string]any{"email": "plain@example.com"})["id"].(string)
+	clock := f.CreateTestClock(map[string]any{"name": "renewals"})
+	var onClock, subs []string
+	for i := range 3 {
+		c := f.CreateCustomer(map[string]any{"email": fmt.Sprintf("clock%d@example.com", i), "test_clock": clock})
+		onClock = append(onClock, c["id"].(string))
+		s, err := f.CreateSubscription(map[string]any{"customer": c["id"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s["id"].(string))
+	}
+	p := newProvider(t, srv.URL, providers.Options{Concurrency: 2})
+	var cus, sub []string
+	mustList(t, p, Customers, func(r providers.Record) { cus = append(cus, r.ID) })
+	mustList(t, p, Subscriptions, func(r providers.Record) { sub = append(sub, r.ID) })
+	requireSameIDs(t, append([]string{plain}, onClock...), cus)
+	requireSameIDs(t, subs, sub)
+	// The fake hides them like Stripe: a list without test_clock lacks them.
+	f.ResetStats()
+	n := 0
+	s, _ := p.spec(Customers)
+	if err := p.newLister(s, 1).run(context.Background(), func(providers.Record) error { n++; return nil }); err != nil || n != 1 {
+		t.Errorf("a plain customer list gave %d records (%v); want 1: the fake must hide test clock customers", n, err)
+	}
+	if recs, err := p.FindByEmail(context.Background(), Customers, "clock1@example.com"); err != nil || len(recs) != 1 || recs[0].ID != onClock[1] {
+		t.Errorf("FindByEmail of a test clock customer = %d records, %v; want %s", len(recs), err, onClock[1])
+	}
+	if _, st, err := p.Get(context.Background(), Customers, onClock[0]); err != nil || st != providers.StatusPresent {
+		t.Errorf("Get of a test clock customer = %v, %v; want present", st, err)
+	}
+}
+
+// TestLiveModeListsNoTestClocks: live mode has no test clocks; the lister
+// does not ask for them.
+func TestLiveModeListsNoTestClocks(t *testing.T) {
+	const liveKey = "sk_live_reconctl0123456789abcdefWXYZ"
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: liveKey})
+	t.Cleanup(srv.Close)
+	f.CreateCustomer(map[string]any{"email": "a@example.com"})
+	t.Setenv("RECONCTL_TEST_STRIPE_LIVE_KEY", liveKey)
+	p, err := New(providertest.Options(providers.Options{}, srv.URL, "RECONCTL_TEST_STRIPE_LIVE_KEY"), providertest.FastRetries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustList(t, p, Customers, func(providers.Record) {})
+	for _, r := range f.Requests() {
+		if strings.Contains(r.Path, "test_clocks") {
+			t.Errorf("live mode asked for test clocks: %s", r.Path)
+		}
+	}
+}
+
+// TestEventInOtherAPIVersion: an event rendered in another api_version than
+// the client's is marked, and the fake moves the field like Stripe did.
+func TestEventInOtherAPIVersion(t *testing.T) {
+	f, srv := newFake(t)
+	c := f.CreateCustomer(map[string]any{"email": "a@example.com"})
+	f.SetEventAPIVersion(stripefake.OldAPIVersion)
+	sub, err := f.CreateSubscription(map[string]any{"customer": c["id"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.SetEventAPIVersion("")
+	p := newProvider(t, srv.URL, providers.Options{})
+	var evs []providers.Event
+	if err := p.Events(context.Background(), providers.EventQuery{}, func(e providers.Event) error { evs = append(evs, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].ForeignVersion != "" || evs[1].ForeignVersion != stripefake.OldAPIVersion {
+		t.Fatalf("events %+v: want the second marked as %s", evs, stripefake.OldAPIVersion)
+	}
+	if _, ok := evs[1].Object["current_period_end"]; !ok {
+		t.Error("old-version subscription payload lacks top-level current_period_end")
+	}
+	items := evs[1].Object["items"].(map[string]any)["data"].([]any)
+	if _, ok := items[0].(map[string]any)["current_period_end"]; ok {
+		t.Error("old-version subscription payload still has items.data.0.current_period_end")
+	}
+	// GET renders the pinned version.
+	rec, _, err := p.Get(context.Background(), Subscriptions, sub["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.Data["current_period_end"]; ok {
+		t.Error("GET (pinned version) has a top-level current_period_end")
 	}
 }

@@ -104,6 +104,11 @@ func TestStripeMockContract(t *testing.T) {
 	if recs, err := p.FindByEmail(ctx, Customers, "ann@example.com"); err != nil || len(recs) == 0 {
 		t.Errorf("FindByEmail = %d, %v", len(recs), err)
 	}
+	// The Search API (check-user --search): stripe-mock's fixture email
+	// need not equal ours, so only the request's validity is checked.
+	if _, err := p.SearchByEmail(ctx, Customers, "ann@example.com"); err != nil {
+		t.Errorf("SearchByEmail: %v", err)
+	}
 	n := 0
 	if err := p.ListRelated(ctx, Subscriptions, Customers, "cus_123", func(providers.Record) error { n++; return nil }); err != nil || n == 0 {
 		t.Errorf("ListRelated = %d, %v", n, err)
@@ -150,16 +155,19 @@ func TestStripeMockContract(t *testing.T) {
 	if len(rec.bad) > 0 {
 		t.Errorf("stripe-mock rejected requests:\n%s", strings.Join(rec.bad, "\n"))
 	}
-	var sawStatusAll, sawTypes, sawCreated bool
+	var sawStatusAll, sawTypes, sawCreated, sawClocks, sawClockFilter, sawSearch bool
 	for _, l := range rec.seen {
 		l, _ = url.QueryUnescape(l)
 		sawStatusAll = sawStatusAll || (strings.Contains(l, "/v1/subscriptions?") && strings.Contains(l, "status=all"))
 		sawTypes = sawTypes || strings.Contains(l, "types[0]=")
 		sawCreated = sawCreated || strings.Contains(l, "created[gte]=")
+		sawClocks = sawClocks || strings.Contains(l, "/v1/test_helpers/test_clocks")
+		sawClockFilter = sawClockFilter || strings.Contains(l, "test_clock=")
+		sawSearch = sawSearch || strings.Contains(l, "/v1/customers/search?") && strings.Contains(l, `email~"`)
 	}
-	if !sawStatusAll || !sawTypes || !sawCreated {
-		t.Errorf("expected requests not sent (status=all %v, types[] %v, created[gte] %v):\n%s",
-			sawStatusAll, sawTypes, sawCreated, strings.Join(rec.seen, "\n"))
+	if !sawStatusAll || !sawTypes || !sawCreated || !sawClocks || !sawClockFilter || !sawSearch {
+		t.Errorf("expected requests not sent (status=all %v, types[] %v, created[gte] %v, test clocks %v, test_clock= %v, search %v):\n%s",
+			sawStatusAll, sawTypes, sawCreated, sawClocks, sawClockFilter, sawSearch, strings.Join(rec.seen, "\n"))
 	}
 	t.Logf("stripe-mock accepted %d requests", len(rec.seen))
 }

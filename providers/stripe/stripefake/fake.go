@@ -8,6 +8,7 @@ package stripefake
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -33,10 +34,13 @@ type Config struct {
 	// APIKey is the only key accepted. Empty accepts any key that looks like
 	// a Stripe secret or restricted key (sk_test_…, sk_live_…, rk_…).
 	APIKey string
-	// RejectDeletedCursor makes a deleted customer used as starting_after or
-	// ending_before a 404, as if Stripe forgot it (whether Stripe accepts
-	// it is unconfirmed; by default the fake does).
-	RejectDeletedCursor bool
+	// AcceptDeletedCursor keeps accepting a deleted customer as
+	// starting_after or ending_before. By default the fake rejects it the
+	// way Stripe does: 400 with error.code resource_missing and error.param
+	// naming the cursor parameter — a 400, not a 404 (stripe-go issue
+	// #1030; stripe-node issue #258 shows the same body with param
+	// starting_after).
+	AcceptDeletedCursor bool
 	// Now is the fake's clock (object and event timestamps, event
 	// retention). Nil means time.Now.
 	Now func() time.Time
@@ -63,6 +67,15 @@ type Faults struct {
 	TruncateEvery int
 	// Latency is added before every response.
 	Latency time.Duration
+	// ServerErrorFrom, when > 0, makes the N-th request after SetFaults and
+	// every later one a 5xx (ServerErrorStatus, default 500). Tests use it
+	// to fail a given page by request number, which does not race with a
+	// client that prefetches.
+	ServerErrorFrom int
+	// EmptyPageWithMore, when true, answers every list request with no
+	// data and has_more: true (a broken page a client must not take for
+	// the end of the listing).
+	EmptyPageWithMore bool
 }
 
 // Stats counts what the fake served.
@@ -80,19 +93,30 @@ type Fake struct {
 	apiKey        string
 	rejectDeleted bool
 	seq           uint64
+
 	customers     *collection
 	subscriptions *collection
 	events        *collection
+	testClocks    *collection
+
+	// eventVersion, when set, is the api_version new events are rendered
+	// in (see SetEventAPIVersion).
+	eventVersion string
+
+	// ServerErrorFrom / EmptyPageWithMore state (see Faults).
+	errFrom, errStatus, served int
+	emptyMore                  bool
 }
 
 // New returns an empty fake.
 func New(cfg Config) *Fake {
 	f := &Fake{
 		apiKey:        cfg.APIKey,
-		rejectDeleted: cfg.RejectDeletedCursor,
+		rejectDeleted: !cfg.AcceptDeletedCursor,
 		customers:     newCollection("customer"),
 		subscriptions: newCollection("subscription"),
 		events:        newCollection("event"),
+		testClocks:    newCollection("test_helpers.test_clock"),
 	}
 	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte {
@@ -124,6 +148,9 @@ func (f *Fake) SetFaults(fl Faults) {
 	if fl.RateLimitShouldRetry != "" {
 		h = http.Header{"Stripe-Should-Retry": {fl.RateLimitShouldRetry}}
 	}
+	f.mu.Lock()
+	f.errFrom, f.errStatus, f.emptyMore, f.served = fl.ServerErrorFrom, cmp.Or(fl.ServerErrorStatus, http.StatusInternalServerError), fl.EmptyPageWithMore, 0
+	f.mu.Unlock()
 	f.Base.SetFaults(fakefault.Faults{RateLimitEvery: fl.RateLimitEvery, RetryAfter: fl.RetryAfter,
 		RateLimitHeader: h, ServerErrorEvery: fl.ServerErrorEvery, ServerErrorStatus: fl.ServerErrorStatus,
 		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
@@ -134,16 +161,19 @@ func (f *Fake) SetFaults(fl Faults) {
 type entry struct {
 	id      string
 	created int64
+	seq     uint64 // insertion order: Stripe's order within a second
 	obj     map[string]any
 	raw     []byte
 	deleted bool // customers: deleted (absent from lists, GET says deleted:true)
 	etype   string
 }
 
-// collection keeps objects sorted ascending by (created, id); lists walk it
-// backwards for Stripe's newest-first order.
+// collection keeps objects sorted ascending by (created, insertion order);
+// lists walk it backwards for Stripe's newest-first order. Ids play no part
+// in the order: Stripe's are opaque.
 type collection struct {
 	kind   string
+	seq    uint64
 	byID   map[string]*entry
 	sorted []*entry
 	dirty  bool
@@ -157,10 +187,12 @@ func less(a, b *entry) bool {
 	if a.created != b.created {
 		return a.created < b.created
 	}
-	return a.id < b.id
+	return a.seq < b.seq
 }
 
 func (c *collection) add(e *entry) {
+	c.seq++
+	e.seq = c.seq
 	c.byID[e.id] = e
 	if n := len(c.sorted); n > 0 && less(e, c.sorted[n-1]) {
 		c.dirty = true
@@ -185,12 +217,14 @@ func (c *collection) sortIfNeeded() {
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// newID makes ids that sort in creation order (fixed width base62 of a
-// sequence), so same-second objects keep a stable newest-first order.
+// newID makes unique ids that do not sort in creation order: like Stripe's,
+// they are opaque (Stripe documents ids only as unique strings), so a client
+// that orders by id is caught. The sequence number is scrambled by a
+// multiplication by an odd constant, a bijection on uint64.
 func (f *Fake) newID(prefix string) string {
 	f.seq++
 	var b [14]byte
-	n := f.seq
+	n := f.seq * 0x9E3779B97F4A7C15
 	for i := len(b) - 1; i >= 0; i-- {
 		b[i] = base62[n%62]
 		n /= 62
@@ -433,12 +467,17 @@ func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 	if price == "" {
 		price = "price_default"
 	}
+	// A subscription belongs to its customer's test clock.
+	clock := f.customers.byID[cus].obj["test_clock"]
 	itemID := "si_" + id[len("sub_"):]
+	// In the pinned API version current_period_start/end live on each
+	// subscription item, not on the subscription (stripe-go v84.4.1:
+	// SubscriptionItem.CurrentPeriodEnd exists, Subscription has none).
 	obj := map[string]any{
 		"id": id, "object": "subscription", "customer": cus, "status": "active", "created": created,
 		"start_date": created, "billing_cycle_anchor": created, "cancel_at": nil, "cancel_at_period_end": false,
 		"canceled_at": nil, "ended_at": nil, "collection_method": "charge_automatically", "currency": "usd",
-		"livemode": false, "metadata": map[string]any{}, "test_clock": nil, "trial_end": nil, "trial_start": nil,
+		"livemode": false, "metadata": map[string]any{}, "test_clock": clock, "trial_end": nil, "trial_start": nil,
 		"items": map[string]any{
 			"object": "list", "has_more": false, "url": "/v1/subscription_items?subscription=" + id,
 			"data": []any{map[string]any{
@@ -538,16 +577,88 @@ func (f *Fake) Subscription(id string) (map[string]any, bool) {
 	return clone(e.raw), true
 }
 
+// ---- test clocks ----
+
+// CreateTestClock creates a test clock (fields may set "name",
+// "frozen_time", "id", "created") and returns its id. Customers created with
+// "test_clock": id, and their subscriptions, are then hidden from lists
+// that do not name the clock, as in Stripe (see handler.go).
+func (f *Fake) CreateTestClock(fields map[string]any) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	created := f.createdFrom(fields)
+	id, _ := fields["id"].(string)
+	if id == "" {
+		id = f.newID("clock_")
+	}
+	obj := map[string]any{"id": id, "object": "test_helpers.test_clock", "created": created,
+		"deletes_after": created + 30*24*3600, "frozen_time": created, "livemode": false, "name": nil, "status": "ready"}
+	for k, v := range normalize(fields) {
+		if k != "id" && k != "created" && k != "object" {
+			obj[k] = v
+		}
+	}
+	obj = normalize(obj)
+	f.testClocks.add(&entry{id: id, created: created, obj: obj, raw: render(obj)})
+	return id
+}
+
 // ---- events ----
+
+// OldAPIVersion is a version before 2025-03-31.basil, the release whose
+// changelog moved a subscription's current_period_start/end onto its items
+// (stripe-go v84.4.1 has them on SubscriptionItem only).
+const OldAPIVersion = "2025-02-24.acacia"
+
+// SetEventAPIVersion makes the events recorded from now on carry
+// api_version v and their data.object rendered in it, as Stripe renders an
+// event in the account's default version at the time, not in the version a
+// client pins. For OldAPIVersion a subscription's current_period_start/end
+// sit at the top level, not on its items. "" restores APIVersion.
+func (f *Fake) SetEventAPIVersion(v string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.eventVersion = v
+}
+
+// renderIn renders a stored object as of API version v.
+func renderIn(v string, objRaw []byte) []byte {
+	if v != OldAPIVersion {
+		return objRaw
+	}
+	obj := clone(objRaw)
+	if obj["object"] != "subscription" {
+		return objRaw
+	}
+	items, _ := obj["items"].(map[string]any)
+	data, _ := items["data"].([]any)
+	for i, it := range data {
+		m, _ := it.(map[string]any)
+		if m == nil {
+			continue
+		}
+		for _, k := range []string{"current_period_start", "current_period_end"} {
+			if val, ok := m[k]; ok {
+				if i == 0 {
+					obj[k] = val
+				}
+				delete(m, k)
+			}
+		}
+	}
+	return render(obj)
+}
 
 func (f *Fake) addEvent(typ string, objRaw []byte, prev map[string]any, created int64) *entry {
 	id := f.newID("evt_")
+	version := cmp.Or(f.eventVersion, APIVersion)
+	objRaw = renderIn(version, objRaw)
 	data := map[string]any{"object": json.RawMessage(objRaw)}
 	if prev != nil {
 		data["previous_attributes"] = prev
 	}
 	ev := map[string]any{
-		"id": id, "object": "event", "api_version": APIVersion, "created": created, "type": typ,
+		"id": id, "object": "event", "api_version": version, "created": created, "type": typ,
 		"livemode": false, "pending_webhooks": 0,
 		"request": map[string]any{"id": nil, "idempotency_key": nil},
 		"data":    data,

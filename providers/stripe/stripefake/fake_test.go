@@ -195,7 +195,7 @@ func TestListPagingAndFilters(t *testing.T) {
 	c.wantErr("/v1/customers?created[since]=1", 400, "created[since]")
 	c.wantErr("/v1/customers?created[gte]=yesterday", 400, "created[gte]")
 	c.wantErr("/v1/customers?status=all", 400, "status")
-	c.wantErr("/v1/customers?starting_after=cus_nope", 404, "starting_after")
+	c.wantErr("/v1/customers?starting_after=cus_nope", 400, "starting_after")
 	c.wantErr("/v1/nothing", 404, "")
 }
 
@@ -213,8 +213,19 @@ func TestDeletedAndMissing(t *testing.T) {
 	if st != 200 || string(body) != fmt.Sprintf(`{"deleted":true,"id":"%s","object":"customer"}`, a) {
 		t.Errorf("GET deleted = %d %s", st, body)
 	}
-	// A deleted customer still works as a cursor.
-	if got := ids(c.list("/v1/customers?ending_before=" + a)); len(got) != 1 {
+	// A deleted customer is refused as a cursor, like Stripe: 400
+	// resource_missing naming the parameter (stripe-go issue #1030)...
+	if e := c.wantErr("/v1/customers?starting_after="+a, 400, "starting_after"); e.Error.Code != "resource_missing" {
+		t.Errorf("deleted cursor: %+v", e)
+	}
+	// ...unless the fake is told to accept it.
+	f2, c2 := setup(t, stripefake.Config{AcceptDeletedCursor: true})
+	a2 := f2.CreateCustomer(map[string]any{"email": "a@example.com"})["id"].(string)
+	f2.CreateCustomer(map[string]any{"email": "b@example.com"})
+	if err := f2.DeleteCustomer(a2); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(c2.list("/v1/customers?ending_before=" + a2)); len(got) != 1 {
 		t.Errorf("cursor on deleted = %v", got)
 	}
 	e := c.wantErr("/v1/customers/cus_X", 404, "id")

@@ -25,6 +25,14 @@ func (f *Fake) answer(r *http.Request) response {
 	if resp, ok := f.authenticate(r); !ok {
 		return resp
 	}
+	f.mu.Lock()
+	f.served++
+	failing := f.errFrom > 0 && f.served >= f.errFrom
+	status := f.errStatus
+	f.mu.Unlock()
+	if failing {
+		return errResp(status, "api_error", "", "An unknown error occurred (injected by stripefake).", "")
+	}
 	return f.route(r)
 }
 
@@ -104,6 +112,9 @@ func (f *Fake) route(r *http.Request) response {
 	if err != nil {
 		return badRequest("Invalid query string: "+err.Error(), "")
 	}
+	if res == "test_helpers" && id == "test_clocks" {
+		res, hasID = "test_clocks", false
+	}
 	var c *collection
 	switch res {
 	case "customers":
@@ -112,8 +123,13 @@ func (f *Fake) route(r *http.Request) response {
 		c = f.subscriptions
 	case "events":
 		c = f.events
+	case "test_clocks":
+		c = f.testClocks
 	default:
 		return unrecognized
+	}
+	if res == "customers" && id == "search" {
+		return f.search(q)
 	}
 	if hasID {
 		return f.retrieve(c, id, q)
@@ -146,6 +162,7 @@ var listParamSpecs = map[string]map[string]paramKind{
 		"limit": scalar, "starting_after": scalar, "ending_before": scalar, "created": rangeParam,
 		"type": scalar, "types": arrayParam, "delivery_success": scalar, "expand": arrayParam,
 	},
+	"test_clocks": {"limit": scalar, "starting_after": scalar, "ending_before": scalar, "expand": arrayParam},
 }
 
 // params is a validated query.
@@ -272,13 +289,26 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.emptyMore {
+		return response{Status: http.StatusOK, Body: fmt.Appendf(nil, `{"object":"list","data":[],"has_more":true,"url":"/v1/%s"}`, res)}
+	}
 	now := f.Now()
 	var match func(*entry) bool
 	switch res {
+	case "test_clocks":
+		match = func(*entry) bool { return true }
 	case "customers":
 		email, byEmail := p.scalars["email"]
+		// Customers on a test clock are listed only when test_clock names
+		// their clock ("The response will not include customers with test
+		// clocks if this parameter is not set": stripe-go v84.4.1
+		// CustomerListParams.TestClock).
+		clock := p.scalars["test_clock"]
 		match = func(e *entry) bool {
 			if e.deleted {
+				return false
+			}
+			if c, _ := e.obj["test_clock"].(string); c != clock {
 				return false
 			}
 			if byEmail {
@@ -294,7 +324,15 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 		cus, byCus := p.scalars["customer"]
 		price, byPrice := p.scalars["price"]
+		// "The response will not include subscriptions with test clocks if
+		// this and the customer parameter is not set" (stripe-go v84.4.1
+		// SubscriptionListParams.TestClock).
+		clock, byClock := p.scalars["test_clock"]
 		match = func(e *entry) bool {
+			c, _ := e.obj["test_clock"].(string)
+			if byClock && c != clock || !byClock && !byCus && c != "" {
+				return false
+			}
 			st, _ := e.obj["status"].(string)
 			switch {
 			case !hasStatus:
@@ -376,7 +414,9 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 	cursorPos := func(id, param string) (int, *response) {
 		e := c.byID[id]
 		if e == nil || (e.deleted && f.rejectDeleted) {
-			r := errResp(http.StatusNotFound, "invalid_request_error", "resource_missing",
+			// Stripe answers an unknown or forgotten cursor with 400, not
+			// 404 (stripe-go issue #1030).
+			r := errResp(http.StatusBadRequest, "invalid_request_error", "resource_missing",
 				fmt.Sprintf("No such %s: '%s'", c.kind, id), param)
 			return 0, &r
 		}
@@ -434,7 +474,11 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 		b.Write(e.raw)
 	}
-	fmt.Fprintf(&b, `],"has_more":%t,"url":"/v1/%s"}`, hasMore, res)
+	urlPath := "/v1/" + res
+	if res == "test_clocks" {
+		urlPath = "/v1/test_helpers/test_clocks"
+	}
+	fmt.Fprintf(&b, `],"has_more":%t,"url":%q}`, hasMore, urlPath)
 	return response{Status: http.StatusOK, Body: b.Bytes()}
 }
 
@@ -483,4 +527,104 @@ func (f *Fake) retrieve(c *collection, id string, q url.Values) response {
 		return response{Status: http.StatusOK, Body: body}
 	}
 	return response{Status: http.StatusOK, Body: e.raw}
+}
+
+// ---- search ----
+
+// search serves GET /v1/customers/search for the one query shape reconctl
+// sends, a single email clause: email~"…" (substring, at least 3
+// characters) or email:"…" (exact); both ignore case here. The answer is a
+// search_result paged by next_page (Stripe API reference, Search customers).
+// Other queries are a 400, as a query Stripe cannot parse is.
+func (f *Fake) search(q url.Values) response {
+	p, bad := parseParams(q, map[string]paramKind{"query": scalar, "limit": scalar, "page": scalar, "expand": arrayParam})
+	if bad != nil {
+		return *bad
+	}
+	query, ok := p.scalars["query"]
+	if !ok {
+		return badRequest("Missing required param: query.", "query")
+	}
+	field, op, val, ok := parseSearchClause(query)
+	if !ok || field != "email" {
+		return badRequest("stripefake understands only a single email clause (email~\"…\" or email:\"…\"), not: "+query, "query")
+	}
+	if op == "~" && len(val) < 3 {
+		return badRequest("Substring matching requires at least 3 characters.", "query")
+	}
+	limit := 10
+	if s, ok := p.scalars["limit"]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return badRequest("Invalid limit: must be an integer between 1 and 100.", "limit")
+		}
+		limit = n
+	}
+	offset := 0
+	if pg, ok := p.scalars["page"]; ok {
+		n, err := strconv.Atoi(strings.TrimPrefix(pg, "page_"))
+		if err != nil || !strings.HasPrefix(pg, "page_") || n < 0 {
+			return badRequest("Invalid page: "+pg, "page")
+		}
+		offset = n
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.customers
+	c.sortIfNeeded()
+	var hits []*entry
+	want := strings.ToLower(val)
+	for i := len(c.sorted) - 1; i >= 0; i-- {
+		e := c.sorted[i]
+		em, _ := e.obj["email"].(string)
+		em = strings.ToLower(em)
+		if e.deleted || (op == "~" && !strings.Contains(em, want)) || (op == ":" && em != want) {
+			continue
+		}
+		hits = append(hits, e)
+	}
+	end := min(offset+limit, len(hits))
+	page := hits[min(offset, len(hits)):end]
+	var b bytes.Buffer
+	b.WriteString(`{"object":"search_result","data":[`)
+	for i, e := range page {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(e.raw)
+	}
+	next := "null"
+	if end < len(hits) {
+		next = fmt.Sprintf(`"page_%d"`, end)
+	}
+	fmt.Fprintf(&b, `],"has_more":%t,"next_page":%s,"url":"/v1/customers/search"}`, end < len(hits), next)
+	return response{Status: http.StatusOK, Body: b.Bytes()}
+}
+
+// parseSearchClause splits `field~"value"` or `field:"value"` (a backslash
+// escapes a quote or backslash inside the value).
+func parseSearchClause(q string) (field, op, val string, ok bool) {
+	q = strings.TrimSpace(q)
+	i := strings.IndexAny(q, "~:")
+	if i <= 0 || len(q) < i+3 || q[i+1] != '"' || q[len(q)-1] != '"' {
+		return "", "", "", false
+	}
+	field, op = q[:i], q[i:i+1]
+	raw := q[i+2 : len(q)-1]
+	var sb strings.Builder
+	for j := 0; j < len(raw); j++ {
+		switch raw[j] {
+		case '\\':
+			if j+1 == len(raw) {
+				return "", "", "", false
+			}
+			j++
+			sb.WriteByte(raw[j])
+		case '"':
+			return "", "", "", false
+		default:
+			sb.WriteByte(raw[j])
+		}
+	}
+	return field, op, sb.String(), true
 }

@@ -21,10 +21,13 @@ type Scenario struct {
 // from now ("-36h", "-40d"); empty keeps the previous op's time.
 type Op struct {
 	At     string         `json:"at,omitempty"`
-	Op     string         `json:"op"` // create_customer, update_customer, delete_customer, create_subscription, update_subscription, cancel_subscription, forbid, event
+	Op     string         `json:"op"` // create_customer, update_customer, delete_customer, create_subscription, update_subscription, cancel_subscription, create_test_clock, forbid, event
 	ID     string         `json:"id,omitempty"`
 	Type   string         `json:"type,omitempty"` // for op "event"
 	Fields map[string]any `json:"fields,omitempty"`
+	// APIVersion, when set, renders the events this op records in that
+	// api_version (see SetEventAPIVersion), e.g. OldAPIVersion.
+	APIVersion string `json:"api_version,omitempty"`
 }
 
 // LoadScenario reads a scenario file. Unlike the other fakes' (fakefault.LoadJSON),
@@ -58,6 +61,10 @@ func (f *Fake) playOp(op Op, t time.Time) error {
 	if op.ID != "" {
 		fields["id"] = op.ID
 	}
+	if op.APIVersion != "" {
+		f.SetEventAPIVersion(op.APIVersion)
+		defer f.SetEventAPIVersion("")
+	}
 	var err error
 	switch op.Op {
 	case "create_customer":
@@ -74,6 +81,8 @@ func (f *Fake) playOp(op Op, t time.Time) error {
 		_, err = f.UpdateSubscription(op.ID, fields)
 	case "cancel_subscription":
 		err = f.CancelSubscription(op.ID)
+	case "create_test_clock":
+		f.CreateTestClock(fields)
 	case "forbid":
 		f.Forbid(op.ID)
 	case "event":
