@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,10 +26,10 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 		query.Set(k, v)
 	}
 	if ec.SinceParam != "" && !q.Since.IsZero() {
-		query.Set(ec.SinceParam, q.Since.UTC().Format(time.RFC3339Nano))
+		query.Set(ec.SinceParam, formatWindow(q.Since, ec.SinceFormat, false))
 	}
 	if ec.UntilParam != "" && !q.Until.IsZero() {
-		query.Set(ec.UntilParam, q.Until.UTC().Format(time.RFC3339Nano))
+		query.Set(ec.UntilParam, formatWindow(q.Until, ec.SinceFormat, true))
 	}
 	var types []string
 	for _, t := range q.Types {
@@ -37,7 +38,11 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 		}
 	}
 	if ec.TypesParam != "" && len(types) > 0 {
-		query[ec.TypesParam] = types
+		if ec.TypesStyle == "comma" {
+			query.Set(ec.TypesParam, strings.Join(types, ","))
+		} else {
+			query[ec.TypesParam] = types
+		}
 	}
 	var buf []providers.Event
 	seen := map[string]bool{}
@@ -60,6 +65,28 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 		return err
 	}
 	return providers.SendInOrder(ctx, buf, "rest events", fn)
+}
+
+// formatWindow writes a window bound for since_param/until_param. Unix
+// seconds round the start down and the end up, so the server's window
+// covers [Since, Until) (the exact window is enforced client-side).
+func formatWindow(t time.Time, format string, end bool) string {
+	t = t.UTC()
+	switch format {
+	case "unix":
+		s := t.Unix()
+		if end && !t.Equal(time.Unix(s, 0)) {
+			s++
+		}
+		return strconv.FormatInt(s, 10)
+	case "unix_ms":
+		ms := t.UnixMilli()
+		if end && !t.Equal(time.UnixMilli(ms)) {
+			ms++
+		}
+		return strconv.FormatInt(ms, 10)
+	}
+	return t.Format(time.RFC3339Nano)
 }
 
 func (p *Provider) toEvent(raw json.RawMessage) (providers.Event, error) {
