@@ -47,6 +47,11 @@ type Resource struct {
 	DeletedPath     string // a true value here in a GET body means deleted
 	EmailParam      string // list filter for lookups by email ("" = none)
 	EmailPath       string // the record's email field (checked client-side)
+	// UpdatedAfterParam is the list filter returning records updated at or
+	// after a time ("" = none); with it, replay reads the resource's changes
+	// incrementally when the API has no events feed.
+	UpdatedAfterParam  string
+	UpdatedAfterFormat string // rfc3339, unix, unix_ms
 }
 
 // Pagination styles.
@@ -454,6 +459,11 @@ func ParseConfig(settings map[string]any) (*Config, error) {
 	}
 	if ev := root.child("events", false); ev != nil {
 		cfg.Events = parseEvents(ev, cfg.Resources)
+		for _, name := range sortedNames(cfg.Resources) {
+			if cfg.Resources[name].UpdatedAfterParam != "" {
+				c.errf(join(join("resources", name), "updated_after_param"), "not used when rest.events is configured (replay reads the events feed): remove one of them")
+			}
+		}
 	}
 	root.done()
 	if len(c.errs) > 0 {
@@ -490,6 +500,14 @@ func parseResource(name string, n *node) *Resource {
 	r.EmailParam = n.str("email_param", false, "")
 	r.EmailPath = n.str("email_path", false, "email")
 	n.checkPath("email_path", r.EmailPath)
+	r.UpdatedAfterParam = n.str("updated_after_param", false, "")
+	r.UpdatedAfterFormat = n.str("updated_after_format", false, "rfc3339")
+	if !slices.Contains(sinceFormats, r.UpdatedAfterFormat) {
+		n.c.errf(join(n.path, "updated_after_format"), "unknown format %q (want %s)", r.UpdatedAfterFormat, strings.Join(sinceFormats, ", "))
+	}
+	if r.UpdatedAfterParam != "" && r.UpdatedAtPath == "" {
+		n.c.errf(join(n.path, "updated_after_param"), "needs updated_at_path: incremental reads take each record's change time from it")
+	}
 	n.done()
 	return r
 }

@@ -20,6 +20,9 @@ import (
 // sorted by (time, id) and delivered oldest first. Types not mapped in
 // rest.events.types are delivered with no resource (replay ignores them).
 func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	if p.cfg.Events == nil {
+		return p.changes(ctx, q, fn)
+	}
 	ec := p.cfg.Events
 	query := url.Values{}
 	for k, v := range ec.Query {
@@ -124,4 +127,43 @@ func (p *Provider) toEvent(raw json.RawMessage) (providers.Event, error) {
 		ev.Resource, ev.Deleted = et.Resource, et.Delete
 	}
 	return ev, nil
+}
+
+// changes serves replay for an API without an events feed, from the
+// resources that have updated_after_param: each record updated in [Since,
+// Until) (by updated_at_path; the filter goes to the API, the window is
+// enforced client-side too) becomes a "<resource>.updated" event carrying
+// the record's current state, timed at its updated_at, with an id of
+// resource, record id and that time (so a re-run finds it a duplicate).
+// Deletions are not visible this way: `reconctl diff` finds them.
+func (p *Provider) changes(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	var buf []providers.Event
+	for _, name := range p.names {
+		r := p.cfg.Resources[name]
+		typ := name + ".updated"
+		if r.UpdatedAfterParam == "" || len(q.Types) > 0 && !slices.Contains(q.Types, typ) {
+			continue
+		}
+		extra := url.Values{}
+		if !q.Since.IsZero() {
+			extra.Set(r.UpdatedAfterParam, formatWindow(q.Since, r.UpdatedAfterFormat, false))
+		}
+		err := p.listRecords(ctx, r, extra, func(rec providers.Record) error {
+			t := rec.UpdatedAt
+			if t.IsZero() || !q.Since.IsZero() && t.Before(q.Since) || !q.Until.IsZero() && !t.Before(q.Until) {
+				return nil
+			}
+			raw, err := json.Marshal(rec.Data)
+			if err != nil {
+				return err
+			}
+			buf = append(buf, providers.Event{ID: name + ":" + rec.ID + "@" + t.UTC().Format(time.RFC3339Nano), Type: typ,
+				Created: t, Resource: name, ObjectID: rec.ID, Object: rec.Data, Raw: raw})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return providers.SendInOrder(ctx, buf, "rest changes", fn)
 }

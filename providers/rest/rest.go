@@ -25,6 +25,8 @@
 //	      deleted_path: deleted             # optional: true there in a GET body = deleted
 //	      email_param: email                # optional: enables check-user by email (list_path?email=…)
 //	      email_path: email                 # [email] the record's email, re-checked client-side
+//	      updated_after_param: updated_after # optional, without events: replay lists records updated since --since
+//	      updated_after_format: rfc3339     # [rfc3339] or unix, unix_ms
 //	      pagination:                       # optional; without it the list is one request
 //	        style: cursor                   # cursor, page, offset, link, next_url, none
 //	        param: cursor                   #   cursor: [cursor] the query parameter
@@ -137,8 +139,17 @@ func (p withBoth) Events(ctx context.Context, q providers.EventQuery, fn func(pr
 	return p.events(ctx, q, fn)
 }
 
-func (p withEvents) EventRetention() time.Duration { return p.cfg.Events.Retention }
-func (p withBoth) EventRetention() time.Duration   { return p.cfg.Events.Retention }
+func (p withEvents) EventRetention() time.Duration { return p.retention() }
+func (p withBoth) EventRetention() time.Duration   { return p.retention() }
+
+// retention is the events feed's, or, for incremental reads through
+// updated_after_param, unlimited: the list holds every record's latest state.
+func (p *Provider) retention() time.Duration {
+	if p.cfg.Events != nil {
+		return p.cfg.Events.Retention
+	}
+	return 100 * 365 * 24 * time.Hour
+}
 
 var (
 	_ providers.EmailFinder = withEmail{}
@@ -214,16 +225,18 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 	p.transport = httpx.New(hc)
 	p.client = p.transport.Client()
 
-	email := false
+	email, changes := false, false
 	for _, r := range cfg.Resources {
 		email = email || r.EmailParam != ""
+		changes = changes || r.UpdatedAfterParam != ""
 	}
+	events := cfg.Events != nil || changes
 	switch {
-	case email && cfg.Events != nil:
+	case email && events:
 		return withBoth{p}, nil
 	case email:
 		return withEmail{p}, nil
-	case cfg.Events != nil:
+	case events:
 		return withEvents{p}, nil
 	}
 	return p, nil

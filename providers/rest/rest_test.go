@@ -728,3 +728,76 @@ func TestEventWindowFormatsAndCommaTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestIncrementalReadsWithoutEvents: a resource with updated_after_param
+// makes the provider an event source for an API without an events feed:
+// replay reads only the records changed since the window start.
+func TestIncrementalReadsWithoutEvents(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor, UpdatedAfter: true, MaxLimit: 10})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	f.SetClock(func() time.Time { return now.Add(-10 * time.Hour) })
+	ids := f.Seed("users", 40, nil)
+	f.SetClock(func() time.Time { return now.Add(-1 * time.Hour) })
+	for _, id := range ids[5:8] {
+		if _, err := f.Update("users", id, map[string]any{"name": "changed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := f.ConfigFor(srv.URL, "users", testKeyEnv)
+	delete(m, "events")
+	m["resources"].(map[string]any)["users"].(map[string]any)["updated_after_param"] = "updated_after"
+	p := build(t, m, providers.Options{})
+	src, ok := p.(providers.EventSource)
+	if !ok {
+		t.Fatal("updated_after_param did not make the provider an event source")
+	}
+	if src.EventRetention() < 50*365*24*time.Hour {
+		t.Errorf("retention %v", src.EventRetention())
+	}
+	f.ResetStats()
+	var got []providers.Event
+	q := providers.EventQuery{Since: now.Add(-2 * time.Hour), Until: now}
+	if err := src.Events(context.Background(), q, func(e providers.Event) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d changes, want 3: %+v", len(got), got)
+	}
+	for i, e := range got {
+		if e.Type != "users.updated" || e.Resource != "users" || e.ObjectID != ids[5+i] || e.Object["name"] != "changed" ||
+			!e.Created.Equal(now.Add(-time.Hour)) || !strings.HasPrefix(e.ID, "users:"+ids[5+i]+"@") {
+			t.Errorf("change %d: %+v", i, e)
+		}
+	}
+	reqs := f.Requests()
+	if len(reqs) != 1 {
+		t.Errorf("%d requests: the API's filter should leave one page", len(reqs))
+	}
+	for _, r := range reqs {
+		if v, _ := url.ParseQuery(r.Query); v.Get("updated_after") != now.Add(-2*time.Hour).Format(time.RFC3339Nano) {
+			t.Errorf("query %s", r.Query)
+		}
+	}
+	// Another type asked for: nothing read.
+	f.ResetStats()
+	q.Types = []string{"accounts.updated"}
+	if err := src.Events(context.Background(), q, func(providers.Event) error { t.Error("unexpected event"); return nil }); err != nil || len(f.Requests()) != 0 {
+		t.Errorf("other types: %v, %d requests", err, len(f.Requests()))
+	}
+	// Validation.
+	bad := f.ConfigFor(srv.URL, "users", testKeyEnv)
+	users := bad["resources"].(map[string]any)["users"].(map[string]any)
+	users["updated_after_param"] = "updated_after"
+	users["updated_after_format"] = "iso"
+	delete(users, "updated_at_path")
+	_, err := ParseConfig(bad)
+	for _, w := range []string{
+		`rest.resources.users.updated_after_format: unknown format "iso" (want rfc3339, unix, unix_ms)`,
+		"rest.resources.users.updated_after_param: needs updated_at_path",
+		"rest.resources.users.updated_after_param: not used when rest.events is configured",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v lacks %q", err, w)
+		}
+	}
+}
