@@ -12,9 +12,16 @@
 //	GET /users?page=P&per_page=N    {"data":[…],"meta":{"page":P,"per_page":N,"total":T}}
 //	GET /users?offset=O&limit=N     {"data":[…],"meta":{"offset":O,"limit":N,"total":T}}
 //	GET /users?page=P&per_page=N    {"data":[…]} + Link: <…page=P+1…>; rel="next", <…>; rel="last"   (style link)
+//	GET /users?limit=N&skiptoken=…  {"data":[…],"@odata.nextLink":"http://…"}                      (style next_url)
 //	GET /users                      {"data":[…all…]}                                              (style none)
 //	GET /users/{id}                 the object (or {"data":{…}} with WrapGet); 404 {"error":"not_found",…}
 //	GET /events?since=…&until=…&types=a&types=b   events {"id","type","created_at","data":{"object":{…}}}, paged alike
+//
+// A limit or per_page above MaxLimit is capped silently (a short page, no
+// error), as real APIs do. Options: the key in a query parameter
+// (AuthQueryParam), since/until as unix seconds or ms (WindowFormat), a
+// comma-joined types list (TypesComma), an updated_after list filter
+// (UpdatedAfter).
 //
 // The matching reconctl config for resource users is printed by
 // (*Fake).ConfigFor.
