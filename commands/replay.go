@@ -3,7 +3,6 @@ package commands
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/csv"
@@ -123,8 +122,10 @@ lost can only be repaired by reconctl resync); --allow-partial replays what
 remains and the report says so.
 
 --deliver-to URL POSTs each event's JSON to the app's own webhook endpoint
-instead, signed like the provider (Stripe-Signature with the secret from
-STRIPE_WEBHOOK_SECRET or --signing-secret-env) and marked with a
+instead, signed like the provider (Stripe: Stripe-Signature, secret from
+STRIPE_WEBHOOK_SECRET; WorkOS: WorkOS-Signature, secret from
+WORKOS_WEBHOOK_SECRET; or the variable named by --signing-secret-env) and
+marked with a
 Reconctl-Replay: <run-id> header so the app can skip side effects such as
 emails. One at a time, in order, retried with backoff; delivered ids are
 journaled per target and skipped by a re-run. Loopback and https:// targets
@@ -152,7 +153,7 @@ EXIT STATUS:
 			&cli.BoolFlag{Name: "reprocess", Usage: "apply events already processed by an earlier run again", EnvVars: envs("REPROCESS")},
 			&cli.BoolFlag{Name: "allow-partial", Usage: "replay what the provider still keeps when the window reaches past its retention", EnvVars: envs("ALLOW_PARTIAL")},
 			&cli.StringFlag{Name: "deliver-to", Usage: "POST the events to the app's webhook `URL` instead of writing the state", EnvVars: envs("DELIVER_TO")},
-			&cli.StringFlag{Name: "signing-secret-env", Value: "STRIPE_WEBHOOK_SECRET", Usage: "environment variable `NAME` holding the webhook signing secret", EnvVars: envs("SIGNING_SECRET_ENV")},
+			&cli.StringFlag{Name: "signing-secret-env", Usage: "environment variable `NAME` holding the webhook signing secret (default: the provider's, STRIPE_WEBHOOK_SECRET or WORKOS_WEBHOOK_SECRET)", EnvVars: envs("SIGNING_SECRET_ENV")},
 			&cli.BoolFlag{Name: "allow-insecure-target", Usage: "allow a plain http:// --deliver-to target that is not loopback", EnvVars: envs("ALLOW_INSECURE_TARGET")},
 			&cli.DurationFlag{Name: "delivery-timeout", Value: 10 * time.Second, Usage: "timeout of one delivery attempt", EnvVars: envs("DELIVERY_TIMEOUT")},
 			maxChangesFlag(),
@@ -175,6 +176,7 @@ type replayJob struct {
 	reprocess  bool
 	target     string
 	secret     string
+	signer     providers.WebhookSigner // the provider's webhook signature
 	insecure   bool
 	timeout    time.Duration
 	brake      reconcile.Limiter
@@ -203,14 +205,27 @@ func runReplay(c *cli.Context, s *Settings) error {
 		if err := checkTarget(job.target, job.insecure); err != nil {
 			return err
 		}
+		// The signature belongs to the provider: open it to ask.
+		p, err := s.openProvider()
+		if err != nil {
+			return err
+		}
+		signer, ok := p.(providers.WebhookSigner)
+		if _, events := p.(providers.EventSource); events && !ok {
+			return fmt.Errorf("%s: replay --deliver-to cannot sign this provider's webhooks (it has no known signature scheme); replay without --deliver-to applies the events to the state instead", p.Name())
+		}
+		job.signer = signer
 		env := c.String("signing-secret-env")
+		if env == "" && signer != nil {
+			env = signer.WebhookSecretEnv()
+		}
 		if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
 			return err
 		}
 		job.secret = os.Getenv(env)
 		httpx.RegisterSecret(job.secret)
-		if job.secret == "" && !job.dryRun {
-			return fmt.Errorf("%s is not set: export the app's webhook signing secret (whsec_...) or name another variable with --signing-secret-env", env)
+		if job.secret == "" && !job.dryRun && signer != nil {
+			return fmt.Errorf("%s is not set: export the app's %s webhook signing secret or name another variable with --signing-secret-env", env, p.Name())
 		}
 	}
 	var wait time.Duration
@@ -959,14 +974,6 @@ func deliver(ctx context.Context, s *Settings, r *run, job replayJob, events []p
 	return nil
 }
 
-// SignStripe computes a Stripe-Signature header for body at t.
-func SignStripe(secret string, t time.Time, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "%d.", t.Unix())
-	mac.Write(body)
-	return fmt.Sprintf("t=%d,v1=%s", t.Unix(), hex.EncodeToString(mac.Sum(nil)))
-}
-
 const deliveryAttempts = 5
 
 // deliveryClient sends to --deliver-to: one attempt per timeout, and no
@@ -1000,7 +1007,7 @@ func deliverOne(ctx context.Context, client *http.Client, job replayJob, runID s
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 		req.Header.Set("User-Agent", "reconctl-replay")
 		// Signed at send time, like the provider: a retry gets a fresh timestamp.
-		req.Header.Set("Stripe-Signature", SignStripe(job.secret, time.Now(), body))
+		req.Header.Set(job.signer.SignWebhook(body, job.secret, time.Now()))
 		req.Header.Set("Reconctl-Replay", runID)
 		sent++
 		resp, err := client.Do(req)

@@ -85,6 +85,18 @@ type EventSource interface {
 	EventRetention() time.Duration
 }
 
+// WebhookSigner is implemented by providers whose webhooks `replay
+// --deliver-to` can re-send: it signs a payload the way the provider signs
+// its own deliveries, so the app's unchanged webhook handler verifies it.
+type WebhookSigner interface {
+	// WebhookSecretEnv is the environment variable that holds the signing
+	// secret when --signing-secret-env is not given (STRIPE_WEBHOOK_SECRET).
+	WebhookSecretEnv() string
+	// SignWebhook returns the header (name and value) that signs payload
+	// with secret at time now.
+	SignWebhook(payload []byte, secret string, now time.Time) (header, value string)
+}
+
 // EmailFinder is implemented by providers that can look an object up by email.
 type EmailFinder interface {
 	FindByEmail(ctx context.Context, resource, email string) ([]Record, error)

@@ -10,9 +10,8 @@
 // every page as well as GET /v1/users, doubling the requests a listing
 // spends against the instance's rate limit.
 //
-// Listing pages by offset (Clerk offers nothing else with a stable order);
-// see list.go for how pages are kept from skipping or repeating users while
-// the user base changes under the listing.
+// Listing pages by cursor (starting_after, oldest first), as Clerk's spec
+// recommends over deep offsets; see list.go.
 package clerk
 
 import (
@@ -44,8 +43,8 @@ const (
 	// DefaultDevRPS is for development instances (sk_test_ keys), whose
 	// limit is 100 requests per 10 s.
 	DefaultDevRPS = 5
-	// DefaultConcurrency is how many pages are fetched ahead (offset pages
-	// are independent requests; see list.go).
+	// DefaultConcurrency is kept for Options compatibility; cursor pages
+	// depend on each other and are read one at a time (see list.go).
 	DefaultConcurrency = 4
 	// APIVersion is sent as Clerk-API-Version, as clerk-sdk-go does.
 	APIVersion = "2021-02-05"
@@ -178,6 +177,7 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 type APIError struct {
 	Status  int
 	Code    string
+	Param   string // meta.param_name of the first error, when Clerk names one
 	Message string // with anything that looks like a key removed
 	TraceID string
 }
@@ -192,6 +192,9 @@ func (p *Provider) apiError(resp *http.Response, body []byte) error {
 			Message     string `json:"message"`
 			LongMessage string `json:"long_message"`
 			Code        string `json:"code"`
+			Meta        struct {
+				ParamName string `json:"param_name"`
+			} `json:"meta"`
 		} `json:"errors"`
 		TraceID string `json:"clerk_trace_id"`
 	}
@@ -208,6 +211,7 @@ func (p *Provider) apiError(resp *http.Response, body []byte) error {
 	for i, x := range e.Errors {
 		if i == 0 {
 			ae.Code = x.Code
+			ae.Param = x.Meta.ParamName
 		}
 		m := x.LongMessage
 		if m == "" {

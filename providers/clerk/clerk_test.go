@@ -205,7 +205,7 @@ func TestRecords(t *testing.T) {
 		}
 		if r.Path == "/v1/users" {
 			q, _ := url.ParseQuery(r.Query)
-			if q.Get("order_by") != "+created_at" || q.Get("limit") != "500" || q.Get("offset") != "0" {
+			if q.Get("order_by") != "+created_at" || q.Get("limit") != "500" || q.Has("offset") || q.Has("starting_after") {
 				t.Errorf("list query %v", q)
 			}
 		}
@@ -290,23 +290,25 @@ func TestFindByEmail(t *testing.T) {
 
 // churn wraps the fake: before every list request after the first, it
 // creates users and deletes some that were, and some that were not yet,
-// listed, as a busy production instance would.
+// listed, as a busy production instance would; every third request it also
+// deletes the very user the request names as its cursor.
 type churn struct {
-	f       *clerkfake.Fake
-	mu      sync.Mutex
-	n       int
-	stable  []string // seeded, never deleted
-	doomed  []string // seeded, deleted during the listing
-	offsets []int
+	f              *clerkfake.Fake
+	mu             sync.Mutex
+	n              int
+	stable         []string // seeded, never deleted
+	doomed         []string // seeded, deleted during the listing
+	cursorsDeleted int
+	offsets        int // requests that carried offset
 }
 
 func (c *churn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v1/users" {
 		c.mu.Lock()
 		c.n++
-		off := 0
-		fmt.Sscan(r.URL.Query().Get("offset"), &off)
-		c.offsets = append(c.offsets, off)
+		if r.URL.Query().Has("offset") {
+			c.offsets++
+		}
 		if c.n > 1 {
 			for range 3 {
 				c.f.CreateUser(map[string]any{"email": "new@example.com"})
@@ -320,6 +322,14 @@ func (c *churn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 					}
 					_ = c.f.DeleteUser(c.doomed[i])
 					c.doomed = slices.Delete(c.doomed, i, i+1)
+				}
+			}
+			if cur := r.URL.Query().Get("starting_after"); cur != "" && c.n%3 == 0 {
+				if i := slices.Index(c.stable, cur); i >= 0 {
+					if c.f.DeleteUser(cur) == nil {
+						c.stable = slices.Delete(c.stable, i, i+1)
+						c.cursorsDeleted++
+					}
 				}
 			}
 		}
@@ -349,7 +359,7 @@ func TestListingStableUnderChurn(t *testing.T) {
 			if err := p.List(context.Background(), Users, func(r providers.Record) error { count[r.ID]++; return nil }); err != nil {
 				t.Fatal(err)
 			}
-			srv.Close() // waits for requests fetched ahead and abandoned
+			srv.Close()
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			for id, n := range count {
@@ -366,17 +376,61 @@ func TestListingStableUnderChurn(t *testing.T) {
 			if missing > 0 {
 				t.Errorf("%d users that existed throughout the listing were skipped", missing)
 			}
-			// Deletions moved the boundary: the listing must have re-read.
-			backedUp := false
-			for i := 1; i < len(c.offsets); i++ {
-				if c.offsets[i] < c.offsets[i-1] {
-					backedUp = true
-				}
+			if c.cursorsDeleted == 0 {
+				t.Error("no cursor user was deleted: the step-back path went untested")
 			}
-			if !backedUp {
-				t.Errorf("no page was re-read although users were deleted mid-listing: offsets %v", c.offsets)
+			if c.offsets > 0 {
+				t.Errorf("%d list requests used offset", c.offsets)
 			}
 		})
+	}
+}
+
+// TestDeepListingUsesCursor: Clerk's spec says a large offset "gets
+// progressively slower and eventually times out"; the fake answers 504
+// past MaxOffset, so offset paging cannot list this instance.
+func TestDeepListingUsesCursor(t *testing.T) {
+	f, srv := clerkfake.NewServer(clerkfake.Config{APIKey: testKey, MaxOffset: 60})
+	defer srv.Close()
+	ids := f.SeedUsers(1000, nil)
+	p := newProvider(t, srv.URL, providers.Options{Retries: 1})
+	p.pageSize = 30
+	var got []string
+	if err := p.List(context.Background(), Users, func(r providers.Record) error { got = append(got, r.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("listed %d users, want the %d seeded, oldest first", len(got), len(ids))
+	}
+	for _, r := range f.Requests() {
+		q, _ := url.ParseQuery(r.Query)
+		if q.Has("offset") || q.Get("order_by") != "+created_at" {
+			t.Errorf("list query %v: want cursor paging by +created_at", q)
+		}
+	}
+}
+
+// TestCursorTies: many users created in the same millisecond straddle page
+// boundaries; the keyset (created_at, id) reads each exactly once.
+func TestCursorTies(t *testing.T) {
+	f, srv := newFake(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := f.SeedUsers(47, func(i int) map[string]any {
+		return map[string]any{"created_at": base.Add(time.Duration(i/12) * time.Millisecond)}
+	})
+	p := newProvider(t, srv.URL, providers.Options{})
+	p.pageSize = 5
+	count := map[string]int{}
+	if err := p.List(context.Background(), Users, func(r providers.Record) error { count[r.ID]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(count) != len(ids) {
+		t.Errorf("listed %d distinct users, want %d", len(count), len(ids))
+	}
+	for _, id := range ids {
+		if count[id] != 1 {
+			t.Errorf("user %s listed %d times", id, count[id])
+		}
 	}
 }
 
@@ -427,7 +481,7 @@ func TestListErrors(t *testing.T) {
 		}
 		return nil
 	})
-	if err == nil || !strings.Contains(err.Error(), "page 3 (offset=18)") || !strings.Contains(err.Error(), "clerk answered HTTP 500") {
+	if err == nil || !strings.Contains(err.Error(), "page 3 (starting_after=") || !strings.Contains(err.Error(), "clerk answered HTTP 500") {
 		t.Errorf("mid-way failure: %v", err)
 	}
 	// A 200 that is not an array is an error, not an empty listing.
@@ -441,12 +495,12 @@ func TestListErrors(t *testing.T) {
 	}
 }
 
-func TestIgnoredOffsetDoesNotLoop(t *testing.T) {
+func TestIgnoredCursorDoesNotLoop(t *testing.T) {
 	f := clerkfake.New(clerkfake.Config{APIKey: testKey})
 	f.SeedUsers(10, nil)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		q.Del("offset")
+		q.Del("starting_after")
 		r.URL.RawQuery = q.Encode()
 		f.ServeHTTP(w, r)
 	}))
@@ -455,7 +509,7 @@ func TestIgnoredOffsetDoesNotLoop(t *testing.T) {
 	p.pageSize = 5
 	n := 0
 	err := p.List(context.Background(), Users, func(providers.Record) error { n++; return nil })
-	if err == nil || !strings.Contains(err.Error(), "ignore offset") || n != 5 {
-		t.Errorf("ignored offset: %d users, %v", n, err)
+	if err == nil || !strings.Contains(err.Error(), "ignore starting_after") || n != 5 {
+		t.Errorf("ignored cursor: %d users, %v", n, err)
 	}
 }

@@ -35,108 +35,52 @@ func (p *Provider) FindByEmail(ctx context.Context, resource, email string) ([]p
 	return out, err
 }
 
-// fetched is one page, or why it could not be read.
-type fetched struct {
-	users []map[string]any
-	err   error
-}
+// maxCursorStepBack bounds how many earlier users a listing tries as its
+// cursor when the last one it read was deleted meanwhile.
+const maxCursorStepBack = 50
 
-// inflight is a page being fetched ahead.
-type inflight struct {
-	offset int
-	done   chan fetched
-	cancel context.CancelFunc
-}
-
-// listUsers reads every user matching filter, exactly once.
+// listUsers reads every user matching filter, exactly once, by keyset
+// (cursor) pages: order_by=+created_at and starting_after=<id of the last
+// user read>.
 //
-// Clerk pages only by offset, and an offset names a position, not a user:
-// with the default order (-created_at) every user created during the
-// listing shifts the rest by one (the user at a page boundary is listed
-// twice) and every deletion shifts them back (one is skipped). So:
+// Source: Clerk's Backend API spec for the version we send
+// (github.com/clerk/openapi-specs bapi/2021-02-05.yml, GET /users): "To walk
+// more than a few pages, paginate with starting_after rather than offset ...
+// a large offset ... gets progressively slower and eventually times out";
+// starting_after "requires ordering by created_at" and cannot be combined
+// with a non-zero offset. The server's keyset is the (created_at, id) order,
+// so users created in the same millisecond are neither skipped nor repeated
+// at a page boundary, and a page costs the same at any depth.
 //
-//   - Pages are ordered by +created_at: a new user lands at the end (or is
-//     not seen at all), never shifting what is left to read.
-//   - Consecutive pages overlap by one user (each page starts at the last
-//     position of the one before), and users are de-duplicated by id.
-//   - The overlap must be a user already seen. If it is not, users before
-//     the boundary were deleted and everything moved back: the listing
-//     backs up by a page and re-reads (duplicates are skipped) until a page
-//     starts at a seen user, or at offset 0.
+// +created_at (oldest first) means a user created during the listing lands
+// at the end (or is not seen); deleting a user already read shifts nothing.
+// The cursor names a user: if that user was deleted in the meantime Clerk
+// may reject it (422 on starting_after), and the listing steps back to the
+// user read before it, skipping ids it has already delivered.
 //
-// Why that is complete: the order is fixed per user (creation time, then
-// id), and one page is a contiguous run of that order at the moment it was
-// read. A page that starts at a user already delivered covers, with the
-// pages after it, every user from there on that exists throughout the
-// listing. Users created or deleted during the listing may or may not
-// appear, as with any listing that is not a snapshot.
-//
-// Pages are independent requests, so up to Concurrency of them are fetched
-// ahead at the predicted offsets once the first page has come back full; a
-// back-up discards the ones fetched ahead.
+// Pages depend on each other (each needs the last id of the one before), so
+// they are read one at a time; --concurrency does not apply to Clerk.
 func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(providers.Record) error) error {
-	ctx, cancelAll := context.WithCancel(ctx)
-	defer cancelAll()
 	limit := p.pageSize
 	seen := map[string]bool{}
-	var window []*inflight
-	discard := func() {
-		for _, w := range window {
-			w.cancel()
-		}
-		window = nil
-	}
-	defer discard()
-	launch := func(offset int) *inflight {
-		wctx, cancel := context.WithCancel(ctx)
-		w := &inflight{offset: offset, done: make(chan fetched, 1), cancel: cancel}
-		go func() {
-			users, err := p.fetchPage(wctx, filter, offset, limit)
-			w.done <- fetched{users, err}
-		}()
-		return w
-	}
-	next, pageNo, backups, stale := 0, 0, 0, 0
-	// One page first: most lookups and small instances fit in it, and
-	// fetching ahead would only waste requests.
-	width := 1
+	var order []string // delivered ids, in listing order (cursor candidates)
+	cursor, pageNo, stale := "", 0, 0
 	for {
-		for len(window) < width {
-			window = append(window, launch(next))
-			next += limit - 1 // overlap by one
-		}
-		w := window[0]
-		window = window[1:]
-		var page fetched
-		select {
-		case page = <-w.done:
-		case <-ctx.Done():
-			return fmt.Errorf("listing clerk users: %w", context.Cause(ctx))
-		}
-		w.cancel()
 		pageNo++
-		if page.err != nil {
+		users, err := p.fetchPage(ctx, filter, cursor, limit)
+		if err != nil && cursor != "" && cursorRejected(err) {
+			// The cursor user is gone: resume from an earlier user.
+			users, cursor, err = p.stepBack(ctx, filter, order, limit, err)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("listing clerk users: %w", context.Cause(ctx))
 			}
 			var ae *providers.AuthError
-			if errors.As(page.err, &ae) {
-				return page.err
+			if errors.As(err, &ae) {
+				return err
 			}
-			return fmt.Errorf("listing clerk users failed at page %d (offset=%d): %w", pageNo, w.offset, page.err)
-		}
-		users := page.users
-		if w.offset > 0 && (len(users) == 0 || !seen[userID(users[0])]) {
-			// The users before this page's start moved back: some were
-			// deleted. Re-read from a page further back.
-			backups++
-			if backups > p.maxBackups {
-				return fmt.Errorf("listing clerk users: the user list kept shifting under the listing (%d re-reads at page boundaries); try again when fewer users are being deleted", backups-1)
-			}
-			p.log.Debug("clerk users shifted under the listing; re-reading the page boundary", "offset", w.offset)
-			discard()
-			next = max(0, w.offset-(limit-1))
-			continue
+			return fmt.Errorf("listing clerk users failed at page %d (%s): %w", pageNo, describeCursor(cursor), err)
 		}
 		fresh := 0
 		for _, u := range users {
@@ -145,6 +89,7 @@ func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(pro
 				continue
 			}
 			seen[id] = true
+			order = append(order, id)
 			fresh++
 			rec, err := toRecord(u)
 			if err != nil {
@@ -157,21 +102,61 @@ func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(pro
 				return err
 			}
 		}
+		// The spec's end signal: a page with fewer than limit users.
 		if len(users) < limit {
 			return nil
 		}
-		// A full page of users already seen, again and again, is an API
-		// ignoring offset: stop rather than loop.
+		// Full pages of users already seen, again and again, are an API
+		// ignoring the cursor: stop rather than loop.
 		if fresh == 0 {
 			stale++
 			if stale >= 3 {
-				return fmt.Errorf("listing clerk users: %d full pages in a row brought no new user (at offset=%d); the API seems to ignore offset", stale, w.offset)
+				return fmt.Errorf("listing clerk users: %d full pages in a row brought no new user (%s); the API seems to ignore starting_after", stale, describeCursor(cursor))
 			}
 		} else {
 			stale = 0
 		}
-		width = p.concurrency
+		cursor = userID(users[len(users)-1])
 	}
+}
+
+// stepBack retries a page from the users read before a rejected cursor,
+// latest first, and returns the page and the cursor that worked.
+func (p *Provider) stepBack(ctx context.Context, filter url.Values, order []string, limit int, first error) ([]map[string]any, string, error) {
+	err := first
+	// order's last element is the rejected cursor.
+	for i, tries := len(order)-2, 0; i >= 0 && tries < maxCursorStepBack; i, tries = i-1, tries+1 {
+		c := order[i]
+		p.log.Debug("clerk cursor user was deleted; resuming from an earlier user", "starting_after", c)
+		var users []map[string]any
+		users, err = p.fetchPage(ctx, filter, c, limit)
+		if err == nil {
+			return users, c, nil
+		}
+		if !cursorRejected(err) {
+			return nil, c, err
+		}
+	}
+	if len(order) <= maxCursorStepBack {
+		// Every user read so far is gone: start over (ids already
+		// delivered are skipped).
+		users, err := p.fetchPage(ctx, filter, "", limit)
+		return users, "", err
+	}
+	return nil, order[len(order)-1], fmt.Errorf("the last %d users read were deleted during the listing, so Clerk has no cursor to resume from; try again: %w", maxCursorStepBack+1, err)
+}
+
+// cursorRejected reports Clerk's 422 on the starting_after parameter.
+func cursorRejected(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity && ae.Param == "starting_after"
+}
+
+func describeCursor(c string) string {
+	if c == "" {
+		return "first page"
+	}
+	return "starting_after=" + c
 }
 
 func userID(u map[string]any) string {
@@ -179,15 +164,18 @@ func userID(u map[string]any) string {
 	return id
 }
 
-// fetchPage reads limit users from offset, oldest first.
-func (p *Provider) fetchPage(ctx context.Context, filter url.Values, offset, limit int) ([]map[string]any, error) {
+// fetchPage reads limit users after the user cursor (from the start when
+// empty), oldest first.
+func (p *Provider) fetchPage(ctx context.Context, filter url.Values, cursor string, limit int) ([]map[string]any, error) {
 	q := url.Values{}
 	for k, v := range filter {
 		q[k] = v
 	}
 	q.Set("limit", strconv.Itoa(limit))
-	q.Set("offset", strconv.Itoa(offset))
 	q.Set("order_by", "+created_at")
+	if cursor != "" {
+		q.Set("starting_after", cursor)
+	}
 	resp, body, err := p.get(ctx, "/v1/users", q)
 	if err != nil {
 		return nil, err

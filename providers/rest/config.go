@@ -23,11 +23,13 @@ type Config struct {
 	Events    *Events // nil: no events API
 }
 
-// Auth says how the key is sent: Header: Prefix+key, key from the Env variable.
+// Auth says how the key is sent: Header: Prefix+key, or, with QueryParam,
+// as that query parameter (then no header); key from the Env variable.
 type Auth struct {
-	Header string
-	Prefix string
-	Env    string
+	Header     string
+	Prefix     string
+	QueryParam string
+	Env        string
 }
 
 // Resource is one entry of rest.resources.
@@ -45,6 +47,11 @@ type Resource struct {
 	DeletedPath     string // a true value here in a GET body means deleted
 	EmailParam      string // list filter for lookups by email ("" = none)
 	EmailPath       string // the record's email field (checked client-side)
+	// UpdatedAfterParam is the list filter returning records updated at or
+	// after a time ("" = none); with it, replay reads the resource's changes
+	// incrementally when the API has no events feed.
+	UpdatedAfterParam  string
+	UpdatedAfterFormat string // rfc3339, unix, unix_ms
 }
 
 // Pagination styles.
@@ -54,6 +61,9 @@ const (
 	StylePage   = "page"
 	StyleOffset = "offset"
 	StyleLink   = "link"
+	// StyleNextURL follows a next-page URL found in the body (OData's
+	// "@odata.nextLink", "next" in many JSON APIs).
+	StyleNextURL = "next_url"
 )
 
 // Pagination says how a list is paged.
@@ -70,7 +80,11 @@ type Pagination struct {
 	FirstPage    int
 	// offset
 	OffsetParam string
-	// cursor, offset, link
+	// page, offset: optional; the total number of records, whose reach ends the list
+	TotalPath string
+	// next_url: where the next page's URL sits in the body
+	NextURLPath string
+	// cursor, offset, link, next_url
 	LimitParam string
 	Limit      int
 }
@@ -88,7 +102,9 @@ type Events struct {
 	ObjectIDPath string
 	SinceParam   string
 	UntilParam   string
+	SinceFormat  string // rfc3339, unix, unix_ms: how since_param/until_param are written
 	TypesParam   string
+	TypesStyle   string // repeat (types=a&types=b) or comma (types=a,b)
 	Pagination   Pagination
 	Types        map[string]EventType
 	Retention    time.Duration
@@ -110,14 +126,17 @@ const (
 )
 
 var (
-	timeFormats = []string{"auto", "rfc3339", "unix", "unix_ms"}
-	styles      = []string{StyleCursor, StylePage, StyleOffset, StyleLink, StyleNone}
-	styleKeys   = map[string][]string{
-		StyleNone:   {},
-		StyleCursor: {"param", "next_path", "has_more_path", "limit_param", "limit"},
-		StylePage:   {"page_param", "per_page_param", "per_page", "first_page"},
-		StyleOffset: {"offset_param", "limit_param", "limit"},
-		StyleLink:   {"limit_param", "limit"},
+	timeFormats  = []string{"auto", "rfc3339", "unix", "unix_ms"}
+	sinceFormats = []string{"rfc3339", "unix", "unix_ms"}
+	typesStyles  = []string{"repeat", "comma"}
+	styles       = []string{StyleCursor, StylePage, StyleOffset, StyleLink, StyleNextURL, StyleNone}
+	styleKeys    = map[string][]string{
+		StyleNone:    {},
+		StyleCursor:  {"param", "next_path", "has_more_path", "limit_param", "limit"},
+		StylePage:    {"page_param", "per_page_param", "per_page", "first_page", "total_path"},
+		StyleOffset:  {"offset_param", "limit_param", "limit", "total_path"},
+		StyleLink:    {"limit_param", "limit"},
+		StyleNextURL: {"next_url_path", "limit_param", "limit"},
 	}
 )
 
@@ -160,7 +179,17 @@ func (c *checker) errf(path, format string, args ...any) {
 	if path != "" {
 		key += "." + path
 	}
-	c.errs = append(c.errs, &ConfigError{File: c.file, Line: c.lines[path], Key: key, Msg: fmt.Sprintf(format, args...)})
+	// A missing key has no line of its own: use the nearest enclosing key's.
+	line := 0
+	for p := path; p != "" && line == 0; {
+		line = c.lines[p]
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	c.errs = append(c.errs, &ConfigError{File: c.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 func join(path, key string) string {
@@ -388,13 +417,24 @@ func ParseConfig(settings map[string]any) (*Config, error) {
 	cfg := &Config{}
 	cfg.BaseURL = root.str("base_url", false, "")
 	if a := root.child("auth", false); a != nil {
-		cfg.Auth = &Auth{Header: a.str("header", false, "Authorization"), Env: a.str("env", false, "")}
+		_, headerGiven := a.m["header"]
+		_, prefixGiven := a.m["prefix"]
+		cfg.Auth = &Auth{Header: a.str("header", false, "Authorization"), Env: a.str("env", false, ""),
+			QueryParam: a.str("query_param", false, "")}
 		def := ""
 		if strings.EqualFold(cfg.Auth.Header, "Authorization") {
 			def = "Bearer "
 		}
 		cfg.Auth.Prefix = a.str("prefix", false, def)
-		if cfg.Auth.Header == "" || strings.ContainsAny(cfg.Auth.Header, " :\r\n") {
+		if _, given := a.m["query_param"]; given {
+			switch {
+			case cfg.Auth.QueryParam == "" || strings.ContainsAny(cfg.Auth.QueryParam, "&=?# "):
+				c.errf(join(a.path, "query_param"), "want a query parameter name, got %q", cfg.Auth.QueryParam)
+			case headerGiven || prefixGiven:
+				c.errf(join(a.path, "query_param"), "the key goes either in a header or in a query parameter: remove header/prefix, or query_param")
+			}
+			cfg.Auth.Header, cfg.Auth.Prefix = "", ""
+		} else if cfg.Auth.Header == "" || strings.ContainsAny(cfg.Auth.Header, " :\r\n") {
 			c.errf(join(a.path, "header"), "want an HTTP header name, got %q", cfg.Auth.Header)
 		}
 		a.done()
@@ -419,6 +459,11 @@ func ParseConfig(settings map[string]any) (*Config, error) {
 	}
 	if ev := root.child("events", false); ev != nil {
 		cfg.Events = parseEvents(ev, cfg.Resources)
+		for _, name := range sortedNames(cfg.Resources) {
+			if cfg.Resources[name].UpdatedAfterParam != "" {
+				c.errf(join(join("resources", name), "updated_after_param"), "not used when rest.events is configured (replay reads the events feed): remove one of them")
+			}
+		}
 	}
 	root.done()
 	if len(c.errs) > 0 {
@@ -455,6 +500,14 @@ func parseResource(name string, n *node) *Resource {
 	r.EmailParam = n.str("email_param", false, "")
 	r.EmailPath = n.str("email_path", false, "email")
 	n.checkPath("email_path", r.EmailPath)
+	r.UpdatedAfterParam = n.str("updated_after_param", false, "")
+	r.UpdatedAfterFormat = n.str("updated_after_format", false, "rfc3339")
+	if !slices.Contains(sinceFormats, r.UpdatedAfterFormat) {
+		n.c.errf(join(n.path, "updated_after_format"), "unknown format %q (want %s)", r.UpdatedAfterFormat, strings.Join(sinceFormats, ", "))
+	}
+	if r.UpdatedAfterParam != "" && r.UpdatedAtPath == "" {
+		n.c.errf(join(n.path, "updated_after_param"), "needs updated_at_path: incremental reads take each record's change time from it")
+	}
 	n.done()
 	return r
 }
@@ -500,12 +553,18 @@ func parsePagination(parent *node) Pagination {
 		p.OffsetParam = n.str("offset_param", false, "offset")
 		p.LimitParam = n.str("limit_param", false, "limit")
 		p.Limit = n.integer("limit", 100, 1)
-		if p.LimitParam == "" {
-			n.c.errf(join(n.path, "limit_param"), "empty: offset paging needs the page size sent, to know a short page ends the list")
-		}
 	case StyleLink:
 		p.LimitParam = n.str("limit_param", false, "")
 		p.Limit = n.integer("limit", 100, 1)
+	case StyleNextURL:
+		p.NextURLPath = n.str("next_url_path", true, "")
+		n.checkPath("next_url_path", p.NextURLPath)
+		p.LimitParam = n.str("limit_param", false, "")
+		p.Limit = n.integer("limit", 100, 1)
+	}
+	if p.Style == StylePage || p.Style == StyleOffset {
+		p.TotalPath = n.str("total_path", false, "")
+		n.checkPath("total_path", p.TotalPath)
 	}
 	// A key of another style is a likely mix-up: say so.
 	for _, k := range sortedKeys(n.m) {
@@ -545,7 +604,15 @@ func parseEvents(n *node, resources map[string]*Resource) *Events {
 	}
 	e.SinceParam = n.str("since_param", false, "")
 	e.UntilParam = n.str("until_param", false, "")
+	e.SinceFormat = n.str("since_format", false, "rfc3339")
+	if !slices.Contains(sinceFormats, e.SinceFormat) {
+		n.c.errf(join(n.path, "since_format"), "unknown format %q (want %s)", e.SinceFormat, strings.Join(sinceFormats, ", "))
+	}
 	e.TypesParam = n.str("types_param", false, "")
+	e.TypesStyle = n.str("types_style", false, "repeat")
+	if !slices.Contains(typesStyles, e.TypesStyle) {
+		n.c.errf(join(n.path, "types_style"), "unknown style %q (want %s)", e.TypesStyle, strings.Join(typesStyles, ", "))
+	}
 	e.Pagination = parsePagination(n)
 	e.Retention = 30 * 24 * time.Hour
 	if v, ok := n.lookup("retention"); ok && v != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,16 +20,19 @@ import (
 // sorted by (time, id) and delivered oldest first. Types not mapped in
 // rest.events.types are delivered with no resource (replay ignores them).
 func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	if p.cfg.Events == nil {
+		return p.changes(ctx, q, fn)
+	}
 	ec := p.cfg.Events
 	query := url.Values{}
 	for k, v := range ec.Query {
 		query.Set(k, v)
 	}
 	if ec.SinceParam != "" && !q.Since.IsZero() {
-		query.Set(ec.SinceParam, q.Since.UTC().Format(time.RFC3339Nano))
+		query.Set(ec.SinceParam, formatWindow(q.Since, ec.SinceFormat, false))
 	}
 	if ec.UntilParam != "" && !q.Until.IsZero() {
-		query.Set(ec.UntilParam, q.Until.UTC().Format(time.RFC3339Nano))
+		query.Set(ec.UntilParam, formatWindow(q.Until, ec.SinceFormat, true))
 	}
 	var types []string
 	for _, t := range q.Types {
@@ -37,7 +41,11 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 		}
 	}
 	if ec.TypesParam != "" && len(types) > 0 {
-		query[ec.TypesParam] = types
+		if ec.TypesStyle == "comma" {
+			query.Set(ec.TypesParam, strings.Join(types, ","))
+		} else {
+			query[ec.TypesParam] = types
+		}
 	}
 	var buf []providers.Event
 	seen := map[string]bool{}
@@ -60,6 +68,28 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 		return err
 	}
 	return providers.SendInOrder(ctx, buf, "rest events", fn)
+}
+
+// formatWindow writes a window bound for since_param/until_param. Unix
+// seconds round the start down and the end up, so the server's window
+// covers [Since, Until) (the exact window is enforced client-side).
+func formatWindow(t time.Time, format string, end bool) string {
+	t = t.UTC()
+	switch format {
+	case "unix":
+		s := t.Unix()
+		if end && !t.Equal(time.Unix(s, 0)) {
+			s++
+		}
+		return strconv.FormatInt(s, 10)
+	case "unix_ms":
+		ms := t.UnixMilli()
+		if end && !t.Equal(time.UnixMilli(ms)) {
+			ms++
+		}
+		return strconv.FormatInt(ms, 10)
+	}
+	return t.Format(time.RFC3339Nano)
 }
 
 func (p *Provider) toEvent(raw json.RawMessage) (providers.Event, error) {
@@ -97,4 +127,43 @@ func (p *Provider) toEvent(raw json.RawMessage) (providers.Event, error) {
 		ev.Resource, ev.Deleted = et.Resource, et.Delete
 	}
 	return ev, nil
+}
+
+// changes serves replay for an API without an events feed, from the
+// resources that have updated_after_param: each record updated in [Since,
+// Until) (by updated_at_path; the filter goes to the API, the window is
+// enforced client-side too) becomes a "<resource>.updated" event carrying
+// the record's current state, timed at its updated_at, with an id of
+// resource, record id and that time (so a re-run finds it a duplicate).
+// Deletions are not visible this way: `reconctl diff` finds them.
+func (p *Provider) changes(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	var buf []providers.Event
+	for _, name := range p.names {
+		r := p.cfg.Resources[name]
+		typ := name + ".updated"
+		if r.UpdatedAfterParam == "" || len(q.Types) > 0 && !slices.Contains(q.Types, typ) {
+			continue
+		}
+		extra := url.Values{}
+		if !q.Since.IsZero() {
+			extra.Set(r.UpdatedAfterParam, formatWindow(q.Since, r.UpdatedAfterFormat, false))
+		}
+		err := p.listRecords(ctx, r, extra, func(rec providers.Record) error {
+			t := rec.UpdatedAt
+			if t.IsZero() || !q.Since.IsZero() && t.Before(q.Since) || !q.Until.IsZero() && !t.Before(q.Until) {
+				return nil
+			}
+			raw, err := json.Marshal(rec.Data)
+			if err != nil {
+				return err
+			}
+			buf = append(buf, providers.Event{ID: name + ":" + rec.ID + "@" + t.UTC().Format(time.RFC3339Nano), Type: typ,
+				Created: t, Resource: name, ObjectID: rec.ID, Object: rec.Data, Raw: raw})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return providers.SendInOrder(ctx, buf, "rest changes", fn)
 }

@@ -22,9 +22,9 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 	for k, v := range query {
 		q[k] = v
 	}
-	page, offset := pg.FirstPage, 0
+	page, offset, received := pg.FirstPage, 0, 0
 	switch pg.Style {
-	case StyleCursor, StyleLink:
+	case StyleCursor, StyleLink, StyleNextURL:
 		if pg.LimitParam != "" {
 			q.Set(pg.LimitParam, strconv.Itoa(pg.Limit))
 		}
@@ -35,7 +35,9 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 		}
 	case StyleOffset:
 		q.Set(pg.OffsetParam, "0")
-		q.Set(pg.LimitParam, strconv.Itoa(pg.Limit))
+		if pg.LimitParam != "" {
+			q.Set(pg.LimitParam, strconv.Itoa(pg.Limit))
+		}
 	}
 	u, err := p.resolve(path, q)
 	if err != nil {
@@ -70,6 +72,7 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 		if len(items) > 0 {
 			prevFirst, prevLast = items[0], items[len(items)-1]
 		}
+		received += len(items)
 		for _, it := range items {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("listing %s: %w", what, context.Cause(ctx))
@@ -111,30 +114,62 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 			}
 			cursor = c
 			next.Set(pg.Param, c)
+		// Page and offset paging end only on an explicit signal: an empty
+		// page, or total_path's total reached. A page shorter than asked
+		// for is NOT the end: many APIs cap per_page/limit below the
+		// request without saying so, and stopping there would make every
+		// later record look deleted.
 		case StylePage:
-			if len(items) == 0 || pg.PerPageParam != "" && len(items) < pg.PerPage {
+			if len(items) == 0 {
+				return nil
+			}
+			if done, err := totalReached(body, pg, received); err != nil {
+				return fmt.Errorf("listing %s, page %d: %w", what, pageNo, err)
+			} else if done {
 				return nil
 			}
 			page++
 			next.Set(pg.PageParam, strconv.Itoa(page))
 		case StyleOffset:
-			if len(items) < pg.Limit {
+			if len(items) == 0 {
 				return nil
 			}
 			offset += len(items)
+			if done, err := totalReached(body, pg, offset); err != nil {
+				return fmt.Errorf("listing %s, page %d: %w", what, pageNo, err)
+			} else if done {
+				return nil
+			}
 			next.Set(pg.OffsetParam, strconv.Itoa(offset))
+		case StyleNextURL:
+			if len(items) == 0 {
+				return nil
+			}
+			v, _, err := valueAt(body, pg.NextURLPath)
+			if err != nil {
+				return fmt.Errorf("listing %s, page %d: next_url_path %q: %w", what, pageNo, pg.NextURLPath, err)
+			}
+			target := scalarString(v)
+			if target == "" {
+				return nil // null, "" or absent: the end
+			}
+			nu, err := p.followable(u, target, what, pageNo, "next_url_path")
+			if err != nil {
+				return err
+			}
+			if nu.String() == u.String() {
+				return fmt.Errorf("listing %s: next_url_path points at the same page (page %d); stopping instead of looping", what, pageNo)
+			}
+			u = nu
+			continue
 		case StyleLink:
 			target, ok := nextLink(resp.Header.Values("Link"))
 			if !ok {
 				return nil
 			}
-			nu, err := u.Parse(target) // relative references resolve against this page
+			nu, err := p.followable(u, target, what, pageNo, "Link rel=next")
 			if err != nil {
-				return fmt.Errorf("listing %s, page %d: bad Link rel=next %q: %w", what, pageNo, target, err)
-			}
-			if !strings.EqualFold(nu.Scheme, p.base.Scheme) || !strings.EqualFold(nu.Host, p.base.Host) {
-				return fmt.Errorf("listing %s, page %d: refusing to follow Link rel=next to %s://%s: it is not the API's host %s (the API key would go there)",
-					what, pageNo, nu.Scheme, nu.Host, p.base.Host)
+				return err
 			}
 			if nu.String() == u.String() {
 				return fmt.Errorf("listing %s: Link rel=next points at the same page (page %d); stopping instead of looping", what, pageNo)
@@ -144,6 +179,39 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 		}
 		u.RawQuery = next.Encode()
 	}
+}
+
+// followable resolves a next-page URL given by the API (relative references
+// resolve against the current page) and refuses another host, where the
+// API key would go.
+func (p *Provider) followable(u *url.URL, target, what string, pageNo int, from string) (*url.URL, error) {
+	nu, err := u.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s, page %d: bad %s URL: %w", what, pageNo, from, err)
+	}
+	if !strings.EqualFold(nu.Scheme, p.base.Scheme) || !strings.EqualFold(nu.Host, p.base.Host) {
+		return nil, fmt.Errorf("listing %s, page %d: refusing to follow %s to %s://%s: it is not the API's host %s (the API key would go there)",
+			what, pageNo, from, nu.Scheme, nu.Host, p.base.Host)
+	}
+	return nu, nil
+}
+
+// totalReached reports whether n records reach the total at total_path
+// (false when no total_path is configured).
+func totalReached(body []byte, pg Pagination, n int) (bool, error) {
+	if pg.TotalPath == "" {
+		return false, nil
+	}
+	v, ok, err := valueAt(body, pg.TotalPath)
+	if err != nil || !ok || v == nil {
+		return false, fmt.Errorf("no total at total_path %q in the answer", pg.TotalPath)
+	}
+	num, isNum := v.(json.Number)
+	total, err := strconv.ParseInt(string(num), 10, 64)
+	if !isNum || err != nil || total < 0 {
+		return false, fmt.Errorf("total_path %q holds %v, not a whole number", pg.TotalPath, v)
+	}
+	return int64(n) >= total, nil
 }
 
 // itemError is a bad item (no id, not an object): it names the page.
@@ -163,11 +231,11 @@ func describePage(pg Pagination, pageNo int, cursor string, page, offset int, u 
 		return fmt.Sprintf("%s=%d", pg.PageParam, page)
 	case StyleOffset:
 		return fmt.Sprintf("%s=%d", pg.OffsetParam, offset)
-	case StyleLink:
+	case StyleLink, StyleNextURL:
 		if pageNo == 1 {
 			return "first page"
 		}
-		return "Link " + u.Path
+		return "next page " + u.Path
 	}
 	return "single page"
 }
@@ -248,26 +316,31 @@ func nextLink(values []string) (string, bool) {
 	return "", false
 }
 
-// rawAt returns the raw JSON at a dot path ("" = raw itself).
+// rawAt returns the raw JSON at a dot path ("" = raw itself). A key that
+// itself contains dots (OData's "@odata.nextLink") is found as written: at
+// each object the longest run of the remaining segments that is a key wins
+// (see keyAt).
 func rawAt(raw []byte, path string) (json.RawMessage, bool, error) {
 	cur := json.RawMessage(bytes.TrimSpace(raw))
 	if path == "" {
 		return cur, len(cur) > 0, nil
 	}
-	for seg := range strings.SplitSeq(path, ".") {
+	segs := strings.Split(path, ".")
+	for len(segs) > 0 {
 		switch {
 		case len(cur) > 0 && cur[0] == '{':
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(cur, &m); err != nil {
 				return nil, false, err
 			}
-			v, ok := m[seg]
-			if !ok {
+			n := keyAt(segs, func(k string) bool { _, ok := m[k]; return ok })
+			if n == 0 {
 				return nil, false, nil
 			}
-			cur = v
+			cur = m[strings.Join(segs[:n], ".")]
+			segs = segs[n:]
 		case len(cur) > 0 && cur[0] == '[':
-			i, err := strconv.Atoi(seg)
+			i, err := strconv.Atoi(segs[0])
 			if err != nil {
 				return nil, false, nil
 			}
@@ -279,11 +352,23 @@ func rawAt(raw []byte, path string) (json.RawMessage, bool, error) {
 				return nil, false, nil
 			}
 			cur = a[i]
+			segs = segs[1:]
 		default:
 			return nil, false, nil
 		}
 	}
 	return cur, true, nil
+}
+
+// keyAt returns how many of segs, joined by dots, form the longest key that
+// has reports present (0: none).
+func keyAt(segs []string, has func(string) bool) int {
+	for n := len(segs); n >= 1; n-- {
+		if has(strings.Join(segs[:n], ".")) {
+			return n
+		}
+	}
+	return 0
 }
 
 // valueAt decodes the value at a dot path (numbers as json.Number).
@@ -324,24 +409,29 @@ func itemsAt(body []byte, itemsPath string) ([]json.RawMessage, error) {
 	return items, nil
 }
 
-// lookup follows a dot path through decoded JSON.
+// lookup follows a dot path through decoded JSON (keys with dots as in
+// rawAt).
 func lookup(v any, path string) (any, bool) {
 	if path == "" {
 		return v, true
 	}
-	for seg := range strings.SplitSeq(path, ".") {
+	segs := strings.Split(path, ".")
+	for len(segs) > 0 {
 		switch x := v.(type) {
 		case map[string]any:
-			var ok bool
-			if v, ok = x[seg]; !ok {
+			n := keyAt(segs, func(k string) bool { _, ok := x[k]; return ok })
+			if n == 0 {
 				return nil, false
 			}
+			v = x[strings.Join(segs[:n], ".")]
+			segs = segs[n:]
 		case []any:
-			i, err := strconv.Atoi(seg)
+			i, err := strconv.Atoi(segs[0])
 			if err != nil || i < 0 || i >= len(x) {
 				return nil, false
 			}
 			v = x[i]
+			segs = segs[1:]
 		default:
 			return nil, false
 		}

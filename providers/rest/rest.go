@@ -9,6 +9,7 @@
 //	    header: Authorization               # [Authorization]
 //	    prefix: "Bearer "                   # ["Bearer " for Authorization, else ""]
 //	    env: EXAMPLE_API_KEY                # the key's environment variable; api_key_env / --api-key-env win
+//	    query_param: api_key                # optional: send the key as this query parameter instead of a header
 //	  headers: {Accept: application/json}   # optional static headers (never credentials)
 //	  rps: 10                               # [10] client-side request rate; --rps / rps: win
 //	  resources:                            # required, at least one
@@ -24,8 +25,10 @@
 //	      deleted_path: deleted             # optional: true there in a GET body = deleted
 //	      email_param: email                # optional: enables check-user by email (list_path?email=…)
 //	      email_path: email                 # [email] the record's email, re-checked client-side
+//	      updated_after_param: updated_after # optional, without events: replay lists records updated since --since
+//	      updated_after_format: rfc3339     # [rfc3339] or unix, unix_ms
 //	      pagination:                       # optional; without it the list is one request
-//	        style: cursor                   # cursor, page, offset, link, none
+//	        style: cursor                   # cursor, page, offset, link, next_url, none
 //	        param: cursor                   #   cursor: [cursor] the query parameter
 //	        next_path: meta.next_cursor     #   cursor: required; null, "" or false ends the list
 //	        has_more_path: meta.has_more    #   cursor: optional; false ends the list
@@ -36,6 +39,8 @@
 //	        per_page_param: per_page        #   page: [per_page]; "" = not sent (an empty page ends the list)
 //	        per_page: 100                   #   page: [100]
 //	        first_page: 1                   #   page: [1]
+//	        total_path: meta.total          #   page, offset: optional; reaching this total ends the list
+//	        next_url_path: "@odata.nextLink" #  next_url: required; the next page's URL (same host only)
 //	  events:                               # optional: enables replay
 //	    path: /events                       # required
 //	    query: {}                           # optional static parameters
@@ -46,16 +51,23 @@
 //	    time_format: auto                   # [auto]
 //	    object_path: data.object            # required
 //	    object_id_path: data.object.id      # [object_path + ".id"]
-//	    since_param: since                  # optional: window start, RFC 3339
-//	    until_param: until                  # optional: window end, RFC 3339
-//	    types_param: types                  # optional: wanted types, one parameter each
+//	    since_param: since                  # optional: window start
+//	    until_param: until                  # optional: window end
+//	    since_format: rfc3339               # [rfc3339] or unix, unix_ms: how since/until are written
+//	    types_param: types                  # optional: wanted types
+//	    types_style: repeat                 # [repeat] one parameter each; comma: one comma-joined value
 //	    pagination: {style: cursor, ...}    # as for resources
 //	    retention: 30d                      # [30d] how far back the API keeps events
 //	    types:                              # required: event type → resource
 //	      user.created: users
 //	      user.deleted: {resource: users, delete: true}
 //
-// Field paths are dot-separated; a number indexes a list (items.0.id).
+// Field paths are dot-separated; a number indexes a list (items.0.id); a
+// key containing dots is found as written (the longest matching key wins).
+//
+// A listing ends only on an explicit signal (empty page, no next cursor,
+// link or URL, has_more false, total reached), never on a short page: APIs
+// cap page sizes silently.
 // Every problem in the section is reported when the provider is built,
 // each naming its key (rest.resources.users.pagination.style: …).
 //
@@ -97,6 +109,7 @@ type Provider struct {
 	base       *url.URL
 	authHeader string
 	authValue  string // secret: never logged or shown
+	authQuery  string // the query parameter carrying authValue ("" = a header carries it)
 	keyEnv     string
 	client     *http.Client
 	transport  *httpx.Transport
@@ -126,8 +139,17 @@ func (p withBoth) Events(ctx context.Context, q providers.EventQuery, fn func(pr
 	return p.events(ctx, q, fn)
 }
 
-func (p withEvents) EventRetention() time.Duration { return p.cfg.Events.Retention }
-func (p withBoth) EventRetention() time.Duration   { return p.cfg.Events.Retention }
+func (p withEvents) EventRetention() time.Duration { return p.retention() }
+func (p withBoth) EventRetention() time.Duration   { return p.retention() }
+
+// retention is the events feed's, or, for incremental reads through
+// updated_after_param, unlimited: the list holds every record's latest state.
+func (p *Provider) retention() time.Duration {
+	if p.cfg.Events != nil {
+		return p.cfg.Events.Retention
+	}
+	return 100 * 365 * 24 * time.Hour
+}
 
 var (
 	_ providers.EmailFinder = withEmail{}
@@ -189,6 +211,9 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 		p.keyEnv, p.authHeader, p.authValue = keyEnv, "Authorization", "Bearer "+key
 		if cfg.Auth != nil {
 			p.authHeader, p.authValue = cfg.Auth.Header, cfg.Auth.Prefix+key
+			if cfg.Auth.QueryParam != "" {
+				p.authQuery, p.authHeader, p.authValue = cfg.Auth.QueryParam, "", key
+			}
 		}
 	case cfg.Auth != nil:
 		return nil, errors.New("rest.auth.env: missing; name the environment variable holding the API key (or set api_key_env)")
@@ -200,16 +225,18 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 	p.transport = httpx.New(hc)
 	p.client = p.transport.Client()
 
-	email := false
+	email, changes := false, false
 	for _, r := range cfg.Resources {
 		email = email || r.EmailParam != ""
+		changes = changes || r.UpdatedAfterParam != ""
 	}
+	events := cfg.Events != nil || changes
 	switch {
-	case email && cfg.Events != nil:
+	case email && events:
 		return withBoth{p}, nil
 	case email:
 		return withEmail{p}, nil
-	case cfg.Events != nil:
+	case events:
 		return withEvents{p}, nil
 	}
 	return p, nil
@@ -252,9 +279,19 @@ func (p *Provider) resolve(path string, query url.Values) (*url.URL, error) {
 	return u, nil
 }
 
-// get sends one GET and returns the buffered response.
+// get sends one GET and returns the buffered response. With query-parameter
+// auth the key is added here, to a copy: the URLs that paging keeps and
+// errors describe never carry it.
 func (p *Provider) get(ctx context.Context, u *url.URL) (*http.Response, []byte, error) {
-	return httpx.Get(ctx, p.client, u.String(), func(h http.Header) {
+	target := u.String()
+	if p.authQuery != "" {
+		withKey := *u
+		q := withKey.Query()
+		q.Set(p.authQuery, p.authValue)
+		withKey.RawQuery = q.Encode()
+		target = withKey.String()
+	}
+	resp, body, err := httpx.Get(ctx, p.client, target, func(h http.Header) {
 		for k, v := range p.cfg.Headers {
 			h.Set(k, v)
 		}
@@ -262,6 +299,14 @@ func (p *Provider) get(ctx context.Context, u *url.URL) (*http.Response, []byte,
 			h.Set(p.authHeader, p.authValue)
 		}
 	})
+	if err != nil && p.authQuery != "" {
+		// Transport errors can quote the request URL, and with it the key.
+		if msg := err.Error(); strings.Contains(msg, p.authValue) || strings.Contains(msg, url.QueryEscape(p.authValue)) {
+			msg = strings.ReplaceAll(msg, url.QueryEscape(p.authValue), "[key]")
+			err = errors.New(p.scrub(msg))
+		}
+	}
+	return resp, body, err
 }
 
 // APIError is an error response other than 401.

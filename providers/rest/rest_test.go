@@ -93,6 +93,8 @@ func TestConformance(t *testing.T) {
 		{"offset", restfake.Config{Style: restfake.Offset, WrapGet: true}},
 		{"link_relative", restfake.Config{Style: restfake.Link}},
 		{"link_absolute", restfake.Config{Style: restfake.Link, LinkAbsolute: true, SoftDelete: true, AuthHeader: "X-Api-Key"}},
+		{"next_url", restfake.Config{Style: restfake.NextURL}},
+		{"offset_query_auth", restfake.Config{Style: restfake.Offset, AuthQueryParam: "api_key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -140,7 +142,7 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 		want   []string
 	}{
 		{"unknown style", func(m map[string]any) { pg(m)["style"] = "pages" },
-			[]string{`rest.resources.users.pagination.style: unknown style "pages" (want cursor, page, offset, link, none)`}},
+			[]string{`rest.resources.users.pagination.style: unknown style "pages" (want cursor, page, offset, link, next_url, none)`}},
 		{"missing list_path", func(m map[string]any) { delete(users(m), "list_path") },
 			[]string{"rest.resources.users.list_path: missing (required)"}},
 		{"missing get_path and id_path", func(m map[string]any) { delete(users(m), "get_path"); delete(users(m), "id_path") },
@@ -175,6 +177,23 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 			[]string{"rest.rps: want a positive number, got number -3"}},
 		{"bad time format", func(m map[string]any) { users(m)["updated_at_format"] = "iso" },
 			[]string{`rest.resources.users.updated_at_format: unknown format "iso"`}},
+		{"next_url without next_url_path", func(m map[string]any) { users(m)["pagination"] = map[string]any{"style": "next_url"} },
+			[]string{"rest.resources.users.pagination.next_url_path: missing (required)"}},
+		{"total_path on cursor", func(m map[string]any) { pg(m)["total_path"] = "meta.total" },
+			[]string{"rest.resources.users.pagination.total_path: not used by style cursor"}},
+		{"query auth with a header", func(m map[string]any) {
+			m["auth"] = map[string]any{"env": testKeyEnv, "query_param": "api_key", "header": "X-Key"}
+		},
+			[]string{"rest.auth.query_param: the key goes either in a header or in a query parameter"}},
+		{"bad query_param", func(m map[string]any) { m["auth"] = map[string]any{"env": testKeyEnv, "query_param": "a&b"} },
+			[]string{`rest.auth.query_param: want a query parameter name, got "a&b"`}},
+		{"event formats", func(m map[string]any) {
+			m["events"] = map[string]any{"path": "/events", "id_path": "id", "type_path": "type", "time_path": "t", "object_path": "o",
+				"since_format": "epoch", "types_style": "csv", "types": map[string]any{"user.created": "users"}}
+		}, []string{
+			`rest.events.since_format: unknown format "epoch" (want rfc3339, unix, unix_ms)`,
+			`rest.events.types_style: unknown style "csv" (want repeat, comma)`,
+		}},
 		{"events", func(m map[string]any) {
 			m["events"] = map[string]any{"path": "/events", "id_path": "id", "type_path": "type",
 				"retention": "a month", "types": map[string]any{"user.created": "accounts",
@@ -549,5 +568,236 @@ func TestIgnoredPagingDoesNotLoop(t *testing.T) {
 	err := p.List(context.Background(), "users", func(providers.Record) error { n++; return nil })
 	if err == nil || !strings.Contains(err.Error(), "repeats the page before it") || n != 2 {
 		t.Errorf("ignored page parameter: %d records, %v", n, err)
+	}
+}
+
+func listIDs(t *testing.T, p providers.Provider) []string {
+	t.Helper()
+	var got []string
+	if err := p.List(context.Background(), "users", func(r providers.Record) error { got = append(got, r.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestSilentlyCappedLimit: the API serves 25 a page whatever is asked for.
+// A short page is not the end; only an empty page, a total reached, or no
+// next cursor/link is.
+func TestSilentlyCappedLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  restfake.Config
+	}{
+		{"page", restfake.Config{Style: restfake.Page}},
+		{"page_bare_array", restfake.Config{Style: restfake.Page, BareArray: true}},
+		{"offset", restfake.Config{Style: restfake.Offset}},
+		{"offset_bare_array", restfake.Config{Style: restfake.Offset, BareArray: true}},
+		{"cursor", restfake.Config{Style: restfake.Cursor}},
+		{"link", restfake.Config{Style: restfake.Link}},
+		{"next_url", restfake.Config{Style: restfake.NextURL}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.MaxLimit = 25
+			f, srv := newFake(t, tc.cfg)
+			ids := f.Seed("users", 130, nil)
+			m := f.ConfigFor(srv.URL, "users", testKeyEnv)
+			pg := m["resources"].(map[string]any)["users"].(map[string]any)["pagination"].(map[string]any)
+			for _, k := range []string{"limit", "per_page"} {
+				if _, ok := pg[k]; ok {
+					pg[k] = 100 // more than the API serves
+				}
+			}
+			got := listIDs(t, build(t, m, providers.Options{}))
+			if !slices.Equal(got, ids) {
+				t.Fatalf("listed %d of %d records: a capped page must not end the listing", len(got), len(ids))
+			}
+			// With total_path the listing ends when the total is reached,
+			// without asking for an empty page.
+			if _, ok := pg["total_path"]; ok {
+				n := 0
+				for _, r := range f.Requests() {
+					if r.Path == "/users" {
+						n++
+					}
+				}
+				if n != 6 {
+					t.Errorf("%d requests for 130 records at 25 a page with a total, want 6", n)
+				}
+			}
+		})
+	}
+}
+
+// TestNextURLWithDottedKey reads OData's "@odata.nextLink" (a key with
+// dots) and refuses a next URL on another host.
+func TestNextURLWithDottedKey(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.NextURL, MaxLimit: 10})
+	ids := f.Seed("users", 35, nil)
+	if got := listIDs(t, newProvider(t, f, srv, providers.Options{})); !slices.Equal(got, ids) {
+		t.Fatalf("listed %d of %d", len(got), len(ids))
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"data":[{"id":"a"}],"@odata.nextLink":"https://evil.example.com/users?skiptoken=x"}`)
+	}))
+	defer other.Close()
+	m := f.ConfigFor(other.URL, "users", testKeyEnv)
+	err := build(t, m, providers.Options{}).List(context.Background(), "users", func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "refusing to follow next_url_path to https://evil.example.com") {
+		t.Errorf("foreign next URL: %v", err)
+	}
+	// Dotted keys in any path, the longest key winning.
+	if v, ok := lookup(map[string]any{"a.b": 1, "a": map[string]any{"b": 2}}, "a.b"); !ok || v != 1 {
+		t.Errorf("lookup a.b = %v %v", v, ok)
+	}
+	if v, ok := lookup(map[string]any{"x": map[string]any{"@odata.count": 3}}, "x.@odata.count"); !ok || v != 3 {
+		t.Errorf("lookup x.@odata.count = %v %v", v, ok)
+	}
+}
+
+// TestQueryParamAuth sends the key as a query parameter, never a header,
+// and never shows it in errors.
+func TestQueryParamAuth(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor, AuthQueryParam: "api_key"})
+	ids := f.Seed("users", 30, nil)
+	p := newProvider(t, f, srv, providers.Options{})
+	if got := listIDs(t, p); !slices.Equal(got, ids) {
+		t.Fatalf("listed %d of %d", len(got), len(ids))
+	}
+	for _, r := range f.Requests() {
+		q, _ := url.ParseQuery(r.Query)
+		if q.Get("api_key") != testKey || r.Header.Get("Authorization") != "" {
+			t.Errorf("request %s?%s: want the key in api_key only", r.Path, strings.ReplaceAll(r.Query, testKey, "KEY"))
+		}
+	}
+	f.SetFaults(restfake.Faults{ServerErrorEvery: 1})
+	_, _, err := p.Get(context.Background(), "users", ids[0])
+	if err == nil || strings.Contains(err.Error(), testKey) {
+		t.Errorf("Get under 500s: %v", err)
+	}
+	// A dead server: transport errors must not quote the URL with the key.
+	srv.Close()
+	_, _, err = p.Get(context.Background(), "users", ids[0])
+	if err == nil || strings.Contains(err.Error(), testKey) {
+		t.Errorf("Get from a closed server: %v", err)
+	}
+}
+
+// TestEventWindowFormatsAndCommaTypes: since/until as unix seconds or
+// milliseconds, and a comma-joined types list (an API reading types=a,b
+// counts only the first of repeated parameters).
+func TestEventWindowFormatsAndCommaTypes(t *testing.T) {
+	for _, format := range []string{"unix", "unix_ms", ""} {
+		t.Run("format="+format, func(t *testing.T) {
+			f, srv := newFake(t, restfake.Config{Style: restfake.Cursor, WindowFormat: format, TypesComma: true})
+			now := time.Now().UTC()
+			f.SetClock(func() time.Time { return now.Add(-3 * time.Hour) })
+			f.Seed("users", 2, nil)
+			f.SetClock(func() time.Time { return now.Add(-1 * time.Hour) })
+			id := f.Seed("users", 1, nil)[0]
+			if _, err := f.Update("users", id, map[string]any{"name": "x"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Delete("users", id); err != nil {
+				t.Fatal(err)
+			}
+			p := newProvider(t, f, srv, providers.Options{})
+			var got []string
+			err := p.(providers.EventSource).Events(context.Background(), providers.EventQuery{
+				Since: now.Add(-2 * time.Hour), Until: now, Types: []string{"user.updated", "user.deleted"}},
+				func(e providers.Event) error { got = append(got, e.Type); return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, []string{"user.updated", "user.deleted"}) {
+				t.Errorf("events %v", got)
+			}
+			for _, r := range f.Requests() {
+				if r.Path != "/events" {
+					continue
+				}
+				q, _ := url.ParseQuery(r.Query)
+				if len(q["types"]) != 1 || q.Get("types") != "user.updated,user.deleted" {
+					t.Errorf("types sent as %v", q["types"])
+				}
+				want := map[string]string{"unix": fmt.Sprint(now.Add(-2 * time.Hour).Unix()),
+					"unix_ms": fmt.Sprint(now.Add(-2 * time.Hour).UnixMilli())}[format]
+				if want != "" && q.Get("since") != want {
+					t.Errorf("since=%s, want %s", q.Get("since"), want)
+				}
+			}
+		})
+	}
+}
+
+// TestIncrementalReadsWithoutEvents: a resource with updated_after_param
+// makes the provider an event source for an API without an events feed:
+// replay reads only the records changed since the window start.
+func TestIncrementalReadsWithoutEvents(t *testing.T) {
+	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor, UpdatedAfter: true, MaxLimit: 10})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	f.SetClock(func() time.Time { return now.Add(-10 * time.Hour) })
+	ids := f.Seed("users", 40, nil)
+	f.SetClock(func() time.Time { return now.Add(-1 * time.Hour) })
+	for _, id := range ids[5:8] {
+		if _, err := f.Update("users", id, map[string]any{"name": "changed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := f.ConfigFor(srv.URL, "users", testKeyEnv)
+	delete(m, "events")
+	m["resources"].(map[string]any)["users"].(map[string]any)["updated_after_param"] = "updated_after"
+	p := build(t, m, providers.Options{})
+	src, ok := p.(providers.EventSource)
+	if !ok {
+		t.Fatal("updated_after_param did not make the provider an event source")
+	}
+	if src.EventRetention() < 50*365*24*time.Hour {
+		t.Errorf("retention %v", src.EventRetention())
+	}
+	f.ResetStats()
+	var got []providers.Event
+	q := providers.EventQuery{Since: now.Add(-2 * time.Hour), Until: now}
+	if err := src.Events(context.Background(), q, func(e providers.Event) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d changes, want 3: %+v", len(got), got)
+	}
+	for i, e := range got {
+		if e.Type != "users.updated" || e.Resource != "users" || e.ObjectID != ids[5+i] || e.Object["name"] != "changed" ||
+			!e.Created.Equal(now.Add(-time.Hour)) || !strings.HasPrefix(e.ID, "users:"+ids[5+i]+"@") {
+			t.Errorf("change %d: %+v", i, e)
+		}
+	}
+	reqs := f.Requests()
+	if len(reqs) != 1 {
+		t.Errorf("%d requests: the API's filter should leave one page", len(reqs))
+	}
+	for _, r := range reqs {
+		if v, _ := url.ParseQuery(r.Query); v.Get("updated_after") != now.Add(-2*time.Hour).Format(time.RFC3339Nano) {
+			t.Errorf("query %s", r.Query)
+		}
+	}
+	// Another type asked for: nothing read.
+	f.ResetStats()
+	q.Types = []string{"accounts.updated"}
+	if err := src.Events(context.Background(), q, func(providers.Event) error { t.Error("unexpected event"); return nil }); err != nil || len(f.Requests()) != 0 {
+		t.Errorf("other types: %v, %d requests", err, len(f.Requests()))
+	}
+	// Validation.
+	bad := f.ConfigFor(srv.URL, "users", testKeyEnv)
+	users := bad["resources"].(map[string]any)["users"].(map[string]any)
+	users["updated_after_param"] = "updated_after"
+	users["updated_after_format"] = "iso"
+	delete(users, "updated_at_path")
+	_, err := ParseConfig(bad)
+	for _, w := range []string{
+		`rest.resources.users.updated_after_format: unknown format "iso" (want rfc3339, unix, unix_ms)`,
+		"rest.resources.users.updated_after_param: needs updated_at_path",
+		"rest.resources.users.updated_after_param: not used when rest.events is configured",
+	} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v lacks %q", err, w)
+		}
 	}
 }

@@ -47,11 +47,14 @@ func eventResource(typ string) string {
 
 // Events implements providers.EventSource.
 //
-// WorkOS requires at least one event type, so one is always sent: q.Types
-// when given, else the types of the provider's default resources. The
-// first page asks for range_start (and range_end); later pages send after
-// alone, because whether WorkOS accepts after together with a range is
-// unconfirmed. Pages ask for order=asc, but the live API has been seen
+// Source: WorkOS's OpenAPI spec (github.com/workos/openapi-spec
+// spec/open-api-spec.yaml v0.61.0, GET /events): `events` is optional and
+// one comma-separated list (`style: form, explode: false`), and after may be
+// combined with range_start/range_end, as workos-go sends them on every page.
+// A filter is always sent, so only the types that matter are read: q.Types
+// when given, else the types of the provider's default resources. Every
+// page carries the range (and after from the second on), so the server
+// keeps filtering to the window. Pages ask for order=asc, but the live API has been seen
 // ignoring order, so events are collected, filtered to [Since, Until) and
 // sorted (created_at, then id) here before delivery.
 func (p *Provider) Events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
@@ -89,18 +92,17 @@ func (p *Provider) eventsRange(ctx context.Context, a, b time.Time, types []stri
 	var newest, oldest time.Time
 	for {
 		*pageNo++
-		// Types go as repeated events=a&events=b, the encoding of WorkOS's
-		// own Go SDK (go-querystring); workosfake accepts all three seen.
-		q := url.Values{"events": types, "limit": {fmt.Sprint(pageSize)}, "order": {"asc"}}
-		if after == "" {
-			if !a.IsZero() {
-				// One millisecond early, in case range_start is exclusive.
-				q.Set("range_start", a.UTC().Truncate(time.Millisecond).Add(-time.Millisecond).Format(isoMillis))
-			}
-			if !b.IsZero() {
-				q.Set("range_end", ceilMilli(b).Format(isoMillis))
-			}
-		} else {
+		// Types go as one comma-separated value (the spec's form,
+		// explode=false encoding).
+		q := url.Values{"events": {strings.Join(types, ",")}, "limit": {fmt.Sprint(pageSize)}, "order": {"asc"}}
+		if !a.IsZero() {
+			// One millisecond early, in case range_start is exclusive.
+			q.Set("range_start", a.UTC().Truncate(time.Millisecond).Add(-time.Millisecond).Format(isoMillis))
+		}
+		if !b.IsZero() {
+			q.Set("range_end", ceilMilli(b).Format(isoMillis))
+		}
+		if after != "" {
 			q.Set("after", after)
 		}
 		var lp rawPage
@@ -117,10 +119,11 @@ func (p *Provider) eventsRange(ctx context.Context, a, b time.Time, types []stri
 				return err
 			}
 			where := "events=" + strings.Join(types, ",")
+			if !a.IsZero() {
+				where += " range_start=" + q.Get("range_start")
+			}
 			if after != "" {
 				where += " after=" + after
-			} else if !a.IsZero() {
-				where += " range_start=" + q.Get("range_start")
 			}
 			return fmt.Errorf("listing workos events failed at page %d (%s): %w", *pageNo, where, err)
 		}
@@ -163,7 +166,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b time.Time, types []stri
 		if *next == after {
 			return fmt.Errorf("listing workos events: the API repeated after=%s; stopping instead of looping", after)
 		}
-		// after pages carry no range: stop once the walk has left the window.
+		// A server ignoring the range: stop once the walk has left the window.
 		if dir > 0 && !b.IsZero() && !hi.Before(b) || dir < 0 && !a.IsZero() && lo.Before(a) {
 			break
 		}

@@ -2,7 +2,8 @@
 // Clerk's Backend API reconctl uses (GET /v1/users, /v1/users/count,
 // /v1/users/{id}), built from Clerk's documented behaviour (see
 // docs/provider-apis.md), not from what our client sends: bare JSON array
-// pages, limit 1–500, offset paging, order_by ±field, the email_address
+// pages, limit 1–500, offset paging (deep offsets time out), starting_after
+// cursor paging, order_by ±field, the email_address
 // filter, millisecond timestamps, and Clerk's error shape.
 //
 // Clerk has no events API, so neither has the fake. Seed or mutate users
@@ -38,7 +39,15 @@ type Config struct {
 	APIKey string
 	// Now is the fake's clock (timestamps). Nil means time.Now.
 	Now func() time.Time
+	// MaxOffset is the deepest offset the fake answers; a larger one fails
+	// with a 504 timeout, as Clerk's spec (bapi/2021-02-05.yml, GET /users)
+	// warns a large offset "gets progressively slower and eventually times
+	// out". Zero means DefaultMaxOffset; negative means no limit.
+	MaxOffset int
 }
+
+// DefaultMaxOffset is Config.MaxOffset's default: ten pages of 500.
+const DefaultMaxOffset = 5000
 
 // Fake is the in-memory Clerk instance. It is an http.Handler; all methods
 // are safe for concurrent use.

@@ -60,6 +60,13 @@ func (f *Fake) answer(r *http.Request) response {
 	return f.routeNotFound(r)
 }
 
+func (f *Fake) maxOffset() int {
+	if f.cfg.MaxOffset == 0 {
+		return DefaultMaxOffset
+	}
+	return f.cfg.MaxOffset
+}
+
 // routeNotFound is an unknown path: a 404 WITHOUT resource_not_found, so a
 // client pointed at the wrong base cannot take it for a deleted user.
 func (f *Fake) routeNotFound(r *http.Request) response {
@@ -153,6 +160,10 @@ func (f *Fake) list(q url.Values, count bool) response {
 	offset, hasOffset, bad := intParam(q, "offset", 0, 1<<40)
 	if bad != nil {
 		return *bad
+	}
+	if maxOff := f.maxOffset(); maxOff >= 0 && offset > int64(maxOff) {
+		return errResp(http.StatusGatewayTimeout, "request_timeout", "request timed out",
+			"The request took too long; paginate with starting_after instead of a large offset.", nil)
 	}
 	orderBy := q.Get("order_by")
 	if orderBy == "" {

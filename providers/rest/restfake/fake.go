@@ -12,9 +12,16 @@
 //	GET /users?page=P&per_page=N    {"data":[…],"meta":{"page":P,"per_page":N,"total":T}}
 //	GET /users?offset=O&limit=N     {"data":[…],"meta":{"offset":O,"limit":N,"total":T}}
 //	GET /users?page=P&per_page=N    {"data":[…]} + Link: <…page=P+1…>; rel="next", <…>; rel="last"   (style link)
+//	GET /users?limit=N&skiptoken=…  {"data":[…],"@odata.nextLink":"http://…"}                      (style next_url)
 //	GET /users                      {"data":[…all…]}                                              (style none)
 //	GET /users/{id}                 the object (or {"data":{…}} with WrapGet); 404 {"error":"not_found",…}
 //	GET /events?since=…&until=…&types=a&types=b   events {"id","type","created_at","data":{"object":{…}}}, paged alike
+//
+// A limit or per_page above MaxLimit is capped silently (a short page, no
+// error), as real APIs do. Options: the key in a query parameter
+// (AuthQueryParam), since/until as unix seconds or ms (WindowFormat), a
+// comma-joined types list (TypesComma), an updated_after list filter
+// (UpdatedAfter).
 //
 // The matching reconctl config for resource users is printed by
 // (*Fake).ConfigFor.
@@ -49,6 +56,10 @@ const (
 	Offset = "offset"
 	Link   = "link"
 	None   = "none"
+	// NextURL answers {"data":[…],"@odata.nextLink":"http://…?skiptoken=…"}
+	// (OData's shape: a key with dots, an absolute next-page URL, absent
+	// on the last page).
+	NextURL = "next_url"
 )
 
 // Config configures a Fake.
@@ -64,8 +75,24 @@ type Config struct {
 	// which needs meta.next_cursor).
 	BareArray bool
 	// DefaultLimit is the page size when none is asked for (default 20);
-	// MaxLimit the largest accepted (default 100; more is a 400).
+	// MaxLimit the largest page served (default 100). A larger limit or
+	// per_page is silently capped to it, as many real APIs do (GitHub caps
+	// per_page at 100, Stripe-like APIs cap limit): the page comes back
+	// shorter than asked for, with no error.
 	DefaultLimit, MaxLimit int
+	// AuthQueryParam, when set, takes the key from this query parameter
+	// instead of a header.
+	AuthQueryParam string
+	// WindowFormat is how /events reads since/until: "rfc3339" (default),
+	// "unix" (seconds) or "unix_ms"; anything else is a 400.
+	WindowFormat string
+	// TypesComma makes /events read types as one comma-separated value
+	// (types=a,b); a repeated types parameter then counts only its first
+	// value, as many APIs do silently.
+	TypesComma bool
+	// UpdatedAfter lets lists filter by updated_after (RFC 3339, or unix
+	// seconds with UnixTimes): only records updated at or after it.
+	UpdatedAfter bool
 	// LinkAbsolute makes Link URLs absolute (default: relative paths).
 	LinkAbsolute bool
 	// NumericIDs gives objects JSON-number ids (1, 2, …) instead of strings.
@@ -142,14 +169,14 @@ func New(cfg Config) *Fake {
 		cfg.Style = Cursor
 	}
 	switch cfg.Style {
-	case Cursor, Page, Offset, Link, None:
+	case Cursor, Page, Offset, Link, NextURL, None:
 	default:
 		panic("restfake: unknown style " + cfg.Style)
 	}
 	if cfg.BareArray && cfg.Style == Cursor {
 		panic("restfake: cursor style needs an envelope (meta.next_cursor); BareArray is not possible")
 	}
-	if cfg.AuthHeader == "" {
+	if cfg.AuthHeader == "" && cfg.AuthQueryParam == "" {
 		cfg.AuthHeader = "Authorization"
 		if cfg.AuthPrefix == "" {
 			cfg.AuthPrefix = "Bearer "
@@ -377,6 +404,11 @@ func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 		pg["offset_param"], pg["limit_param"], pg["limit"] = "offset", "limit", f.cfg.MaxLimit
 	case Link:
 		pg["limit_param"], pg["limit"] = "per_page", f.cfg.MaxLimit
+	case NextURL:
+		pg["next_url_path"], pg["limit_param"], pg["limit"] = "@odata.nextLink", "limit", f.cfg.MaxLimit
+	}
+	if (f.cfg.Style == Page || f.cfg.Style == Offset) && !f.cfg.BareArray {
+		pg["total_path"] = "meta.total"
 	}
 	items := "data"
 	if f.cfg.BareArray {
@@ -401,9 +433,38 @@ func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 			"types": map[string]any{one + ".created": resource, one + ".updated": resource,
 				one + ".deleted": map[string]any{"resource": resource, "delete": true}}},
 	}
+	ev := cfg["events"].(map[string]any)
+	if f.cfg.WindowFormat != "" {
+		ev["since_format"] = f.cfg.WindowFormat
+	}
+	if f.cfg.TypesComma {
+		ev["types_style"] = "comma"
+	}
 	if keyEnv != "" {
 		auth := map[string]any{"env": keyEnv, "header": f.cfg.AuthHeader, "prefix": f.cfg.AuthPrefix}
+		if f.cfg.AuthQueryParam != "" {
+			auth = map[string]any{"env": keyEnv, "query_param": f.cfg.AuthQueryParam}
+		}
 		cfg["auth"] = auth
 	}
 	return cfg
+}
+
+// updated is the entry's updated_at (zero when unreadable).
+func (e *entry) updated() time.Time {
+	switch v := e.obj["updated_at"].(type) {
+	case string:
+		t, _ := time.Parse(time.RFC3339Nano, v)
+		return t
+	case int64:
+		return time.Unix(v, 0)
+	case int:
+		return time.Unix(int64(v), 0)
+	case json.Number:
+		n, _ := v.Int64()
+		return time.Unix(n, 0)
+	case float64:
+		return time.Unix(int64(v), 0)
+	}
+	return time.Time{}
 }

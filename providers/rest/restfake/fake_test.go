@@ -165,10 +165,15 @@ func TestObjectsAndEvents(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	_, srv := restfake.NewServer(restfake.Config{Style: restfake.Offset, MaxLimit: 50})
+	f, srv := restfake.NewServer(restfake.Config{Style: restfake.Offset, MaxLimit: 50})
 	defer srv.Close()
-	if st, _, _, _ := get(t, srv.URL, "/users?limit=51"); st != 400 {
-		t.Errorf("limit over max: %d", st)
+	f.Seed("users", 80, nil)
+	// Over the maximum is silently capped, as real APIs do: no error, a short page.
+	if st, _, obj, _ := get(t, srv.URL, "/users?limit=70"); st != 200 || len(obj["data"].([]any)) != 50 {
+		t.Errorf("limit over max: %d %v", st, obj)
+	}
+	if st, _, _, _ := get(t, srv.URL, "/users?limit=0"); st != 400 {
+		t.Errorf("limit 0: %d", st)
 	}
 	if st, _, _, _ := get(t, srv.URL, "/users?offset=-1"); st != 400 {
 		t.Errorf("negative offset: %d", st)

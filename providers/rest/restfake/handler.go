@@ -29,6 +29,9 @@ func jsonErr(status int, code, msg string) response {
 func (f *Fake) answer(r *http.Request) response {
 	if f.cfg.APIKey != "" {
 		got, ok := strings.CutPrefix(r.Header.Get(f.cfg.AuthHeader), f.cfg.AuthPrefix)
+		if f.cfg.AuthQueryParam != "" {
+			got, ok = r.URL.Query().Get(f.cfg.AuthQueryParam), true
+		}
 		if !ok || got != f.cfg.APIKey {
 			return jsonErr(http.StatusUnauthorized, "unauthorized", "Missing or invalid API key")
 		}
@@ -90,6 +93,37 @@ func (f *Fake) retrieve(resource, id string) response {
 	return response{Status: http.StatusOK, Body: body}
 }
 
+// limitParam reads a page size: below 1 is a 400, above MaxLimit is
+// silently capped (the page is simply shorter than asked for).
+func (f *Fake) limitParam(q url.Values, name string) (int, *response) {
+	n, bad := intParam(q, name, f.cfg.DefaultLimit, 1, 1<<30)
+	return min(n, f.cfg.MaxLimit), bad
+}
+
+// windowParam reads since/until in the fake's WindowFormat.
+func (f *Fake) windowParam(name, s string) (time.Time, *response) {
+	bad := func(want string) (time.Time, *response) {
+		r := jsonErr(http.StatusBadRequest, "invalid_parameter", name+" must be "+want)
+		return time.Time{}, &r
+	}
+	switch f.cfg.WindowFormat {
+	case "unix", "unix_ms":
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return bad(f.cfg.WindowFormat + " (an integer)")
+		}
+		if f.cfg.WindowFormat == "unix" {
+			return time.Unix(n, 0), nil
+		}
+		return time.UnixMilli(n), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return bad("RFC 3339")
+	}
+	return t, nil
+}
+
 func intParam(q url.Values, name string, def, lo, hi int) (int, *response) {
 	if !q.Has(name) {
 		return def, nil
@@ -113,22 +147,42 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 			t    *time.Time
 		}{{"since", &since}, {"until", &until}} {
 			if s := q.Get(p.name); s != "" {
-				t, err := time.Parse(time.RFC3339Nano, s)
-				if err != nil {
-					return jsonErr(http.StatusBadRequest, "invalid_parameter", p.name+" must be RFC 3339")
+				t, bad := f.windowParam(p.name, s)
+				if bad != nil {
+					return *bad
 				}
 				*p.t = t
 			}
 		}
 		types := q["types"]
+		if f.cfg.TypesComma && len(types) > 0 {
+			types = strings.Split(types[0], ",")
+		}
 		match = func(e *entry) bool {
 			return (since.IsZero() || !e.created.Before(since)) && (until.IsZero() || e.created.Before(until)) &&
 				(len(types) == 0 || slices.Contains(types, e.etype))
 		}
 	} else {
 		email, byEmail := strings.ToLower(q.Get("email")), q.Has("email")
+		var after time.Time
+		if s := q.Get("updated_after"); s != "" && f.cfg.UpdatedAfter {
+			var err error
+			if f.cfg.UnixTimes {
+				var n int64
+				n, err = strconv.ParseInt(s, 10, 64)
+				after = time.Unix(n, 0)
+			} else {
+				after, err = time.Parse(time.RFC3339Nano, s)
+			}
+			if err != nil {
+				return jsonErr(http.StatusBadRequest, "invalid_parameter", "updated_after is not a valid time")
+			}
+		}
 		match = func(e *entry) bool {
 			if e.deleted {
+				return false
+			}
+			if !after.IsZero() && e.updated().Before(after) {
 				return false
 			}
 			if byEmail {
@@ -153,17 +207,21 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 	}
 	var page []*entry
 	meta := map[string]any{}
-	var link string
+	var link, nextURL string
 	switch f.cfg.Style {
 	case None:
 		page = hits
-	case Cursor:
-		limit, bad := intParam(q, "limit", f.cfg.DefaultLimit, 1, f.cfg.MaxLimit)
+	case Cursor, NextURL:
+		limit, bad := f.limitParam(q, "limit")
 		if bad != nil {
 			return *bad
 		}
+		cparam := "cursor"
+		if f.cfg.Style == NextURL {
+			cparam = "skiptoken"
+		}
 		start := 0
-		if cur := q.Get("cursor"); cur != "" {
+		if cur := q.Get(cparam); cur != "" {
 			id, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(cur, "c_"))
 			e := c.byID[string(id)]
 			if err != nil || !strings.HasPrefix(cur, "c_") || e == nil {
@@ -174,13 +232,28 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 		}
 		page = hits[start:min(start+limit, len(hits))]
 		more := start+limit < len(hits)
+		next := ""
+		if more {
+			next = "c_" + base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1].id))
+		}
+		if f.cfg.Style == NextURL {
+			if more {
+				nq := url.Values{}
+				for k, v := range q {
+					nq[k] = v
+				}
+				nq.Set("skiptoken", next)
+				nextURL = "http://" + r.Host + r.URL.Path + "?" + nq.Encode()
+			}
+			break
+		}
 		meta["has_more"] = more
 		meta["next_cursor"] = nil
 		if more {
-			meta["next_cursor"] = "c_" + base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1].id))
+			meta["next_cursor"] = next
 		}
 	case Page, Link:
-		per, bad := intParam(q, "per_page", f.cfg.DefaultLimit, 1, f.cfg.MaxLimit)
+		per, bad := f.limitParam(q, "per_page")
 		if bad != nil {
 			return *bad
 		}
@@ -218,7 +291,7 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 		parts = append(parts, fmt.Sprintf(`<%s>; rel="last"`, mk(last)))
 		link = strings.Join(parts, ", ")
 	case Offset:
-		limit, bad := intParam(q, "limit", f.cfg.DefaultLimit, 1, f.cfg.MaxLimit)
+		limit, bad := f.limitParam(q, "limit")
 		if bad != nil {
 			return *bad
 		}
@@ -247,6 +320,10 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 		if len(meta) > 0 {
 			b.WriteString(`,"meta":`)
 			b.Write(render(meta))
+		}
+		if nextURL != "" {
+			b.WriteString(`,"@odata.nextLink":`)
+			b.Write(render(nextURL))
 		}
 		b.WriteByte('}')
 	}

@@ -52,10 +52,6 @@ type Config struct {
 	// first, as the live API has been seen doing. By default `order` is
 	// honoured (desc when absent, like the other lists).
 	EventsOldestFirst bool
-	// AllowRangeWithAfter accepts range_start/range_end together with after
-	// on /events. Whether WorkOS allows the combination is unconfirmed, so by
-	// default the fake answers 422: a client must never depend on it.
-	AllowRangeWithAfter bool
 	// DirectoryUsersRPS, when > 0, enforces WorkOS's per-directory limit on
 	// /directory_users (4 req/s in production) with 429 and Retry-After.
 	DirectoryUsersRPS float64

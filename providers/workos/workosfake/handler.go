@@ -108,23 +108,28 @@ var listParams = map[string][]string{
 	KindUser:          {"limit", "before", "after", "order", "email", "organization_id"},
 	KindOrganization:  {"limit", "before", "after", "order", "domains"},
 	KindDirectoryUser: {"limit", "before", "after", "order", "directory", "group"},
-	KindEvent:         {"limit", "after", "order", "events", "events[]", "range_start", "range_end", "organization_id"},
+	KindEvent:         {"limit", "after", "order", "events", "range_start", "range_end", "organization_id"},
 }
 
-// eventTypes reads the three encodings seen for the events filter:
-// events=a,b, events=a&events=b and events[]=a.
-func eventTypes(q url.Values) []string {
+// eventTypes reads the events filter as WorkOS's OpenAPI spec describes it
+// (github.com/workos/openapi-spec spec/open-api-spec.yaml v0.61.0, GET
+// /events): optional, `style: form, explode: false`, i.e. ONE parameter
+// holding a comma-separated list (events=a,b). Any other encoding (the
+// parameter repeated, or events[]=...) is answered 422, so a client that
+// misreads the spec fails its tests here instead of silently filtering to a
+// single type in production. No filter means every event type.
+func eventTypes(q url.Values) ([]string, *response) {
+	if q.Has("events[]") || len(q["events"]) > 1 {
+		r := validation("events", "invalid", "events must be one comma-separated list (events=a,b)")
+		return nil, &r
+	}
 	var out []string
-	for _, k := range []string{"events", "events[]"} {
-		for _, v := range q[k] {
-			for _, t := range strings.Split(v, ",") {
-				if t = strings.TrimSpace(t); t != "" && !slices.Contains(out, t) {
-					out = append(out, t)
-				}
-			}
+	for _, t := range strings.Split(q.Get("events"), ",") {
+		if t = strings.TrimSpace(t); t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func parseTime(field, v string) (time.Time, *response) {
@@ -227,12 +232,12 @@ func (f *Fake) list(kind string, q url.Values) response {
 			return true
 		}
 	case KindEvent:
-		types := eventTypes(q)
-		if len(types) == 0 {
-			return validation("events", "required", "")
-		}
-		if after != "" && !f.cfg.AllowRangeWithAfter && (q.Has("range_start") || q.Has("range_end")) {
-			return validation("after", "invalid", "after cannot be combined with range_start or range_end")
+		// The spec allows after together with range_start/range_end (the
+		// Go SDK sends the range on every page), and the range keeps
+		// filtering the pages after the first.
+		types, bad := eventTypes(q)
+		if bad != nil {
+			return *bad
 		}
 		var from, to time.Time
 		if s := q.Get("range_start"); s != "" {
@@ -257,7 +262,7 @@ func (f *Fake) list(kind string, q url.Values) response {
 		f.mu.Unlock()
 		match = func(e *entry) bool {
 			// range_start and range_end are both inclusive.
-			return !e.created.Before(oldest) && slices.Contains(types, e.etype) &&
+			return !e.created.Before(oldest) && (len(types) == 0 || slices.Contains(types, e.etype)) &&
 				(from.IsZero() || !e.created.Before(from)) && (to.IsZero() || !e.created.After(to))
 		}
 	}
