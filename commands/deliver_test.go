@@ -17,8 +17,16 @@ func testEvent() providers.Event {
 	return providers.Event{ID: "evt_1", Type: "customer.updated", Raw: []byte(`{"id":"evt_1"}`)}
 }
 
+// testSigner stands in for a provider's webhook signer.
+type testSigner struct{}
+
+func (testSigner) WebhookSecretEnv() string { return "TEST_WEBHOOK_SECRET" }
+func (testSigner) SignWebhook(payload []byte, secret string, now time.Time) (string, string) {
+	return "Test-Signature", "t=1,v1=signed"
+}
+
 func testJob(target string) replayJob {
-	return replayJob{target: target, secret: "whsec_testsecret", timeout: 5 * time.Second}
+	return replayJob{target: target, secret: "whsec_testsecret", timeout: 5 * time.Second, signer: testSigner{}}
 }
 
 // A 307 from a loopback --deliver-to endpoint to a plain-http remote host,
