@@ -515,10 +515,8 @@ func parseTime(v any, format string) (time.Time, error) {
 			}
 			return time.Time{}, fmt.Errorf("want a number (%s), got %q", format, x)
 		}
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
-			if t, err := time.Parse(layout, x); err == nil {
-				return t.UTC(), nil
-			}
+		if t, ok := providers.ParseTime(x); ok {
+			return t.UTC(), nil
 		}
 		if format == "auto" {
 			if _, err := strconv.ParseFloat(x, 64); err == nil {

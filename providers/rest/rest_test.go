@@ -815,3 +815,22 @@ func TestIncrementalReadsWithoutEvents(t *testing.T) {
 		}
 	}
 }
+
+// The REST provider reads timestamp text with the engine's parser
+// (providers.ParseTime): every layout the time compare mode accepts is a
+// time here too, not an error.
+func TestParseTimeShared(t *testing.T) {
+	for _, s := range []string{"2024-01-02T03:04:05.5Z", "2024-01-02T03:04:05", "2024-01-02 03:04:05+02:00", "2024-01-02 03:04:05.25", "2024-01-02"} {
+		want, ok := providers.ParseTime(s)
+		if !ok {
+			t.Fatalf("providers.ParseTime(%q) failed", s)
+		}
+		got, err := parseTime(s, "auto")
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("parseTime(%q) = %v, %v; want %v in UTC", s, got, err, want)
+		}
+	}
+	if _, err := parseTime("yesterday", "auto"); err == nil {
+		t.Error("yesterday parsed")
+	}
+}
