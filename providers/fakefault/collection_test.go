@@ -19,3 +19,15 @@ func TestCollectionOrder(t *testing.T) {
 		t.Errorf("in-order add: %v dirty=%v", c.Sorted, c.dirty)
 	}
 }
+
+func TestFieldsAt(t *testing.T) {
+	src := map[string]any{"a": 1}
+	fl := FieldsAt(func(int) map[string]any { return src }, 0)
+	fl["b"] = 2
+	if len(src) != 1 {
+		t.Error("FieldsAt returned the caller's map")
+	}
+	if FieldsAt(nil, 3) == nil || FieldsAt(func(int) map[string]any { return nil }, 0) == nil {
+		t.Error("nil fields gave a nil map")
+	}
+}

@@ -14,7 +14,6 @@ package clerkfake
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -260,13 +259,7 @@ func (f *Fake) SeedUsers(n int, fields func(i int) map[string]any) []string {
 	now := f.Now().UnixMilli()
 	ids := make([]string, 0, n)
 	for i := range n {
-		var fl map[string]any
-		if fields != nil {
-			fl = maps.Clone(fields(i))
-		}
-		if fl == nil {
-			fl = map[string]any{}
-		}
+		fl := fakefault.FieldsAt(fields, i)
 		if _, ok := fl["created_at"]; !ok {
 			fl["created_at"] = now - int64(n-i)
 		}

@@ -304,13 +304,7 @@ func (f *Fake) SeedCustomers(n int, from, to time.Time, fields func(i int) map[s
 	ids := make([]string, 0, n)
 	span := to.Unix() - from.Unix()
 	for i := range n {
-		var fl map[string]any
-		if fields != nil {
-			fl = maps.Clone(fields(i))
-		}
-		if fl == nil {
-			fl = map[string]any{}
-		}
+		fl := fakefault.FieldsAt(fields, i)
 		if _, ok := fl["created"]; !ok {
 			fl["created"] = from.Unix() + int64(i)*span/int64(max(n, 1))
 		}

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -269,13 +268,7 @@ func (f *Fake) seed(kind, dir string, n int, fields func(i int) map[string]any) 
 	ids := make([]string, 0, n)
 	now := f.Now().UTC().Truncate(time.Millisecond)
 	for i := range n {
-		var fl map[string]any
-		if fields != nil {
-			fl = maps.Clone(fields(i))
-		}
-		if fl == nil {
-			fl = map[string]any{}
-		}
+		fl := fakefault.FieldsAt(fields, i)
 		if _, ok := fl["created_at"]; !ok {
 			// Oldest first, one millisecond apart, ending now.
 			fl["created_at"] = now.Add(-time.Duration(n-i) * time.Millisecond)
