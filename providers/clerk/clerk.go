@@ -85,6 +85,7 @@ type Provider struct {
 var (
 	_ providers.Provider    = (*Provider)(nil)
 	_ providers.EmailFinder = (*Provider)(nil)
+	_ providers.Featurer    = (*Provider)(nil)
 )
 
 // New builds a Clerk provider. Zero Options fields take the defaults above

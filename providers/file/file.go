@@ -40,7 +40,10 @@ type Provider struct {
 	indexes map[string]*index
 }
 
-var _ providers.Provider = (*Provider)(nil)
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Featurer = (*Provider)(nil)
+)
 
 // index maps a resource's ids to where their records start in the file.
 type index struct {

@@ -90,6 +90,7 @@ var (
 	_ providers.EventSource   = (*Provider)(nil)
 	_ providers.EmailFinder   = (*Provider)(nil)
 	_ providers.RelatedLister = (*Provider)(nil)
+	_ providers.Featurer      = (*Provider)(nil)
 )
 
 // New builds a Stripe provider. Zero Options fields take the defaults above

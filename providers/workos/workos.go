@@ -87,6 +87,7 @@ var (
 	_ providers.Provider    = (*Provider)(nil)
 	_ providers.EventSource = (*Provider)(nil)
 	_ providers.EmailFinder = (*Provider)(nil)
+	_ providers.Featurer    = (*Provider)(nil)
 )
 
 // New builds a WorkOS provider. Zero Options fields take the defaults above
