@@ -7,12 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	// Providers register themselves by name.
-	_ "github.com/reconctl/reconctl/providers/clerk"
-	_ "github.com/reconctl/reconctl/providers/file"
-	_ "github.com/reconctl/reconctl/providers/rest"
-	_ "github.com/reconctl/reconctl/providers/stripe"
-	_ "github.com/reconctl/reconctl/providers/workos"
+	// Every provider registers itself by name.
+	_ "github.com/reconctl/reconctl/providers/all"
 )
 
 // New builds the command tree.

@@ -237,7 +237,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, sear
 	scopedP := &userProvider{Provider: p, resource: u.Resource, id: id, rec: found, status: status}
 	scopedS := &userStore{Store: store, userTable: userTable.Name, id: id, related: map[string]string{}}
 	resources := []*reconcile.Resource{userRes}
-	if rl, ok := p.(providers.RelatedLister); ok && status == providers.StatusPresent {
+	if rl := providers.FeaturesOf(p).Related; rl != nil && status == providers.StatusPresent {
 		for _, rel := range rl.RelatedResources(u.Resource) {
 			if s.Config.Resource(rel) == nil {
 				continue // compared only when the local side mirrors it
@@ -414,7 +414,7 @@ func findByEmail(ctx context.Context, p providers.Provider, store localstate.Sto
 		return nil, nil, nil, err
 	}
 	remote := map[string]providers.Record{}
-	if f, ok := p.(providers.EmailFinder); ok {
+	if f := providers.FeaturesOf(p).EmailLookup; f != nil {
 		for _, sp := range spellings {
 			recs, err := f.FindByEmail(ctx, resource, sp)
 			if err != nil {
@@ -489,7 +489,7 @@ func (p *userProvider) List(ctx context.Context, resource string, fn func(provid
 		}
 		return nil
 	}
-	return p.Provider.(providers.RelatedLister).ListRelated(ctx, resource, p.resource, p.id, fn)
+	return providers.FeaturesOf(p.Provider).Related.ListRelated(ctx, resource, p.resource, p.id, fn)
 }
 
 func (p *userProvider) Get(ctx context.Context, resource, id string) (providers.Record, providers.RemoteStatus, error) {

@@ -51,7 +51,7 @@ func envs(name string) []string { return []string{"RECONCTL_" + name} }
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default ./reconctl.yaml when present)", EnvVars: envs("CONFIG")},
-		&cli.StringFlag{Name: "provider", Usage: "provider `NAME`: stripe, workos, clerk, rest, file:PATH", EnvVars: envs("PROVIDER")},
+		&cli.StringFlag{Name: "provider", Usage: "provider `NAME`: " + providers.Usages(), EnvVars: envs("PROVIDER")},
 		&cli.StringFlag{Name: "api-base", Usage: "provider base `URL` (a proxy or fake; plain http:// only for loopback hosts)", EnvVars: envs("API_BASE")},
 		&cli.StringFlag{Name: "state", Usage: "app state `PATH`: .db/.sqlite/.sqlite3 (SQLite) or .json (snapshot)", EnvVars: envs("STATE")},
 		&cli.StringSliceFlag{Name: "resource", Aliases: []string{"r"}, Usage: "resource `NAME` to check (repeatable; default: the config's resources or the provider's defaults)", EnvVars: envs("RESOURCE")},
@@ -173,16 +173,15 @@ func loadSettings(c *cli.Context, io IO) (*Settings, error) {
 
 // openProvider builds the configured provider.
 func (s *Settings) openProvider() (providers.Provider, error) {
-	var settings map[string]any
-	if s.Config.Settings != nil {
-		name, _ := providers.SplitSpec(s.Provider)
-		if m, ok := s.Config.Settings[name].(map[string]any); ok {
-			settings = m
-		}
+	// The provider decodes its own section of reconctl.yaml (errors name
+	// file:line); only the selected provider's section is read.
+	pcfg, err := providers.DecodeSection(s.Provider, s.Config.Section(s.Provider), s.Config.File)
+	if err != nil {
+		return nil, err
 	}
 	return providers.Open(providers.Options{
 		Spec: s.Provider, APIBase: s.APIBase, APIKeyEnv: s.APIKeyEnv,
-		RPS: s.RPS, Concurrency: s.Conc, Logger: s.Logger, Settings: settings,
+		RPS: s.RPS, Concurrency: s.Conc, Logger: s.Logger, Config: pcfg,
 	})
 }
 

@@ -210,8 +210,9 @@ func runReplay(c *cli.Context, s *Settings) error {
 		if err != nil {
 			return err
 		}
-		signer, ok := p.(providers.WebhookSigner)
-		if _, events := p.(providers.EventSource); events && !ok {
+		feat := providers.FeaturesOf(p)
+		signer := feat.WebhookSigner
+		if feat.Events != nil && signer == nil {
 			return fmt.Errorf("%s: replay --deliver-to cannot sign this provider's webhooks (it has no known signature scheme); replay without --deliver-to applies the events to the state instead", p.Name())
 		}
 		job.signer = signer
@@ -288,8 +289,8 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 		return err
 	}
 	rep.Provider = p.Name()
-	src, ok := p.(providers.EventSource)
-	if !ok {
+	src := providers.FeaturesOf(p).Events
+	if src == nil {
 		return fmt.Errorf("%s: %w", p.Name(), providers.ErrNoEvents)
 	}
 	job.checkpoint = p.Name()
@@ -339,7 +340,7 @@ func replay(ctx context.Context, s *Settings, r *run, job replayJob, sinceArg, u
 		rep.Partial, rep.LostUntil = true, job.q.Since.Format(time.RFC3339)
 	}
 	rep.Since, rep.Until = job.q.Since.Format(time.RFC3339), job.q.Until.Format(time.RFC3339)
-	if typer, ok := p.(providers.EventTyper); ok && len(job.q.Types) == 0 {
+	if typer := providers.FeaturesOf(p).EventTypes; typer != nil && len(job.q.Types) == 0 {
 		// Only the events of the configured resources: a busy account's
 		// other events are neither fetched nor counted.
 		var names []string

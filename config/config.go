@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
 )
 
 // DefaultFile is read when --config is not given and it exists.
@@ -43,8 +44,16 @@ type Config struct {
 	// AllowAbsentPaths are mapped provider paths confirmed absent from every
 	// record (--allow-absent-path): a plan may write null from them.
 	AllowAbsentPaths []string
-	// Settings holds provider-specific sections (workos:, rest:) as plain maps.
-	Settings map[string]any
+	// Sections holds each provider's own section (workos:, rest:) as its
+	// raw YAML node, by provider name; the provider's registered decoder
+	// (providers.DecodeSection) reads it, so its errors name file:line.
+	Sections map[string]*yaml.Node
+}
+
+// Section returns the raw section of the provider named by spec, or nil.
+func (c *Config) Section(spec string) *yaml.Node {
+	name, _ := providers.SplitSpec(spec)
+	return c.Sections[name]
 }
 
 // Resource is one entry of resources:.
@@ -137,10 +146,14 @@ func (c *Config) resolvePaths(dir string) {
 	}
 	c.State = abs(c.State)
 	c.Journal = abs(c.Journal)
-	if strings.HasPrefix(c.Provider, "file:") {
-		c.Provider = "file:" + abs(strings.TrimPrefix(c.Provider, "file:"))
+	if name, path := providers.SplitSpec(c.Provider); path != "" {
+		c.Provider = name + ":" + abs(path)
 	}
 }
+
+// topKeys are the keys of reconctl.yaml besides the providers' sections.
+var topKeys = []string{"provider", "api_base", "api_key_env", "state", "journal", "user_resource", "max_changes",
+	"rps", "concurrency", "ignore", "allow_absent_paths", "resources"}
 
 type parser struct{ file string }
 
@@ -200,25 +213,21 @@ func Parse(file string, data []byte) (*Config, error) {
 			c.AllowAbsentPaths, err = p.strList(v, key)
 		case "resources":
 			c.Resources, err = p.resources(v)
-		case "workos", "rest", "clerk", "stripe":
-			var m any
-			if err = v.Decode(&m); err != nil {
-				return p.errf(v, key, "%v", err)
-			}
-			if mm, ok := m.(map[string]any); ok {
-				// Providers validate their own section; these let their
-				// errors name the file and line of a key.
-				lines := map[string]any{}
-				keyLines(v, "", lines)
-				mm["__lines__"] = lines
-				mm["__file__"] = p.file
-			}
-			if c.Settings == nil {
-				c.Settings = map[string]any{}
-			}
-			c.Settings[key] = m
 		default:
-			return p.errf(k, key, "unknown key (known: provider, api_base, api_key_env, state, journal, user_resource, max_changes, rps, concurrency, ignore, allow_absent_paths, resources, stripe, workos, clerk, rest)")
+			if slices.Contains(providers.Sections(), key) {
+				// The provider decodes its own section when it is opened.
+				var m any
+				if err = v.Decode(&m); err != nil {
+					return p.errf(v, key, "%v", err)
+				}
+				if c.Sections == nil {
+					c.Sections = map[string]*yaml.Node{}
+				}
+				c.Sections[key] = v
+				return nil
+			}
+			known := append(slices.Clone(topKeys), providers.Sections()...)
+			return p.errf(k, key, "unknown key (known: %s)", strings.Join(known, ", "))
 		}
 		return err
 	})
@@ -226,22 +235,6 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// keyLines records the line of every mapping key under n by its dotted path.
-func keyLines(n *yaml.Node, prefix string, out map[string]any) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := prefix + n.Content[i].Value
-			out[k] = n.Content[i].Line
-			keyLines(n.Content[i+1], k+".", out)
-		}
-	case yaml.SequenceNode:
-		for i, e := range n.Content {
-			keyLines(e, fmt.Sprintf("%s%d.", prefix, i), out)
-		}
-	}
 }
 
 func (p *parser) yamlErr(err error) error {

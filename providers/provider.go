@@ -10,9 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -125,65 +123,13 @@ type Options struct {
 	Timeout     time.Duration
 	HTTPClient  *http.Client
 	Logger      *slog.Logger
-	// Settings carries provider-specific configuration from reconctl.yaml
-	// (the rest provider's endpoints, WorkOS's directory id, ...).
+	// Config is the provider's own section of reconctl.yaml as its
+	// Registration.DecodeConfig returned it (a typed value: *rest.Config,
+	// workos.Config, ...); nil when the file has no such section.
+	Config any
+	// Settings is the same section as a plain map, for callers that build
+	// a provider without a reconctl.yaml (tests); Config wins when set.
 	Settings map[string]any
-}
-
-// Factory builds a provider from options.
-type Factory func(Options) (Provider, error)
-
-var (
-	mu        sync.RWMutex
-	factories = map[string]Factory{}
-)
-
-// Register makes a provider available by name. It is called from init.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	factories[name] = f
-}
-
-// Names lists registered providers.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	var out []string
-	for n := range factories {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// SplitSpec splits "file:PATH" into ("file", "PATH"); other specs have no path.
-func SplitSpec(spec string) (name, path string) {
-	if n, p, ok := strings.Cut(spec, ":"); ok && n == "file" {
-		return n, p
-	}
-	return spec, ""
-}
-
-// Open builds the provider named by opts.Spec.
-func Open(opts Options) (Provider, error) {
-	name, path := SplitSpec(opts.Spec)
-	if name == "" {
-		return nil, errors.New("no provider given: set --provider (stripe, workos, clerk, rest, file:PATH) or provider: in reconctl.yaml")
-	}
-	if name == "file" && path == "" && opts.Path == "" {
-		return nil, errors.New("provider file: needs a path: --provider file:export.json")
-	}
-	if opts.Path == "" {
-		opts.Path = path
-	}
-	mu.RLock()
-	f, ok := factories[name]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown provider %q: use one of %s", name, strings.Join(Names(), ", "))
-	}
-	return f(opts)
 }
 
 // UnknownResourceError is returned by List and Get for a resource the provider does not serve.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
 )
 
 // Values from either side are reduced to a canonical byte form per compare
@@ -243,13 +244,6 @@ func toBool(v any) (bool, bool) {
 }
 
 // Layouts accepted for timestamps held as text.
-var timeLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02",
-}
 
 // toInstant reads unix seconds, unix milliseconds (|n| >= 1e11) or a
 // timestamp string as an instant in unix milliseconds.
@@ -289,15 +283,9 @@ func toInstant(v any) (int64, bool) {
 	return 0, false
 }
 
-// ParseTime parses the timestamp text formats reconctl accepts.
-func ParseTime(s string) (time.Time, bool) {
-	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
+// ParseTime parses the timestamp text formats reconctl accepts
+// (providers.TimeLayouts).
+func ParseTime(s string) (time.Time, bool) { return providers.ParseTime(s) }
 
 // intToMs converts an integer unix timestamp, its unit told by its size as
 // localstate reads it (seconds below 1e11, then milli-, micro-, nanoseconds),

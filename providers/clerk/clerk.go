@@ -15,6 +15,8 @@
 package clerk
 
 import (
+	"gopkg.in/yaml.v3"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,7 +60,11 @@ const Users = "users"
 var knownResources = []string{Users}
 
 func init() {
-	providers.Register("clerk", func(o providers.Options) (providers.Provider, error) { return New(o) })
+	providers.Register(providers.Registration{
+		Name: "clerk", Rank: 30,
+		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
+		DecodeConfig: decodeConfig,
+	})
 }
 
 // Provider implements providers.Provider and EmailFinder for Clerk (and
@@ -79,6 +85,7 @@ type Provider struct {
 var (
 	_ providers.Provider    = (*Provider)(nil)
 	_ providers.EmailFinder = (*Provider)(nil)
+	_ providers.Featurer    = (*Provider)(nil)
 )
 
 // New builds a Clerk provider. Zero Options fields take the defaults above
@@ -86,13 +93,8 @@ var (
 // client-side pacing off. The optional tweaks adjust the HTTP layer's
 // configuration after Options are applied (tests use them for short backoff).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
-	if len(opts.Settings) > 0 {
-		for k := range opts.Settings {
-			if strings.HasPrefix(k, "__") {
-				continue // __lines__/__file__: added by the config loader for error positions
-			}
-			return nil, fmt.Errorf("clerk.%s: unknown key (the clerk: section takes no settings)", k)
-		}
+	for k := range opts.Settings {
+		return nil, unknownSetting(k)
 	}
 	// RPS 0: Clerk's default depends on the kind of key (set below).
 	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "clerk", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv})
@@ -122,8 +124,24 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		concurrency: conc, rps: cfg.RPS, pageSize: pageSize, maxBackups: 100, log: su.Log}, nil
 }
 
+func unknownSetting(key string) error {
+	return fmt.Errorf("clerk.%s: unknown key (the clerk: section takes no settings)", key)
+}
+
+// decodeConfig checks the clerk: section of reconctl.yaml, which takes no
+// settings: its first key, if any, is an error.
+func decodeConfig(section *yaml.Node, _ string) (any, error) {
+	if section != nil && section.Kind == yaml.MappingNode && len(section.Content) > 0 {
+		return nil, unknownSetting(section.Content[0].Value)
+	}
+	return nil, nil
+}
+
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return "clerk" }
+
+// Features implements providers.Featurer: email lookup, no events API.
+func (p *Provider) Features() providers.Features { return providers.Features{}.Fill(p) }
 
 // DefaultResources implements providers.Provider.
 func (p *Provider) DefaultResources() []string { return []string{Users} }

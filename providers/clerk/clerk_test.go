@@ -129,13 +129,13 @@ func TestRegisteredNoEventsAndConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := p.(providers.EventSource); ok {
+	if _, ok := p.(providers.EventSource); ok || providers.FeaturesOf(p).Events != nil {
 		t.Error("clerk must not implement EventSource: Clerk has no events API")
 	}
 	if !strings.Contains(providers.ErrNoEvents.Error(), "no events API") {
 		t.Errorf("ErrNoEvents = %v", providers.ErrNoEvents)
 	}
-	if _, ok := p.(providers.EmailFinder); !ok {
+	if providers.FeaturesOf(p).EmailLookup == nil {
 		t.Error("clerk should find users by email")
 	}
 	_, err = providers.Open(providers.Options{Spec: "clerk", APIKeyEnv: "RECONCTL_TEST_UNSET_KEY"})

@@ -2,6 +2,7 @@ package fakefault
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -146,6 +147,19 @@ func SeedFields(fields map[string]any, id string, t time.Time) func(i int) map[s
 		}
 		return fl
 	}
+}
+
+// FieldsAt returns a copy of fields(i) to add defaults to: never nil, and
+// never the caller's map (nil fields gives an empty map).
+func FieldsAt(fields func(i int) map[string]any, i int) map[string]any {
+	var fl map[string]any
+	if fields != nil {
+		fl = maps.Clone(fields(i))
+	}
+	if fl == nil {
+		fl = map[string]any{}
+	}
+	return fl
 }
 
 // RecoverOp turns a panic in a scenario op (the fakes' Create methods panic

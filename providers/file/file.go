@@ -23,7 +23,9 @@ import (
 	"github.com/reconctl/reconctl/providers"
 )
 
-func init() { providers.Register("file", New) }
+func init() {
+	providers.Register(providers.Registration{Name: "file", Rank: 50, TakesPath: true, PathExample: "file:export.json", New: New})
+}
 
 // Provider reads one export file. Get looks records up through an index of
 // byte offsets built once per resource.
@@ -38,7 +40,10 @@ type Provider struct {
 	indexes map[string]*index
 }
 
-var _ providers.Provider = (*Provider)(nil)
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Featurer = (*Provider)(nil)
+)
 
 // index maps a resource's ids to where their records start in the file.
 type index struct {
@@ -82,6 +87,9 @@ func New(opts providers.Options) (providers.Provider, error) {
 }
 
 func (p *Provider) Name() string { return "file" }
+
+// Features implements providers.Featurer: an export has no optional capability.
+func (p *Provider) Features() providers.Features { return providers.Features{} }
 
 // DefaultResources are the export's top-level keys, sorted. It reads only
 // the keys (records are skipped one at a time); a file it cannot read has

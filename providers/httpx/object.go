@@ -68,6 +68,18 @@ func DecodeObject(raw []byte, what string) (map[string]any, error) {
 	return m, nil
 }
 
+// DecodeObjects decodes a JSON list of objects (a list page's data) with
+// numbers kept as json.Number; what names it in errors ("decoding <what>: …").
+func DecodeObjects(raw []byte, what string) ([]map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var list []map[string]any
+	if err := d.Decode(&list); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", what, err)
+	}
+	return list, nil
+}
+
 // StringID is obj's "id" when it is a non-empty string; otherwise the error
 // "<what> without an id".
 func StringID(obj map[string]any, what string) (string, error) {

@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/reconctl/reconctl/providers"
 )
 
 // Config is the rest: section of reconctl.yaml, validated. See the package
@@ -115,15 +119,6 @@ type EventType struct {
 	Resource string
 	Delete   bool
 }
-
-// Settings keys the config loader may add to carry positions: LinesKey
-// maps a key path inside the section ("resources.users.pagination.style")
-// to its line; FileKey names the file. Errors then read
-// "reconctl.yaml:12: rest.resources.users.pagination.style: …".
-const (
-	LinesKey = "__lines__"
-	FileKey  = "__file__"
-)
 
 var (
 	timeFormats  = []string{"auto", "rfc3339", "unix", "unix_ms"}
@@ -361,9 +356,6 @@ func (n *node) done() {
 func sortedKeys(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
-		if k == LinesKey || k == FileKey {
-			continue
-		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -395,20 +387,30 @@ func (n *node) checkURLPath(key, p string) {
 // strings, numbers, bools) and returns it, or an error listing every
 // problem, each naming its key (errors.Join of *ConfigError).
 func ParseConfig(settings map[string]any) (*Config, error) {
+	return ParseConfigAt(settings, nil, "")
+}
+
+// DecodeConfig decodes the rest: section of reconctl.yaml (the provider's
+// providers.Registration.DecodeConfig): errors read
+// "reconctl.yaml:12: rest.resources.users.pagination.style: …".
+func DecodeConfig(section *yaml.Node, file string) (any, error) {
+	m, err := providers.SectionMap(section, file, "rest")
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfigAt(m, providers.KeyLines(section), file)
+}
+
+// ParseConfigAt is ParseConfig for a section read from file, whose keys
+// are at lines (by dotted path inside the section: "resources.users.pagination.style").
+func ParseConfigAt(settings map[string]any, lines map[string]int, file string) (*Config, error) {
 	if inner, ok := settings["rest"].(map[string]any); ok && len(sortedKeys(settings)) == 1 {
 		settings = inner // the whole settings map rather than the section
 	}
-	c := &checker{lines: map[string]int{}}
-	if raw, ok := settings[LinesKey].(map[string]any); ok {
-		for k, v := range raw {
-			if f, ok := number(v); ok {
-				c.lines[k] = int(f)
-			}
-		}
-	} else if raw, ok := settings[LinesKey].(map[string]int); ok {
-		c.lines = raw
+	if lines == nil {
+		lines = map[string]int{}
 	}
-	c.file, _ = settings[FileKey].(string)
+	c := &checker{lines: lines, file: file}
 	if len(sortedKeys(settings)) == 0 {
 		c.errf("", "missing: the rest provider needs a rest: section with base_url and resources (see the README)")
 		return nil, errors.Join(c.errs...)

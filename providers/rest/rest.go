@@ -98,12 +98,16 @@ import (
 const DefaultRPS = 10
 
 func init() {
-	providers.Register("rest", func(o providers.Options) (providers.Provider, error) { return New(o) })
+	providers.Register(providers.Registration{
+		Name: "rest", Rank: 40,
+		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
+		DecodeConfig: DecodeConfig,
+	})
 }
 
-// Provider is the generic REST provider. New returns it wrapped so that it
-// implements providers.EmailFinder only when some resource has email_param,
-// and providers.EventSource only when events: is configured.
+// Provider is the generic REST provider. Its Features say whether it can
+// look objects up by email (some resource has email_param) and list events
+// (events: is configured, or some resource has updated_after_param).
 type Provider struct {
 	cfg        *Config
 	base       *url.URL
@@ -117,30 +121,22 @@ type Provider struct {
 	log        *slog.Logger
 }
 
-type (
-	withEmail  struct{ *Provider }
-	withEvents struct{ *Provider }
-	withBoth   struct{ *Provider }
-)
+// restEvents is the events capability: the events: feed, or incremental
+// reads through updated_after_param.
+type restEvents struct{ p *Provider }
 
-func (p withEmail) FindByEmail(ctx context.Context, resource, email string) ([]providers.Record, error) {
-	return p.findByEmail(ctx, resource, email)
+func (e restEvents) Events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
+	return e.p.events(ctx, q, fn)
 }
 
-func (p withBoth) FindByEmail(ctx context.Context, resource, email string) ([]providers.Record, error) {
-	return p.findByEmail(ctx, resource, email)
-}
+func (e restEvents) EventRetention() time.Duration { return e.p.retention() }
 
-func (p withEvents) Events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
-	return p.events(ctx, q, fn)
-}
+// restEmail is the email-lookup capability (some resource has email_param).
+type restEmail struct{ p *Provider }
 
-func (p withBoth) Events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
-	return p.events(ctx, q, fn)
+func (e restEmail) FindByEmail(ctx context.Context, resource, email string) ([]providers.Record, error) {
+	return e.p.findByEmail(ctx, resource, email)
 }
-
-func (p withEvents) EventRetention() time.Duration { return p.retention() }
-func (p withBoth) EventRetention() time.Duration   { return p.retention() }
 
 // retention is the events feed's, or, for incremental reads through
 // updated_after_param, unlimited: the list holds every record's latest state.
@@ -151,29 +147,33 @@ func (p *Provider) retention() time.Duration {
 	return 100 * 365 * 24 * time.Hour
 }
 
-var (
-	_ providers.EmailFinder = withEmail{}
-	_ providers.EventSource = withEvents{}
-	_ providers.EmailFinder = withBoth{}
-	_ providers.EventSource = withBoth{}
-)
-
-// Unwrap returns the *Provider inside what New returned.
-func Unwrap(p providers.Provider) (*Provider, bool) {
-	switch x := p.(type) {
-	case *Provider:
-		return x, true
-	case withEmail:
-		return x.Provider, true
-	case withEvents:
-		return x.Provider, true
-	case withBoth:
-		return x.Provider, true
+// Features implements providers.Featurer: email lookup when some resource
+// has email_param, events when events: is configured or some resource has
+// updated_after_param; never webhook signing (no signature scheme).
+func (p *Provider) Features() providers.Features {
+	var f providers.Features
+	email, changes := false, false
+	for _, r := range p.cfg.Resources {
+		email = email || r.EmailParam != ""
+		changes = changes || r.UpdatedAfterParam != ""
 	}
-	return nil, false
+	if email {
+		f.EmailLookup = restEmail{p}
+	}
+	if p.cfg.Events != nil || changes {
+		f.Events = restEvents{p}
+	}
+	return f
 }
 
-// New builds the provider from Options.Settings (the rest: section).
+var (
+	_ providers.EmailFinder = restEmail{}
+	_ providers.EventSource = restEvents{}
+	_ providers.Featurer    = (*Provider)(nil)
+)
+
+// New builds the provider from Options.Config (the rest: section as
+// DecodeConfig decoded it) or else Options.Settings (the same as a map).
 // Options.APIBase overrides base_url, Options.APIKeyEnv overrides
 // auth.env, Options.RPS overrides rps (negative: no client-side pacing).
 // The optional tweaks adjust the HTTP layer's configuration (tests use them
@@ -182,9 +182,12 @@ func Unwrap(p providers.Provider) (*Provider, bool) {
 // Not httpx.NewSetup: the base comes from the config and is checked before
 // the key, which is optional (no auth: section, no key).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provider, error) {
-	cfg, err := ParseConfig(opts.Settings)
-	if err != nil {
-		return nil, err
+	cfg, ok := opts.Config.(*Config)
+	if !ok || cfg == nil {
+		var err error
+		if cfg, err = ParseConfig(opts.Settings); err != nil {
+			return nil, err
+		}
 	}
 	base := opts.APIBase
 	if base == "" {
@@ -225,20 +228,6 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 	p.transport = httpx.New(hc)
 	p.client = p.transport.Client()
 
-	email, changes := false, false
-	for _, r := range cfg.Resources {
-		email = email || r.EmailParam != ""
-		changes = changes || r.UpdatedAfterParam != ""
-	}
-	events := cfg.Events != nil || changes
-	switch {
-	case email && events:
-		return withBoth{p}, nil
-	case email:
-		return withEmail{p}, nil
-	case events:
-		return withEvents{p}, nil
-	}
 	return p, nil
 }
 
@@ -526,10 +515,8 @@ func parseTime(v any, format string) (time.Time, error) {
 			}
 			return time.Time{}, fmt.Errorf("want a number (%s), got %q", format, x)
 		}
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
-			if t, err := time.Parse(layout, x); err == nil {
-				return t.UTC(), nil
-			}
+		if t, ok := providers.ParseTime(x); ok {
+			return t.UTC(), nil
 		}
 		if format == "auto" {
 			if _, err := strconv.ParseFloat(x, 64); err == nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/providertest"
 	"github.com/reconctl/reconctl/providers/rest/restfake"
@@ -243,16 +245,25 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 func TestConfigErrorLines(t *testing.T) {
 	m := minimal()
 	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"].(map[string]any)["style"] = "pages"
-	m[LinesKey] = map[string]any{"resources.users.pagination.style": 14}
-	m[FileKey] = "reconctl.yaml"
-	_, err := ParseConfig(m)
+	lines := map[string]int{"resources.users.pagination.style": 14}
+	_, err := ParseConfigAt(m, lines, "reconctl.yaml")
 	want := `reconctl.yaml:14: rest.resources.users.pagination.style: unknown style "pages"`
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("got %v, want %s…", err, want)
 	}
-	delete(m, FileKey)
-	if _, err := ParseConfig(m); err == nil || !strings.HasPrefix(err.Error(), "line 14: rest.resources") {
+	if _, err := ParseConfigAt(m, lines, ""); err == nil || !strings.HasPrefix(err.Error(), "line 14: rest.resources") {
 		t.Errorf("without a file: %v", err)
+	}
+	// Through the registered decoder, lines come from the YAML itself.
+	var doc yaml.Node
+	src := "base_url: https://api.example.com\nresources:\n  users:\n    list_path: /users\n    pagination:\n      style: pages\n"
+	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := providers.Lookup("rest")
+	_, err = reg.DecodeConfig(doc.Content[0], "app.yaml")
+	if want := `app.yaml:6: rest.resources.users.pagination.style: unknown style "pages"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("decoder: got %v, want %s…", err, want)
 	}
 	// The whole settings map with a rest: key works too.
 	if _, err := ParseConfig(map[string]any{"rest": minimal()}); err != nil {
@@ -372,21 +383,24 @@ func TestWrappedAndSoftDeleted(t *testing.T) {
 func TestCapabilities(t *testing.T) {
 	m := minimal()
 	p := build(t, m, providers.Options{})
-	if _, ok := p.(providers.EmailFinder); ok {
+	if providers.FeaturesOf(p).EmailLookup != nil {
 		t.Error("EmailFinder without email_param")
 	}
-	if _, ok := p.(providers.EventSource); ok {
+	if providers.FeaturesOf(p).Events != nil {
 		t.Error("EventSource without events")
 	}
 	f := restfake.New(restfake.Config{})
 	full := build(t, f.ConfigFor("https://api.example.com", "users", testKeyEnv), providers.Options{})
-	if _, ok := full.(providers.EmailFinder); !ok {
+	if providers.FeaturesOf(full).EmailLookup == nil {
 		t.Error("no EmailFinder with email_param")
 	}
-	if es, ok := full.(providers.EventSource); !ok || es.EventRetention() != 30*24*time.Hour {
+	if es := providers.FeaturesOf(full).Events; es == nil || es.EventRetention() != 30*24*time.Hour {
 		t.Error("no EventSource with events")
 	}
-	if inner, ok := Unwrap(full); !ok || inner.Name() != "rest" || !slices.Equal(inner.DefaultResources(), []string{"users"}) {
+	if providers.FeaturesOf(full).WebhookSigner != nil {
+		t.Error("rest has no webhook signature scheme")
+	}
+	if inner, ok := full.(*Provider); !ok || inner.Name() != "rest" || !slices.Equal(inner.DefaultResources(), []string{"users"}) {
 		t.Error("Unwrap")
 	}
 }
@@ -395,7 +409,7 @@ func TestFindByEmail(t *testing.T) {
 	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor})
 	f.Seed("users", 30, func(i int) map[string]any { return map[string]any{"email": fmt.Sprintf("u%d@example.com", i)} })
 	p := newProvider(t, f, srv, providers.Options{})
-	recs, err := p.(providers.EmailFinder).FindByEmail(context.Background(), "users", "U3@example.com")
+	recs, err := providers.FeaturesOf(p).EmailLookup.FindByEmail(context.Background(), "users", "U3@example.com")
 	if err != nil || len(recs) != 1 || recs[0].Data["email"] != "u3@example.com" {
 		t.Fatalf("FindByEmail = %+v %v", recs, err)
 	}
@@ -408,7 +422,7 @@ func TestFindByEmail(t *testing.T) {
 	cfg := f.ConfigFor(srv.URL, "users", testKeyEnv)
 	cfg["resources"].(map[string]any)["users"].(map[string]any)["email_param"] = "mail"
 	p2 := build(t, cfg, providers.Options{})
-	recs, err = p2.(providers.EmailFinder).FindByEmail(context.Background(), "users", "u7@example.com")
+	recs, err = providers.FeaturesOf(p2).EmailLookup.FindByEmail(context.Background(), "users", "u7@example.com")
 	if err != nil || len(recs) != 1 {
 		t.Errorf("ignored parameter: %d records, %v", len(recs), err)
 	}
@@ -516,7 +530,7 @@ func TestEvents(t *testing.T) {
 	f.AddEvent("user.created", map[string]any{"id": "early"}, now.Add(-3*time.Hour))
 	cfg := f.ConfigFor(srv.URL, "users", testKeyEnv)
 	cfg["events"].(map[string]any)["pagination"].(map[string]any)["limit"] = 10
-	p := build(t, cfg, providers.Options{}).(providers.EventSource)
+	p := providers.FeaturesOf(build(t, cfg, providers.Options{})).Events
 	var evs []providers.Event
 	err := p.Events(context.Background(), providers.EventQuery{Since: now.Add(-2 * time.Hour), Until: now},
 		func(e providers.Event) error { evs = append(evs, e); return nil })
@@ -702,7 +716,7 @@ func TestEventWindowFormatsAndCommaTypes(t *testing.T) {
 			}
 			p := newProvider(t, f, srv, providers.Options{})
 			var got []string
-			err := p.(providers.EventSource).Events(context.Background(), providers.EventQuery{
+			err := providers.FeaturesOf(p).Events.Events(context.Background(), providers.EventQuery{
 				Since: now.Add(-2 * time.Hour), Until: now, Types: []string{"user.updated", "user.deleted"}},
 				func(e providers.Event) error { got = append(got, e.Type); return nil })
 			if err != nil {
@@ -747,8 +761,8 @@ func TestIncrementalReadsWithoutEvents(t *testing.T) {
 	delete(m, "events")
 	m["resources"].(map[string]any)["users"].(map[string]any)["updated_after_param"] = "updated_after"
 	p := build(t, m, providers.Options{})
-	src, ok := p.(providers.EventSource)
-	if !ok {
+	src := providers.FeaturesOf(p).Events
+	if src == nil {
 		t.Fatal("updated_after_param did not make the provider an event source")
 	}
 	if src.EventRetention() < 50*365*24*time.Hour {
@@ -799,5 +813,24 @@ func TestIncrementalReadsWithoutEvents(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v lacks %q", err, w)
 		}
+	}
+}
+
+// The REST provider reads timestamp text with the engine's parser
+// (providers.ParseTime): every layout the time compare mode accepts is a
+// time here too, not an error.
+func TestParseTimeShared(t *testing.T) {
+	for _, s := range []string{"2024-01-02T03:04:05.5Z", "2024-01-02T03:04:05", "2024-01-02 03:04:05+02:00", "2024-01-02 03:04:05.25", "2024-01-02"} {
+		want, ok := providers.ParseTime(s)
+		if !ok {
+			t.Fatalf("providers.ParseTime(%q) failed", s)
+		}
+		got, err := parseTime(s, "auto")
+		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("parseTime(%q) = %v, %v; want %v in UTC", s, got, err, want)
+		}
+	}
+	if _, err := parseTime("yesterday", "auto"); err == nil {
+		t.Error("yesterday parsed")
 	}
 }

@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v84/form"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
 )
 
 // rawPage is one list response with its items kept as raw JSON: records keep
@@ -50,14 +50,9 @@ type objectList []map[string]any
 // UnmarshalJSON keeps numbers as json.Number, so ids, amounts and
 // timestamps survive exactly.
 func (o *objectList) UnmarshalJSON(b []byte) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var list []map[string]any
-	if err := d.Decode(&list); err != nil {
-		return fmt.Errorf("decoding stripe list data: %w", err)
-	}
+	list, err := httpx.DecodeObjects(b, "stripe list data")
 	*o = list
-	return nil
+	return err
 }
 
 // listSpec says how to ask for one page of a listing.

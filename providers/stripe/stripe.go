@@ -16,6 +16,8 @@
 package stripe
 
 import (
+	"gopkg.in/yaml.v3"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -54,7 +56,12 @@ const (
 var knownResources = []string{Customers, Subscriptions}
 
 func init() {
-	providers.Register("stripe", func(o providers.Options) (providers.Provider, error) { return New(o) })
+	providers.Register(providers.Registration{
+		Name: "stripe", Rank: 10,
+		New: func(o providers.Options) (providers.Provider, error) { return New(o) },
+		// The stripe: section is accepted and takes no settings yet.
+		DecodeConfig: func(*yaml.Node, string) (any, error) { return nil, nil },
+	})
 }
 
 // Provider implements providers.Provider, EventSource, EmailFinder and
@@ -83,6 +90,7 @@ var (
 	_ providers.EventSource   = (*Provider)(nil)
 	_ providers.EmailFinder   = (*Provider)(nil)
 	_ providers.RelatedLister = (*Provider)(nil)
+	_ providers.Featurer      = (*Provider)(nil)
 )
 
 // New builds a Stripe provider. Zero Options fields take the defaults above
@@ -129,6 +137,10 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return "stripe" }
+
+// Features implements providers.Featurer: events (and their types), email
+// lookup, related records (subscriptions), webhook signing.
+func (p *Provider) Features() providers.Features { return providers.Features{}.Fill(p) }
 
 // DefaultResources implements providers.Provider.
 func (p *Provider) DefaultResources() []string { return []string{Customers, Subscriptions} }

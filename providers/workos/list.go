@@ -1,7 +1,6 @@
 package workos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"net/url"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
 )
 
 // listPage is one list response: {"object":"list","data":[…],
@@ -26,14 +26,9 @@ type objectList []map[string]any
 
 // UnmarshalJSON keeps numbers as json.Number.
 func (o *objectList) UnmarshalJSON(b []byte) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var list []map[string]any
-	if err := d.Decode(&list); err != nil {
-		return fmt.Errorf("decoding workos list data: %w", err)
-	}
+	list, err := httpx.DecodeObjects(b, "workos list data")
 	*o = list
-	return nil
+	return err
 }
 
 // ErrNoDirectory is returned when directory_users is used without a

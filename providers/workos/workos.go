@@ -13,6 +13,8 @@
 package workos
 
 import (
+	"gopkg.in/yaml.v3"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -59,7 +61,11 @@ var knownResources = []string{Users, Organizations, DirectoryUsers}
 const SettingDirectoryID = "directory_id"
 
 func init() {
-	providers.Register("workos", func(o providers.Options) (providers.Provider, error) { return New(o) })
+	providers.Register(providers.Registration{
+		Name: "workos", Rank: 20,
+		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
+		DecodeConfig: decodeConfig,
+	})
 }
 
 // Provider implements providers.Provider, EventSource and EmailFinder for WorkOS.
@@ -81,17 +87,22 @@ var (
 	_ providers.Provider    = (*Provider)(nil)
 	_ providers.EventSource = (*Provider)(nil)
 	_ providers.EmailFinder = (*Provider)(nil)
+	_ providers.Featurer    = (*Provider)(nil)
 )
 
 // New builds a WorkOS provider. Zero Options fields take the defaults above
 // (and httpx's: 5 retries, 30 s per attempt); a negative RPS turns
-// client-side pacing off (for both limiters). Options.Settings is the
-// workos: section of reconctl.yaml: {directory_id: directory_…}. The
+// client-side pacing off (for both limiters). Options.Config is the
+// workos: section of reconctl.yaml as decoded (a Config), or Options.Settings
+// the same as a map: {directory_id: directory_…}. The
 // optional tweaks adjust the HTTP layer's configuration after Options are
 // applied (tests use them for short backoff).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
-	dirID, err := parseSettings(opts.Settings)
-	if err != nil {
+	var dirID string
+	var err error
+	if c, ok := opts.Config.(Config); ok {
+		dirID = c.DirectoryID
+	} else if dirID, err = parseSettings(opts.Settings); err != nil {
 		return nil, err
 	}
 	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "workos", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv, RPS: DefaultRPS})
@@ -116,6 +127,24 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 	}, nil
 }
 
+// Config is the workos: section of reconctl.yaml.
+type Config struct {
+	DirectoryID string // directory_id: the directory whose users are directory_users
+}
+
+// decodeConfig decodes the workos: section (providers.Registration.DecodeConfig).
+func decodeConfig(section *yaml.Node, file string) (any, error) {
+	m, err := providers.SectionMap(section, file, "workos")
+	if err != nil {
+		return nil, err
+	}
+	dirID, err := parseSettings(m)
+	if err != nil {
+		return nil, err
+	}
+	return Config{DirectoryID: dirID}, nil
+}
+
 // parseSettings validates the workos: section.
 func parseSettings(s map[string]any) (dirID string, err error) {
 	if inner, ok := s["workos"].(map[string]any); ok && len(s) == 1 {
@@ -123,9 +152,6 @@ func parseSettings(s map[string]any) (dirID string, err error) {
 	}
 	keys := make([]string, 0, len(s))
 	for k := range s {
-		if strings.HasPrefix(k, "__") {
-			continue // __lines__/__file__: added by the config loader for error positions
-		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -146,6 +172,10 @@ func parseSettings(s map[string]any) (dirID string, err error) {
 
 // Name implements providers.Provider.
 func (p *Provider) Name() string { return "workos" }
+
+// Features implements providers.Featurer: events (and their types), email
+// lookup, webhook signing.
+func (p *Provider) Features() providers.Features { return providers.Features{}.Fill(p) }
 
 // DefaultResources implements providers.Provider: users and organizations,
 // plus directory_users when a directory is configured.

@@ -14,7 +14,6 @@ package clerkfake
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -55,11 +54,9 @@ type Fake struct {
 	*fakefault.Base // clock, Forbid, faults, stats and request log
 	cfg             Config
 
-	mu     sync.Mutex
-	seq    uint64
-	byID   map[string]*entry
-	sorted []*entry // live users ascending by (created_at, id)
-	dirty  bool
+	mu    sync.Mutex
+	seq   uint64
+	users fakefault.Collection[*entry] // live users ascending by (created_at, id)
 }
 
 type entry struct {
@@ -85,7 +82,7 @@ func (e *entry) setObj(m map[string]any) {
 
 // New returns an empty fake.
 func New(cfg Config) *Fake {
-	f := &Fake{cfg: cfg, byID: map[string]*entry{}}
+	f := &Fake{cfg: cfg, users: fakefault.NewCollection(cmpEntry)}
 	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte {
 			return errBody("too_many_requests", "Too Many Requests", "You have exceeded the rate limit; please retry later.", nil)
@@ -181,7 +178,7 @@ func (f *Fake) create(fields map[string]any) (*entry, error) {
 	if id == "" {
 		id = f.newID("user_")
 	}
-	if _, dup := f.byID[id]; dup {
+	if _, dup := f.users.ByID[id]; dup {
 		return nil, fmt.Errorf("clerkfake: duplicate user id %q", id)
 	}
 	obj := f.userDefaults(id, created)
@@ -220,11 +217,7 @@ func (f *Fake) create(fields map[string]any) (*entry, error) {
 	// Stored rendered: the object never aliases the caller's maps, and
 	// reads back with numbers as json.Number.
 	e := &entry{id: id, created: created, raw: render(obj)}
-	f.byID[id] = e
-	if n := len(f.sorted); n > 0 && less(e, f.sorted[n-1]) {
-		f.dirty = true
-	}
-	f.sorted = append(f.sorted, e)
+	f.users.Add(id, e)
 	return e, nil
 }
 
@@ -235,19 +228,14 @@ func less(a, b *entry) bool {
 	return a.id < b.id
 }
 
-func (f *Fake) sortIfNeeded() {
-	if f.dirty {
-		slices.SortFunc(f.sorted, func(a, b *entry) int {
-			switch {
-			case less(a, b):
-				return -1
-			case less(b, a):
-				return 1
-			}
-			return 0
-		})
-		f.dirty = false
+func cmpEntry(a, b *entry) int {
+	switch {
+	case less(a, b):
+		return -1
+	case less(b, a):
+		return 1
 	}
+	return 0
 }
 
 // CreateUser creates a user and returns the stored object (see create for
@@ -271,13 +259,7 @@ func (f *Fake) SeedUsers(n int, fields func(i int) map[string]any) []string {
 	now := f.Now().UnixMilli()
 	ids := make([]string, 0, n)
 	for i := range n {
-		var fl map[string]any
-		if fields != nil {
-			fl = maps.Clone(fields(i))
-		}
-		if fl == nil {
-			fl = map[string]any{}
-		}
+		fl := fakefault.FieldsAt(fields, i)
 		if _, ok := fl["created_at"]; !ok {
 			fl["created_at"] = now - int64(n-i)
 		}
@@ -295,7 +277,7 @@ func (f *Fake) SeedUsers(n int, fields func(i int) map[string]any) []string {
 func (f *Fake) UpdateUser(id string, fields map[string]any) (map[string]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.byID[id]
+	e := f.users.ByID[id]
 	if e == nil {
 		return nil, fmt.Errorf("clerkfake: no such user %q", id)
 	}
@@ -334,7 +316,7 @@ func (f *Fake) UpdateUser(id string, fields map[string]any) (map[string]any, err
 func (f *Fake) AddEmailAddress(userID, addr string, primary bool) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.byID[userID]
+	e := f.users.ByID[userID]
 	if e == nil {
 		return "", fmt.Errorf("clerkfake: no such user %q", userID)
 	}
@@ -355,14 +337,14 @@ func (f *Fake) AddEmailAddress(userID, addr string, primary bool) (string, error
 func (f *Fake) DeleteUser(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.byID[id]
+	e := f.users.ByID[id]
 	if e == nil {
 		return fmt.Errorf("clerkfake: no such user %q", id)
 	}
-	delete(f.byID, id)
-	f.sortIfNeeded()
-	if i := slices.Index(f.sorted, e); i >= 0 {
-		f.sorted = slices.Delete(f.sorted, i, i+1)
+	delete(f.users.ByID, id)
+	f.users.SortIfNeeded()
+	if i := slices.Index(f.users.Sorted, e); i >= 0 {
+		f.users.Sorted = slices.Delete(f.users.Sorted, i, i+1)
 	}
 	return nil
 }
@@ -371,7 +353,7 @@ func (f *Fake) DeleteUser(id string) error {
 func (f *Fake) User(id string) (map[string]any, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.byID[id]
+	e := f.users.ByID[id]
 	if e == nil {
 		return nil, false
 	}
@@ -382,7 +364,7 @@ func (f *Fake) User(id string) (map[string]any, bool) {
 func (f *Fake) Count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.byID)
+	return len(f.users.ByID)
 }
 
 // errBody renders Clerk's error shape.

@@ -94,7 +94,7 @@ func (f *Fake) retrieve(id string) response {
 		return errResp(http.StatusForbidden, "authorization_invalid", "Unauthorized request",
 			"You are not authorized to perform this request", nil)
 	}
-	e := f.byID[id]
+	e := f.users.ByID[id]
 	if e == nil {
 		return errResp(http.StatusNotFound, "resource_not_found", "not found",
 			"No user was found with id "+id, nil)
@@ -247,9 +247,9 @@ func (f *Fake) list(q url.Values, count bool) response {
 		}
 		return true
 	}
-	f.sortIfNeeded()
+	f.users.SortIfNeeded()
 	var hits []*entry
-	for _, e := range f.sorted {
+	for _, e := range f.users.Sorted {
 		if match(e) {
 			hits = append(hits, e)
 		}
@@ -273,7 +273,7 @@ func (f *Fake) list(q url.Values, count bool) response {
 	start := int(min(offset, int64(len(hits))))
 	if after != "" {
 		start = len(hits)
-		if e := f.byID[after]; e != nil {
+		if e := f.users.ByID[after]; e != nil {
 			for i, h := range hits {
 				if desc && less(h, e) || !desc && less(e, h) {
 					start = i

@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,12 +130,10 @@ type entry struct {
 
 // collection keeps entries ascending by (created, seq).
 type collection struct {
-	byID   map[string]*entry
-	sorted []*entry
-	dirty  bool
+	fakefault.Collection[*entry]
 }
 
-func newCollection() *collection { return &collection{byID: map[string]*entry{}} }
+func newCollection() *collection { return &collection{fakefault.NewCollection(cmpEntry)} }
 
 func cmpEntry(a, b *entry) int {
 	if c := a.created.Compare(b.created); c != 0 {
@@ -148,20 +145,7 @@ func cmpEntry(a, b *entry) int {
 	return strings.Compare(a.id, b.id)
 }
 
-func (c *collection) add(e *entry) {
-	c.byID[e.id] = e
-	if n := len(c.sorted); n > 0 && cmpEntry(e, c.sorted[n-1]) < 0 {
-		c.dirty = true
-	}
-	c.sorted = append(c.sorted, e)
-}
-
-func (c *collection) sortIfNeeded() {
-	if c.dirty {
-		slices.SortFunc(c.sorted, cmpEntry)
-		c.dirty = false
-	}
-}
+func (c *collection) add(e *entry) { c.Add(e.id, e) }
 
 // New returns an empty fake.
 func New(cfg Config) *Fake {
@@ -256,7 +240,7 @@ func (f *Fake) create(resource string, fields map[string]any) (*entry, error) {
 	}
 	id := fmt.Sprint(idv)
 	c := f.coll(resource)
-	if _, dup := c.byID[id]; dup {
+	if _, dup := c.ByID[id]; dup {
 		return nil, fmt.Errorf("restfake: duplicate %s id %q", resource, id)
 	}
 	obj := map[string]any{"id": idv, "created_at": f.stamp(created), "updated_at": f.stamp(created)}
@@ -317,7 +301,7 @@ func (f *Fake) Seed(resource string, n int, fields func(i int) map[string]any) [
 func (f *Fake) Update(resource, id string, fields map[string]any) (map[string]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.coll(resource).byID[id]
+	e := f.coll(resource).ByID[id]
 	if e == nil || e.deleted {
 		return nil, fmt.Errorf("restfake: no such %s %q", resource, id)
 	}
@@ -339,7 +323,7 @@ func (f *Fake) Update(resource, id string, fields map[string]any) (map[string]an
 func (f *Fake) Delete(resource, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.coll(resource).byID[id]
+	e := f.coll(resource).ByID[id]
 	if e == nil || e.deleted {
 		return fmt.Errorf("restfake: no such %s %q", resource, id)
 	}
@@ -352,7 +336,7 @@ func (f *Fake) Delete(resource, id string) error {
 func (f *Fake) Get(resource, id string) (map[string]any, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.coll(resource).byID[id]
+	e := f.coll(resource).ByID[id]
 	if e == nil || e.deleted {
 		return nil, false
 	}
@@ -382,9 +366,9 @@ func (f *Fake) AddEvent(typ string, object map[string]any, at time.Time) string 
 func (f *Fake) Events() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events.sortIfNeeded()
+	f.events.SortIfNeeded()
 	var ids []string
-	for _, e := range f.events.sorted {
+	for _, e := range f.events.Sorted {
 		ids = append(ids, e.id)
 	}
 	return ids

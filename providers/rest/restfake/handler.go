@@ -74,7 +74,7 @@ func (f *Fake) retrieve(resource, id string) response {
 	c := f.colls[resource]
 	var e *entry
 	if c != nil {
-		e = c.byID[id]
+		e = c.ByID[id]
 	}
 	if e == nil || e.deleted && !f.cfg.SoftDelete {
 		return jsonErr(http.StatusNotFound, "not_found", fmt.Sprintf("No %s with id %s", singular(resource), id))
@@ -198,9 +198,9 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 	if isEvents {
 		c = f.events
 	}
-	c.sortIfNeeded()
+	c.SortIfNeeded()
 	var hits []*entry
-	for _, e := range c.sorted {
+	for _, e := range c.Sorted {
 		if match(e) {
 			hits = append(hits, e)
 		}
@@ -223,7 +223,7 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 		start := 0
 		if cur := q.Get(cparam); cur != "" {
 			id, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(cur, "c_"))
-			e := c.byID[string(id)]
+			e := c.ByID[string(id)]
 			if err != nil || !strings.HasPrefix(cur, "c_") || e == nil {
 				return jsonErr(http.StatusBadRequest, "invalid_cursor", "The cursor is not valid")
 			}

@@ -14,7 +14,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -172,15 +171,13 @@ type entry struct {
 // lists walk it backwards for Stripe's newest-first order. Ids play no part
 // in the order: Stripe's are opaque.
 type collection struct {
-	kind   string
-	seq    uint64
-	byID   map[string]*entry
-	sorted []*entry
-	dirty  bool
+	fakefault.Collection[*entry]
+	kind string
+	seq  uint64
 }
 
 func newCollection(kind string) *collection {
-	return &collection{kind: kind, byID: map[string]*entry{}}
+	return &collection{Collection: fakefault.NewCollection(cmpEntry), kind: kind}
 }
 
 func less(a, b *entry) bool {
@@ -190,29 +187,21 @@ func less(a, b *entry) bool {
 	return a.seq < b.seq
 }
 
+func cmpEntry(a, b *entry) int {
+	if less(a, b) {
+		return -1
+	}
+	if less(b, a) {
+		return 1
+	}
+	return 0
+}
+
+// add stores e with the next insertion sequence number.
 func (c *collection) add(e *entry) {
 	c.seq++
 	e.seq = c.seq
-	c.byID[e.id] = e
-	if n := len(c.sorted); n > 0 && less(e, c.sorted[n-1]) {
-		c.dirty = true
-	}
-	c.sorted = append(c.sorted, e)
-}
-
-func (c *collection) sortIfNeeded() {
-	if c.dirty {
-		slices.SortFunc(c.sorted, func(a, b *entry) int {
-			if less(a, b) {
-				return -1
-			}
-			if less(b, a) {
-				return 1
-			}
-			return 0
-		})
-		c.dirty = false
-	}
+	c.Add(e.id, e)
 }
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -291,7 +280,7 @@ func (f *Fake) createCustomer(fields map[string]any) *entry {
 	if id == "" {
 		id = f.newID("cus_")
 	}
-	if _, dup := f.customers.byID[id]; dup {
+	if _, dup := f.customers.ByID[id]; dup {
 		panic("stripefake: duplicate customer id " + id)
 	}
 	obj := customerDefaults(id, created)
@@ -315,13 +304,7 @@ func (f *Fake) SeedCustomers(n int, from, to time.Time, fields func(i int) map[s
 	ids := make([]string, 0, n)
 	span := to.Unix() - from.Unix()
 	for i := range n {
-		var fl map[string]any
-		if fields != nil {
-			fl = maps.Clone(fields(i))
-		}
-		if fl == nil {
-			fl = map[string]any{}
-		}
+		fl := fakefault.FieldsAt(fields, i)
 		if _, ok := fl["created"]; !ok {
 			fl["created"] = from.Unix() + int64(i)*span/int64(max(n, 1))
 		}
@@ -336,7 +319,7 @@ func (f *Fake) SeedCustomers(n int, from, to time.Time, fields func(i int) map[s
 func (f *Fake) UpdateCustomer(id string, fields map[string]any) (map[string]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.customers.byID[id]
+	e := f.customers.ByID[id]
 	if e == nil || e.deleted {
 		return nil, fmt.Errorf("no such customer: %q", id)
 	}
@@ -407,11 +390,11 @@ func jsonEqual(a, b any) bool {
 func (f *Fake) DeleteCustomer(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.customers.byID[id]
+	e := f.customers.ByID[id]
 	if e == nil || e.deleted {
 		return fmt.Errorf("no such customer: %q", id)
 	}
-	for _, s := range f.subscriptions.sorted {
+	for _, s := range f.subscriptions.Sorted {
 		if s.obj["customer"] == id && s.obj["status"] != "canceled" {
 			f.cancel(s)
 		}
@@ -426,7 +409,7 @@ func (f *Fake) DeleteCustomer(id string) error {
 func (f *Fake) Customer(id string) (obj map[string]any, deleted, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.customers.byID[id]
+	e := f.customers.ByID[id]
 	if e == nil {
 		return nil, false, false
 	}
@@ -452,7 +435,7 @@ func (f *Fake) CreateSubscription(fields map[string]any) (map[string]any, error)
 
 func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 	cus, _ := fields["customer"].(string)
-	if c := f.customers.byID[cus]; c == nil || c.deleted {
+	if c := f.customers.ByID[cus]; c == nil || c.deleted {
 		return nil, fmt.Errorf("no such customer: %q", cus)
 	}
 	created := f.createdFrom(fields)
@@ -460,7 +443,7 @@ func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 	if id == "" {
 		id = f.newID("sub_")
 	}
-	if _, dup := f.subscriptions.byID[id]; dup {
+	if _, dup := f.subscriptions.ByID[id]; dup {
 		return nil, fmt.Errorf("duplicate subscription id %q", id)
 	}
 	price, _ := fields["price"].(string)
@@ -468,7 +451,7 @@ func (f *Fake) createSubscription(fields map[string]any) (*entry, error) {
 		price = "price_default"
 	}
 	// A subscription belongs to its customer's test clock.
-	clock := f.customers.byID[cus].obj["test_clock"]
+	clock := f.customers.ByID[cus].obj["test_clock"]
 	itemID := "si_" + id[len("sub_"):]
 	// In the pinned API version current_period_start/end live on each
 	// subscription item, not on the subscription (stripe-go v84.4.1:
@@ -512,7 +495,7 @@ func (f *Fake) SeedSubscriptions(customerIDs []string, fields func(i int) map[st
 		}
 		fl["customer"] = cus
 		if _, ok := fl["created"]; !ok {
-			if c := f.customers.byID[cus]; c != nil {
+			if c := f.customers.ByID[cus]; c != nil {
 				fl["created"] = c.created + 1
 			}
 		}
@@ -529,7 +512,7 @@ func (f *Fake) SeedSubscriptions(customerIDs []string, fields func(i int) map[st
 func (f *Fake) UpdateSubscription(id string, fields map[string]any) (map[string]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.subscriptions.byID[id]
+	e := f.subscriptions.ByID[id]
 	if e == nil {
 		return nil, fmt.Errorf("no such subscription: %q", id)
 	}
@@ -546,7 +529,7 @@ func (f *Fake) UpdateSubscription(id string, fields map[string]any) (map[string]
 func (f *Fake) CancelSubscription(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.subscriptions.byID[id]
+	e := f.subscriptions.ByID[id]
 	if e == nil {
 		return fmt.Errorf("no such subscription: %q", id)
 	}
@@ -570,7 +553,7 @@ func (f *Fake) cancel(e *entry) {
 func (f *Fake) Subscription(id string) (map[string]any, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.subscriptions.byID[id]
+	e := f.subscriptions.ByID[id]
 	if e == nil {
 		return nil, false
 	}
@@ -681,9 +664,9 @@ func (f *Fake) AddEvent(typ string, object map[string]any, created time.Time) st
 func (f *Fake) Events() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events.sortIfNeeded()
-	ids := make([]string, len(f.events.sorted))
-	for i, e := range f.events.sorted {
+	f.events.SortIfNeeded()
+	ids := make([]string, len(f.events.Sorted))
+	for i, e := range f.events.Sorted {
 		ids[i] = e.id
 	}
 	return ids

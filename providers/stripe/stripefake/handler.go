@@ -392,8 +392,8 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 	}
 
-	c.sortIfNeeded()
-	s := c.sorted
+	c.SortIfNeeded()
+	s := c.Sorted
 	lo, hi := 0, len(s)
 	first := func(pred func(*entry) bool) int { return sort.Search(len(s), func(i int) bool { return pred(s[i]) }) }
 	for op, v := range p.ranges["created"] {
@@ -412,7 +412,7 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 	}
 	cursorPos := func(id, param string) (int, *response) {
-		e := c.byID[id]
+		e := c.ByID[id]
 		if e == nil || (e.deleted && f.rejectDeleted) {
 			// Stripe answers an unknown or forgotten cursor with 400, not
 			// 404 (stripe-go issue #1030).
@@ -514,7 +514,7 @@ func (f *Fake) retrieve(c *collection, id string, q url.Values) response {
 		return errResp(http.StatusForbidden, "invalid_request_error", "",
 			fmt.Sprintf("The provided key does not have access to %s '%s'. Having the 'rak_%s_read' permission would allow this request to continue.", c.kind, id, c.kind), "")
 	}
-	e := c.byID[id]
+	e := c.ByID[id]
 	if e != nil && c == f.events && e.created < f.Now().Add(-Retention).Unix() {
 		e = nil // pruned after 30 days
 	}
@@ -571,11 +571,11 @@ func (f *Fake) search(q url.Values) response {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.customers
-	c.sortIfNeeded()
+	c.SortIfNeeded()
 	var hits []*entry
 	want := strings.ToLower(val)
-	for i := len(c.sorted) - 1; i >= 0; i-- {
-		e := c.sorted[i]
+	for i := len(c.Sorted) - 1; i >= 0; i-- {
+		e := c.Sorted[i]
 		em, _ := e.obj["email"].(string)
 		em = strings.ToLower(em)
 		if e.deleted || (op == "~" && !strings.Contains(em, want)) || (op == ":" && em != want) {

@@ -14,10 +14,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -100,7 +98,7 @@ func New(cfg Config) *Fake {
 		dirLimit:    map[string]*rate.Limiter{},
 	}
 	for _, k := range []string{KindUser, KindOrganization, KindDirectoryUser, KindEvent} {
-		f.coll[k] = &collection{kind: k, byID: map[string]*entry{}}
+		f.coll[k] = &collection{Collection: fakefault.NewCollection(cmpEntry), kind: k}
 	}
 	f.Base = fakefault.NewBase(cfg.Now, fakefault.Shapes{
 		RateLimited: func() []byte { return []byte(`{"message":"Too many requests"}`) },
@@ -134,10 +132,8 @@ type entry struct {
 
 // collection keeps entries sorted ascending by (created, id).
 type collection struct {
-	kind   string
-	byID   map[string]*entry
-	sorted []*entry
-	dirty  bool
+	fakefault.Collection[*entry]
+	kind string
 }
 
 func cmpEntry(a, b *entry) int {
@@ -147,20 +143,7 @@ func cmpEntry(a, b *entry) int {
 	return strings.Compare(a.id, b.id)
 }
 
-func (c *collection) add(e *entry) {
-	c.byID[e.id] = e
-	if n := len(c.sorted); n > 0 && cmpEntry(e, c.sorted[n-1]) < 0 {
-		c.dirty = true
-	}
-	c.sorted = append(c.sorted, e)
-}
-
-func (c *collection) sortIfNeeded() {
-	if c.dirty {
-		slices.SortFunc(c.sorted, cmpEntry)
-		c.dirty = false
-	}
-}
+func (c *collection) add(e *entry) { c.Add(e.id, e) }
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -238,7 +221,7 @@ func (f *Fake) create(kind, dir string, fields map[string]any) (*entry, error) {
 		id = f.newID(kind)
 	}
 	c := f.coll[kind]
-	if _, dup := c.byID[id]; dup {
+	if _, dup := c.ByID[id]; dup {
 		return nil, fmt.Errorf("workosfake: duplicate %s id %q", kind, id)
 	}
 	obj := defaults(kind, id, created, dir)
@@ -285,13 +268,7 @@ func (f *Fake) seed(kind, dir string, n int, fields func(i int) map[string]any) 
 	ids := make([]string, 0, n)
 	now := f.Now().UTC().Truncate(time.Millisecond)
 	for i := range n {
-		var fl map[string]any
-		if fields != nil {
-			fl = maps.Clone(fields(i))
-		}
-		if fl == nil {
-			fl = map[string]any{}
-		}
+		fl := fakefault.FieldsAt(fields, i)
 		if _, ok := fl["created_at"]; !ok {
 			// Oldest first, one millisecond apart, ending now.
 			fl["created_at"] = now.Add(-time.Duration(n-i) * time.Millisecond)
@@ -308,7 +285,7 @@ func (f *Fake) seed(kind, dir string, n int, fields func(i int) map[string]any) 
 func (f *Fake) update(kind, id string, fields map[string]any) (map[string]any, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.coll[kind].byID[id]
+	e := f.coll[kind].ByID[id]
 	if e == nil || e.deleted {
 		return nil, fmt.Errorf("workosfake: no such %s %q", kind, id)
 	}
@@ -335,7 +312,7 @@ func (f *Fake) update(kind, id string, fields map[string]any) (map[string]any, e
 func (f *Fake) delete(kind, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.coll[kind].byID[id]
+	e := f.coll[kind].ByID[id]
 	if e == nil || e.deleted {
 		return fmt.Errorf("workosfake: no such %s %q", kind, id)
 	}
@@ -347,7 +324,7 @@ func (f *Fake) delete(kind, id string) error {
 func (f *Fake) get(kind, id string) (map[string]any, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.coll[kind].byID[id]
+	e := f.coll[kind].ByID[id]
 	if e == nil || e.deleted {
 		return nil, false
 	}
@@ -465,9 +442,9 @@ func (f *Fake) Events() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.coll[KindEvent]
-	c.sortIfNeeded()
-	ids := make([]string, len(c.sorted))
-	for i, e := range c.sorted {
+	c.SortIfNeeded()
+	ids := make([]string, len(c.Sorted))
+	for i, e := range c.Sorted {
 		ids[i] = e.id
 	}
 	return ids

@@ -95,7 +95,7 @@ func (f *Fake) retrieve(kind, id string) response {
 		return jsonResp(http.StatusForbidden, map[string]any{"code": "forbidden",
 			"message": "You do not have permission to access this resource."})
 	}
-	e := f.coll[kind].byID[id]
+	e := f.coll[kind].ByID[id]
 	if e == nil || e.deleted {
 		return jsonResp(http.StatusNotFound, map[string]any{"code": "entity_not_found",
 			"message": fmt.Sprintf("%s not found: '%s'.", notFoundName[kind], id), "entity_id": id})
@@ -270,8 +270,8 @@ func (f *Fake) list(kind string, q url.Values) response {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.coll[kind]
-	c.sortIfNeeded()
-	s := c.sorted
+	c.SortIfNeeded()
+	s := c.Sorted
 	n := len(s)
 	at := func(k int) *entry { // k-th entry in list order
 		if desc {
@@ -288,7 +288,7 @@ func (f *Fake) list(kind string, q url.Values) response {
 		return cmpEntry(e, x) > 0
 	}
 	cursor := func(id, field string) (*entry, *response) {
-		e := c.byID[id]
+		e := c.ByID[id]
 		if e == nil {
 			r := validation(field, "invalid", fmt.Sprintf("%s is not a valid cursor", field))
 			return nil, &r

@@ -22,7 +22,7 @@ const DefaultWebhookTolerance = 180000 * time.Millisecond
 //  1. split the header on "," into t and v1 parts (both must exist);
 //  2. take the text after "=" in each: the timestamp and the hex hash (an
 //     empty hash: "No signature hash found with expected scheme v1");
-//  3. reject when parseInt(timestamp) < now_ms - tolerance ("Timestamp
+//  3. reject when parseInt(timestamp) < now_ms - tolerance ("timestamp
 //     outside the tolerance zone"): the timestamp is MILLISECONDS;
 //  4. compute hex(HMAC-SHA256(secret, `${timestamp}.${payload}`)) and
 //     compare it with the hash in constant time.
@@ -31,7 +31,7 @@ const DefaultWebhookTolerance = 180000 * time.Millisecond
 func VerifyWebhook(payload []byte, header, secret string, tolerance time.Duration, now time.Time) error {
 	parts := strings.Split(header, ",")
 	if len(parts) < 2 {
-		return errors.New("Signature or timestamp missing")
+		return errors.New("signature or timestamp missing")
 	}
 	after := func(s string) string {
 		// JS: const { 1: x } = s.split('=') — the second piece, "" if none.
@@ -43,7 +43,7 @@ func VerifyWebhook(payload []byte, header, secret string, tolerance time.Duratio
 	}
 	timestamp, hash := after(parts[0]), after(parts[1])
 	if hash == "" {
-		return errors.New("No signature hash found with expected scheme v1")
+		return errors.New("no signature hash found with expected scheme v1")
 	}
 	// parseInt(timestamp, 10): leading digits (after optional spaces), NaN otherwise.
 	ts := strings.TrimLeft(timestamp, " \t")
@@ -57,13 +57,13 @@ func VerifyWebhook(payload []byte, header, secret string, tolerance time.Duratio
 		n = now.UnixMilli()
 	}
 	if n < now.UnixMilli()-tolerance.Milliseconds() {
-		return errors.New("Timestamp outside the tolerance zone")
+		return errors.New("timestamp outside the tolerance zone")
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(timestamp + "." + string(payload)))
 	want := hex.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(hash)) {
-		return errors.New("Signature hash does not match the expected signature hash for payload")
+		return errors.New("signature hash does not match the expected signature hash for payload")
 	}
 	return nil
 }
