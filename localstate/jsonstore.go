@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconctl/reconctl/localstate/snapshot"
+	"github.com/reconctl/reconctl/snapshot"
 )
 
 // jsonStore is a JSON snapshot held in memory: {"table": [{record}, ...]}.
