@@ -424,34 +424,6 @@ func (j *Journal) GetRun(ctx context.Context, runID string) (RunInfo, []byte, er
 	return ri, rep, nil
 }
 
-// RunDrift returns the drift items FinishRun stored for a run, in report order.
-func (j *Journal) RunDrift(ctx context.Context, runID string) ([]reconcile.Drift, error) {
-	rows, err := j.db.QueryContext(ctx,
-		`SELECT resource, object_id, kind, remote_status, action, applied, error, fields_json
-		 FROM reconctl_drift WHERE run_id = ? ORDER BY seq`, runID)
-	if err != nil {
-		return nil, j.fail("reading the drift of run "+runID, err)
-	}
-	defer rows.Close()
-	var out []reconcile.Drift
-	for rows.Next() {
-		var d reconcile.Drift
-		var fields sql.NullString
-		if err := rows.Scan(&d.Resource, &d.ID, &d.Kind, &d.RemoteStatus, &d.Action, &d.Applied, &d.Error, &fields); err != nil {
-			return nil, j.fail("reading the drift of run "+runID, err)
-		}
-		if fields.Valid {
-			dec := json.NewDecoder(bytes.NewReader([]byte(fields.String)))
-			dec.UseNumber()
-			if err := dec.Decode(&d.Fields); err != nil {
-				return nil, fmt.Errorf("journal %s: run %s: drift item %s %s: %w", j.path, runID, d.Resource, d.ID, err)
-			}
-		}
-		out = append(out, d)
-	}
-	return out, j.fail("reading the drift of run "+runID, rows.Err())
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanRun(s scanner, now time.Time, extra ...any) (RunInfo, error) {

@@ -387,8 +387,3 @@ func (res *Result) SkipDeletes() {
 		rr.plan = plan
 	}
 }
-
-// Rewrites counts planned writes that change no value (resync --force).
-func (rr *ResourceResult) Rewrites() int {
-	return len(rr.plan) - rr.Planned()
-}
