@@ -173,7 +173,7 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 // counts and drift items. The run stays "running" until FinishRun: killed
 // after the commit, it shows as incomplete with the writes that landed,
 // never as "applied 0".
-func (j *Journal) RecordApplied(ctx context.Context, tx *sql.Tx, runID string, rep *reconcile.Report, reportJSON []byte) error {
+func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, rep *reconcile.Report, reportJSON []byte) error {
 	counts, err := json.Marshal(reportCounts(rep))
 	if err != nil {
 		return fmt.Errorf("journal: encoding the counts of run %s: %w", runID, err)
@@ -280,14 +280,14 @@ func (j *Journal) ResolvePending(ctx context.Context, runID string, landed bool,
 	return j.fail("resolving the pending apply of run "+runID, tx.Commit())
 }
 
-func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcile.Drift) error {
-	stmt, err := tx.PrepareContext(ctx,
+func insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift) error {
+	exec, done, err := prepareOn(ctx, tx,
 		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
 			action, applied, error, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
+	defer done()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range drift {
@@ -300,7 +300,7 @@ func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcil
 			}
 			fields = string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		}
-		if _, err := stmt.ExecContext(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
+		if err := exec(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
 			d.Action, d.Applied, RedactError(d.Error), fields); err != nil {
 			return err
 		}

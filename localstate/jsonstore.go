@@ -146,6 +146,12 @@ func (s *jsonStore) Kind() string { return "json" }
 func (s *jsonStore) Path() string { return s.path }
 func (s *jsonStore) Close() error { return nil }
 
+// Features: a snapshot in memory looks keys up by index; it has
+// no transactions (Apply replaces the file atomically).
+func (s *jsonStore) Features() Features {
+	return Features{KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth}
+}
+
 func (s *jsonStore) KeyIndexed(context.Context, *Table) bool { return true }
 
 // records returns t's records; the slice is never modified in place (Apply

@@ -34,10 +34,7 @@ type sqliteStore struct {
 	formats map[string]timeFormat   // time columns' formats by table NUL column
 }
 
-var (
-	_ TxStore    = (*sqliteStore)(nil)
-	_ KeyIndexer = (*sqliteStore)(nil)
-)
+var _ KeyIndexer = (*sqliteStore)(nil)
 
 func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqliteStore, error) {
 	abs, err := filepath.Abs(path)
@@ -81,7 +78,21 @@ func uriPath(p string) string {
 
 func (s *sqliteStore) Kind() string { return "sqlite" }
 func (s *sqliteStore) Path() string { return s.path }
-func (s *sqliteStore) DB() *sql.DB  { return s.db }
+
+// Features: a SQLite database counts, indexes and has transactions.
+func (s *sqliteStore) Features() Features {
+	return Features{Count: s.Count, KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth, Begin: s.begin}
+}
+
+// begin starts a transaction (BEGIN IMMEDIATE on a writable store: the
+// write lock is taken up front).
+func (s *sqliteStore) begin(ctx context.Context) (Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.explain(err)
+	}
+	return &sqlTx{Tx: tx, apply: s.applyTx}, nil
+}
 
 func (s *sqliteStore) Close() error {
 	s.mu.Lock()
@@ -581,7 +592,8 @@ func (s *sqliteStore) notWritten(ctx context.Context, err error) error {
 	return fmt.Errorf("%w; rolled back, nothing was written", err)
 }
 
-func (s *sqliteStore) ApplyTx(ctx context.Context, tx *sql.Tx, changes []Change) error {
+// applyTx writes changes inside tx (a Tx from begin).
+func (s *sqliteStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -606,7 +618,7 @@ type plan struct {
 	formats  map[int]timeFormat // of the time columns (timeCols)
 }
 
-// querier is a *sql.DB or the *sql.Tx of an ApplyTx.
+// querier is a *sql.DB or the *sql.Tx of a Tx.
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }

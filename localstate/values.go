@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/reconctl/reconctl/snapshot"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reconctl/reconctl/snapshot"
 )
 
 // TimeLayout is how reconctl writes a timestamp as text: RFC 3339, UTC, whole seconds.
