@@ -18,6 +18,7 @@ import (
 // the config and is checked against the schema, then quoted; every value is a
 // bound parameter.
 type sqliteStore struct {
+	d        sqlDialect
 	path     string
 	db       *sql.DB
 	readOnly bool
@@ -54,7 +55,7 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqliteStor
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
-	s := &sqliteStore{path: path, db: db, readOnly: opts.ReadOnly, busy: opts.BusyTimeout,
+	s := &sqliteStore{d: sqliteDialect{}, path: path, db: db, readOnly: opts.ReadOnly, busy: opts.BusyTimeout,
 		schemas: map[string]*tableSchema{}, gets: map[string]*sql.Stmt{}, formats: map[string]timeFormat{}}
 	// Reading sqlite_master reads the header: a file that is not a database
 	// fails here, at Open, rather than at the first query.

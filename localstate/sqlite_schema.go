@@ -35,7 +35,7 @@ func (c *column) selectExpr() string {
 }
 
 // intAffinity follows SQLite's rule: a declared type containing INT.
-func (c *column) intAffinity() bool { return strings.Contains(c.declType, "INT") }
+func (c *column) intAffinity() bool { return sqliteDialect{}.intAffinity(c.declType) }
 
 type tableSchema struct {
 	name      string
@@ -221,6 +221,7 @@ func (s *sqliteStore) noTable(ctx context.Context, name string) error {
 // resolved is a table's config checked against its schema.
 type resolved struct {
 	ts       *tableSchema
+	d        sqlDialect
 	key      int
 	soft     int // -1 when the table has no soft-delete column
 	timeCols map[int]bool
@@ -234,7 +235,7 @@ func (s *sqliteStore) resolve(ctx context.Context, t *Table) (*resolved, error) 
 	if err != nil {
 		return nil, err
 	}
-	r := &resolved{ts: ts, soft: -1, timeCols: map[int]bool{}}
+	r := &resolved{ts: ts, d: s.d, soft: -1, timeCols: map[int]bool{}}
 	var ok bool
 	if r.key, ok = ts.lookup(keyName(t)); !ok {
 		return nil, ts.missing(keyName(t), "the key of resource "+t.Resource)
@@ -292,7 +293,7 @@ func (r *resolved) liveSQLOf(table string) string {
 	if r.soft < 0 {
 		return ""
 	}
-	c := quote(r.ts.cols[r.soft].name)
+	c := r.d.quote(r.ts.cols[r.soft].name)
 	if table != "" {
 		c = table + "." + c
 	}

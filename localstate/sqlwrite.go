@@ -38,6 +38,7 @@ type colValue struct {
 // transaction, and buffers reused from change to change.
 type writer struct {
 	s     *sqliteStore
+	d     sqlDialect
 	q     querier // reads the schema's samples: the Apply's tx, or the database
 	plans map[*Table]*plan
 	now   time.Time
@@ -78,7 +79,7 @@ const (
 // newWriter checks every change against the schema before anything is
 // written, so a bad batch fails without touching the database.
 func (s *sqliteStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
-	w := &writer{s: s, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
+	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
 	for _, ch := range changes {
 		p, err := w.plan(ctx, ch.Table)
 		if err != nil {
@@ -233,7 +234,7 @@ func (w *writer) stmt(ctx context.Context, tx *sql.Tx, key []byte, build func() 
 	if st, ok := w.stmts[string(key)]; ok {
 		return st, nil
 	}
-	st, err := tx.PrepareContext(ctx, build())
+	st, err := tx.PrepareContext(ctx, w.d.rebind(build()))
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +255,7 @@ func (w *writer) bind(p *plan, args []any) ([]any, error) {
 	for _, cv := range w.cols {
 		c := &p.ts.cols[cv.i]
 		tf, asTime := p.formats[cv.i]
-		v, err := sqlValue(cv.v, asTime, tf, c.intAffinity())
+		v, err := sqlValue(cv.v, asTime, tf, w.d.intAffinity(c.declType))
 		if err != nil {
 			return args, fmt.Errorf("column %q: %w", c.name, err)
 		}
@@ -269,7 +270,7 @@ func (p *plan) liveValue() string {
 	switch {
 	case !c.notNull:
 		return "NULL"
-	case c.intAffinity() || strings.Contains(c.declType, "BOOL"):
+	case p.d.intAffinity(c.declType) || p.d.boolAffinity(c.declType):
 		return "0"
 	}
 	return "''"
@@ -414,26 +415,25 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 	// Its own buffer: w.key holds the shape of the change being added.
 	w.bkey = append(append(w.bkey[:0], b.shape...), '#')
 	w.bkey = binary.AppendUvarint(w.bkey, uint64(rows))
-	table, key := quote(p.ts.name), quote(p.ts.cols[p.key].name)
+	table, key := w.d.quote(p.ts.name), w.d.quote(p.ts.cols[p.key].name)
 	tuple := "(?" + strings.Repeat(", ?", len(b.cols)) + ")"
 	values := "VALUES " + tuple + strings.Repeat(", "+tuple, rows-1)
 	if b.op == 'u' {
 		// Each VALUES row is (key, values...): column1 is the key. Every
 		// name is qualified, as the app's columns may be called column1.
 		return w.stmt(ctx, tx, w.bkey, func() string {
-			var set []string
+			cols := make([]string, len(b.cols))
 			for j, cv := range b.cols {
-				set = append(set, fmt.Sprintf("%s = reconctl_v.column%d", quote(p.ts.cols[cv.i].name), j+2))
+				cols[j] = w.d.quote(p.ts.cols[cv.i].name)
 			}
-			return fmt.Sprintf("UPDATE %s SET %s FROM (%s) AS reconctl_v WHERE %s.%s = reconctl_v.column1%s",
-				table, strings.Join(set, ", "), values, table, key, p.liveSQLOf(table))
+			return w.d.updateFrom(table, key, cols, values, p.liveSQLOf(table))
 		})
 	}
 	st, err := w.stmt(ctx, tx, w.bkey, func() string {
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "INSERT INTO %s (%s", table, key)
 		for _, cv := range b.cols {
-			sb.WriteString(", " + quote(p.ts.cols[cv.i].name))
+			sb.WriteString(", " + w.d.quote(p.ts.cols[cv.i].name))
 		}
 		sb.WriteString(") " + values)
 		if !p.upsert {
@@ -441,21 +441,16 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 		}
 		var set []string
 		for _, cv := range b.cols {
-			c := quote(p.ts.cols[cv.i].name)
-			set = append(set, c+" = excluded."+c)
+			c := w.d.quote(p.ts.cols[cv.i].name)
+			set = append(set, c+" = "+w.d.inserted(c))
 		}
 		if b.revive {
-			set = append(set, quote(p.ts.cols[p.soft].name)+" = "+p.liveValue())
+			set = append(set, w.d.quote(p.ts.cols[p.soft].name)+" = "+p.liveValue())
 		}
-		fmt.Fprintf(&sb, " ON CONFLICT (%s) DO ", key)
-		if len(set) == 0 {
-			sb.WriteString("NOTHING")
-		} else {
-			sb.WriteString("UPDATE SET " + strings.Join(set, ", "))
-		}
+		sb.WriteString(w.d.upsertClause(key, set))
 		return sb.String()
 	})
-	if err != nil && p.upsert && strings.Contains(err.Error(), "ON CONFLICT") {
+	if err != nil && p.upsert && w.d.badConflictTarget(err) {
 		// The unique index does not qualify as a conflict target (a
 		// collation, say): insert plainly; a key that exists then fails
 		// loudly on the index instead of being written twice.
@@ -468,8 +463,8 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 // loadKeys reads every key of a table whose key has no unique index, once
 // per Apply: one scan instead of a lookup per create on an unindexed column.
 func (w *writer) loadKeys(ctx context.Context, tx *sql.Tx, p *plan) error {
-	key := quote(p.ts.cols[p.key].name)
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NOT NULL", key, quote(p.ts.name), key))
+	key := w.d.quote(p.ts.cols[p.key].name)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NOT NULL", key, w.d.quote(p.ts.name), key))
 	if err != nil {
 		return err
 	}
@@ -499,12 +494,12 @@ func (w *writer) reviveOrUpdate(ctx context.Context, tx *sql.Tx, p *plan, ch Cha
 	st, err := w.stmt(ctx, tx, w.key, func() string {
 		var set []string
 		for _, cv := range w.cols {
-			set = append(set, quote(p.ts.cols[cv.i].name)+" = ?")
+			set = append(set, w.d.quote(p.ts.cols[cv.i].name)+" = ?")
 		}
 		if revive {
-			set = append(set, quote(p.ts.cols[p.soft].name)+" = "+p.liveValue())
+			set = append(set, w.d.quote(p.ts.cols[p.soft].name)+" = "+p.liveValue())
 		}
-		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", quote(p.ts.name), strings.Join(set, ", "), quote(p.ts.cols[p.key].name))
+		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", w.d.quote(p.ts.name), strings.Join(set, ", "), w.d.quote(p.ts.cols[p.key].name))
 	})
 	if err != nil {
 		return w.fail(p, ch, err)
@@ -536,9 +531,9 @@ func (w *writer) update(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 	st, err := w.stmt(ctx, tx, w.key, func() string {
 		var set []string
 		for _, cv := range w.cols {
-			set = append(set, quote(p.ts.cols[cv.i].name)+" = ?")
+			set = append(set, w.d.quote(p.ts.cols[cv.i].name)+" = ?")
 		}
-		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?%s", quote(p.ts.name), strings.Join(set, ", "), quote(p.ts.cols[p.key].name), p.liveSQL())
+		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?%s", w.d.quote(p.ts.name), strings.Join(set, ", "), w.d.quote(p.ts.cols[p.key].name), p.liveSQL())
 	})
 	if err != nil {
 		return w.fail(p, ch, err)
@@ -557,18 +552,18 @@ func (w *writer) delete(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 	w.cols = w.cols[:0]
 	w.shape('d', p)
 	st, err := w.stmt(ctx, tx, w.key, func() string {
-		key := quote(p.ts.cols[p.key].name)
+		key := w.d.quote(p.ts.cols[p.key].name)
 		if p.soft < 0 {
-			return fmt.Sprintf("DELETE FROM %s WHERE %s = ?", quote(p.ts.name), key)
+			return fmt.Sprintf("DELETE FROM %s WHERE %s = ?", w.d.quote(p.ts.name), key)
 		}
-		return fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?%s", quote(p.ts.name), quote(p.ts.cols[p.soft].name), key, p.liveSQL())
+		return fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?%s", w.d.quote(p.ts.name), w.d.quote(p.ts.cols[p.soft].name), key, p.liveSQL())
 	})
 	if err != nil {
 		return w.fail(p, ch, err)
 	}
 	w.args = w.args[:0]
 	if p.soft >= 0 {
-		w.args = append(w.args, softDeleteValue(&p.ts.cols[p.soft], w.now))
+		w.args = append(w.args, softDeleteValue(w.d, &p.ts.cols[p.soft], w.now))
 	}
 	w.args = append(w.args, ch.Key)
 	return w.execOne(ctx, st, p, ch)
@@ -595,11 +590,11 @@ func (w *writer) gone(p *plan, ch Change) error {
 
 // softDeleteValue marks a row deleted: the time, as unix seconds in an
 // integer column, 1 in a boolean one, RFC 3339 text otherwise.
-func softDeleteValue(c *column, now time.Time) any {
+func softDeleteValue(d sqlDialect, c *column, now time.Time) any {
 	switch {
-	case c.intAffinity():
+	case d.intAffinity(c.declType):
 		return now.Unix()
-	case strings.Contains(c.declType, "BOOL"):
+	case d.boolAffinity(c.declType):
 		return int64(1)
 	}
 	return FormatTime(now)
