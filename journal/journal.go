@@ -59,7 +59,7 @@ var ErrRunNotFound = errors.New("run not found")
 // SidecarPath is where the journal of a JSON snapshot lives: beside it, as
 // <snapshot>.reconctl.db.
 func SidecarPath(statePath string) string {
-	return statePath + ".reconctl.db"
+	return localstate.SidecarJournal(statePath).Location
 }
 
 // Open opens (and, when needed, upgrades) the journal in the SQLite file at

@@ -230,15 +230,16 @@ func Open(ctx context.Context, location string, opts OpenOptions) (Store, error)
 	return b.Open(ctx, location, opts)
 }
 
-// fileJournal: the journal is the state's own SQLite database.
-func inStateJournal(location string) JournalPlace {
-	return JournalPlace{Location: location, InState: true}
+// SidecarJournal is the journal place of a file state without a database of
+// its own (a JSON snapshot): a SQLite file beside it, <state>.reconctl.db,
+// created on first use.
+func SidecarJournal(location string) JournalPlace {
+	return JournalPlace{Location: location + ".reconctl.db", Create: true}
 }
 
-// sidecarJournal: the journal is a SQLite file beside the state,
-// <state>.reconctl.db.
-func sidecarJournal(location string) JournalPlace {
-	return JournalPlace{Location: location + ".reconctl.db", Create: true}
+// InStateJournal is the journal place of a SQL state: its own database.
+func InStateJournal(location string) JournalPlace {
+	return JournalPlace{Location: location, InState: true}
 }
 
 func sameFile(location string) string { return location }
@@ -251,7 +252,7 @@ func init() {
 		Open: func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
 			return openSQLite(ctx, loc, opts)
 		},
-		Journal:  inStateJournal,
+		Journal:  InStateJournal,
 		LockFile: sameFile,
 	})
 	Register(Backend{
@@ -261,7 +262,7 @@ func init() {
 		Open: func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
 			return openJSON(ctx, loc, opts)
 		},
-		Journal:  sidecarJournal,
+		Journal:  SidecarJournal,
 		LockFile: sameFile,
 	})
 }
