@@ -3,12 +3,9 @@ package commands
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -102,24 +99,10 @@ func provisional(rep *reconcile.Report, res *reconcile.Result) (*reconcile.Repor
 	return &prov, js.Bytes(), nil
 }
 
-// fileSHA is the hex SHA-256 of a file's content.
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // markPending journals, before a JSON state is replaced, what the run is
 // about to apply and the state's fingerprint (see resolvePending).
 func (r *run) markPending(ctx context.Context, rep *reconcile.Report, res *reconcile.Result) error {
-	sum, err := fileSHA(r.s.State)
+	sum, err := localstate.FingerprintOf(r.s.State)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", r.s.State, err)
 	}
@@ -143,7 +126,7 @@ func (r *run) resolvePending(ctx context.Context) {
 	if len(pending) == 0 {
 		return
 	}
-	sum, err := fileSHA(r.s.State)
+	sum, err := localstate.FingerprintOf(r.s.State)
 	if err != nil {
 		return
 	}

@@ -2,8 +2,11 @@ package localstate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,6 +43,10 @@ type Backend struct {
 	// taken by the journal package) guards the state. nil: the store has no
 	// file to lock beside; a server store locks in the server (#14).
 	LockFile func(location string) string
+	// Fingerprint identifies the state's content (a file's SHA-256), for a
+	// store without transactions: the journal compares it to tell whether a
+	// killed run's apply landed. nil: the store's writes are transactional.
+	Fingerprint func(location string) (string, error)
 }
 
 // JournalPlace is where a state's journal lives.
@@ -203,6 +210,32 @@ func LockFileOf(location string) (string, error) {
 	return b.LockFile(location), nil
 }
 
+// FingerprintOf is Backend.Fingerprint for the state at location.
+func FingerprintOf(location string) (string, error) {
+	b, err := Lookup(location)
+	if err != nil {
+		return "", err
+	}
+	if b.Fingerprint == nil {
+		return "", fmt.Errorf("state %s: a %s state has no content fingerprint (its writes are transactional)", RedactLocation(location), b.Name)
+	}
+	return b.Fingerprint(location)
+}
+
+// fileSHA256 is the hex SHA-256 of a file's content.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // Open opens the state at location with the backend the registry chooses
 // for it: .db, .sqlite, .sqlite3 are SQLite databases, .json a JSON
 // snapshot; a scheme:// location is a server store. It never creates a
@@ -262,7 +295,8 @@ func init() {
 		Open: func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
 			return openJSON(ctx, loc, opts)
 		},
-		Journal:  SidecarJournal,
-		LockFile: sameFile,
+		Journal:     SidecarJournal,
+		LockFile:    sameFile,
+		Fingerprint: fileSHA256,
 	})
 }

@@ -65,6 +65,17 @@ func TestRegistryJournalAndLock(t *testing.T) {
 	if f, err := localstate.LockFileOf("s.json"); err != nil || f != "s.json" {
 		t.Errorf("LockFileOf(s.json) = %q, %v", f, err)
 	}
+	path := filepath.Join(t.TempDir(), "s.json")
+	if err := os.WriteFile(path, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// sha256("{}")
+	if sum, err := localstate.FingerprintOf(path); err != nil || sum != "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a" {
+		t.Errorf("FingerprintOf(json) = %q, %v", sum, err)
+	}
+	if _, err := localstate.FingerprintOf("app.db"); err == nil {
+		t.Error("a SQLite state has no fingerprint: its writes are transactional")
+	}
 }
 
 // A new store is one Register call: the registry opens it by extension.
