@@ -1,5 +1,8 @@
 // Package localstate reads and writes the application's own state: its
-// SQLite database or a JSON snapshot. The engine sees only the Store interface.
+// SQLite database or a JSON snapshot. The engine sees only the Store
+// interface; the store registry (registry.go) chooses a backend by a
+// location's scheme or extension; Features says what a store can do, and Tx
+// (tx.go) is the transaction seam the engine, the journal and replay share.
 package localstate
 
 import (
@@ -65,9 +68,10 @@ type Change struct {
 
 // Store is the local side of a reconciliation.
 type Store interface {
-	// Kind is "sqlite" or "json".
+	// Kind is the store's backend name in the registry: "sqlite", "json".
 	Kind() string
-	// Path is the state file's path as given.
+	// Path is the state's location as given (a file path; a DSN for a
+	// server store: show it through RedactLocation).
 	Path() string
 	// Columns validates that t exists with its key, updated_at, soft_delete
 	// and mapped columns, and returns every local column of t except the key

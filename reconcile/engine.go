@@ -666,7 +666,7 @@ type KeyHealth = localstate.KeyHealth
 // KeyChecker is implemented by stores that can count rows without a key and
 // keys shared by several rows under the key column's own collation.
 //
-// Deprecated: read localstate.Store.Features().KeyHealth (kept until
+// New code reads localstate.Store.Features().KeyHealth (this stays until
 // check-user moves to it).
 type KeyChecker interface {
 	KeyHealth(ctx context.Context, t *localstate.Table) (localstate.KeyHealth, error)
@@ -703,18 +703,10 @@ func sortDrift(drift []Drift, plan []pending) {
 // Counter is implemented by stores that count a table's live rows cheaply;
 // the engine sizes its index with it.
 //
-// Deprecated: read localstate.Store.Features().Count (kept until check-user
+// New code reads localstate.Store.Features().Count (this stays until check-user
 // moves to it).
 type Counter interface {
 	Count(ctx context.Context, t *localstate.Table) (int, error)
-}
-
-// KeyIndexer is implemented by stores that can tell whether a key lookup is
-// cheap (an indexed column) rather than a scan.
-//
-// Deprecated: read localstate.Store.Features().KeyIndexed.
-type KeyIndexer interface {
-	KeyIndexed(ctx context.Context, t *localstate.Table) bool
 }
 
 // fetchLocal reads the rows for keys: by key when the store has an index on
