@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers/stripe/stripefake"
 )
 
@@ -224,11 +224,6 @@ func demoScenario() *stripefake.Scenario {
 }
 
 func writeDemoDB(path string) error {
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	stmts := []string{demoSchema,
 		`INSERT INTO users (stripe_customer_id, email, full_name, plan, vip, signup_source) VALUES
 		 ('cus_demo_ann', 'ann@example.com', 'Ann Lee', 'pro', 0, 'ads'),
@@ -242,10 +237,8 @@ func writeDemoDB(path string) error {
 		 ('sub_demo_cy', 'cus_demo_cy', 'active', 'price_team'),
 		 ('sub_demo_dee', 'cus_demo_upgrade', 'active', 'price_starter')`,
 	}
-	for _, s := range stmts {
-		if _, err := db.Exec(s); err != nil {
-			return fmt.Errorf("creating the demo database: %w", err)
-		}
+	if err := localstate.CreateSQLite(context.Background(), path, stmts...); err != nil {
+		return fmt.Errorf("creating the demo database: %w", err)
 	}
 	return nil
 }

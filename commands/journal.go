@@ -3,16 +3,10 @@ package commands
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -28,30 +22,48 @@ func waitFlag() cli.Flag {
 	return &cli.DurationFlag{Name: "wait", Usage: "when another run is writing the same state, wait up to `DURATION` for it (default: fail at once)", EnvVars: envs("WAIT")}
 }
 
-// journalPath says where the run is recorded: --journal, else inside a
-// SQLite state, else beside a JSON snapshot.
+// journalPath says where the run is recorded: --journal, else where the
+// state's backend keeps it (inside a SQLite state, beside a JSON snapshot).
 func (s *Settings) journalPath() (path string, create bool, err error) {
+	place, err := s.journalPlace()
+	return place.Location, place.Create, err
+}
+
+// journalPlace is journalPath with whether the journal is in the state's own
+// database (so its rows can share the state's transaction), as the store
+// registry says.
+func (s *Settings) journalPlace() (localstate.JournalPlace, error) {
 	if s.Journal != "" {
-		return s.Journal, true, nil
+		// A file of its own, unless it names the state's own database.
+		inState := false
+		if place, err := localstate.JournalOf(s.State); err == nil && place.InState && localstate.IsFile(s.State) {
+			a, errA := journal.ResolveState(s.Journal)
+			b, errB := journal.ResolveState(s.State)
+			inState = errA == nil && errB == nil && a == b
+		}
+		return localstate.JournalPlace{Location: s.Journal, Create: true, InState: inState}, nil
 	}
 	if s.State == "" {
-		return "", false, errors.New("no state given: set --state app.db (or .json) or state: in reconctl.yaml")
+		return localstate.JournalPlace{}, errors.New("no state given: set --state app.db (or .json) or state: in reconctl.yaml")
 	}
-	ext := strings.ToLower(filepath.Ext(s.State))
-	_, statErr := os.Stat(s.State)
-	if statErr != nil || (ext != ".db" && ext != ".sqlite" && ext != ".sqlite3" && ext != ".json") {
+	var statErr error
+	if localstate.IsFile(s.State) {
+		_, statErr = os.Stat(s.State)
+	}
+	place, err := localstate.JournalOf(s.State)
+	if statErr != nil || err != nil {
 		// Let the store say what is wrong: it knows what to tell the operator.
-		st, err := localstate.Open(context.Background(), s.State, localstate.OpenOptions{ReadOnly: true})
-		if err == nil {
+		st, oerr := localstate.Open(context.Background(), s.State, localstate.OpenOptions{ReadOnly: true})
+		if oerr == nil {
 			st.Close()
-			err = statErr
+			oerr = statErr
 		}
-		return "", false, err
+		if oerr == nil {
+			oerr = err
+		}
+		return localstate.JournalPlace{}, oerr
 	}
-	if ext == ".json" {
-		return journal.SidecarPath(s.State), true, nil
-	}
-	return s.State, false, nil
+	return place, nil
 }
 
 // run is one recorded run of a command: its journal row and, for writing
@@ -63,7 +75,7 @@ type run struct {
 	command string
 	started time.Time
 	lock    *journal.StateLock
-	// inState: the journal is the state's own SQLite database.
+	// inState: the journal is in the state's own database.
 	inState bool
 }
 
@@ -87,24 +99,10 @@ func provisional(rep *reconcile.Report, res *reconcile.Result) (*reconcile.Repor
 	return &prov, js.Bytes(), nil
 }
 
-// fileSHA is the hex SHA-256 of a file's content.
-func fileSHA(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // markPending journals, before a JSON state is replaced, what the run is
 // about to apply and the state's fingerprint (see resolvePending).
 func (r *run) markPending(ctx context.Context, rep *reconcile.Report, res *reconcile.Result) error {
-	sum, err := fileSHA(r.s.State)
+	sum, err := localstate.FingerprintOf(r.s.State)
 	if err != nil {
 		return fmt.Errorf("state %s: %w", r.s.State, err)
 	}
@@ -128,7 +126,7 @@ func (r *run) resolvePending(ctx context.Context) {
 	if len(pending) == 0 {
 		return
 	}
-	sum, err := fileSHA(r.s.State)
+	sum, err := localstate.FingerprintOf(r.s.State)
 	if err != nil {
 		return
 	}
@@ -181,7 +179,7 @@ func (r *run) journalsInState() bool { return r.inState }
 // recordApplied writes, inside the apply's transaction tx, the run's report
 // as it stands once tx commits, its drift items and the freshness it gives
 // the state: killed right after the commit, history shows what was applied.
-func (r *run) recordApplied(ctx context.Context, tx *sql.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
+func (r *run) recordApplied(ctx context.Context, tx localstate.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
 	prov, js, err := provisional(rep, res)
 	if err != nil {
 		return err
@@ -209,12 +207,17 @@ func (r *run) recordApplied(ctx context.Context, tx *sql.Tx, rep *reconcile.Repo
 func (s *Settings) beginRun(ctx context.Context, command string, write bool, wait time.Duration) (*run, error) {
 	r := &run{s: s, command: command, started: now()}
 	r.id = journal.NewRunID(r.started)
-	path, create, err := s.journalPath()
+	place, err := s.journalPlace()
 	if err != nil {
 		return nil, err
 	}
+	path, create := place.Location, place.Create
 	if write && s.State != "" {
-		lock, err := journal.AcquireLock(ctx, s.State, journal.Holder{RunID: r.id, PID: os.Getpid(), Command: "reconctl " + command, StartedAt: r.started}, wait)
+		lockFile, err := localstate.LockFileOf(s.State)
+		if err != nil {
+			return nil, err
+		}
+		lock, err := journal.AcquireLock(ctx, lockFile, journal.Holder{RunID: r.id, PID: os.Getpid(), Command: "reconctl " + command, StartedAt: r.started}, wait)
 		if err != nil {
 			return nil, err
 		}
@@ -233,7 +236,7 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 		return nil, err
 	}
 	r.j = j
-	r.inState = !create && path == s.State
+	r.inState = place.InState
 	name, _ := providers.SplitSpec(s.Provider)
 	resources := s.Resources
 	if len(resources) == 0 {
@@ -244,7 +247,7 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 	if r.lock != nil && create && !r.inState {
 		r.resolvePending(ctx)
 	}
-	if err := j.StartRun(ctx, journal.Run{ID: r.id, Command: command, Args: s.Args, Provider: name, State: s.State, Resources: resources, StartedAt: r.started}); err != nil {
+	if err := j.StartRun(ctx, journal.Run{ID: r.id, Command: command, Args: s.Args, Provider: name, State: localstate.RedactLocation(s.State), Resources: resources, StartedAt: r.started}); err != nil {
 		j.Close()
 		r.releaseLock()
 		return nil, err
@@ -346,8 +349,23 @@ func (r *run) recordRecordFreshness(ctx context.Context, provider string, drift 
 	if len(rows) == 0 {
 		return
 	}
-	err := inTx(ctx, r.j.DB(), func(tx *sql.Tx) error { return r.j.RecordVersions(ctx, tx, rows) })
+	err := inTx(ctx, r.j.Begin, func(tx localstate.Tx) error { return r.j.RecordVersions(ctx, tx, rows) })
 	if err != nil {
 		r.s.Logger.Warn("could not record the records' freshness in the journal", "err", err)
 	}
+}
+
+// inTx runs fn in a transaction from begin — a state store's
+// (Features().Begin) or the journal's own (Journal.Begin) — and commits it,
+// or rolls it back when fn fails.
+func inTx(ctx context.Context, begin func(context.Context) (localstate.Tx, error), fn func(localstate.Tx) error) error {
+	tx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }

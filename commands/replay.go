@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -581,8 +580,8 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	}
 
 	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
-	txs, sameDB := store.(localstate.TxStore)
-	sameDB = sameDB && r.j.Path() == s.State
+	begin := store.Features().Begin
+	sameDB := begin != nil && r.journalsInState()
 	var bar *barProgress
 	if b := s.progress(); b != nil {
 		bar = b
@@ -637,9 +636,9 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 		switch {
 		case fastErr == nil:
 		case sameDB:
-			err = inTx(ctx, txs.DB(), func(tx *sql.Tx) error {
+			err = inTx(ctx, begin, func(tx localstate.Tx) error {
 				return commit(tx, func(chs []localstate.Change) error {
-					return withSavepoint(ctx, tx, func() error { return txs.ApplyTx(ctx, tx, chs) })
+					return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
 				})
 			})
 		default:
@@ -703,32 +702,6 @@ func sortReplayEvents(rep *ReplayReport) {
 		}
 		return rep.order[rep.Events[a].ID] < rep.order[rep.Events[b].ID]
 	})
-}
-
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
-
-// withSavepoint runs fn so that a failure undoes only fn's writes.
-func withSavepoint(ctx context.Context, tx *sql.Tx, fn func() error) error {
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT reconctl_event"); err != nil {
-		return err
-	}
-	if err := fn(); err != nil {
-		_, _ = tx.ExecContext(ctx, "ROLLBACK TO reconctl_event")
-		_, _ = tx.ExecContext(ctx, "RELEASE reconctl_event")
-		return err
-	}
-	_, err := tx.ExecContext(ctx, "RELEASE reconctl_event")
-	return err
 }
 
 // applyChunkNet writes a chunk of events as their net effect on each record
@@ -798,9 +771,9 @@ func applyChunkNet(ctx context.Context, store localstate.Store, r *run, provider
 		}
 		return r.j.RecordVersions(ctx, q, vers)
 	}
-	if txs, ok := store.(localstate.TxStore); ok && sameDB {
-		return inTx(ctx, txs.DB(), func(tx *sql.Tx) error {
-			if err := txs.ApplyTx(ctx, tx, changes); err != nil {
+	if begin := store.Features().Begin; begin != nil && sameDB {
+		return inTx(ctx, begin, func(tx localstate.Tx) error {
+			if err := tx.Apply(ctx, changes); err != nil {
 				return err
 			}
 			return record(tx)
@@ -809,7 +782,7 @@ func applyChunkNet(ctx context.Context, store localstate.Store, r *run, provider
 	if err := store.Apply(ctx, changes); err != nil {
 		return err
 	}
-	return inTx(ctx, r.j.DB(), func(tx *sql.Tx) error { return record(tx) })
+	return inTx(ctx, r.j.Begin, func(tx localstate.Tx) error { return record(tx) })
 }
 
 // errEventByEvent sends a chunk down the event-by-event path.

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -136,11 +135,11 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	if inTx {
 		// The journal is in the state's database: what the run applied is
 		// recorded in the apply's own transaction.
-		eng.BeforeCommit = func(ctx context.Context, tx *sql.Tx, res *reconcile.Result) error {
+		eng.BeforeCommit = func(ctx context.Context, tx localstate.Tx, res *reconcile.Result) error {
 			return r.recordApplied(ctx, tx, rep, res, p.Name())
 		}
 	}
-	if _, tx := store.(localstate.TxStore); !tx {
+	if store.Features().Begin == nil {
 		// A JSON state cannot share a transaction with the journal: the
 		// pending apply is journaled first, and resolved by the next
 		// writing run if this one dies before it finishes.

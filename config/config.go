@@ -139,7 +139,8 @@ func Load(path string) (*Config, error) {
 
 func (c *Config) resolvePaths(dir string) {
 	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
+		// A server DSN (postgres://…) is a location, not a path.
+		if p == "" || filepath.IsAbs(p) || !localstate.IsFile(p) {
 			return p
 		}
 		return filepath.Join(dir, p)

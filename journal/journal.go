@@ -22,18 +22,17 @@ import (
 	"time"
 
 	"modernc.org/sqlite"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
-// Querier is what the replay methods need to read and write: satisfied by
-// *sql.DB and *sql.Tx. Pass the state store's transaction when the journal
-// lives in the app's SQLite file, so the journal rows commit (or roll back)
-// together with the app's changes. A nil Querier means the journal's own
-// connection.
-type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+// Querier is what the journal's methods need to read and write: the
+// localstate seam's narrow SQL handle, satisfied by a localstate.Tx (the
+// state's transaction, when the journal lives in the app's SQLite file, so
+// the journal rows commit or roll back together with the app's changes), by
+// a Tx from the journal's own Begin, and by *sql.DB / *sql.Tx. A nil Querier
+// means the journal's own connection.
+type Querier = localstate.Querier
 
 // Options says how to open a journal.
 type Options struct {
@@ -60,7 +59,7 @@ var ErrRunNotFound = errors.New("run not found")
 // SidecarPath is where the journal of a JSON snapshot lives: beside it, as
 // <snapshot>.reconctl.db.
 func SidecarPath(statePath string) string {
-	return statePath + ".reconctl.db"
+	return localstate.SidecarJournal(statePath).Location
 }
 
 // Open opens (and, when needed, upgrades) the journal in the SQLite file at
@@ -138,6 +137,18 @@ func uriPath(p string) string {
 // DB is the journal's own connection, for callers that want to run journal
 // writes in a transaction of their own.
 func (j *Journal) DB() *sql.DB { return j.db }
+
+// Begin starts a transaction in the journal's own database, behind the same
+// seam as a state's (localstate.Tx): replay records a batch of events
+// through it, with a savepoint per event. Its Apply refuses (the journal
+// holds no state records); commit or roll it back.
+func (j *Journal) Begin(ctx context.Context) (localstate.Tx, error) {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, j.fail("starting a journal transaction", err)
+	}
+	return localstate.SQLTx(tx), nil
+}
 
 // Path is the journal file's path as given to Open.
 func (j *Journal) Path() string { return j.path }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,25 +154,12 @@ func (l *StateLock) Release() error {
 // lockPoll is how often a waiting Lock tries again.
 var lockPoll = 200 * time.Millisecond
 
-// Lock takes the one-writer lock on a state for a run: an exclusive flock on
-// <state>.reconctl.lock, which names the holder. When another run holds it,
-// Lock fails at once with a *LockedError (wait 0) or tries again until it
-// gets the lock, wait runs out (*LockedError) or ctx is done. A lock left by
-// a killed run is free (the kernel drops a dead process's flock); taking it
-// over is logged as a warning. AcquireLock returns that note to the caller.
-func Lock(ctx context.Context, statePath string, runID string, command string, wait time.Duration) (release func() error, err error) {
-	l, err := AcquireLock(ctx, statePath, Holder{RunID: runID, Command: command}, wait)
-	if err != nil {
-		return nil, err
-	}
-	if note := l.StaleNote(); note != "" {
-		slog.Warn(note)
-	}
-	return l.Release, nil
-}
-
-// AcquireLock is Lock returning the lock itself, with any stale holder it
-// replaced. h.PID, h.Host and h.StartedAt default to this process and now.
+// AcquireLock takes the one-writer lock on a state for a run: an exclusive
+// flock on <state>.reconctl.lock, which names the holder. When another run
+// holds it, it fails at once with a *LockedError (wait 0) or tries again
+// until it gets the lock, wait runs out (*LockedError) or ctx is done. A lock
+// left by a killed run is free (the kernel drops a dead process's flock); the
+// lock's StaleNote says it was taken over. h.PID, h.Host and h.StartedAt default to this process and now.
 func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Duration) (*StateLock, error) {
 	real, err := ResolveState(statePath)
 	if err != nil {
@@ -251,7 +237,8 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 	// Write then truncate (not the other way round), so a reader never sees
 	// an empty file while we hold the lock; readHolder takes the first JSON
 	// value and ignores any tail of an older, longer record.
-	if _, err := f.WriteAt(b, 0); err == nil {
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
 		err = f.Truncate(int64(len(b)))
 	}
 	if err != nil {

@@ -64,21 +64,27 @@ const recordEventSQL = `INSERT INTO reconctl_events (provider, target, event_id,
 // execer is one prepared statement, or the query re-sent each time.
 type execer func(ctx context.Context, args ...any) error
 
-// prepare prepares query once on q (a *sql.Tx or *sql.DB) for a batch of rows.
+// prepare prepares query once on q (a transaction or the journal's own
+// connection when q is nil) for a batch of rows.
 func (j *Journal) prepare(ctx context.Context, q Querier, query string) (execer, func(), error) {
+	return prepareOn(ctx, j.q(q), query)
+}
+
+// prepareOn prepares query once on q when q can prepare statements (a
+// *sql.DB, *sql.Tx, or a localstate.Tx over one), else re-sends it per row.
+func prepareOn(ctx context.Context, q Querier, query string) (execer, func(), error) {
 	type preparer interface {
 		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 	}
-	if p, ok := j.q(q).(preparer); ok {
+	if p, ok := q.(preparer); ok {
 		st, err := p.PrepareContext(ctx, query)
 		if err != nil {
 			return nil, nil, err
 		}
 		return func(ctx context.Context, args ...any) error { _, err := st.ExecContext(ctx, args...); return err }, func() { st.Close() }, nil
 	}
-	qq := j.q(q)
 	return func(ctx context.Context, args ...any) error {
-		_, err := qq.ExecContext(ctx, query, args...)
+		_, err := q.ExecContext(ctx, query, args...)
 		return err
 	}, func() {}, nil
 }

@@ -173,7 +173,7 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 // counts and drift items. The run stays "running" until FinishRun: killed
 // after the commit, it shows as incomplete with the writes that landed,
 // never as "applied 0".
-func (j *Journal) RecordApplied(ctx context.Context, tx *sql.Tx, runID string, rep *reconcile.Report, reportJSON []byte) error {
+func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, rep *reconcile.Report, reportJSON []byte) error {
 	counts, err := json.Marshal(reportCounts(rep))
 	if err != nil {
 		return fmt.Errorf("journal: encoding the counts of run %s: %w", runID, err)
@@ -280,14 +280,14 @@ func (j *Journal) ResolvePending(ctx context.Context, runID string, landed bool,
 	return j.fail("resolving the pending apply of run "+runID, tx.Commit())
 }
 
-func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcile.Drift) error {
-	stmt, err := tx.PrepareContext(ctx,
+func insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift) error {
+	exec, done, err := prepareOn(ctx, tx,
 		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
 			action, applied, error, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
+	defer done()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range drift {
@@ -300,7 +300,7 @@ func insertDrift(ctx context.Context, tx *sql.Tx, runID string, drift []reconcil
 			}
 			fields = string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		}
-		if _, err := stmt.ExecContext(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
+		if err := exec(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
 			d.Action, d.Applied, RedactError(d.Error), fields); err != nil {
 			return err
 		}
@@ -422,34 +422,6 @@ func (j *Journal) GetRun(ctx context.Context, runID string) (RunInfo, []byte, er
 		rep = []byte(report.String)
 	}
 	return ri, rep, nil
-}
-
-// RunDrift returns the drift items FinishRun stored for a run, in report order.
-func (j *Journal) RunDrift(ctx context.Context, runID string) ([]reconcile.Drift, error) {
-	rows, err := j.db.QueryContext(ctx,
-		`SELECT resource, object_id, kind, remote_status, action, applied, error, fields_json
-		 FROM reconctl_drift WHERE run_id = ? ORDER BY seq`, runID)
-	if err != nil {
-		return nil, j.fail("reading the drift of run "+runID, err)
-	}
-	defer rows.Close()
-	var out []reconcile.Drift
-	for rows.Next() {
-		var d reconcile.Drift
-		var fields sql.NullString
-		if err := rows.Scan(&d.Resource, &d.ID, &d.Kind, &d.RemoteStatus, &d.Action, &d.Applied, &d.Error, &fields); err != nil {
-			return nil, j.fail("reading the drift of run "+runID, err)
-		}
-		if fields.Valid {
-			dec := json.NewDecoder(bytes.NewReader([]byte(fields.String)))
-			dec.UseNumber()
-			if err := dec.Decode(&d.Fields); err != nil {
-				return nil, fmt.Errorf("journal %s: run %s: drift item %s %s: %w", j.path, runID, d.Resource, d.ID, err)
-			}
-		}
-		out = append(out, d)
-	}
-	return out, j.fail("reading the drift of run "+runID, rows.Err())
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -19,9 +19,6 @@ var migrations = []migration{
 	migrateV2, // replay: events, versions, checkpoints; drift errors; process start times
 }
 
-// SchemaVersion is the journal schema version this binary writes.
-func SchemaVersion() int { return len(migrations) }
-
 const metaVersionKey = "schema_version"
 
 func migrateV1(ctx context.Context, tx *sql.Tx) error {

@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconctl/reconctl/localstate/snapshot"
+	"github.com/reconctl/reconctl/snapshot"
 )
 
 // jsonStore is a JSON snapshot held in memory: {"table": [{record}, ...]}.
@@ -145,6 +145,12 @@ func loadSnapshot(ctx context.Context, path string, data []byte, layout *fileLay
 func (s *jsonStore) Kind() string { return "json" }
 func (s *jsonStore) Path() string { return s.path }
 func (s *jsonStore) Close() error { return nil }
+
+// Features: a snapshot in memory looks keys up by index; it has
+// no transactions (Apply replaces the file atomically).
+func (s *jsonStore) Features() Features {
+	return Features{KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth}
+}
 
 func (s *jsonStore) KeyIndexed(context.Context, *Table) bool { return true }
 

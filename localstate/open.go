@@ -1,13 +1,7 @@
 package localstate
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -35,36 +29,3 @@ func (e *missingError) Unwrap() error { return ErrStateMissing }
 // MissingError is the error for a state file that does not exist (it
 // matches ErrStateMissing), for callers that check before Open.
 func MissingError(path string) error { return &missingError{path: path} }
-
-// Open opens the state file at path, chosen by extension: .db, .sqlite,
-// .sqlite3 are SQLite databases, .json a JSON snapshot. It never creates
-// the file.
-func Open(ctx context.Context, path string, opts OpenOptions) (Store, error) {
-	if opts.BusyTimeout <= 0 {
-		opts.BusyTimeout = DefaultBusyTimeout
-	}
-	ext := strings.ToLower(filepath.Ext(path))
-	switch ext {
-	case ".db", ".sqlite", ".sqlite3", ".json":
-	default:
-		what := fmt.Sprintf("files ending in %q are not a kind of state reconctl reads", ext)
-		if ext == "" {
-			what = "the name has no extension, so reconctl cannot tell what kind of state it is"
-		}
-		return nil, fmt.Errorf("state %s: %s; use a SQLite database (.db, .sqlite, .sqlite3) or a JSON snapshot (.json)", path, what)
-	}
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &missingError{path: path}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("state %s is a directory; --state / state: must name the database or snapshot file", path)
-	}
-	if ext == ".json" {
-		return openJSON(ctx, path, opts)
-	}
-	return openSQLite(ctx, path, opts)
-}

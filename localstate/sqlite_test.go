@@ -278,19 +278,20 @@ func TestSQLiteLocked(t *testing.T) {
 func TestSQLiteReadOnlyHandle(t *testing.T) {
 	st := openSQLiteFixture(t, storetest.Standard(), true)
 	defer st.Close()
-	ts, ok := st.(localstate.TxStore)
-	if !ok {
-		t.Fatal("the SQLite store must implement TxStore")
+	begin := st.Features().Begin
+	if begin == nil {
+		t.Fatal("the SQLite store must have transactions (Features().Begin)")
 	}
-	if _, err := ts.DB().Exec(`DELETE FROM plain`); err == nil {
-		t.Fatal("a read-only store's handle must not write")
-	}
-	tx, err := ts.DB().Begin()
+	ctx := context.Background()
+	tx, err := begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := ts.ApplyTx(context.Background(), tx, []localstate.Change{{Table: storetest.Plain, Op: localstate.OpDelete, Key: "p1"}}); !errors.Is(err, localstate.ErrReadOnly) {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM plain`); err == nil {
+		t.Fatal("a read-only store's handle must not write")
+	}
+	if err := tx.Apply(ctx, []localstate.Change{{Table: storetest.Plain, Op: localstate.OpDelete, Key: "p1"}}); !errors.Is(err, localstate.ErrReadOnly) {
 		t.Fatalf("ApplyTx on a read-only store: want ErrReadOnly, got %v", err)
 	}
 }
@@ -298,20 +299,26 @@ func TestSQLiteReadOnlyHandle(t *testing.T) {
 func TestSQLiteApplyTx(t *testing.T) {
 	st := openSQLiteFixture(t, storetest.Standard(), false)
 	defer st.Close()
-	ts := st.(localstate.TxStore)
 	ctx := context.Background()
-	if _, err := ts.DB().Exec(`CREATE TABLE reconctl_runs (id TEXT)`); err != nil {
+	setup, err := st.Features().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.ExecContext(ctx, `CREATE TABLE reconctl_runs (id TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := setup.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	run := func(commit bool) {
-		tx, err := ts.DB().BeginTx(ctx, nil)
+		tx, err := st.Features().Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tx.Exec(`INSERT INTO reconctl_runs VALUES ('r1')`); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO reconctl_runs VALUES ('r1')`); err != nil {
 			t.Fatal(err)
 		}
-		if err := ts.ApplyTx(ctx, tx, []localstate.Change{{Table: storetest.Plain, Op: localstate.OpDelete, Key: "p1"}}); err != nil {
+		if err := tx.Apply(ctx, []localstate.Change{{Table: storetest.Plain, Op: localstate.OpDelete, Key: "p1"}}); err != nil {
 			t.Fatal(err)
 		}
 		if commit {
@@ -330,6 +337,77 @@ func TestSQLiteApplyTx(t *testing.T) {
 	run(true)
 	if n := len(rawRows(t, st.Path(), "SELECT * FROM plain")) + len(rawRows(t, st.Path(), "SELECT * FROM reconctl_runs")); n != 2 {
 		t.Fatalf("committed: want 1 plain row and 1 run, got %d rows", n)
+	}
+}
+
+// TestSQLiteTxSavepoint is the seam replay uses: one transaction, each event
+// in a savepoint; a failed event's writes are undone, the others commit with
+// the journal rows written through the same Tx.
+func TestSQLiteTxSavepoint(t *testing.T) {
+	st := openSQLiteFixture(t, storetest.Standard(), false)
+	defer st.Close()
+	ctx := context.Background()
+	tx, err := st.Features().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE reconctl_events (id TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("event failed")
+	err = tx.Savepoint(ctx, func() error {
+		if err := tx.Apply(ctx, []localstate.Change{{Table: storetest.Plain, Op: localstate.OpDelete, Key: "p1"}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Savepoint: want fn's error, got %v", err)
+	}
+	err = tx.Savepoint(ctx, func() error {
+		if err := tx.Apply(ctx, []localstate.Change{{Table: storetest.Plain, Op: localstate.OpDelete, Key: "p2"}}); err != nil {
+			return err
+		}
+		// nested: an inner failure leaves the outer savepoint's writes
+		_ = tx.Savepoint(ctx, func() error {
+			_, _ = tx.ExecContext(ctx, `INSERT INTO reconctl_events VALUES ('inner')`)
+			return boom
+		})
+		_, err := tx.ExecContext(ctx, `INSERT INTO reconctl_events VALUES ('e2')`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rows := rawRows(t, st.Path(), "SELECT id FROM plain ORDER BY id")
+	if len(rows) != 1 || rows[0][0] != "p1" {
+		t.Fatalf("plain after the savepoints: want only p1 (p1's delete rolled back, p2's kept), got %v", rows)
+	}
+	if ev := rawRows(t, st.Path(), "SELECT id FROM reconctl_events"); len(ev) != 1 || ev[0][0] != "e2" {
+		t.Fatalf("events: want [e2], got %v", ev)
+	}
+}
+
+// TestJSONHasNoTx: a snapshot declares no transactions, so callers take the
+// Apply-only path (the journal beside it).
+func TestJSONHasNoTx(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.json")
+	if err := os.WriteFile(path, []byte(`{"plain": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := localstate.Open(context.Background(), path, localstate.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f := st.Features()
+	if f.Begin != nil || f.KeyIndexed == nil || f.KeyHealth == nil {
+		t.Fatalf("JSON features: want no Begin, KeyIndexed and KeyHealth, got %+v", f)
 	}
 }
 
@@ -407,10 +485,10 @@ func TestSQLiteUnindexedKey(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	tb := &localstate.Table{Resource: "customers", Name: "users", Key: "stripe_id", SoftDelete: "deleted_at"}
-	if st.(localstate.KeyIndexer).KeyIndexed(ctx, tb) {
+	if st.Features().KeyIndexed(ctx, tb) {
 		t.Error("stripe_id has no index")
 	}
-	if !st.(localstate.KeyIndexer).KeyIndexed(ctx, &localstate.Table{Resource: "users", Key: "rowid_"}) {
+	if !st.Features().KeyIndexed(ctx, &localstate.Table{Resource: "users", Key: "rowid_"}) {
 		t.Error("an INTEGER PRIMARY KEY is indexed")
 	}
 	err := st.Apply(ctx, []localstate.Change{

@@ -1,10 +1,12 @@
 // Package localstate reads and writes the application's own state: its
-// SQLite database or a JSON snapshot. The engine sees only the Store interface.
+// SQLite database or a JSON snapshot. The engine sees only the Store
+// interface; the store registry (registry.go) chooses a backend by a
+// location's scheme or extension; Features says what a store can do, and Tx
+// (tx.go) is the transaction seam the engine, the journal and replay share.
 package localstate
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 )
 
@@ -66,9 +68,10 @@ type Change struct {
 
 // Store is the local side of a reconciliation.
 type Store interface {
-	// Kind is "sqlite" or "json".
+	// Kind is the store's backend name in the registry: "sqlite", "json".
 	Kind() string
-	// Path is the state file's path as given.
+	// Path is the state's location as given (a file path; a DSN for a
+	// server store: show it through RedactLocation).
 	Path() string
 	// Columns validates that t exists with its key, updated_at, soft_delete
 	// and mapped columns, and returns every local column of t except the key
@@ -81,25 +84,36 @@ type Store interface {
 	Get(ctx context.Context, t *Table, cols []string, key string) (row Row, ok bool, err error)
 	// Apply writes all changes or none (one transaction, or one atomic file replace).
 	Apply(ctx context.Context, changes []Change) error
+	// Features says what else the store can do (see Features). It is the
+	// same for the store's whole life.
+	Features() Features
 	Close() error
 }
 
-// TxStore is implemented by stores backed by a SQL database (SQLite). The
-// journal uses it to commit its own rows in the same transaction as the
-// changes, so a run's record and its writes land together or not at all.
-type TxStore interface {
-	Store
-	// DB is the store's database handle (read-only when the store is).
-	DB() *sql.DB
-	// ApplyTx writes changes inside tx, which the caller commits or rolls
-	// back. After an error part of the changes may be in tx: roll it back.
-	// It keeps nothing of changes (nor their Values maps) once it returns:
-	// callers reuse them.
-	ApplyTx(ctx context.Context, tx *sql.Tx, changes []Change) error
+// Features are a store's capabilities as data: each is a function, nil when
+// the store lacks it, so callers test a field instead of asserting an
+// interface, and a new store says what it can do in one place.
+type Features struct {
+	// Count returns how many live rows t has, cheaply (the engine sizes its
+	// index with it). nil: unknown.
+	Count func(ctx context.Context, t *Table) (int, error)
+	// KeyIndexed says whether Get by key is an index lookup rather than a
+	// scan of the table. nil: never.
+	KeyIndexed func(ctx context.Context, t *Table) bool
+	// KeyHealth counts what a Scan cannot show of t's keys (rows without a
+	// key, keys equal under the key column's collation). nil: nothing to add.
+	KeyHealth func(ctx context.Context, t *Table) (KeyHealth, error)
+	// Begin starts a transaction in the store's database: the engine's
+	// writes, the journal's rows (when the journal lives in the same
+	// database) and replay's per-event savepoints commit together through
+	// it. nil: the store has no transactions; Apply is its only write and is
+	// atomic on its own (a JSON snapshot's file replace).
+	Begin func(ctx context.Context) (Tx, error)
 }
 
 // KeyIndexer is implemented by stores that can say whether Get by key is
-// cheap (an index lookup) rather than a scan of the table. Both stores have it.
+// cheap (an index lookup) rather than a scan of the table. Both stores have
+// it; new code reads Features().KeyIndexed instead of asserting it.
 type KeyIndexer interface {
 	KeyIndexed(ctx context.Context, t *Table) bool
 }

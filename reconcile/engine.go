@@ -5,7 +5,6 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -62,17 +61,22 @@ type Engine struct {
 	Progress           Progress
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
-	// BeforeCommit, when set, runs inside Apply's transaction (a TxStore)
-	// after every write and before the commit, with res already marked as
-	// applied: the journal records the run there, so that what it says was
-	// applied commits with the writes or not at all. An error rolls back.
-	BeforeCommit func(ctx context.Context, tx *sql.Tx, res *Result) error
+	// BeforeCommit, when set, runs inside Apply's transaction (a store with
+	// Features().Begin) after every write and before the commit, with res
+	// already marked as applied: the journal records the run there, through
+	// tx, so that what it says was applied commits with the writes or not at
+	// all. An error rolls back.
+	BeforeCommit CommitHook
 	// BeforeApply, when set, runs before a store without transactions (a
 	// JSON snapshot) is written, with res marked as it will be once the write
 	// lands: the journal records the pending apply there. An error stops the
 	// apply before anything is written.
 	BeforeApply func(ctx context.Context, res *Result) error
 }
+
+// CommitHook runs inside an apply's transaction, before its commit (see
+// Engine.BeforeCommit): tx is the store's, the journal writes through it.
+type CommitHook func(ctx context.Context, tx localstate.Tx, res *Result) error
 
 // field is a compiled mapping of one local column to a provider path.
 type field struct {
@@ -260,8 +264,8 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		cols = append(cols, t.UpdatedAt)
 	}
 	hint := 1024
-	if c, ok := e.Store.(Counter); ok {
-		if n, err := c.Count(ctx, t); err == nil {
+	if count := e.Store.Features().Count; count != nil {
+		if n, err := count(ctx, t); err == nil {
 			hint = n
 		}
 	}
@@ -300,10 +304,10 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	}
 	rr.Summary.Local = index.len()
 	rr.Summary.DuplicateLocal = dupLocal
-	if kc, ok := e.Store.(KeyChecker); ok {
+	if keyHealth := e.Store.Features().KeyHealth; keyHealth != nil {
 		// The store sees what the scan cannot: rows without a key, and keys
 		// equal under the key column's collation (COLLATE NOCASE).
-		kh, err := kc.KeyHealth(ctx, t)
+		kh, err := keyHealth(ctx, t)
 		if err != nil {
 			return nil, nil, fmt.Errorf("checking the keys of local %s: %w", t.Resource, err)
 		}
@@ -661,6 +665,9 @@ type KeyHealth = localstate.KeyHealth
 
 // KeyChecker is implemented by stores that can count rows without a key and
 // keys shared by several rows under the key column's own collation.
+//
+// New code reads localstate.Store.Features().KeyHealth (this stays until
+// check-user moves to it).
 type KeyChecker interface {
 	KeyHealth(ctx context.Context, t *localstate.Table) (localstate.KeyHealth, error)
 }
@@ -695,22 +702,19 @@ func sortDrift(drift []Drift, plan []pending) {
 
 // Counter is implemented by stores that count a table's live rows cheaply;
 // the engine sizes its index with it.
+//
+// New code reads localstate.Store.Features().Count (this stays until check-user
+// moves to it).
 type Counter interface {
 	Count(ctx context.Context, t *localstate.Table) (int, error)
-}
-
-// KeyIndexer is implemented by stores that can tell whether a key lookup is
-// cheap (an indexed column) rather than a scan.
-type KeyIndexer interface {
-	KeyIndexed(ctx context.Context, t *localstate.Table) bool
 }
 
 // fetchLocal reads the rows for keys: by key when the store has an index on
 // the key column, otherwise in one more scan (a Get per key on an unindexed
 // column would scan the table once per key).
 func (e *Engine) fetchLocal(ctx context.Context, t *localstate.Table, cols []string, keys map[string]int, out map[string][]any) error {
-	ki, ok := e.Store.(KeyIndexer)
-	if ok && ki.KeyIndexed(ctx, t) || len(keys) <= 8 {
+	ki := e.Store.Features().KeyIndexed
+	if ki != nil && ki(ctx, t) || len(keys) <= 8 {
 		for k := range keys {
 			row, found, err := e.Store.Get(ctx, t, cols, k)
 			if err != nil {

@@ -112,6 +112,8 @@ func (s *memStore) Apply(ctx context.Context, changes []localstate.Change) error
 }
 func (s *memStore) Close() error { return nil }
 
+func (s *memStore) Features() localstate.Features { return localstate.Features{} }
+
 func rec(id string, data string) providers.Record {
 	var m map[string]any
 	d := json.NewDecoder(strings.NewReader(data))

@@ -220,8 +220,8 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 		e.Progress.Applying(total)
 		defer e.Progress.Done()
 	}
-	txs, ok := e.Store.(localstate.TxStore)
-	if !ok {
+	begin := e.Store.Features().Begin
+	if begin == nil {
 		if e.BeforeApply != nil {
 			res.setApplied(true)
 			err := e.BeforeApply(ctx, res)
@@ -239,19 +239,19 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 		res.MarkApplied()
 		return nil
 	}
-	tx, err := txs.DB().BeginTx(ctx, nil)
+	tx, err := begin(ctx)
 	if err != nil {
 		return err
 	}
 	chunk := make([]localstate.Change, 0, applyChunk)
-	// The chunk's value maps are reused from one chunk to the next (ApplyTx
+	// The chunk's value maps are reused from one chunk to the next (Tx.Apply
 	// does not keep them), so a million-record apply allocates 8,192 maps.
 	valueMaps := make([]map[string]any, applyChunk)
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		err := txs.ApplyTx(ctx, tx, chunk)
+		err := tx.Apply(ctx, chunk)
 		if err == nil && e.Progress != nil {
 			e.Progress.Applied(len(chunk))
 		}
@@ -386,9 +386,4 @@ func (res *Result) SkipDeletes() {
 		}
 		rr.plan = plan
 	}
-}
-
-// Rewrites counts planned writes that change no value (resync --force).
-func (rr *ResourceResult) Rewrites() int {
-	return len(rr.plan) - rr.Planned()
 }

@@ -526,6 +526,86 @@ func Run(t *testing.T, open Opener) {
 			t.Fatalf("Apply failed (%v) but wrote: %d rows, want 2", err, n)
 		}
 	})
+
+	runFeatures(t, fresh)
+}
+
+// runFeatures checks what a store's Features promise: Count and KeyIndexed
+// agree with Scan, and a store with transactions (Begin) commits, rolls back
+// and isolates savepoints the way the engine, the journal and replay rely on.
+func runFeatures(t *testing.T, fresh func(t *testing.T, readOnly bool) localstate.Store) {
+	ctx := context.Background()
+	t.Run("Features/Count", func(t *testing.T) {
+		st := fresh(t, true)
+		count := st.Features().Count
+		if count == nil {
+			t.Skip("the store does not count")
+		}
+		n, err := count(ctx, Plain)
+		if err != nil || n != len(dump(t, st, Plain, "v")) {
+			t.Errorf("Count(plain) = %d, %v; Scan sees %d", n, err, len(dump(t, st, Plain, "v")))
+		}
+	})
+	t.Run("Tx/RollbackAndCommit", func(t *testing.T) {
+		st := fresh(t, false)
+		begin := st.Features().Begin
+		if begin == nil {
+			t.Skip("the store has no transactions")
+		}
+		del := []localstate.Change{{Table: Plain, Op: localstate.OpDelete, Key: "p1"}}
+		tx, err := begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Apply(ctx, del); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		unchanged(t, reopen(t, st))
+		tx, err = begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Apply(ctx, del); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		sameRows(t, dump(t, reopen(t, st), Plain, "v"), map[string][]any{"p2": {"two"}})
+	})
+	t.Run("Tx/Savepoint", func(t *testing.T) {
+		st := fresh(t, false)
+		begin := st.Features().Begin
+		if begin == nil {
+			t.Skip("the store has no transactions")
+		}
+		tx, err := begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		failed := errors.New("this event fails")
+		if err := tx.Savepoint(ctx, func() error {
+			if err := tx.Apply(ctx, []localstate.Change{{Table: Plain, Op: localstate.OpDelete, Key: "p1"}}); err != nil {
+				return err
+			}
+			return failed
+		}); !errors.Is(err, failed) {
+			t.Fatalf("Savepoint returned %v, want fn's error", err)
+		}
+		if err := tx.Savepoint(ctx, func() error {
+			return tx.Apply(ctx, []localstate.Change{{Table: Plain, Op: localstate.OpUpdate, Key: "p2", Values: map[string]any{"v": "deux"}}})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		sameRows(t, dump(t, reopen(t, st), Plain, "v"), map[string][]any{"p1": {"one"}, "p2": {"deux"}})
+	})
 }
 
 func schemaless(st localstate.Store) bool { return st.Kind() == "json" }

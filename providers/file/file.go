@@ -18,9 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/reconctl/reconctl/localstate"
-	"github.com/reconctl/reconctl/localstate/snapshot"
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/snapshot"
 )
 
 func init() {
@@ -413,7 +412,7 @@ func rawID(raw json.RawMessage) (string, bool) {
 // milliseconds or RFC 3339. Zero when absent or unreadable.
 func updatedAt(rec map[string]any) time.Time {
 	for _, k := range []string{"updated_at", "updated"} {
-		if t, ok := localstate.ParseTime(rec[k]); ok {
+		if t, ok := snapshot.ParseTime(rec[k]); ok {
 			return t
 		}
 	}

@@ -2,11 +2,11 @@
 package main
 
 import (
-	"database/sql"
+	"context"
 	"log"
 	"os"
 
-	_ "modernc.org/sqlite"
+	"github.com/reconctl/reconctl/localstate"
 )
 
 func main() {
@@ -15,14 +15,7 @@ func main() {
 		log.Fatal(err)
 	}
 	_ = os.Remove("testdata/demo/app.db")
-	db, err := sql.Open("sqlite", "file:testdata/demo/app.db")
-	if err != nil {
-		log.Fatal(err)
-	}
-	if _, err := db.Exec(string(sqlText)); err != nil {
-		log.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
+	if err := localstate.CreateSQLite(context.Background(), "testdata/demo/app.db", string(sqlText)); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -1,0 +1,13 @@
+package localstate
+
+// Unregister removes a backend a test registered.
+func Unregister(name string) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	for i, b := range backends {
+		if b.Name == name {
+			backends = append(backends[:i], backends[i+1:]...)
+			return
+		}
+	}
+}

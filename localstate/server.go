@@ -1,0 +1,57 @@
+package localstate
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+)
+
+// Server stores (issue #14) are registered by scheme so that a DSN is
+// recognised, redacted and left unresolved everywhere already; opening one
+// says it is not supported yet. Their backend file replaces this entry with
+// a real Open, an in-database Journal and a server advisory lock.
+
+func notYet(kind string) func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
+	return func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
+		return nil, fmt.Errorf("state %s: %s states are not supported yet; use a SQLite database (.db, .sqlite, .sqlite3) or a JSON snapshot (.json)", redactURL(loc), kind)
+	}
+}
+
+// redactURL masks the password of a URL-style DSN: postgres://app:***@db/app.
+// A DSN that does not parse is shown as its scheme only, so a password in it
+// never leaks.
+func redactURL(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil {
+		if s := Scheme(loc); s != "" {
+			return s + "://***"
+		}
+		return "***"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return replaceOnce(u.Redacted(), ":xxxxx@", ":***@")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+		return replaceOnce(u.String(), "password=xxxxx", "password=***")
+	}
+	return u.String()
+}
+
+func replaceOnce(s, old, new string) string {
+	for i := 0; i+len(old) <= len(s); i++ {
+		if s[i:i+len(old)] == old {
+			return s[:i] + new + s[i+len(old):]
+		}
+	}
+	return s
+}
+
+func init() {
+	Register(Backend{Name: "postgres", Title: "a PostgreSQL database", Schemes: []string{"postgres", "postgresql"}, Open: notYet("PostgreSQL"), Redact: redactURL})
+	Register(Backend{Name: "mysql", Title: "a MySQL database", Schemes: []string{"mysql"}, Open: notYet("MySQL"), Redact: redactURL})
+}
