@@ -15,6 +15,7 @@ import (
 
 	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/replay"
 	"github.com/reconctl/reconctl/report"
 )
 
@@ -108,11 +109,11 @@ func reprint(s *Settings, j *journal.Journal, id string, c *cli.Context) error {
 		}
 		return report.RenderUser(s.IO.Out, s.Output, &u)
 	case "replay":
-		var r ReplayReport
+		var r replay.Report
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
 		}
-		return renderReplay(s.IO.Out, s.Output, &r)
+		return replay.Render(s.IO.Out, s.Output, &r)
 	}
 	var rep reconcile.Report
 	d := json.NewDecoder(bytes.NewReader(raw))
