@@ -11,46 +11,15 @@ import (
 	"github.com/reconctl/reconctl/reconcile"
 )
 
-// UserReport is check-user's report (contract: check-user JSON).
-type UserReport struct {
-	Command    string                                `json:"command"`
-	RunID      string                                `json:"run_id"`
-	Provider   string                                `json:"provider"`
-	State      string                                `json:"state"`
-	StartedAt  string                                `json:"started_at"`
-	FinishedAt string                                `json:"finished_at"`
-	Resource   string                                `json:"resource"`
-	ID         string                                `json:"id"`
-	Query      string                                `json:"query"`
-	Verdict    string                                `json:"verdict"`
-	Fields     []UserField                           `json:"fields"`
-	Related    []string                              `json:"related_resources,omitempty"`
-	Summary    map[string]*reconcile.ResourceSummary `json:"summary,omitempty"`
-	Drift      []reconcile.Drift                     `json:"drift"`
-	Matches    []UserMatch                           `json:"matches,omitempty"`
-	Brake      *reconcile.BrakeRefusal               `json:"brake,omitempty"`
-	Fix        bool                                  `json:"fix"`
-	Applied    bool                                  `json:"applied"`
-	Message    string                                `json:"message,omitempty"`
-	ExitCode   int                                   `json:"exit_code"`
-}
+// UserReport is check-user's report (contract: check-user JSON); the
+// engine builds it (reconcile.Engine.CheckUser).
+type UserReport = reconcile.UserReport
 
 // UserField is one mapped field of the user's record, matched or not.
-type UserField struct {
-	Name   string `json:"name"`
-	Path   string `json:"path"`
-	Local  any    `json:"local"`
-	Remote any    `json:"remote"`
-	Match  bool   `json:"match"`
-}
+type UserField = reconcile.UserField
 
 // UserMatch is one candidate when an email matches several records.
-type UserMatch struct {
-	ID      string `json:"id"`
-	Email   string `json:"email"`
-	Created string `json:"created,omitempty"`
-	Where   string `json:"where"` // local, remote, both
-}
+type UserMatch = reconcile.UserMatch
 
 // RenderUser writes a check-user report.
 func RenderUser(w io.Writer, format string, u *UserReport) error {
