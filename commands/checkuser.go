@@ -110,7 +110,7 @@ func runCheckUser(ctx context.Context, s *Settings, o checkUserOptions) error {
 		rep = &reconcile.Report{Command: "check-user", RunID: r.id, Provider: u.Provider, State: u.State, Drift: res.Drift, Summary: res.Summaries()}
 	}
 	r.finish(ctx, u.ExitCode, nil, rep, js.Bytes(), nil)
-	if err := report.RenderUser(s.IO.Out, s.Output, u); err != nil {
+	if err := report.Render(s.IO.Out, s.Output, report.User(u), report.Options{}); err != nil {
 		return err
 	}
 	if u.ExitCode == reconcile.ExitError {

@@ -103,13 +103,13 @@ func reprint(s *Settings, j *journal.Journal, id string, c *cli.Context) error {
 		if err := json.Unmarshal(raw, &u); err != nil {
 			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
 		}
-		return report.RenderUser(s.IO.Out, s.Output, &u)
+		return report.Render(s.IO.Out, s.Output, report.User(&u), report.Options{})
 	case "replay":
 		var r replay.Report
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
 		}
-		return replay.Render(s.IO.Out, s.Output, &r)
+		return report.Render(s.IO.Out, s.Output, &r, report.Options{})
 	}
 	var rep reconcile.Report
 	d := json.NewDecoder(bytes.NewReader(raw))
@@ -121,5 +121,5 @@ func reprint(s *Settings, j *journal.Journal, id string, c *cli.Context) error {
 }
 
 func renderRuns(s *Settings, runs []journal.RunInfo) error {
-	return report.RenderRuns(s.IO.Out, s.Output, runs)
+	return report.Render(s.IO.Out, s.Output, report.Runs(runs), report.Options{})
 }

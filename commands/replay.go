@@ -175,7 +175,7 @@ func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
 		return err
 	}
 	r.finish(ctx, rep.ExitCode, nil, nil, js.Bytes(), rep.Summary)
-	if err := replay.Render(s.IO.Out, s.Output, rep); err != nil {
+	if err := report.Render(s.IO.Out, s.Output, rep, report.Options{}); err != nil {
 		return err
 	}
 	return exitWith(rep.ExitCode)

@@ -1,11 +1,7 @@
 package replay
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,38 +115,30 @@ func sortEvents(rep *Report) {
 	})
 }
 
-// Render writes rep in format (table, json, ndjson, csv, markdown).
-func Render(w io.Writer, format string, rep *Report) error {
-	switch format {
-	case "json":
-		return report.WriteJSON(w, rep)
-	case "ndjson":
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		for _, e := range rep.Events {
-			if err := enc.Encode(e); err != nil {
-				return err
-			}
-		}
-		if err := enc.Encode(map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode}); err != nil {
-			return err
-		}
-		_, err := w.Write(buf.Bytes())
-		return err
-	case "csv":
-		var buf bytes.Buffer
-		cw := csv.NewWriter(&buf)
-		_ = cw.Write([]string{"id", "type", "created", "resource", "object_id", "outcome", "error"})
-		for _, e := range rep.Events {
-			_ = cw.Write([]string{e.ID, e.Type, e.Created, e.Resource, e.ObjectID, e.Outcome, e.Error})
-		}
-		cw.Flush()
-		_, err := w.Write(buf.Bytes())
-		return err
+// JSONValue is the json format: the whole report (report.Doc).
+func (rep *Report) JSONValue() any { return rep }
+
+// NDJSONLines are the events, then the summary, cursor and exit code.
+func (rep *Report) NDJSONLines() []any {
+	lines := make([]any, 0, len(rep.Events)+1)
+	for _, e := range rep.Events {
+		lines = append(lines, e)
 	}
-	var buf bytes.Buffer
-	md := format == "markdown"
+	return append(lines, map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode})
+}
+
+// CSV is one row per event.
+func (rep *Report) CSV() ([]string, [][]string) {
+	var rows [][]string
+	for _, e := range rep.Events {
+		rows = append(rows, []string{e.ID, e.Type, e.Created, e.Resource, e.ObjectID, e.Outcome, e.Error})
+	}
+	return []string{"id", "type", "created", "resource", "object_id", "outcome", "error"}, rows
+}
+
+// Text is the counts per event type and outcome, the failures and the
+// checkpoint.
+func (rep *Report) Text(t *report.Text) error {
 	title := fmt.Sprintf("replay %s events %s to %s", rep.Provider, rep.Since, rep.Until)
 	if rep.Target != "" {
 		title += " to " + rep.Target
@@ -160,26 +148,26 @@ func Render(w io.Writer, format string, rep *Report) error {
 	if rep.DryRun {
 		title += " (dry run)"
 	}
-	if md {
-		fmt.Fprintf(&buf, "## reconctl %s\n\n", title)
+	if t.Markdown {
+		t.Printf("## reconctl %s\n\n", title)
 	} else {
-		buf.WriteString(title + "\n")
+		t.WriteString(title + "\n")
 	}
 	if rep.Partial {
-		fmt.Fprintf(&buf, "PARTIAL: events before %s are no longer kept by the provider; run reconctl resync to repair that part.\n", rep.LostUntil)
+		t.Printf("PARTIAL: events before %s are no longer kept by the provider; run reconctl resync to repair that part.\n", rep.LostUntil)
 	}
 	outcomes := []string{OutcomeApplied, OutcomeWouldApply, OutcomeDelivered, OutcomeDuplicate, OutcomeStale, OutcomeIgnored, OutcomeFailed}
 	var types []string
-	for t := range rep.ByType {
-		types = append(types, t)
+	for typ := range rep.ByType {
+		types = append(types, typ)
 	}
 	sort.Strings(types)
 	header := append([]string{"type"}, outcomes...)
 	var rows [][]string
-	for _, t := range types {
-		row := []string{t}
+	for _, typ := range types {
+		row := []string{typ}
 		for _, o := range outcomes {
-			row = append(row, strconv.Itoa(rep.ByType[t][o]))
+			row = append(row, strconv.Itoa(rep.ByType[typ][o]))
 		}
 		rows = append(rows, row)
 	}
@@ -188,17 +176,8 @@ func Render(w io.Writer, format string, rep *Report) error {
 		total = append(total, strconv.Itoa(rep.Summary[o]))
 	}
 	rows = append(rows, total)
-	if md {
-		report.MarkdownTable(&buf, header, rows)
-	} else {
-		t := report.NewTable(&buf, header)
-		for _, row := range rows {
-			row[0] = report.EscapeText(row[0]) // an event type is a provider value
-			_ = t.Append(row)
-		}
-		if err := t.Render(); err != nil {
-			return err
-		}
+	if err := t.Table(header, rows); err != nil {
+		return err
 	}
 	var failed []string
 	for _, e := range rep.Events {
@@ -207,23 +186,25 @@ func Render(w io.Writer, format string, rep *Report) error {
 		}
 	}
 	if len(failed) > 0 {
-		buf.WriteString("\nfailed:\n" + strings.Join(failed, "\n") + "\n")
+		t.WriteString("\nfailed:\n" + strings.Join(failed, "\n") + "\n")
 	}
 	if rep.Stopped != "" {
-		buf.WriteString("\n" + rep.Stopped + "\n")
+		t.WriteString("\n" + rep.Stopped + "\n")
 	}
 	if rep.Brake != nil && rep.Brake.Reason != "" {
-		fmt.Fprintf(&buf, "\nREFUSED by the %s.\n", rep.Brake.Error())
+		t.Printf("\nREFUSED by the %s.\n", rep.Brake.Error())
 	} else if rep.Brake != nil {
-		fmt.Fprintf(&buf, "\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
+		t.Printf("\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
 	}
 	if n := rep.Summary["foreign_version"]; n > 0 {
-		fmt.Fprintf(&buf, "\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
+		t.Printf("\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
 	}
 	cursor := rep.Cursor
 	if cursor == "" {
 		cursor = "(none)"
 	}
-	fmt.Fprintf(&buf, "\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
-	return report.WriteText(w, buf.Bytes())
+	t.Printf("\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
+	return nil
 }
+
+var _ report.Doc = (*Report)(nil)

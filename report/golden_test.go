@@ -84,17 +84,25 @@ func goldenRuns() []journal.RunInfo {
 	}
 }
 
-// goldenKinds renders each report kind through its public renderer.
+// goldenKinds renders each report kind through the one renderer.
 var goldenKinds = []struct {
 	name   string
 	render func(w io.Writer, format string) error
 }{
-	{"diff", func(w io.Writer, f string) error { return report.Render(w, f, goldenDiff(), report.Options{}) }},
-	{"user", func(w io.Writer, f string) error { return report.RenderUser(w, f, goldenUser()) }},
-	{"user_matches", func(w io.Writer, f string) error { return report.RenderUser(w, f, goldenUserMatches()) }},
-	{"replay", func(w io.Writer, f string) error { return replay.Render(w, f, goldenReplay()) }},
-	{"history", func(w io.Writer, f string) error { return report.RenderRuns(w, f, goldenRuns()) }},
-	{"history_empty", func(w io.Writer, f string) error { return report.RenderRuns(w, f, nil) }},
+	{"diff", func(w io.Writer, f string) error {
+		return report.Render(w, f, report.Diff(goldenDiff()), report.Options{})
+	}},
+	{"user", func(w io.Writer, f string) error {
+		return report.Render(w, f, report.User(goldenUser()), report.Options{})
+	}},
+	{"user_matches", func(w io.Writer, f string) error {
+		return report.Render(w, f, report.User(goldenUserMatches()), report.Options{})
+	}},
+	{"replay", func(w io.Writer, f string) error { return report.Render(w, f, goldenReplay(), report.Options{}) }},
+	{"history", func(w io.Writer, f string) error {
+		return report.Render(w, f, report.Runs(goldenRuns()), report.Options{})
+	}},
+	{"history_empty", func(w io.Writer, f string) error { return report.Render(w, f, report.Runs(nil), report.Options{}) }},
 }
 
 func TestGoldenEveryKindEveryFormat(t *testing.T) {

@@ -1,11 +1,7 @@
 package report
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -13,26 +9,34 @@ import (
 	"github.com/reconctl/reconctl/journal"
 )
 
-// RenderRuns writes history's list of runs.
-func RenderRuns(out io.Writer, format string, runs []journal.RunInfo) error {
+// Runs is history's list of runs as a Doc.
+func Runs(runs []journal.RunInfo) Doc {
 	if runs == nil {
 		runs = []journal.RunInfo{}
 	}
-	switch format {
-	case "json":
-		return WriteJSON(out, runs)
-	case "ndjson":
-		enc := json.NewEncoder(out)
-		for _, r := range runs {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+	return runsDoc(runs)
+}
+
+type runsDoc []journal.RunInfo
+
+func (d runsDoc) JSONValue() any { return []journal.RunInfo(d) }
+
+// ndjsonEscapesHTML: history's ndjson has always escaped <, > and &.
+func (runsDoc) ndjsonEscapesHTML() {}
+
+func (d runsDoc) NDJSONLines() []any {
+	lines := make([]any, 0, len(d))
+	for _, r := range d {
+		lines = append(lines, r)
 	}
-	header := []string{"run id", "started", "command", "provider", "resources", "drift", "applied", "exit", "status"}
+	return lines
+}
+
+var runsHeader = []string{"run id", "started", "command", "provider", "resources", "drift", "applied", "exit", "status"}
+
+func (d runsDoc) CSV() ([]string, [][]string) {
 	var rows [][]string
-	for _, r := range runs {
+	for _, r := range d {
 		exit := ""
 		if r.ExitCode != nil {
 			exit = strconv.Itoa(*r.ExitCode)
@@ -52,37 +56,21 @@ func RenderRuns(out io.Writer, format string, runs []journal.RunInfo) error {
 		rows = append(rows, []string{r.RunID, r.StartedAt.UTC().Format(time.RFC3339), r.Command, r.Provider, strings.Join(r.Resources, ","),
 			drift, strconv.Itoa(r.Counts["applied"]), exit, status})
 	}
-	switch format {
-	case "csv":
-		var buf bytes.Buffer
-		w := csv.NewWriter(&buf)
-		_ = w.Write(header)
-		_ = w.WriteAll(rows) // flushes; errors only from buf, which has none
-		_, err := out.Write(buf.Bytes())
-		return err
-	case "markdown":
-		var buf bytes.Buffer
-		buf.WriteString("## reconctl history\n\n")
-		MarkdownTable(&buf, header, rows)
-		return WriteText(out, buf.Bytes())
+	return runsHeader, rows
+}
+
+func (d runsDoc) Text(t *Text) error {
+	_, rows := d.CSV()
+	if t.Markdown {
+		t.WriteString("## reconctl history\n\n")
+		return t.Table(runsHeader, rows)
 	}
 	if len(rows) == 0 {
-		_, err := fmt.Fprintln(out, "No runs recorded.")
-		return err
+		t.WriteString("No runs recorded.\n")
+		return nil
 	}
-	var buf bytes.Buffer
-	t := NewTable(&buf, header)
 	for _, row := range rows {
-		for i := range row {
-			row[i] = EscapeText(row[i])
-		}
-		row[8] = Shorten(row[8], 60)
-		if err := t.Append(row); err != nil {
-			return err
-		}
+		row[8] = Shorten(EscapeText(row[8]), 60) // cut what is shown
 	}
-	if err := t.Render(); err != nil {
-		return err
-	}
-	return WriteText(out, buf.Bytes())
+	return t.Table(runsHeader, rows)
 }
