@@ -25,6 +25,36 @@ type eventTable struct {
 	res   *reconcile.Resource
 }
 
+// applier applies one run's events to the state.
+type applier struct {
+	env        *Env
+	job        jobSpec
+	store      localstate.Store
+	eng        *reconcile.Engine
+	rep        *Report
+	provider   string
+	configured map[string]bool
+	tables     map[string]*eventTable
+}
+
+// tableFor is a configured resource's compiled mapping (nil: not configured).
+func (a *applier) tableFor(ctx context.Context, resource string) (*eventTable, error) {
+	if resource == "" || !a.configured[resource] {
+		return nil, nil
+	}
+	if et, ok := a.tables[resource]; ok {
+		return et, nil
+	}
+	t := a.env.Table(resource)
+	res, err := a.env.Prepare(ctx, a.eng, t)
+	if err != nil {
+		return nil, err
+	}
+	et := &eventTable{table: t, res: res}
+	a.tables[resource] = et
+	return et, nil
+}
+
 // applyEvents classifies every event, checks the brake, then applies in
 // order, committing each batch's changes together with its journal rows.
 func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpec, events []providers.Event, rep *Report) error {
@@ -34,97 +64,14 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 		return err
 	}
 	defer store.Close()
-	eng := &reconcile.Engine{Provider: p, Store: store, Logger: env.Logger}
-	tables := map[string]*eventTable{}
-	configured := map[string]bool{}
+	a := &applier{env: env, job: job, store: store, rep: rep, provider: p.Name(), configured: map[string]bool{}, tables: map[string]*eventTable{},
+		eng: &reconcile.Engine{Provider: p, Store: store, Logger: env.Logger}}
 	for _, name := range env.Resources {
-		configured[name] = true
+		a.configured[name] = true
 	}
-	tableFor := func(resource string) (*eventTable, error) {
-		if resource == "" || !configured[resource] {
-			return nil, nil
-		}
-		if et, ok := tables[resource]; ok {
-			return et, nil
-		}
-		t := env.Table(resource)
-		res, err := env.Prepare(ctx, eng, t)
-		if err != nil {
-			return nil, err
-		}
-		et := &eventTable{table: t, res: res}
-		tables[resource] = et
-		return et, nil
-	}
-
-	// 2. Classify: ignored, duplicate, stale, or to apply.
-	var todo []planned
-	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
-	perResource := map[string]int{}
-	written := map[string]bool{}
-	lastDeleted := map[string]bool{} // resource/id -> its newest applied event deletes it
-	provider := p.Name()
-	// The journal is asked in batches: which events were processed, and how
-	// fresh each record (and each resource, after a diff --apply/resync) is.
-	var ids []string
-	objects := map[string][]string{}
-	for _, e := range events {
-		if et, err := tableFor(e.Resource); err != nil {
-			return err
-		} else if et != nil {
-			ids = append(ids, e.ID)
-			objects[e.Resource] = append(objects[e.Resource], e.ObjectID)
-		}
-	}
-	processed := map[string]string{}
-	if !job.reprocess {
-		if processed, err = env.Journal.EventsProcessed(ctx, provider, "", ids); err != nil {
-			return err
-		}
-	}
-	versions := map[string]map[string]time.Time{}
-	watermark := map[string]time.Time{}
-	for res, objs := range objects {
-		if versions[res], err = env.Journal.Versions(ctx, provider, res, objs); err != nil {
-			return err
-		}
-		if w, _, found, err := env.Journal.Version(ctx, nil, provider, res, "*"); err != nil {
-			return err
-		} else if found {
-			watermark[res] = w
-		}
-	}
-	for _, e := range events {
-		et, _ := tableFor(e.Resource)
-		if et == nil {
-			rep.add(e, OutcomeIgnored, "")
-			continue
-		}
-		if outcome, found := processed[e.ID]; found && outcome != OutcomeFailed {
-			// A failed event is tried again: its fix must not be lost.
-			rep.add(e, OutcomeDuplicate, "")
-			continue
-		}
-		key := e.Resource + "/" + e.ObjectID
-		at, ok := newest[key]
-		if !ok {
-			at = versions[e.Resource][e.ObjectID]
-			if w := watermark[e.Resource]; w.After(at) {
-				at = w
-			}
-		}
-		if !at.IsZero() && e.Created.Before(at) {
-			rep.add(e, OutcomeStale, "")
-			todo = append(todo, planned{e: e}) // recorded as processed, nothing written
-			continue
-		}
-		newest[key] = e.Created
-		lastDeleted[key] = e.Deleted
-		todo = append(todo, planned{e: e, et: et})
-		if !written[key] { // the brake counts records written, not events
-			written[key] = true
-			perResource[e.Resource]++
-		}
+	todo, perResource, lastDeleted, err := a.classify(ctx, events)
+	if err != nil {
+		return err
 	}
 	// Dry run: the plan is the outcome.
 	if job.dryRun {
@@ -140,40 +87,8 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 		return nil
 	}
 
-	// 3. The brake counts the writes per resource.
-	// The mass-delete guard counts the live local records whose last event
-	// deletes them: all or nearly all is refused whatever --max-changes says.
-	for res, n := range perResource {
-		local, deletes := 0, 0
-		if et := tables[res]; et != nil {
-			if err := store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
-				local++
-				if lastDeleted[res+"/"+row.Key] {
-					deletes++
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		b := reconcile.MassDeleteCheck(res, deletes, local)
-		if job.allowEmpty {
-			b = nil
-		}
-		if limit := job.brake.Limit(local); b == nil && limit >= 0 && n > limit {
-			b = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: job.brake.String()}
-		}
-		if b != nil {
-			rep.Brake = b
-			rep.ExitCode = reconcile.ExitBrake
-			for _, t := range todo {
-				if t.et != nil {
-					rep.add(t.e, OutcomeWouldApply, "")
-				}
-			}
-			sortEvents(rep)
-			return nil
-		}
+	if refused, err := a.brake(ctx, todo, perResource, lastDeleted); err != nil || refused {
+		return err
 	}
 
 	// 3b. Payloads rendered in another API version than the client's.
@@ -181,97 +96,9 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 		return err
 	}
 
-	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
-	sameDB := sharesTx(store, env.JournalInState)
-	bar := env.Progress
-	if bar != nil {
-		bar.Events(len(todo))
-		defer bar.Done()
-	}
-	const batch = 500
-	var last *providers.Event
-	for start := 0; start < len(todo); start += batch {
-		chunk := todo[start:min(start+batch, len(todo))]
-		failedAt := -1
-		var failErr error
-		known := existence{}
-		commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
-			for i, t := range chunk {
-				if t.et == nil { // stale: only recorded
-					if err := env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: provider, EventID: t.e.ID, RunID: env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
-						return err
-					}
-					continue
-				}
-				ch, err := eventChange(ctx, store, known, t.et, t.e)
-				if err == nil && ch != nil {
-					err = apply([]localstate.Change{*ch})
-				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					failedAt, failErr = i, err
-					return nil
-				}
-				if err := env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: provider, EventID: t.e.ID, RunID: env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
-					return err
-				}
-				if err := env.Journal.RecordVersion(ctx, q, provider, t.e.Resource, t.e.ObjectID, t.e.Created, t.e.ID, "replay "+env.RunID); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		// Fast path: the chunk's net changes in one write, with all its
-		// journal rows. If any change fails, the chunk is rolled back and
-		// replayed event by event below, to stop exactly at the failing one.
-		fastErr := applyChunkNet(ctx, store, env, provider, chunk, sameDB)
-		if fastErr == nil {
-			failedAt = -1
-		} else if ctx.Err() != nil {
-			return fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, ctx.Err())
-		}
-		var err error
-		switch {
-		case fastErr == nil:
-		case sameDB:
-			err = inStateTx(ctx, store, func(tx stateTx) error {
-				return commit(tx.Journal(), func(chs []localstate.Change) error {
-					return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
-				})
-			})
-		default:
-			// Journal elsewhere: each change lands first, then its journal rows;
-			// a crash in between re-applies an idempotent upsert next time.
-			err = commit(nil, func(chs []localstate.Change) error { return store.Apply(ctx, chs) })
-		}
-		if err != nil {
-			return fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
-		}
-		end := len(chunk)
-		if failedAt >= 0 {
-			end = failedAt
-		}
-		for _, t := range chunk[:end] {
-			if t.et == nil {
-				continue // already counted as stale
-			}
-			rep.add(t.e, OutcomeApplied, "")
-			if bar != nil {
-				bar.Step()
-			}
-		}
-		if end > 0 {
-			last = &chunk[end-1].e
-		}
-		if failedAt >= 0 {
-			f := chunk[failedAt].e
-			rep.add(f, OutcomeFailed, failErr.Error())
-			_ = env.Journal.RecordEvent(ctx, nil, journal.EventRow{Provider: provider, EventID: f.ID, RunID: env.RunID, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
-			rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
-			break
-		}
+	last, err := a.apply(ctx, todo)
+	if err != nil {
+		return err
 	}
 	sortEvents(rep)
 	// 5. Checkpoint: the newest event processed before any failure.
@@ -291,6 +118,221 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 		rep.ExitCode = reconcile.ExitDrift
 	}
 	return nil
+}
+
+// classify sorts each event into ignored, duplicate, stale, or to apply
+// (todo; a stale one is only journaled), and counts the records each
+// resource would write and which records' newest event deletes them.
+func (a *applier) classify(ctx context.Context, events []providers.Event) (todo []planned, perResource map[string]int, lastDeleted map[string]bool, err error) {
+	// 2. Classify: ignored, duplicate, stale, or to apply.
+	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
+	perResource = map[string]int{}
+	written := map[string]bool{}
+	lastDeleted = map[string]bool{} // resource/id -> its newest applied event deletes it
+	// The journal is asked in batches: which events were processed, and how
+	// fresh each record (and each resource, after a diff --apply/resync) is.
+	var ids []string
+	objects := map[string][]string{}
+	for _, e := range events {
+		if et, err := a.tableFor(ctx, e.Resource); err != nil {
+			return nil, nil, nil, err
+		} else if et != nil {
+			ids = append(ids, e.ID)
+			objects[e.Resource] = append(objects[e.Resource], e.ObjectID)
+		}
+	}
+	processed := map[string]string{}
+	if !a.job.reprocess {
+		if processed, err = a.env.Journal.EventsProcessed(ctx, a.provider, "", ids); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	versions := map[string]map[string]time.Time{}
+	watermark := map[string]time.Time{}
+	for res, objs := range objects {
+		if versions[res], err = a.env.Journal.Versions(ctx, a.provider, res, objs); err != nil {
+			return nil, nil, nil, err
+		}
+		if w, _, found, err := a.env.Journal.Version(ctx, nil, a.provider, res, "*"); err != nil {
+			return nil, nil, nil, err
+		} else if found {
+			watermark[res] = w
+		}
+	}
+	for _, e := range events {
+		et, _ := a.tableFor(ctx, e.Resource)
+		if et == nil {
+			a.rep.add(e, OutcomeIgnored, "")
+			continue
+		}
+		if outcome, found := processed[e.ID]; found && outcome != OutcomeFailed {
+			// A failed event is tried again: its fix must not be lost.
+			a.rep.add(e, OutcomeDuplicate, "")
+			continue
+		}
+		key := e.Resource + "/" + e.ObjectID
+		at, ok := newest[key]
+		if !ok {
+			at = versions[e.Resource][e.ObjectID]
+			if w := watermark[e.Resource]; w.After(at) {
+				at = w
+			}
+		}
+		if !at.IsZero() && e.Created.Before(at) {
+			a.rep.add(e, OutcomeStale, "")
+			todo = append(todo, planned{e: e}) // recorded as processed, nothing written
+			continue
+		}
+		newest[key] = e.Created
+		lastDeleted[key] = e.Deleted
+		todo = append(todo, planned{e: e, et: et})
+		if !written[key] { // the brake counts records written, not events
+			written[key] = true
+			perResource[e.Resource]++
+		}
+	}
+	return todo, perResource, lastDeleted, nil
+}
+
+// brake refuses the whole run (true, with every event reported as
+// would_apply) when a resource's writes exceed --max-changes or would
+// delete all or nearly all of its local records.
+func (a *applier) brake(ctx context.Context, todo []planned, perResource map[string]int, lastDeleted map[string]bool) (bool, error) {
+	// 3. The brake counts the writes per resource.
+	// The mass-delete guard counts the live local records whose last event
+	// deletes them: all or nearly all is refused whatever --max-changes says.
+	for res, n := range perResource {
+		local, deletes := 0, 0
+		if et := a.tables[res]; et != nil {
+			if err := a.store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
+				local++
+				if lastDeleted[res+"/"+row.Key] {
+					deletes++
+				}
+				return nil
+			}); err != nil {
+				return false, err
+			}
+		}
+		b := reconcile.MassDeleteCheck(res, deletes, local)
+		if a.job.allowEmpty {
+			b = nil
+		}
+		if limit := a.job.brake.Limit(local); b == nil && limit >= 0 && n > limit {
+			b = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: a.job.brake.String()}
+		}
+		if b != nil {
+			a.rep.Brake = b
+			a.rep.ExitCode = reconcile.ExitBrake
+			for _, t := range todo {
+				if t.et != nil {
+					a.rep.add(t.e, OutcomeWouldApply, "")
+				}
+			}
+			sortEvents(a.rep)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// apply writes todo in order, in chunks, each chunk's changes and journal
+// rows together; it stops at the first event that fails (reported, and
+// journaled as failed) and returns the last event applied.
+func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, error) {
+	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
+	sameDB := sharesTx(a.store, a.env.JournalInState)
+	bar := a.env.Progress
+	if bar != nil {
+		bar.Events(len(todo))
+		defer bar.Done()
+	}
+	const batch = 500
+	var last *providers.Event
+	for start := 0; start < len(todo); start += batch {
+		chunk := todo[start:min(start+batch, len(todo))]
+		failedAt := -1
+		var failErr error
+		known := existence{}
+		commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
+			for i, t := range chunk {
+				if t.et == nil { // stale: only recorded
+					if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
+						return err
+					}
+					continue
+				}
+				ch, err := eventChange(ctx, a.store, known, t.et, t.e)
+				if err == nil && ch != nil {
+					err = apply([]localstate.Change{*ch})
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failedAt, failErr = i, err
+					return nil
+				}
+				if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
+					return err
+				}
+				if err := a.env.Journal.RecordVersion(ctx, q, a.provider, t.e.Resource, t.e.ObjectID, t.e.Created, t.e.ID, "replay "+a.env.RunID); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		// Fast path: the chunk's net changes in one write, with all its
+		// journal rows. If any change fails, the chunk is rolled back and
+		// replayed event by event below, to stop exactly at the failing one.
+		fastErr := applyChunkNet(ctx, a.store, a.env, a.provider, chunk, sameDB)
+		if fastErr == nil {
+			failedAt = -1
+		} else if ctx.Err() != nil {
+			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, ctx.Err())
+		}
+		var err error
+		switch {
+		case fastErr == nil:
+		case sameDB:
+			err = inStateTx(ctx, a.store, func(tx stateTx) error {
+				return commit(tx.Journal(), func(chs []localstate.Change) error {
+					return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
+				})
+			})
+		default:
+			// Journal elsewhere: each change lands first, then its journal rows;
+			// a crash in between re-applies an idempotent upsert next time.
+			err = commit(nil, func(chs []localstate.Change) error { return a.store.Apply(ctx, chs) })
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
+		}
+		end := len(chunk)
+		if failedAt >= 0 {
+			end = failedAt
+		}
+		for _, t := range chunk[:end] {
+			if t.et == nil {
+				continue // already counted as stale
+			}
+			a.rep.add(t.e, OutcomeApplied, "")
+			if bar != nil {
+				bar.Step()
+			}
+		}
+		if end > 0 {
+			last = &chunk[end-1].e
+		}
+		if failedAt >= 0 {
+			f := chunk[failedAt].e
+			a.rep.add(f, OutcomeFailed, failErr.Error())
+			_ = a.env.Journal.RecordEvent(ctx, nil, journal.EventRow{Provider: a.provider, EventID: f.ID, RunID: a.env.RunID, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
+			a.rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
+			break
+		}
+	}
+	return last, nil
 }
 
 // applyChunkNet writes a chunk of events as their net effect on each record
