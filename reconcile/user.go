@@ -246,7 +246,16 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 	u.Drift = res.Drift
 	u.Summary = res.Summaries()
 
-	// 4. Verdict: the user's own drift decides; related drift alone makes it drifted.
+	userVerdict(u, res, status)
+	if !fix || len(res.Drift) == 0 {
+		return res, nil
+	}
+	return eng.fixUser(ctx, u, res, o, store)
+}
+
+// userVerdict sets u's verdict and exit code: the user's own drift
+// decides; related drift alone makes it drifted.
+func userVerdict(u *UserReport, res *Result, status providers.RemoteStatus) {
 	u.Verdict = VerdictInSync
 	if status == providers.StatusInaccessible {
 		u.Verdict = VerdictInaccessible
@@ -273,9 +282,12 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 	if u.Verdict != VerdictInSync {
 		u.ExitCode = ExitDrift
 	}
-	if !fix || len(res.Drift) == 0 {
-		return res, nil
-	}
+}
+
+// fixUser plans, brakes and applies the corrections of a check-user
+// --fix on the user-scoped engine.
+// store is the whole (unscoped) store: the brake's share is of its records.
+func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o UserOptions, store localstate.Store) (*Result, error) {
 	// The brake's share is of each resource's local records, not of the one
 	// user compared (a 2% limit of one record never allows a fix).
 	for _, rr := range res.Resources {
