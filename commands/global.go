@@ -232,15 +232,6 @@ func (s *Settings) displayState() string {
 	return s.State
 }
 
-// providerName is the provider's name for reports ("file" for file:PATH).
-func (s *Settings) providerName(p providers.Provider) string {
-	if p != nil {
-		return p.Name()
-	}
-	name, _ := providers.SplitSpec(s.Provider)
-	return name
-}
-
 // stdoutIsTerminal reports whether w is a terminal (colour only then).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

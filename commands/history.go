@@ -2,19 +2,16 @@ package commands
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/replay"
 	"github.com/reconctl/reconctl/report"
 )
 
@@ -106,13 +103,13 @@ func reprint(s *Settings, j *journal.Journal, id string, c *cli.Context) error {
 		if err := json.Unmarshal(raw, &u); err != nil {
 			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
 		}
-		return report.RenderUser(s.IO.Out, s.Output, &u)
+		return report.Render(s.IO.Out, s.Output, report.User(&u), report.Options{})
 	case "replay":
-		var r ReplayReport
+		var r replay.Report
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return fmt.Errorf("run %s: stored report is unreadable: %w", id, err)
 		}
-		return renderReplay(s.IO.Out, s.Output, &r)
+		return report.Render(s.IO.Out, s.Output, &r, report.Options{})
 	}
 	var rep reconcile.Report
 	d := json.NewDecoder(bytes.NewReader(raw))
@@ -124,74 +121,5 @@ func reprint(s *Settings, j *journal.Journal, id string, c *cli.Context) error {
 }
 
 func renderRuns(s *Settings, runs []journal.RunInfo) error {
-	if runs == nil {
-		runs = []journal.RunInfo{}
-	}
-	switch s.Output {
-	case "json":
-		return report.WriteJSON(s.IO.Out, runs)
-	case "ndjson":
-		enc := json.NewEncoder(s.IO.Out)
-		for _, r := range runs {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	header := []string{"run id", "started", "command", "provider", "resources", "drift", "applied", "exit", "status"}
-	var rows [][]string
-	for _, r := range runs {
-		exit := ""
-		if r.ExitCode != nil {
-			exit = strconv.Itoa(*r.ExitCode)
-		}
-		drift := ""
-		if r.Counts != nil {
-			if r.Command == "replay" {
-				drift = fmt.Sprintf("%d events", r.Counts["fetched"])
-			} else {
-				drift = fmt.Sprintf("+%d -%d ~%d", r.Counts["missing_local"], r.Counts["missing_remote"], r.Counts["changed"])
-			}
-		}
-		status := r.Status
-		if r.Error != "" {
-			status += ": " + r.Error
-		}
-		rows = append(rows, []string{r.RunID, r.StartedAt.UTC().Format(time.RFC3339), r.Command, r.Provider, strings.Join(r.Resources, ","),
-			drift, strconv.Itoa(r.Counts["applied"]), exit, status})
-	}
-	switch s.Output {
-	case "csv":
-		var buf bytes.Buffer
-		w := csv.NewWriter(&buf)
-		_ = w.Write(header)
-		_ = w.WriteAll(rows) // flushes; errors only from buf, which has none
-		_, err := s.IO.Out.Write(buf.Bytes())
-		return err
-	case "markdown":
-		var buf bytes.Buffer
-		buf.WriteString("## reconctl history\n\n")
-		report.MarkdownTable(&buf, header, rows)
-		return report.WriteText(s.IO.Out, buf.Bytes())
-	}
-	if len(rows) == 0 {
-		_, err := fmt.Fprintln(s.IO.Out, "No runs recorded.")
-		return err
-	}
-	var buf bytes.Buffer
-	t := report.NewTable(&buf, header)
-	for _, row := range rows {
-		for i := range row {
-			row[i] = report.EscapeText(row[i])
-		}
-		row[8] = report.Shorten(row[8], 60)
-		if err := t.Append(row); err != nil {
-			return err
-		}
-	}
-	if err := t.Render(); err != nil {
-		return err
-	}
-	return report.WriteText(s.IO.Out, buf.Bytes())
+	return report.Render(s.IO.Out, s.Output, report.Runs(runs), report.Options{})
 }

@@ -210,7 +210,7 @@ func driftExit(res *reconcile.Result) int {
 
 // printReport renders rep on stdout in the chosen format.
 func (s *Settings) printReport(rep *reconcile.Report) error {
-	return report.Render(s.IO.Out, s.Output, rep, report.Options{Color: s.Output == "table" && colorOK(s.IO.Out)})
+	return report.Render(s.IO.Out, s.Output, report.Diff(rep), report.Options{Color: s.Output == "table" && colorOK(s.IO.Out)})
 }
 
 // IgnoreFile is the baseline file read beside the config (or in the working

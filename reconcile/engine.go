@@ -663,15 +663,6 @@ func keyColumn(t *localstate.Table) string {
 // show (see localstate.KeyHealth).
 type KeyHealth = localstate.KeyHealth
 
-// KeyChecker is implemented by stores that can count rows without a key and
-// keys shared by several rows under the key column's own collation.
-//
-// New code reads localstate.Store.Features().KeyHealth (this stays until
-// check-user moves to it).
-type KeyChecker interface {
-	KeyHealth(ctx context.Context, t *localstate.Table) (localstate.KeyHealth, error)
-}
-
 // sortDrift orders drift by kind then id, keeping plan indexes pointing at the right items.
 func sortDrift(drift []Drift, plan []pending) {
 	order := map[string]int{KindMissingLocal: 0, KindMissingRemote: 1, KindChanged: 2}
@@ -698,15 +689,6 @@ func sortDrift(drift []Drift, plan []pending) {
 			plan[i].drift = pos[plan[i].drift]
 		}
 	}
-}
-
-// Counter is implemented by stores that count a table's live rows cheaply;
-// the engine sizes its index with it.
-//
-// New code reads localstate.Store.Features().Count (this stays until check-user
-// moves to it).
-type Counter interface {
-	Count(ctx context.Context, t *localstate.Table) (int, error)
 }
 
 // fetchLocal reads the rows for keys: by key when the store has an index on

@@ -58,7 +58,7 @@ func TestRenderEscapesGolden(t *testing.T) {
 	}{{"table", "table", false}, {"table_color", "table", true}, {"markdown", "markdown", false}, {"csv", "csv", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := Render(&buf, tc.format, evilReport(), Options{Color: tc.color}); err != nil {
+			if err := Render(&buf, tc.format, Diff(evilReport()), Options{Color: tc.color}); err != nil {
 				t.Fatal(err)
 			}
 			out := buf.String()
@@ -99,7 +99,7 @@ func TestRenderUserEscapes(t *testing.T) {
 		Fields: []UserField{{Name: "full_name", Local: "Ann", Remote: "Ann\x1b]0;owned\x07"}}, ExitCode: 2}
 	for _, f := range []string{"table", "markdown"} {
 		var buf bytes.Buffer
-		if err := RenderUser(&buf, f, u); err != nil {
+		if err := Render(&buf, f, User(u), Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if strings.ContainsAny(buf.String(), "\x1b\x07") || !strings.Contains(buf.String(), `Ann\x1b]0;owned\x07`) {
@@ -107,7 +107,7 @@ func TestRenderUserEscapes(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := RenderUser(&buf, "json", u); err != nil {
+	if err := Render(&buf, "json", User(u), Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), `Ann\u001b]0;owned\u0007`) {

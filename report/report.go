@@ -4,7 +4,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,21 +36,33 @@ type Options struct {
 	Color bool // colour drift kinds (table output on a terminal only)
 }
 
-// Render writes r in format to w.
-func Render(w io.Writer, format string, r *reconcile.Report, o Options) error {
-	switch format {
-	case "json":
-		return writeJSON(w, r)
-	case "ndjson":
-		return renderNDJSON(w, r)
-	case "csv":
-		return renderCSV(w, r)
-	case "markdown":
-		return renderMarkdown(w, r)
-	case "table", "":
-		return renderTable(w, r, o)
+// Diff is a diff or resync report as a Doc.
+func Diff(r *reconcile.Report) Doc { return diffDoc{r} }
+
+type diffDoc struct{ r *reconcile.Report }
+
+func (d diffDoc) JSONValue() any { return d.r }
+
+func (d diffDoc) NDJSONLines() []any {
+	r := d.r
+	var lines []any
+	for _, d := range r.Drift {
+		lines = append(lines, d)
 	}
-	return CheckFormat(format)
+	tail := struct {
+		Summary  map[string]*reconcile.ResourceSummary `json:"summary"`
+		Brake    *reconcile.BrakeRefusal               `json:"brake,omitempty"`
+		ExitCode int                                   `json:"exit_code"`
+	}{r.Summary, r.Brake, r.ExitCode}
+	return append(lines, tail)
+}
+
+func (d diffDoc) Text(t *Text) error {
+	if t.Markdown {
+		renderMarkdown(t, d.r)
+		return nil
+	}
+	return renderTable(t, d.r)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -68,27 +79,6 @@ func writeJSON(w io.Writer, v any) error {
 
 // WriteJSON writes v as indented JSON (the json format of other reports).
 func WriteJSON(w io.Writer, v any) error { return writeJSON(w, v) }
-
-func renderNDJSON(w io.Writer, r *reconcile.Report) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	for _, d := range r.Drift {
-		if err := enc.Encode(d); err != nil {
-			return err
-		}
-	}
-	tail := struct {
-		Summary  map[string]*reconcile.ResourceSummary `json:"summary"`
-		Brake    *reconcile.BrakeRefusal               `json:"brake,omitempty"`
-		ExitCode int                                   `json:"exit_code"`
-	}{r.Summary, r.Brake, r.ExitCode}
-	if err := enc.Encode(tail); err != nil {
-		return err
-	}
-	_, err := w.Write(buf.Bytes())
-	return err
-}
 
 // resourceOrder lists summary keys in the report's resource order.
 func resourceOrder(r *reconcile.Report) []string {
@@ -253,8 +243,7 @@ func NewTable(w io.Writer, header []string) *tablewriter.Table {
 	return t
 }
 
-func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
-	var buf bytes.Buffer
+func renderTable(t *Text, r *reconcile.Report) error {
 	mode := ""
 	switch {
 	case r.DryRun && r.Command == "diff":
@@ -262,7 +251,7 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 	case r.DryRun:
 		mode = " (dry run)"
 	}
-	fmt.Fprintf(&buf, "%s: %s against %s%s\n", EscapeText(r.Command), EscapeText(r.Provider), EscapeText(r.State), mode)
+	t.Printf("%s: %s against %s%s\n", EscapeText(r.Command), EscapeText(r.Provider), EscapeText(r.State), mode)
 	header, srows := summaryHeader, summaryRows(r)
 	if ignored := ignoredColumn(r); ignored != nil {
 		header = append(append([]string{}, summaryHeader...), "ignored")
@@ -270,41 +259,22 @@ func renderTable(w io.Writer, r *reconcile.Report, o Options) error {
 			srows[i] = append(srows[i], ignored[i])
 		}
 	}
-	st := NewTable(&buf, header)
-	for _, row := range srows {
-		if err := st.Append(escapeRow(row)); err != nil {
-			return err
-		}
-	}
-	if err := st.Render(); err != nil {
+	if err := t.Table(header, srows); err != nil {
 		return err
 	}
 	if rows, more := capRows(driftRows(r, 40)); len(rows) > 0 {
-		buf.WriteString("\n")
-		dt := NewTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"})
-		for _, row := range rows {
-			row = escapeRow(row)
-			if o.Color {
-				row[2] = colorKind(row[2])
-			}
-			if err := dt.Append(row); err != nil {
-				return err
-			}
-		}
-		if err := dt.Render(); err != nil {
+		t.WriteString("\n")
+		if err := t.DriftTable([]string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows, 2); err != nil {
 			return err
 		}
 		if more > 0 {
-			fmt.Fprintf(&buf, "... and %d more rows: use -o json, ndjson or csv for the full list\n", more)
+			t.Printf("... and %d more rows: use -o json, ndjson or csv for the full list\n", more)
 		}
 	}
-	buf.WriteString("\n")
-	buf.WriteString(EscapeText(Verdict(r)))
-	buf.WriteString("\n")
-	// Cells are escaped above so columns line up; this catches the rest
-	// (provider, state, verdict) and keeps only our own colours.
-	_, err := w.Write(escapeOutput(buf.Bytes(), o.Color))
-	return err
+	// Render escapes the rest (provider, state, verdict) and keeps only our
+	// own colours.
+	t.WriteString("\n" + EscapeText(Verdict(r)) + "\n")
+	return nil
 }
 
 // Verdict is the closing line of text reports.
@@ -345,26 +315,19 @@ func Verdict(r *reconcile.Report) string {
 	return fmt.Sprintf("%d drift items, none fixed. Exit %d.", drift, r.ExitCode)
 }
 
-func renderCSV(w io.Writer, r *reconcile.Report) error {
-	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	_ = cw.Write([]string{"resource", "id", "kind", "remote_status", "field", "path", "local", "remote", "action", "applied"})
-	for _, d := range r.Drift {
+func (d diffDoc) CSV() ([]string, [][]string) {
+	var rows [][]string
+	for _, d := range d.r.Drift {
 		applied := strconv.FormatBool(d.Applied)
 		if len(d.Fields) == 0 {
-			_ = cw.Write([]string{d.Resource, d.ID, d.Kind, d.RemoteStatus, "", "", "", "", d.Action, applied})
+			rows = append(rows, []string{d.Resource, d.ID, d.Kind, d.RemoteStatus, "", "", "", "", d.Action, applied})
 			continue
 		}
 		for _, f := range d.Fields {
-			_ = cw.Write([]string{d.Resource, d.ID, d.Kind, d.RemoteStatus, f.Name, f.Path, Value(f.Local), Value(f.Remote), d.Action, applied})
+			rows = append(rows, []string{d.Resource, d.ID, d.Kind, d.RemoteStatus, f.Name, f.Path, Value(f.Local), Value(f.Remote), d.Action, applied})
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return err
-	}
-	_, err := w.Write(buf.Bytes())
-	return err
+	return []string{"resource", "id", "kind", "remote_status", "field", "path", "local", "remote", "action", "applied"}, rows
 }
 
 func mdEscape(s string) string {
@@ -393,26 +356,20 @@ func mdTable(buf *bytes.Buffer, header []string, rows [][]string) {
 	}
 }
 
-func renderMarkdown(w io.Writer, r *reconcile.Report) error {
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "## reconctl %s: %s against `%s`\n\n", r.Command, r.Provider, mdEscape(r.State))
-	fmt.Fprintf(&buf, "Run `%s`, %s to %s.\n\n", r.RunID, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"), r.FinishedAt.UTC().Format("15:04:05Z"))
-	buf.WriteString("### Summary\n\n")
-	mdTable(&buf, summaryHeader, summaryRows(r))
+func renderMarkdown(t *Text, r *reconcile.Report) {
+	t.Printf("## reconctl %s: %s against `%s`\n\n", r.Command, r.Provider, mdEscape(r.State))
+	t.Printf("Run `%s`, %s to %s.\n\n", r.RunID, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"), r.FinishedAt.UTC().Format("15:04:05Z"))
+	t.WriteString("### Summary\n\n")
+	mdTable(&t.buf, summaryHeader, summaryRows(r))
 	if rows, more := capRows(driftRows(r, 0)); len(rows) > 0 {
-		buf.WriteString("\n### Drift\n\n")
-		mdTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
+		t.WriteString("\n### Drift\n\n")
+		mdTable(&t.buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
 		if more > 0 {
-			fmt.Fprintf(&buf, "\n... and %d more rows: use -o json, ndjson or csv for the full list.\n", more)
+			t.Printf("\n... and %d more rows: use -o json, ndjson or csv for the full list.\n", more)
 		}
 	}
-	buf.WriteString("\n" + Verdict(r) + "\n")
-	_, err := w.Write(escapeOutput(buf.Bytes(), false))
-	return err
+	t.WriteString("\n" + Verdict(r) + "\n")
 }
-
-// MarkdownTable writes a GitHub-flavoured table with escaped cells.
-func MarkdownTable(buf *bytes.Buffer, header []string, rows [][]string) { mdTable(buf, header, rows) }
 
 // escapeRow escapes every cell of a table row (markdown cells are escaped
 // by mdEscape), before the table measures them, so columns line up.
@@ -421,13 +378,6 @@ func escapeRow(row []string) []string {
 		row[i] = EscapeText(row[i])
 	}
 	return row
-}
-
-// WriteText writes a rendered human-readable report (table or markdown)
-// with every control character escaped (see EscapeText).
-func WriteText(w io.Writer, b []byte) error {
-	_, err := w.Write(escapeOutput(b, false))
-	return err
 }
 
 // Shorten cuts s to n runes with an ellipsis (table output only).

@@ -1,119 +1,79 @@
 package report
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strconv"
 
 	"github.com/reconctl/reconctl/reconcile"
 )
 
-// UserReport is check-user's report (contract: check-user JSON).
-type UserReport struct {
-	Command    string                                `json:"command"`
-	RunID      string                                `json:"run_id"`
-	Provider   string                                `json:"provider"`
-	State      string                                `json:"state"`
-	StartedAt  string                                `json:"started_at"`
-	FinishedAt string                                `json:"finished_at"`
-	Resource   string                                `json:"resource"`
-	ID         string                                `json:"id"`
-	Query      string                                `json:"query"`
-	Verdict    string                                `json:"verdict"`
-	Fields     []UserField                           `json:"fields"`
-	Related    []string                              `json:"related_resources,omitempty"`
-	Summary    map[string]*reconcile.ResourceSummary `json:"summary,omitempty"`
-	Drift      []reconcile.Drift                     `json:"drift"`
-	Matches    []UserMatch                           `json:"matches,omitempty"`
-	Brake      *reconcile.BrakeRefusal               `json:"brake,omitempty"`
-	Fix        bool                                  `json:"fix"`
-	Applied    bool                                  `json:"applied"`
-	Message    string                                `json:"message,omitempty"`
-	ExitCode   int                                   `json:"exit_code"`
-}
+// UserReport is check-user's report (contract: check-user JSON); the
+// engine builds it (reconcile.Engine.CheckUser).
+type UserReport = reconcile.UserReport
 
 // UserField is one mapped field of the user's record, matched or not.
-type UserField struct {
-	Name   string `json:"name"`
-	Path   string `json:"path"`
-	Local  any    `json:"local"`
-	Remote any    `json:"remote"`
-	Match  bool   `json:"match"`
-}
+type UserField = reconcile.UserField
 
 // UserMatch is one candidate when an email matches several records.
-type UserMatch struct {
-	ID      string `json:"id"`
-	Email   string `json:"email"`
-	Created string `json:"created,omitempty"`
-	Where   string `json:"where"` // local, remote, both
+type UserMatch = reconcile.UserMatch
+
+// User is a check-user report as a Doc.
+func User(u *UserReport) Doc { return userDoc{u} }
+
+type userDoc struct{ u *UserReport }
+
+func (d userDoc) JSONValue() any { return d.u }
+
+func (d userDoc) NDJSONLines() []any {
+	u := d.u
+	var lines []any
+	for _, f := range u.Fields {
+		lines = append(lines, map[string]any{"resource": u.Resource, "id": u.ID, "field": f})
+	}
+	for _, d := range u.Drift {
+		if d.Resource != u.Resource {
+			lines = append(lines, d)
+		}
+	}
+	return append(lines, map[string]any{"verdict": u.Verdict, "applied": u.Applied, "exit_code": u.ExitCode})
 }
 
-// RenderUser writes a check-user report.
-func RenderUser(w io.Writer, format string, u *UserReport) error {
-	switch format {
-	case "json":
-		return writeJSON(w, u)
-	case "ndjson":
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		for _, f := range u.Fields {
-			if err := enc.Encode(map[string]any{"resource": u.Resource, "id": u.ID, "field": f}); err != nil {
-				return err
-			}
-		}
-		for _, d := range u.Drift {
-			if d.Resource != u.Resource {
-				if err := enc.Encode(d); err != nil {
-					return err
-				}
-			}
-		}
-		if err := enc.Encode(map[string]any{"verdict": u.Verdict, "applied": u.Applied, "exit_code": u.ExitCode}); err != nil {
-			return err
-		}
-		_, err := w.Write(buf.Bytes())
-		return err
-	case "csv":
-		var buf bytes.Buffer
-		cw := csv.NewWriter(&buf)
-		_ = cw.Write([]string{"resource", "id", "field", "path", "local", "remote", "match", "verdict"})
-		for _, f := range u.Fields {
-			_ = cw.Write([]string{u.Resource, u.ID, f.Name, f.Path, Value(f.Local), Value(f.Remote), strconv.FormatBool(f.Match), u.Verdict})
-		}
-		for _, d := range u.Drift {
-			if d.Resource == u.Resource {
-				continue
-			}
-			for _, f := range d.Fields {
-				_ = cw.Write([]string{d.Resource, d.ID, f.Name, f.Path, Value(f.Local), Value(f.Remote), "false", d.Kind})
-			}
-			if len(d.Fields) == 0 {
-				_ = cw.Write([]string{d.Resource, d.ID, "", "", "", "", "false", d.Kind})
-			}
-		}
-		cw.Flush()
-		_, err := w.Write(buf.Bytes())
-		return err
-	case "markdown":
-		var buf bytes.Buffer
-		fmt.Fprintf(&buf, "## reconctl check-user `%s`: %s\n\n", mdEscape(u.Query), u.Verdict)
-		fmt.Fprintf(&buf, "%s `%s` at %s, run `%s`.\n\n", u.Resource, mdEscape(u.ID), u.Provider, u.RunID)
-		if len(u.Fields) > 0 {
-			mdTable(&buf, []string{"field", "local", "remote", "match"}, userFieldRows(u))
-		}
-		if rows := relatedRows(u); len(rows) > 0 {
-			buf.WriteString("\n### Related records\n\n")
-			mdTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
-		}
-		buf.WriteString("\n" + userVerdict(u) + "\n")
-		return WriteText(w, buf.Bytes())
+func (d userDoc) CSV() ([]string, [][]string) {
+	u := d.u
+	var rows [][]string
+	for _, f := range u.Fields {
+		rows = append(rows, []string{u.Resource, u.ID, f.Name, f.Path, Value(f.Local), Value(f.Remote), strconv.FormatBool(f.Match), u.Verdict})
 	}
-	return renderUserTable(w, u)
+	for _, d := range u.Drift {
+		if d.Resource == u.Resource {
+			continue
+		}
+		for _, f := range d.Fields {
+			rows = append(rows, []string{d.Resource, d.ID, f.Name, f.Path, Value(f.Local), Value(f.Remote), "false", d.Kind})
+		}
+		if len(d.Fields) == 0 {
+			rows = append(rows, []string{d.Resource, d.ID, "", "", "", "", "false", d.Kind})
+		}
+	}
+	return []string{"resource", "id", "field", "path", "local", "remote", "match", "verdict"}, rows
+}
+
+func (d userDoc) Text(t *Text) error {
+	u := d.u
+	if !t.Markdown {
+		return renderUserTable(t, u)
+	}
+	t.Printf("## reconctl check-user `%s`: %s\n\n", mdEscape(u.Query), u.Verdict)
+	t.Printf("%s `%s` at %s, run `%s`.\n\n", u.Resource, mdEscape(u.ID), u.Provider, u.RunID)
+	if len(u.Fields) > 0 {
+		_ = t.Table([]string{"field", "local", "remote", "match"}, userFieldRows(u))
+	}
+	if rows := relatedRows(u); len(rows) > 0 {
+		t.WriteString("\n### Related records\n\n")
+		_ = t.Table([]string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)
+	}
+	t.WriteString("\n" + userVerdict(u) + "\n")
+	return nil
 }
 
 func userFieldRows(u *UserReport) [][]string {
@@ -156,43 +116,37 @@ func userVerdict(u *UserReport) string {
 	return s + fmt.Sprintf(". Exit %d.", u.ExitCode)
 }
 
-func renderUserTable(w io.Writer, u *UserReport) error {
-	var buf bytes.Buffer
+func renderUserTable(t *Text, u *UserReport) error {
 	if len(u.Matches) > 0 {
-		fmt.Fprintf(&buf, "%q matches %d records; run check-user with one of these ids:\n", u.Query, len(u.Matches))
-		t := NewTable(&buf, []string{"id", "email", "created", "where"})
+		t.Printf("%q matches %d records; run check-user with one of these ids:\n", u.Query, len(u.Matches))
+		var rows [][]string
 		for _, m := range u.Matches {
-			_ = t.Append([]string{EscapeText(m.ID), EscapeText(m.Email), EscapeText(m.Created), m.Where})
+			rows = append(rows, []string{m.ID, m.Email, m.Created, m.Where})
 		}
-		if err := t.Render(); err != nil {
+		if err := t.Table([]string{"id", "email", "created", "where"}, rows); err != nil {
 			return err
 		}
-		fmt.Fprintf(&buf, "Exit %d.\n", u.ExitCode)
-		return WriteText(w, buf.Bytes())
+		t.Printf("Exit %d.\n", u.ExitCode)
+		return nil
 	}
-	fmt.Fprintf(&buf, "check-user %s: %s %s at %s\n", u.Query, u.Resource, u.ID, u.Provider)
+	t.Printf("check-user %s: %s %s at %s\n", u.Query, u.Resource, u.ID, u.Provider)
 	if len(u.Fields) > 0 {
-		t := NewTable(&buf, []string{"field", "local", "remote", "match"})
-		for _, row := range userFieldRows(u) {
+		rows := userFieldRows(u)
+		for _, row := range rows {
 			row[1], row[2] = shorten(row[1], 40), shorten(row[2], 40)
-			_ = t.Append(escapeRow(row))
 		}
-		if err := t.Render(); err != nil {
+		if err := t.Table([]string{"field", "local", "remote", "match"}, rows); err != nil {
 			return err
 		}
 	}
 	if rows := relatedRows(u); len(rows) > 0 {
-		buf.WriteString("\nrelated records:\n")
-		t := NewTable(&buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"})
-		for _, row := range rows {
-			_ = t.Append(escapeRow(row))
-		}
-		if err := t.Render(); err != nil {
+		t.WriteString("\nrelated records:\n")
+		if err := t.Table([]string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows); err != nil {
 			return err
 		}
 	} else if len(u.Related) > 0 {
-		fmt.Fprintf(&buf, "\nrelated %v: in sync\n", u.Related)
+		t.Printf("\nrelated %v: in sync\n", u.Related)
 	}
-	buf.WriteString("\n" + userVerdict(u) + "\n")
-	return WriteText(w, buf.Bytes())
+	t.WriteString("\n" + userVerdict(u) + "\n")
+	return nil
 }

@@ -1,4 +1,4 @@
-package commands
+package replay
 
 import (
 	"testing"
@@ -17,14 +17,14 @@ func TestParseWhen(t *testing.T) {
 		"1d12h":                     now.Add(-36 * time.Hour),
 		"1795737600":                time.Unix(1795737600, 0).UTC(),
 	} {
-		got, err := parseWhen(in, now)
+		got, err := ParseWhen(in, now)
 		if err != nil || !got.Equal(want) {
-			t.Errorf("parseWhen(%q) = %v, %v; want %v", in, got, err, want)
+			t.Errorf("ParseWhen(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"", "yesterday", "-5h", "2026-13-01", "d", "5x"} {
-		if _, err := parseWhen(bad, now); err == nil {
-			t.Errorf("parseWhen(%q) accepted", bad)
+		if _, err := ParseWhen(bad, now); err == nil {
+			t.Errorf("ParseWhen(%q) accepted", bad)
 		}
 	}
 }
@@ -34,6 +34,6 @@ func FuzzParseWhen(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		_, _ = parseWhen(s, time.Now()) // must not panic
+		_, _ = ParseWhen(s, time.Now()) // must not panic
 	})
 }

@@ -1,4 +1,4 @@
-package commands
+package replay
 
 import (
 	"fmt"
@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// parseWhen parses a <when> (contract): RFC 3339, a date (UTC midnight), a
+// ParseWhen parses a <when> (contract): RFC 3339, a date (UTC midnight), a
 // duration back from now (36h, 90m, 7d), or unix seconds. "last" is resolved
 // by the caller from the journal's checkpoint.
-func parseWhen(s string, now time.Time) (time.Time, error) {
+func ParseWhen(s string, now time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return time.Time{}, fmt.Errorf("empty time: use RFC 3339 (2026-11-20T10:00:00Z), a date (2026-11-20), a duration back from now (36h, 90m, 7d), unix seconds, or last")

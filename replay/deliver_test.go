@@ -1,7 +1,8 @@
-package commands
+package replay
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,16 +18,16 @@ func testEvent() providers.Event {
 	return providers.Event{ID: "evt_1", Type: "customer.updated", Raw: []byte(`{"id":"evt_1"}`)}
 }
 
-// testSigner stands in for a provider's webhook signer.
+// testSigner signs like a provider would, with a fixed header.
 type testSigner struct{}
 
 func (testSigner) WebhookSecretEnv() string { return "TEST_WEBHOOK_SECRET" }
 func (testSigner) SignWebhook(payload []byte, secret string, now time.Time) (string, string) {
-	return "Test-Signature", "t=1,v1=signed"
+	return "Stripe-Signature", fmt.Sprintf("t=%d,v1=test", now.Unix())
 }
 
-func testJob(target string) replayJob {
-	return replayJob{target: target, secret: "whsec_testsecret", timeout: 5 * time.Second, signer: testSigner{}}
+func testJob(target string) jobSpec {
+	return jobSpec{target: target, secret: "whsec_testsecret", signer: testSigner{}, timeout: 5 * time.Second}
 }
 
 // A 307 from a loopback --deliver-to endpoint to a plain-http remote host,

@@ -1,0 +1,518 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// planned is an event to process: et is nil for a stale event (journaled only).
+type planned struct {
+	e  providers.Event
+	et *eventTable
+}
+
+// eventTarget maps an event to its local table, or nil when not configured.
+type eventTable struct {
+	table *localstate.Table
+	res   *reconcile.Resource
+}
+
+// applier applies one run's events to the state.
+type applier struct {
+	env        *Env
+	job        jobSpec
+	store      localstate.Store
+	eng        *reconcile.Engine
+	rep        *Report
+	provider   string
+	configured map[string]bool
+	tables     map[string]*eventTable
+}
+
+// tableFor is a configured resource's compiled mapping (nil: not configured).
+func (a *applier) tableFor(ctx context.Context, resource string) (*eventTable, error) {
+	if resource == "" || !a.configured[resource] {
+		return nil, nil
+	}
+	if et, ok := a.tables[resource]; ok {
+		return et, nil
+	}
+	t := a.env.Table(resource)
+	res, err := a.env.Prepare(ctx, a.eng, t)
+	if err != nil {
+		return nil, err
+	}
+	et := &eventTable{table: t, res: res}
+	a.tables[resource] = et
+	return et, nil
+}
+
+// applyEvents classifies every event, checks the brake, then applies in
+// order, committing each batch's changes together with its journal rows.
+func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpec, events []providers.Event, rep *Report) error {
+	defer rep.finishCounts()
+	store, err := env.OpenStore(ctx, job.dryRun)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	a := &applier{env: env, job: job, store: store, rep: rep, provider: p.Name(), configured: map[string]bool{}, tables: map[string]*eventTable{},
+		eng: &reconcile.Engine{Provider: p, Store: store, Logger: env.Logger}}
+	for _, name := range env.Resources {
+		a.configured[name] = true
+	}
+	todo, perResource, lastDeleted, err := a.classify(ctx, events)
+	if err != nil {
+		return err
+	}
+	// Dry run: the plan is the outcome.
+	if job.dryRun {
+		for _, t := range todo {
+			if t.et != nil {
+				rep.add(t.e, OutcomeWouldApply, "")
+			}
+		}
+		sortEvents(rep)
+		if rep.Summary[OutcomeWouldApply] > 0 {
+			rep.ExitCode = reconcile.ExitDrift
+		}
+		return nil
+	}
+
+	if refused, err := a.brake(ctx, todo, perResource, lastDeleted); err != nil || refused {
+		return err
+	}
+
+	// 3b. Payloads rendered in another API version than the client's.
+	if err := refetchForeign(ctx, p, todo, rep); err != nil {
+		return err
+	}
+
+	last, err := a.apply(ctx, todo)
+	if err != nil {
+		return err
+	}
+	sortEvents(rep)
+	// 5. Checkpoint: the newest event processed before any failure.
+	if last == nil && len(todo) > 0 && rep.Summary[OutcomeFailed] == 0 {
+		last = &todo[len(todo)-1].e
+	}
+	if last == nil && len(events) > 0 && rep.Summary[OutcomeFailed] == 0 {
+		last = &events[len(events)-1]
+	}
+	if last != nil {
+		rep.Cursor = last.ID
+		if err := env.Journal.SetCheckpoint(ctx, nil, job.checkpoint, last.ID, last.Created, env.RunID); err != nil {
+			return err
+		}
+	}
+	if rep.Summary[OutcomeFailed] > 0 {
+		rep.ExitCode = reconcile.ExitDrift
+	}
+	return nil
+}
+
+// classify sorts each event into ignored, duplicate, stale, or to apply
+// (todo; a stale one is only journaled), and counts the records each
+// resource would write and which records' newest event deletes them.
+func (a *applier) classify(ctx context.Context, events []providers.Event) (todo []planned, perResource map[string]int, lastDeleted map[string]bool, err error) {
+	// 2. Classify: ignored, duplicate, stale, or to apply.
+	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
+	perResource = map[string]int{}
+	written := map[string]bool{}
+	lastDeleted = map[string]bool{} // resource/id -> its newest applied event deletes it
+	// The journal is asked in batches: which events were processed, and how
+	// fresh each record (and each resource, after a diff --apply/resync) is.
+	var ids []string
+	objects := map[string][]string{}
+	for _, e := range events {
+		if et, err := a.tableFor(ctx, e.Resource); err != nil {
+			return nil, nil, nil, err
+		} else if et != nil {
+			ids = append(ids, e.ID)
+			objects[e.Resource] = append(objects[e.Resource], e.ObjectID)
+		}
+	}
+	processed := map[string]string{}
+	if !a.job.reprocess {
+		if processed, err = a.env.Journal.EventsProcessed(ctx, a.provider, "", ids); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	versions := map[string]map[string]time.Time{}
+	watermark := map[string]time.Time{}
+	for res, objs := range objects {
+		if versions[res], err = a.env.Journal.Versions(ctx, a.provider, res, objs); err != nil {
+			return nil, nil, nil, err
+		}
+		if w, _, found, err := a.env.Journal.Version(ctx, nil, a.provider, res, "*"); err != nil {
+			return nil, nil, nil, err
+		} else if found {
+			watermark[res] = w
+		}
+	}
+	for _, e := range events {
+		et, _ := a.tableFor(ctx, e.Resource)
+		if et == nil {
+			a.rep.add(e, OutcomeIgnored, "")
+			continue
+		}
+		if outcome, found := processed[e.ID]; found && outcome != OutcomeFailed {
+			// A failed event is tried again: its fix must not be lost.
+			a.rep.add(e, OutcomeDuplicate, "")
+			continue
+		}
+		key := e.Resource + "/" + e.ObjectID
+		at, ok := newest[key]
+		if !ok {
+			at = versions[e.Resource][e.ObjectID]
+			if w := watermark[e.Resource]; w.After(at) {
+				at = w
+			}
+		}
+		if !at.IsZero() && e.Created.Before(at) {
+			a.rep.add(e, OutcomeStale, "")
+			todo = append(todo, planned{e: e}) // recorded as processed, nothing written
+			continue
+		}
+		newest[key] = e.Created
+		lastDeleted[key] = e.Deleted
+		todo = append(todo, planned{e: e, et: et})
+		if !written[key] { // the brake counts records written, not events
+			written[key] = true
+			perResource[e.Resource]++
+		}
+	}
+	return todo, perResource, lastDeleted, nil
+}
+
+// brake refuses the whole run (true, with every event reported as
+// would_apply) when a resource's writes exceed --max-changes or would
+// delete all or nearly all of its local records.
+func (a *applier) brake(ctx context.Context, todo []planned, perResource map[string]int, lastDeleted map[string]bool) (bool, error) {
+	// 3. The brake counts the writes per resource.
+	// The mass-delete guard counts the live local records whose last event
+	// deletes them: all or nearly all is refused whatever --max-changes says.
+	for res, n := range perResource {
+		local, deletes := 0, 0
+		if et := a.tables[res]; et != nil {
+			if err := a.store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
+				local++
+				if lastDeleted[res+"/"+row.Key] {
+					deletes++
+				}
+				return nil
+			}); err != nil {
+				return false, err
+			}
+		}
+		b := reconcile.MassDeleteCheck(res, deletes, local)
+		if a.job.allowEmpty {
+			b = nil
+		}
+		if limit := a.job.brake.Limit(local); b == nil && limit >= 0 && n > limit {
+			b = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: a.job.brake.String()}
+		}
+		if b != nil {
+			a.rep.Brake = b
+			a.rep.ExitCode = reconcile.ExitBrake
+			for _, t := range todo {
+				if t.et != nil {
+					a.rep.add(t.e, OutcomeWouldApply, "")
+				}
+			}
+			sortEvents(a.rep)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// apply writes todo in order, in chunks, each chunk's changes and journal
+// rows together; it stops at the first event that fails (reported, and
+// journaled as failed) and returns the last event applied.
+func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, error) {
+	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
+	sameDB := sharesTx(a.store, a.env.JournalInState)
+	bar := a.env.Progress
+	if bar != nil {
+		bar.Events(len(todo))
+		defer bar.Done()
+	}
+	const batch = 500
+	var last *providers.Event
+	for start := 0; start < len(todo); start += batch {
+		chunk := todo[start:min(start+batch, len(todo))]
+		failedAt := -1
+		var failErr error
+		known := existence{}
+		commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
+			for i, t := range chunk {
+				if t.et == nil { // stale: only recorded
+					if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
+						return err
+					}
+					continue
+				}
+				ch, err := eventChange(ctx, a.store, known, t.et, t.e)
+				if err == nil && ch != nil {
+					err = apply([]localstate.Change{*ch})
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					failedAt, failErr = i, err
+					return nil
+				}
+				if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
+					return err
+				}
+				if err := a.env.Journal.RecordVersion(ctx, q, a.provider, t.e.Resource, t.e.ObjectID, t.e.Created, t.e.ID, "replay "+a.env.RunID); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		// Fast path: the chunk's net changes in one write, with all its
+		// journal rows. If any change fails, the chunk is rolled back and
+		// replayed event by event below, to stop exactly at the failing one.
+		fastErr := applyChunkNet(ctx, a.store, a.env, a.provider, chunk, sameDB)
+		if fastErr == nil {
+			failedAt = -1
+		} else if ctx.Err() != nil {
+			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, ctx.Err())
+		}
+		var err error
+		switch {
+		case fastErr == nil:
+		case sameDB:
+			err = inStateTx(ctx, a.store, func(tx stateTx) error {
+				return commit(tx.Journal(), func(chs []localstate.Change) error {
+					return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
+				})
+			})
+		default:
+			// Journal elsewhere: each change lands first, then its journal rows;
+			// a crash in between re-applies an idempotent upsert next time.
+			err = commit(nil, func(chs []localstate.Change) error { return a.store.Apply(ctx, chs) })
+		}
+		if err != nil {
+			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
+		}
+		end := len(chunk)
+		if failedAt >= 0 {
+			end = failedAt
+		}
+		for _, t := range chunk[:end] {
+			if t.et == nil {
+				continue // already counted as stale
+			}
+			a.rep.add(t.e, OutcomeApplied, "")
+			if bar != nil {
+				bar.Step()
+			}
+		}
+		if end > 0 {
+			last = &chunk[end-1].e
+		}
+		if failedAt >= 0 {
+			f := chunk[failedAt].e
+			a.rep.add(f, OutcomeFailed, failErr.Error())
+			_ = a.env.Journal.RecordEvent(ctx, nil, journal.EventRow{Provider: a.provider, EventID: f.ID, RunID: a.env.RunID, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
+			a.rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
+			break
+		}
+	}
+	return last, nil
+}
+
+// applyChunkNet writes a chunk of events as their net effect on each record
+// (events are applied in order, and an upsert writes every mapped column, so
+// a record's last event decides its state) in one write, and journals every
+// event of the chunk with it: in the same transaction when the journal lives
+// in the state, else right after.
+func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provider string, chunk []planned, sameDB bool) error {
+	known := existence{}
+	before := map[string]bool{}
+	net := map[string]*localstate.Change{}
+	var order []string
+	for _, t := range chunk {
+		if t.et == nil {
+			continue
+		}
+		k := t.e.Resource + "/" + t.e.ObjectID
+		if _, seen := before[k]; !seen {
+			ex, err := known.exists(ctx, store, t.et.table, t.e.ObjectID)
+			if err != nil {
+				return err
+			}
+			before[k] = ex
+			order = append(order, k)
+		}
+		ch, err := eventChange(ctx, store, known, t.et, t.e)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.e.Deleted && before[k]:
+			net[k] = &localstate.Change{Table: t.et.table, Op: localstate.OpDelete, Key: t.e.ObjectID}
+		case t.e.Deleted && t.et.table.SoftDelete != "":
+			// Created and deleted inside the chunk, with a soft delete: event
+			// by event leaves a soft-deleted row, which one net change cannot.
+			return errEventByEvent
+		case t.e.Deleted:
+			net[k] = nil // created and deleted inside the chunk
+		case ch != nil:
+			ch.Op = localstate.OpCreate
+			if before[k] {
+				ch.Op = localstate.OpUpdate
+			}
+			net[k] = ch
+		}
+	}
+	var changes []localstate.Change
+	for _, k := range order {
+		if ch := net[k]; ch != nil {
+			changes = append(changes, *ch)
+		}
+	}
+	record := func(q journal.Querier) error {
+		var evs []journal.EventRow
+		var vers []journal.VersionRow
+		for _, t := range chunk {
+			outcome := OutcomeApplied
+			if t.et == nil {
+				outcome = OutcomeStale
+			} else {
+				vers = append(vers, journal.VersionRow{Provider: provider, Resource: t.e.Resource, ObjectID: t.e.ObjectID, At: t.e.Created, EventID: t.e.ID, Source: "replay " + env.RunID})
+			}
+			evs = append(evs, journal.EventRow{Provider: provider, EventID: t.e.ID, RunID: env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: outcome})
+		}
+		if err := env.Journal.RecordEvents(ctx, q, evs); err != nil {
+			return err
+		}
+		return env.Journal.RecordVersions(ctx, q, vers)
+	}
+	if sameDB {
+		return inStateTx(ctx, store, func(tx stateTx) error {
+			if err := tx.Apply(ctx, changes); err != nil {
+				return err
+			}
+			return record(tx.Journal())
+		})
+	}
+	if err := store.Apply(ctx, changes); err != nil {
+		return err
+	}
+	return inJournalTx(ctx, env.Journal, record)
+}
+
+// errEventByEvent sends a chunk down the event-by-event path.
+var errEventByEvent = errors.New("chunk needs event-by-event application")
+
+// existence tracks which records exist locally while a batch of events is
+// applied: the batch's own uncommitted writes are invisible to the store's
+// reads, so what the batch did is remembered here.
+type existence map[string]bool
+
+func (x existence) exists(ctx context.Context, store localstate.Store, t *localstate.Table, id string) (bool, error) {
+	k := t.Resource + "/" + id
+	if v, ok := x[k]; ok {
+		return v, nil
+	}
+	_, ok, err := store.Get(ctx, t, nil, id)
+	if err != nil {
+		return false, err
+	}
+	x[k] = ok
+	return ok, nil
+}
+
+// eventChange turns an event into an upsert or a delete of its record.
+// refetchForeign handles events whose payload is in another API version
+// than the client pins (Stripe renders each event in its own api_version):
+// a mapped path may be absent or moved there, and applying it as is would
+// write NULL. Each such object is read again, once per object (one GET,
+// counted in the summary as "refetched"), and the current object, rendered
+// in the pinned version, is applied instead. When the re-read finds nothing
+// (deleted since, inaccessible, or the read fails), the payload is applied
+// with its absent mapped fields treated as unknown: left as they are.
+func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, rep *Report) error {
+	fetched := map[string]*providers.Record{}
+	for i := range todo {
+		t := &todo[i]
+		if t.et == nil || t.e.ForeignVersion == "" {
+			continue
+		}
+		if rep.foreign == nil {
+			rep.foreign, rep.refetched = map[string]string{}, map[string]bool{}
+		}
+		rep.foreign[t.e.ID] = t.e.ForeignVersion
+		rep.Summary["foreign_version"]++
+		if t.e.Deleted {
+			continue // a deletion reads no fields
+		}
+		k := t.e.Resource + "/" + t.e.ObjectID
+		rec, done := fetched[k]
+		if !done {
+			rep.Summary["refetched"]++
+			r, st, err := p.Get(ctx, t.e.Resource, t.e.ObjectID)
+			if err != nil && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err == nil && st == providers.StatusPresent {
+				rec = &r
+			}
+			fetched[k] = rec
+		}
+		if rec != nil {
+			t.e.Object, t.e.ForeignVersion = rec.Data, ""
+			rep.refetched[t.e.ID] = true
+		}
+	}
+	return nil
+}
+
+func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event) (*localstate.Change, error) {
+	if e.ObjectID == "" {
+		return nil, fmt.Errorf("event %s has no object id", e.ID)
+	}
+	exists, err := known.exists(ctx, store, et.table, e.ObjectID)
+	if err != nil {
+		return nil, err
+	}
+	known[e.Resource+"/"+e.ObjectID] = !e.Deleted
+	if e.Deleted {
+		if !exists {
+			return nil, nil // already gone
+		}
+		return &localstate.Change{Table: et.table, Op: localstate.OpDelete, Key: e.ObjectID}, nil
+	}
+	ch := &localstate.Change{Table: et.table, Op: localstate.OpUpdate, Key: e.ObjectID, Values: map[string]any{}}
+	if !exists {
+		ch.Op = localstate.OpCreate
+	}
+	for _, f := range et.res.Fields() {
+		v, ok := reconcile.Lookup(e.Object, strings.Split(f.Path, "."))
+		if !ok && len(et.table.Fields) == 0 {
+			continue // auto mapping: only columns the object has
+		}
+		if !ok && e.ForeignVersion != "" {
+			continue // another API version: absent is unknown, not empty
+		}
+		ch.Values[f.Column] = v
+	}
+	if et.table.UpdatedAt != "" {
+		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339)
+	}
+	return ch, nil
+}

@@ -1,0 +1,210 @@
+package replay
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/report"
+)
+
+// Replay outcomes (contract).
+const (
+	OutcomeApplied    = "applied"
+	OutcomeWouldApply = "would_apply"
+	OutcomeDuplicate  = "duplicate"
+	OutcomeStale      = "stale"
+	OutcomeIgnored    = "ignored"
+	OutcomeDelivered  = "delivered"
+	OutcomeFailed     = "failed"
+)
+
+// Report is replay's report (contract: replay JSON).
+type Report struct {
+	Command    string                    `json:"command"`
+	RunID      string                    `json:"run_id"`
+	Provider   string                    `json:"provider"`
+	State      string                    `json:"state"`
+	Target     string                    `json:"target,omitempty"`
+	Since      string                    `json:"since"`
+	Until      string                    `json:"until"`
+	Types      []string                  `json:"types,omitempty"`
+	DryRun     bool                      `json:"dry_run"`
+	Partial    bool                      `json:"partial,omitempty"`
+	LostUntil  string                    `json:"lost_until,omitempty"`
+	StartedAt  string                    `json:"started_at"`
+	FinishedAt string                    `json:"finished_at"`
+	Events     []Event                   `json:"events"`
+	Summary    map[string]int            `json:"summary"`
+	ByType     map[string]map[string]int `json:"by_type"`
+	Cursor     string                    `json:"cursor"`
+	Brake      *reconcile.BrakeRefusal   `json:"brake,omitempty"`
+	Stopped    string                    `json:"stopped,omitempty"`
+	ExitCode   int                       `json:"exit_code"`
+
+	order map[string]int // event id → position in the fetched list
+	// foreign: event id → its API version, for events whose payload is in
+	// another version than the client's; refetched: those re-read.
+	foreign   map[string]string
+	refetched map[string]bool
+}
+
+// Event is one event's outcome.
+type Event struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Created  string `json:"created"`
+	Resource string `json:"resource"`
+	ObjectID string `json:"object_id"`
+	Outcome  string `json:"outcome"`
+	Error    string `json:"error,omitempty"`
+	// APIVersion is set when the event's payload is rendered in another
+	// API version than the client pins; Payload then says what replay did:
+	// PayloadRefetched or PayloadAbsentUnknown.
+	APIVersion string `json:"api_version,omitempty"`
+	Payload    string `json:"payload,omitempty"`
+}
+
+// What replay did with a payload in another API version.
+const (
+	// PayloadRefetched: the object was read again (one GET) in the pinned
+	// version and that is what was applied.
+	PayloadRefetched = "refetched"
+	// PayloadAbsentUnknown: the re-read failed (object gone or
+	// unreadable), so mapped fields absent from the payload were left as
+	// they were instead of written as NULL.
+	PayloadAbsentUnknown = "absent_fields_unknown"
+)
+
+func (rep *Report) add(e providers.Event, outcome, errText string) {
+	ev := Event{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText}
+	if v := rep.foreign[e.ID]; v != "" && (outcome == OutcomeApplied || outcome == OutcomeFailed) {
+		ev.APIVersion, ev.Payload = v, PayloadAbsentUnknown
+		if rep.refetched[e.ID] {
+			ev.Payload = PayloadRefetched
+		}
+	}
+	rep.Events = append(rep.Events, ev)
+	rep.Summary[outcome]++
+	if rep.ByType[e.Type] == nil {
+		rep.ByType[e.Type] = map[string]int{}
+	}
+	rep.ByType[e.Type][outcome]++
+}
+
+func (rep *Report) finishCounts() {
+	for _, k := range []string{OutcomeApplied, OutcomeDuplicate, OutcomeStale, OutcomeIgnored, OutcomeFailed} {
+		if _, ok := rep.Summary[k]; !ok {
+			rep.Summary[k] = 0
+		}
+	}
+}
+
+// sortEvents puts the report's events back in the order they were
+// fetched (and applied), not by id: ids are opaque.
+func sortEvents(rep *Report) {
+	sort.SliceStable(rep.Events, func(a, b int) bool {
+		if rep.Events[a].Created != rep.Events[b].Created {
+			return rep.Events[a].Created < rep.Events[b].Created
+		}
+		return rep.order[rep.Events[a].ID] < rep.order[rep.Events[b].ID]
+	})
+}
+
+// JSONValue is the json format: the whole report (report.Doc).
+func (rep *Report) JSONValue() any { return rep }
+
+// NDJSONLines are the events, then the summary, cursor and exit code.
+func (rep *Report) NDJSONLines() []any {
+	lines := make([]any, 0, len(rep.Events)+1)
+	for _, e := range rep.Events {
+		lines = append(lines, e)
+	}
+	return append(lines, map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode})
+}
+
+// CSV is one row per event.
+func (rep *Report) CSV() ([]string, [][]string) {
+	var rows [][]string
+	for _, e := range rep.Events {
+		rows = append(rows, []string{e.ID, e.Type, e.Created, e.Resource, e.ObjectID, e.Outcome, e.Error})
+	}
+	return []string{"id", "type", "created", "resource", "object_id", "outcome", "error"}, rows
+}
+
+// Text is the counts per event type and outcome, the failures and the
+// checkpoint.
+func (rep *Report) Text(t *report.Text) error {
+	title := fmt.Sprintf("replay %s events %s to %s", rep.Provider, rep.Since, rep.Until)
+	if rep.Target != "" {
+		title += " to " + rep.Target
+	} else {
+		title += " into " + rep.State
+	}
+	if rep.DryRun {
+		title += " (dry run)"
+	}
+	if t.Markdown {
+		t.Printf("## reconctl %s\n\n", title)
+	} else {
+		t.WriteString(title + "\n")
+	}
+	if rep.Partial {
+		t.Printf("PARTIAL: events before %s are no longer kept by the provider; run reconctl resync to repair that part.\n", rep.LostUntil)
+	}
+	outcomes := []string{OutcomeApplied, OutcomeWouldApply, OutcomeDelivered, OutcomeDuplicate, OutcomeStale, OutcomeIgnored, OutcomeFailed}
+	var types []string
+	for typ := range rep.ByType {
+		types = append(types, typ)
+	}
+	sort.Strings(types)
+	header := append([]string{"type"}, outcomes...)
+	var rows [][]string
+	for _, typ := range types {
+		row := []string{typ}
+		for _, o := range outcomes {
+			row = append(row, strconv.Itoa(rep.ByType[typ][o]))
+		}
+		rows = append(rows, row)
+	}
+	total := []string{"total"}
+	for _, o := range outcomes {
+		total = append(total, strconv.Itoa(rep.Summary[o]))
+	}
+	rows = append(rows, total)
+	if err := t.Table(header, rows); err != nil {
+		return err
+	}
+	var failed []string
+	for _, e := range rep.Events {
+		if e.Outcome == OutcomeFailed {
+			failed = append(failed, fmt.Sprintf("  %s %s %s: %s", e.ID, e.Type, e.ObjectID, e.Error))
+		}
+	}
+	if len(failed) > 0 {
+		t.WriteString("\nfailed:\n" + strings.Join(failed, "\n") + "\n")
+	}
+	if rep.Stopped != "" {
+		t.WriteString("\n" + rep.Stopped + "\n")
+	}
+	if rep.Brake != nil && rep.Brake.Reason != "" {
+		t.Printf("\nREFUSED by the %s.\n", rep.Brake.Error())
+	} else if rep.Brake != nil {
+		t.Printf("\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
+	}
+	if n := rep.Summary["foreign_version"]; n > 0 {
+		t.Printf("\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
+	}
+	cursor := rep.Cursor
+	if cursor == "" {
+		cursor = "(none)"
+	}
+	t.Printf("\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
+	return nil
+}
+
+var _ report.Doc = (*Report)(nil)
