@@ -801,3 +801,81 @@ func TestIncrementalReadsWithoutEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestPagingLoopGuard: a server that cycles cursors A→B→A (each page with
+// different items than the one before it), cycles next URLs, or keeps
+// serving pages of records already seen must fail with an error naming the
+// resource and the repeated cursor, not loop until a deadline.
+func TestPagingLoopGuard(t *testing.T) {
+	var hits int
+	cycle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if hits > 20 { // a backstop so the test ends before the fix too
+			http.Error(w, "too many requests", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			fmt.Fprint(w, `{"data":[{"id":"1"},{"id":"2"}],"meta":{"next":"A"}}`)
+		case "A":
+			fmt.Fprint(w, `{"data":[{"id":"3"},{"id":"4"}],"meta":{"next":"B"}}`)
+		case "B":
+			fmt.Fprint(w, `{"data":[{"id":"5"},{"id":"6"}],"meta":{"next":"A"}}`)
+		}
+	}))
+	defer cycle.Close()
+	p := build(t, minimal(), providers.Options{APIBase: cycle.URL})
+	err := p.List(context.Background(), "users", func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `rest users`) || !strings.Contains(err.Error(), `repeated the cursor "A"`) || hits > 5 {
+		t.Errorf("cursor cycle A→B→A: %d requests, %v", hits, err)
+	}
+
+	// next_url cycling between two URLs.
+	hits = 0
+	var nurl *httptest.Server
+	nurl = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if hits > 20 { // a backstop so the test ends before the fix too
+			http.Error(w, "too many requests", http.StatusBadRequest)
+			return
+		}
+		next := "/users?p=a%20b&z=1"
+		if r.URL.Query().Get("p") == "a b" {
+			next = "/users?p=c"
+		}
+		fmt.Fprintf(w, `{"data":[{"id":"%d"}],"next":%q}`, hits, nurl.URL+next)
+	}))
+	defer nurl.Close()
+	m := minimal()
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "next_url", "next_url_path": "next"}
+	err = build(t, m, providers.Options{APIBase: nurl.URL}).List(context.Background(), "users", func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "rest users") || !strings.Contains(err.Error(), "already read") || hits > 5 {
+		t.Errorf("next URL cycle: %d requests, %v", hits, err)
+	}
+
+	// Page paging whose pages bring only records already seen (the page
+	// parameter honoured but the data repeating in a rotating window).
+	hits = 0
+	stale := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if hits > 20 { // a backstop so the test ends before the fix too
+			http.Error(w, "too many requests", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Query().Get("page") {
+		case "1":
+			fmt.Fprint(w, `{"data":[{"id":"1"},{"id":"2"},{"id":"3"}]}`)
+		default:
+			pages := []string{`[{"id":"2"},{"id":"3"}]`, `[{"id":"1"},{"id":"3"}]`, `[{"id":"1"},{"id":"2"}]`, `[{"id":"3"},{"id":"1"}]`}
+			fmt.Fprintf(w, `{"data":%s}`, pages[hits%len(pages)])
+		}
+	}))
+	defer stale.Close()
+	m = minimal()
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "page", "per_page": 3}
+	n := 0
+	err = build(t, m, providers.Options{APIBase: stale.URL}).List(context.Background(), "users", func(providers.Record) error { n++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "rest users") || !strings.Contains(err.Error(), "no record not already seen") || hits > 6 {
+		t.Errorf("stale pages: %d requests, %d records, %v", hits, n, err)
+	}
+}
