@@ -211,21 +211,27 @@ func runReplay(c *cli.Context, s *Settings) error {
 			return err
 		}
 		signer, ok := p.(providers.WebhookSigner)
-		if _, events := p.(providers.EventSource); events && !ok {
-			return fmt.Errorf("%s: replay --deliver-to cannot sign this provider's webhooks (it has no known signature scheme); replay without --deliver-to applies the events to the state instead", p.Name())
-		}
-		job.signer = signer
-		env := c.String("signing-secret-env")
-		if env == "" && signer != nil {
-			env = signer.WebhookSecretEnv()
-		}
-		if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
-			return err
-		}
-		job.secret = os.Getenv(env)
-		httpx.RegisterSecret(job.secret)
-		if job.secret == "" && !job.dryRun && signer != nil {
-			return fmt.Errorf("%s is not set: export the app's %s webhook signing secret or name another variable with --signing-secret-env", env, p.Name())
+		// A provider without an events API (Clerk) gets replay's own "no
+		// events API" error below, not one about signing.
+		if _, events := p.(providers.EventSource); events {
+			if !ok {
+				return fmt.Errorf("%s: replay --deliver-to cannot sign this provider's webhooks (it has no known signature scheme); replay without --deliver-to applies the events to the state instead", p.Name())
+			}
+			job.signer = signer
+			env := c.String("signing-secret-env")
+			if env == "" {
+				env = signer.WebhookSecretEnv()
+			}
+			if env != "" {
+				if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
+					return err
+				}
+				job.secret = os.Getenv(env)
+				httpx.RegisterSecret(job.secret)
+			}
+			if job.secret == "" && !job.dryRun {
+				return fmt.Errorf("%s is not set: export the app's %s webhook signing secret or name another variable with --signing-secret-env", env, p.Name())
+			}
 		}
 	}
 	var wait time.Duration
