@@ -394,9 +394,14 @@ func durationWords(d time.Duration) string {
 func (rep *ReplayReport) add(e providers.Event, outcome, errText string) {
 	ev := ReplayEvent{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText}
 	if v := rep.foreign[e.ID]; v != "" && (outcome == OutcomeApplied || outcome == OutcomeFailed) {
-		ev.APIVersion, ev.Payload = v, PayloadAbsentUnknown
-		if rep.refetched[e.ID] {
+		ev.APIVersion = v
+		switch {
+		case e.Deleted:
+			// A deletion carries no fields that could be unknown: no label.
+		case rep.refetched[e.ID]:
 			ev.Payload = PayloadRefetched
+		default:
+			ev.Payload = PayloadAbsentUnknown
 		}
 	}
 	rep.Events = append(rep.Events, ev)
@@ -865,13 +870,17 @@ func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, r
 		k := t.e.Resource + "/" + t.e.ObjectID
 		rec, done := fetched[k]
 		if !done {
-			rep.Summary["refetched"]++
 			r, st, err := p.Get(ctx, t.e.Resource, t.e.ObjectID)
 			if err != nil && ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// Counted once the GET has answered: "refetched" only for an
+			// object actually re-read, "refetch_failed" for the others.
 			if err == nil && st == providers.StatusPresent {
 				rec = &r
+				rep.Summary["refetched"]++
+			} else {
+				rep.Summary["refetch_failed"]++
 			}
 			fetched[k] = rec
 		}
@@ -1150,7 +1159,7 @@ func renderReplay(w io.Writer, format string, rep *ReplayReport) error {
 		fmt.Fprintf(&buf, "\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
 	}
 	if n := rep.Summary["foreign_version"]; n > 0 {
-		fmt.Fprintf(&buf, "\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
+		fmt.Fprintf(&buf, "\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; %d could not be re-read and their events kept the columns their payload lacks.\n", n, rep.Summary["refetched"], rep.Summary["refetch_failed"])
 	}
 	cursor := rep.Cursor
 	if cursor == "" {
