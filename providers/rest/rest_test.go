@@ -879,3 +879,36 @@ func TestPagingLoopGuard(t *testing.T) {
 		t.Errorf("stale pages: %d requests, %d records, %v", hits, n, err)
 	}
 }
+
+// TestSameSecondEventsKeepListOrder: events of one second keep the API's
+// order (opaque ids are not ordered: issue #12 item 3), whether the API
+// lists oldest first or newest first.
+func TestSameSecondEventsKeepListOrder(t *testing.T) {
+	f, _ := newFake(t, restfake.Config{Style: restfake.Cursor})
+	for _, newestFirst := range []bool{false, true} {
+		// ids sort against the real order: the update's id is smaller.
+		evs := []string{
+			`{"id":"evt_zz","type":"user.created","created_at":"2026-11-20T10:00:00Z","data":{"object":{"id":"u1","name":"old"}}}`,
+			`{"id":"evt_aa","type":"user.updated","created_at":"2026-11-20T10:00:00Z","data":{"object":{"id":"u1","name":"new"}}}`,
+			`{"id":"evt_mm","type":"user.updated","created_at":"2026-11-20T10:00:01Z","data":{"object":{"id":"u2","name":"x"}}}`,
+		}
+		want := []string{"evt_zz", "evt_aa", "evt_mm"}
+		if newestFirst {
+			slices.Reverse(evs)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"data":[%s],"next_cursor":null,"has_more":false}`, strings.Join(evs, ","))
+		}))
+		cfg := f.ConfigFor(srv.URL, "users", testKeyEnv)
+		ec := cfg["events"].(map[string]any)
+		ec["items_path"] = "data"
+		ec["pagination"] = map[string]any{"style": "none"}
+		p := build(t, cfg, providers.Options{}).(providers.EventSource)
+		var got []string
+		err := p.Events(context.Background(), providers.EventQuery{}, func(e providers.Event) error { got = append(got, e.ID); return nil })
+		srv.Close()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("newest first %v: events %v, %v; want %v", newestFirst, got, err, want)
+		}
+	}
+}
