@@ -912,3 +912,29 @@ func TestSameSecondEventsKeepListOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryAuthKeepsNextURLBytes: with auth.query_param, an API-given next
+// URL (maybe signed or opaque) reaches the server byte-identical, the key
+// appended: not re-encoded ("%20" kept, not "+") nor reordered.
+func TestQueryAuthKeepsNextURLBytes(t *testing.T) {
+	var raws []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raws = append(raws, r.URL.RawQuery)
+		if len(raws) == 1 {
+			fmt.Fprint(w, `{"data":[{"id":"1"}],"next":"/users?z=a%20b&a=1&sig=x%2Fy&api_key=stale"}`)
+			return
+		}
+		fmt.Fprint(w, `{"data":[{"id":"2"}],"next":null}`)
+	}))
+	defer srv.Close()
+	m := minimal()
+	m["auth"] = map[string]any{"env": testKeyEnv, "query_param": "api_key"}
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "next_url", "next_url_path": "next"}
+	p := build(t, m, providers.Options{APIBase: srv.URL})
+	if err := p.List(context.Background(), "users", func(providers.Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := "z=a%20b&a=1&sig=x%2Fy&api_key=" + testKey; len(raws) != 2 || raws[1] != want {
+		t.Errorf("next page query %q, want %q", raws, want)
+	}
+}
