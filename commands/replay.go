@@ -133,23 +133,28 @@ func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
 		if err != nil {
 			return err
 		}
-		feat := providers.FeaturesOf(p)
-		signer := feat.WebhookSigner
-		if feat.Events != nil && signer == nil {
-			return fmt.Errorf("%s: replay --deliver-to cannot sign this provider's webhooks (it has no known signature scheme); replay without --deliver-to applies the events to the state instead", p.Name())
-		}
-		o.Signer = signer
-		env := o.SigningSecretEnv
-		if env == "" && signer != nil {
-			env = signer.WebhookSecretEnv()
-		}
-		if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
-			return err
-		}
-		o.Secret = os.Getenv(env)
-		httpx.RegisterSecret(o.Secret)
-		if o.Secret == "" && !o.DryRun && signer != nil {
-			return fmt.Errorf("%s is not set: export the app's %s webhook signing secret or name another variable with --signing-secret-env", env, p.Name())
+		// A provider without an events API (Clerk) gets replay's own "no
+		// events API" error below, not one about signing.
+		if feat := providers.FeaturesOf(p); feat.Events != nil {
+			signer := feat.WebhookSigner
+			if signer == nil {
+				return fmt.Errorf("%s: replay --deliver-to cannot sign this provider's webhooks (it has no known signature scheme); replay without --deliver-to applies the events to the state instead", p.Name())
+			}
+			o.Signer = signer
+			env := o.SigningSecretEnv
+			if env == "" {
+				env = signer.WebhookSecretEnv()
+			}
+			if env != "" {
+				if err := httpx.CheckEnvName("--signing-secret-env", env); err != nil {
+					return err
+				}
+				o.Secret = os.Getenv(env)
+				httpx.RegisterSecret(o.Secret)
+			}
+			if o.Secret == "" && !o.DryRun {
+				return fmt.Errorf("%s is not set: export the app's %s webhook signing secret or name another variable with --signing-secret-env", env, p.Name())
+			}
 		}
 	}
 	var wait time.Duration

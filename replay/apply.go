@@ -464,13 +464,17 @@ func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, r
 		k := t.e.Resource + "/" + t.e.ObjectID
 		rec, done := fetched[k]
 		if !done {
-			rep.Summary["refetched"]++
 			r, st, err := p.Get(ctx, t.e.Resource, t.e.ObjectID)
 			if err != nil && ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// Counted once the GET has answered: "refetched" only for an
+			// object actually re-read, "refetch_failed" for the others.
 			if err == nil && st == providers.StatusPresent {
 				rec = &r
+				rep.Summary["refetched"]++
+			} else {
+				rep.Summary["refetch_failed"]++
 			}
 			fetched[k] = rec
 		}

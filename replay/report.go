@@ -83,9 +83,14 @@ const (
 func (rep *Report) add(e providers.Event, outcome, errText string) {
 	ev := Event{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText}
 	if v := rep.foreign[e.ID]; v != "" && (outcome == OutcomeApplied || outcome == OutcomeFailed) {
-		ev.APIVersion, ev.Payload = v, PayloadAbsentUnknown
-		if rep.refetched[e.ID] {
+		ev.APIVersion = v
+		switch {
+		case e.Deleted:
+			// A deletion carries no fields that could be unknown: no label.
+		case rep.refetched[e.ID]:
 			ev.Payload = PayloadRefetched
+		default:
+			ev.Payload = PayloadAbsentUnknown
 		}
 	}
 	rep.Events = append(rep.Events, ev)
@@ -197,7 +202,7 @@ func (rep *Report) Text(t *report.Text) error {
 		t.Printf("\nREFUSED by the safety brake: %d events would write %s, more than --max-changes allows (%d, %s). Nothing was written.\n", rep.Brake.Planned, rep.Brake.Resource, rep.Brake.Limit, rep.Brake.Setting)
 	}
 	if n := rep.Summary["foreign_version"]; n > 0 {
-		t.Printf("\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; events whose object could not be re-read kept the columns their payload lacks.\n", n, rep.Summary["refetched"])
+		t.Printf("\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; %d could not be re-read and their events kept the columns their payload lacks.\n", n, rep.Summary["refetched"], rep.Summary["refetch_failed"])
 	}
 	cursor := rep.Cursor
 	if cursor == "" {

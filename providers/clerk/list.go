@@ -68,6 +68,17 @@ func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(pro
 	for {
 		pageNo++
 		users, err := p.fetchPage(ctx, filter, cursor, limit)
+		if err == nil && cursor != "" && len(users) < limit {
+			// A short page after a cursor may be the end, or Clerk's
+			// answer for a deleted cursor user: the spec
+			// (bapi/2021-02-05.yml, GET /users starting_after) does not
+			// say whether that is a 422 or 200 []. Check the cursor user.
+			if gone, gerr := p.userGone(ctx, cursor); gerr != nil {
+				err = gerr
+			} else if gone {
+				err = errCursorGone
+			}
+		}
 		if err != nil && cursor != "" && cursorRejected(err) {
 			// The cursor user is gone: resume from an earlier user.
 			users, cursor, err = p.stepBack(ctx, filter, order, limit, err)
@@ -130,6 +141,14 @@ func (p *Provider) stepBack(ctx context.Context, filter url.Values, order []stri
 		p.log.Debug("clerk cursor user was deleted; resuming from an earlier user", "starting_after", c)
 		var users []map[string]any
 		users, err = p.fetchPage(ctx, filter, c, limit)
+		if err == nil && len(users) < limit {
+			// Short again: this earlier user may be gone too (200 []).
+			if gone, gerr := p.userGone(ctx, c); gerr != nil {
+				return nil, c, gerr
+			} else if gone {
+				err = errCursorGone
+			}
+		}
 		if err == nil {
 			return users, c, nil
 		}
@@ -146,10 +165,26 @@ func (p *Provider) stepBack(ctx context.Context, filter url.Values, order []stri
 	return nil, order[len(order)-1], fmt.Errorf("the last %d users read were deleted during the listing, so Clerk has no cursor to resume from; try again: %w", maxCursorStepBack+1, err)
 }
 
-// cursorRejected reports Clerk's 422 on the starting_after parameter.
+// errCursorGone: a page after the cursor came back short and GET
+// /v1/users/{cursor} answered 404: the cursor user was deleted.
+var errCursorGone = errors.New("the starting_after user was deleted")
+
+// cursorRejected reports Clerk's 422 on the starting_after parameter, or a
+// cursor user found deleted after a short page.
 func cursorRejected(err error) bool {
 	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity && ae.Param == "starting_after"
+	return errors.Is(err, errCursorGone) ||
+		errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity && ae.Param == "starting_after"
+}
+
+// userGone reports whether GET /v1/users/{id} answers Clerk's 404
+// resource_not_found (in the spec: bapi/2021-02-05.yml GET /users/{user_id}).
+func (p *Provider) userGone(ctx context.Context, id string) (bool, error) {
+	_, st, err := p.Get(ctx, Users, id)
+	if err != nil {
+		return false, err
+	}
+	return st == providers.StatusDeleted, nil
 }
 
 func describeCursor(c string) string {

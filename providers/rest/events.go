@@ -17,7 +17,8 @@ import (
 // The window goes to since_param/until_param when configured and is always
 // enforced client-side too ([Since, Until)); q.Types go to types_param when
 // configured and are always filtered client-side. Events are collected,
-// sorted by (time, id) and delivered oldest first. Types not mapped in
+// sorted stably by time (same-time events in the API's order) and
+// delivered oldest first. Types not mapped in
 // rest.events.types are delivered with no resource (replay ignores them).
 func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(providers.Event) error) error {
 	if p.cfg.Events == nil {
@@ -67,7 +68,28 @@ func (p *Provider) events(ctx context.Context, q providers.EventQuery, fn func(p
 	if err != nil {
 		return err
 	}
-	return providers.SendInOrder(ctx, buf, "rest events", fn)
+	// Ids are opaque (issue #12 item 3): never compare them. Keep the API's
+	// own order within a timestamp; a listing that runs newest first is
+	// reversed (stably) before the stable sort by time.
+	if newestFirst(buf) {
+		slices.Reverse(buf)
+	}
+	return providers.SendInListOrder(ctx, buf, "rest events", fn)
+}
+
+// newestFirst reports whether events as listed run from newest to oldest:
+// never forward in time, and back at least once.
+func newestFirst(evs []providers.Event) bool {
+	back := false
+	for i := 1; i < len(evs); i++ {
+		switch evs[i].Created.Compare(evs[i-1].Created) {
+		case 1:
+			return false
+		case -1:
+			back = true
+		}
+	}
+	return back
 }
 
 // formatWindow writes a window bound for since_param/until_param. Unix

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -44,7 +45,11 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 		return fmt.Errorf("listing %s: %w", what, err)
 	}
 	cursor := ""
-	var prevFirst, prevLast json.RawMessage
+	// Loop guards over the whole listing, not only the page before: a
+	// server cycling cursors A→B→A (or next URLs) with different items each
+	// time would otherwise be followed until a deadline, its repeats skipped
+	// silently.
+	guard := newLoopGuard(u.String())
 	for pageNo := 1; ; pageNo++ {
 		where := describePage(pg, pageNo, cursor, page, offset, u)
 		resp, body, err := p.get(ctx, u)
@@ -65,12 +70,8 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 		if err != nil {
 			return fmt.Errorf("listing %s, page %d (%s): %w", what, pageNo, where, err)
 		}
-		if len(items) > 0 && pageNo > 1 && bytes.Equal(items[0], prevFirst) && bytes.Equal(items[len(items)-1], prevLast) {
-			// The API ignored the paging parameter: stop rather than loop.
-			return fmt.Errorf("listing %s: page %d (%s) repeats the page before it; the API seems to ignore the pagination parameters", what, pageNo, where)
-		}
-		if len(items) > 0 {
-			prevFirst, prevLast = items[0], items[len(items)-1]
+		if err := guard.page(items, pageNo); err != nil {
+			return fmt.Errorf("listing %s: page %d (%s) %w", what, pageNo, where, err)
 		}
 		received += len(items)
 		for _, it := range items {
@@ -109,9 +110,10 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 			if c == "" {
 				return nil // null, "", false or absent: the end
 			}
-			if c == cursor {
-				return fmt.Errorf("listing %s: the API repeated the cursor %q at page %d; stopping instead of looping", what, c, pageNo)
+			if at, seen := guard.cursors[c]; seen {
+				return fmt.Errorf("listing %s: the API repeated the cursor %q at page %d (first given at page %d); stopping instead of looping", what, c, pageNo, at)
 			}
+			guard.cursors[c] = pageNo
 			cursor = c
 			next.Set(pg.Param, c)
 		// Page and offset paging end only on an explicit signal: an empty
@@ -157,8 +159,8 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 			if err != nil {
 				return err
 			}
-			if nu.String() == u.String() {
-				return fmt.Errorf("listing %s: next_url_path points at the same page (page %d); stopping instead of looping", what, pageNo)
+			if err := guard.url(nu, pageNo); err != nil {
+				return fmt.Errorf("listing %s: next_url_path %w", what, err)
 			}
 			u = nu
 			continue
@@ -171,14 +173,79 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 			if err != nil {
 				return err
 			}
-			if nu.String() == u.String() {
-				return fmt.Errorf("listing %s: Link rel=next points at the same page (page %d); stopping instead of looping", what, pageNo)
+			if err := guard.url(nu, pageNo); err != nil {
+				return fmt.Errorf("listing %s: Link rel=next %w", what, err)
 			}
 			u = nu
 			continue
 		}
 		u.RawQuery = next.Encode()
 	}
+}
+
+// staleLimit is how many consecutive non-empty pages may bring no record
+// not already seen before the listing fails.
+const staleLimit = 3
+
+// loopGuard remembers every cursor, next URL and page signature seen
+// during one listing, and every item (by hash).
+type loopGuard struct {
+	seed    maphash.Seed
+	cursors map[string]int    // cursor → page that gave it
+	urls    map[string]int    // page URL → page number it was read as
+	pages   map[[2]uint64]int // (first item, last item) → page number
+	items   map[uint64]struct{}
+	stale   int // consecutive pages with nothing new
+}
+
+func newLoopGuard(first string) *loopGuard {
+	return &loopGuard{seed: maphash.MakeSeed(), cursors: map[string]int{}, urls: map[string]int{first: 1},
+		pages: map[[2]uint64]int{}, items: map[uint64]struct{}{}}
+}
+
+// url records the next page's URL, failing if the listing read it before.
+func (g *loopGuard) url(nu *url.URL, pageNo int) error {
+	s := nu.String()
+	if at, seen := g.urls[s]; seen {
+		if at == pageNo {
+			return fmt.Errorf("points at the same page (page %d); stopping instead of looping", pageNo)
+		}
+		return fmt.Errorf("at page %d points at a page already read (page %d, %s); stopping instead of looping", pageNo, at, nu.Path)
+	}
+	g.urls[s] = pageNo + 1
+	return nil
+}
+
+// page checks a page's items against the listing so far.
+func (g *loopGuard) page(items []json.RawMessage, pageNo int) error {
+	if len(items) == 0 {
+		return nil
+	}
+	sig := [2]uint64{maphash.Bytes(g.seed, items[0]), maphash.Bytes(g.seed, items[len(items)-1])}
+	if at, seen := g.pages[sig]; seen {
+		if at == pageNo-1 {
+			// The API ignored the paging parameter: stop rather than loop.
+			return errors.New("repeats the page before it; the API seems to ignore the pagination parameters")
+		}
+		return fmt.Errorf("repeats page %d; the API seems to be paging in a loop", at)
+	}
+	g.pages[sig] = pageNo
+	fresh := false
+	for _, it := range items {
+		h := maphash.Bytes(g.seed, it)
+		if _, seen := g.items[h]; !seen {
+			g.items[h] = struct{}{}
+			fresh = true
+		}
+	}
+	if fresh {
+		g.stale = 0
+		return nil
+	}
+	if g.stale++; g.stale >= staleLimit {
+		return fmt.Errorf("is the %d. page in a row with no record not already seen; the API seems to be paging in a loop", g.stale)
+	}
+	return nil
 }
 
 // followable resolves a next-page URL given by the API (relative references

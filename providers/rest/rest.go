@@ -275,9 +275,7 @@ func (p *Provider) get(ctx context.Context, u *url.URL) (*http.Response, []byte,
 	target := u.String()
 	if p.authQuery != "" {
 		withKey := *u
-		q := withKey.Query()
-		q.Set(p.authQuery, p.authValue)
-		withKey.RawQuery = q.Encode()
+		withKey.RawQuery = withAuthParam(u.RawQuery, p.authQuery, p.authValue)
 		target = withKey.String()
 	}
 	resp, body, err := httpx.Get(ctx, p.client, target, func(h http.Header) {
@@ -539,4 +537,24 @@ func parseTime(v any, format string) (time.Time, error) {
 		return time.Unix(sec, int64(frac*1e9)).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("want a time, got %v", v)
+}
+
+// withAuthParam appends name=value to a raw query without re-encoding the
+// rest: an API-given next URL may be signed or opaque, so its parameters
+// keep their bytes and order ("%20" stays "%20"). An earlier name=… (an
+// API echoing the key into its next link) is dropped so that only our key
+// is sent.
+func withAuthParam(raw, name, value string) string {
+	var kept []string
+	for _, part := range strings.Split(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return strings.Join(append(kept, url.QueryEscape(name)+"="+url.QueryEscape(value)), "&")
 }

@@ -834,3 +834,140 @@ func TestParseTimeShared(t *testing.T) {
 		t.Error("yesterday parsed")
 	}
 }
+
+// TestPagingLoopGuard: a server that cycles cursors A→B→A (each page with
+// different items than the one before it), cycles next URLs, or keeps
+// serving pages of records already seen must fail with an error naming the
+// resource and the repeated cursor, not loop until a deadline.
+func TestPagingLoopGuard(t *testing.T) {
+	var hits int
+	cycle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if hits > 20 { // a backstop so the test ends before the fix too
+			http.Error(w, "too many requests", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Query().Get("cursor") {
+		case "":
+			fmt.Fprint(w, `{"data":[{"id":"1"},{"id":"2"}],"meta":{"next":"A"}}`)
+		case "A":
+			fmt.Fprint(w, `{"data":[{"id":"3"},{"id":"4"}],"meta":{"next":"B"}}`)
+		case "B":
+			fmt.Fprint(w, `{"data":[{"id":"5"},{"id":"6"}],"meta":{"next":"A"}}`)
+		}
+	}))
+	defer cycle.Close()
+	p := build(t, minimal(), providers.Options{APIBase: cycle.URL})
+	err := p.List(context.Background(), "users", func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `rest users`) || !strings.Contains(err.Error(), `repeated the cursor "A"`) || hits > 5 {
+		t.Errorf("cursor cycle A→B→A: %d requests, %v", hits, err)
+	}
+
+	// next_url cycling between two URLs.
+	hits = 0
+	var nurl *httptest.Server
+	nurl = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if hits > 20 { // a backstop so the test ends before the fix too
+			http.Error(w, "too many requests", http.StatusBadRequest)
+			return
+		}
+		next := "/users?p=a%20b&z=1"
+		if r.URL.Query().Get("p") == "a b" {
+			next = "/users?p=c"
+		}
+		fmt.Fprintf(w, `{"data":[{"id":"%d"}],"next":%q}`, hits, nurl.URL+next)
+	}))
+	defer nurl.Close()
+	m := minimal()
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "next_url", "next_url_path": "next"}
+	err = build(t, m, providers.Options{APIBase: nurl.URL}).List(context.Background(), "users", func(providers.Record) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "rest users") || !strings.Contains(err.Error(), "already read") || hits > 5 {
+		t.Errorf("next URL cycle: %d requests, %v", hits, err)
+	}
+
+	// Page paging whose pages bring only records already seen (the page
+	// parameter honoured but the data repeating in a rotating window).
+	hits = 0
+	stale := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		if hits > 20 { // a backstop so the test ends before the fix too
+			http.Error(w, "too many requests", http.StatusBadRequest)
+			return
+		}
+		switch r.URL.Query().Get("page") {
+		case "1":
+			fmt.Fprint(w, `{"data":[{"id":"1"},{"id":"2"},{"id":"3"}]}`)
+		default:
+			pages := []string{`[{"id":"2"},{"id":"3"}]`, `[{"id":"1"},{"id":"3"}]`, `[{"id":"1"},{"id":"2"}]`, `[{"id":"3"},{"id":"1"}]`}
+			fmt.Fprintf(w, `{"data":%s}`, pages[hits%len(pages)])
+		}
+	}))
+	defer stale.Close()
+	m = minimal()
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "page", "per_page": 3}
+	n := 0
+	err = build(t, m, providers.Options{APIBase: stale.URL}).List(context.Background(), "users", func(providers.Record) error { n++; return nil })
+	if err == nil || !strings.Contains(err.Error(), "rest users") || !strings.Contains(err.Error(), "no record not already seen") || hits > 6 {
+		t.Errorf("stale pages: %d requests, %d records, %v", hits, n, err)
+	}
+}
+
+// TestSameSecondEventsKeepListOrder: events of one second keep the API's
+// order (opaque ids are not ordered: issue #12 item 3), whether the API
+// lists oldest first or newest first.
+func TestSameSecondEventsKeepListOrder(t *testing.T) {
+	f, _ := newFake(t, restfake.Config{Style: restfake.Cursor})
+	for _, newestFirst := range []bool{false, true} {
+		// ids sort against the real order: the update's id is smaller.
+		evs := []string{
+			`{"id":"evt_zz","type":"user.created","created_at":"2026-11-20T10:00:00Z","data":{"object":{"id":"u1","name":"old"}}}`,
+			`{"id":"evt_aa","type":"user.updated","created_at":"2026-11-20T10:00:00Z","data":{"object":{"id":"u1","name":"new"}}}`,
+			`{"id":"evt_mm","type":"user.updated","created_at":"2026-11-20T10:00:01Z","data":{"object":{"id":"u2","name":"x"}}}`,
+		}
+		want := []string{"evt_zz", "evt_aa", "evt_mm"}
+		if newestFirst {
+			slices.Reverse(evs)
+		}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `{"data":[%s],"next_cursor":null,"has_more":false}`, strings.Join(evs, ","))
+		}))
+		cfg := f.ConfigFor(srv.URL, "users", testKeyEnv)
+		ec := cfg["events"].(map[string]any)
+		ec["items_path"] = "data"
+		ec["pagination"] = map[string]any{"style": "none"}
+		p := providers.FeaturesOf(build(t, cfg, providers.Options{})).Events
+		var got []string
+		err := p.Events(context.Background(), providers.EventQuery{}, func(e providers.Event) error { got = append(got, e.ID); return nil })
+		srv.Close()
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("newest first %v: events %v, %v; want %v", newestFirst, got, err, want)
+		}
+	}
+}
+
+// TestQueryAuthKeepsNextURLBytes: with auth.query_param, an API-given next
+// URL (maybe signed or opaque) reaches the server byte-identical, the key
+// appended: not re-encoded ("%20" kept, not "+") nor reordered.
+func TestQueryAuthKeepsNextURLBytes(t *testing.T) {
+	var raws []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raws = append(raws, r.URL.RawQuery)
+		if len(raws) == 1 {
+			fmt.Fprint(w, `{"data":[{"id":"1"}],"next":"/users?z=a%20b&a=1&sig=x%2Fy&api_key=stale"}`)
+			return
+		}
+		fmt.Fprint(w, `{"data":[{"id":"2"}],"next":null}`)
+	}))
+	defer srv.Close()
+	m := minimal()
+	m["auth"] = map[string]any{"env": testKeyEnv, "query_param": "api_key"}
+	m["resources"].(map[string]any)["users"].(map[string]any)["pagination"] = map[string]any{"style": "next_url", "next_url_path": "next"}
+	p := build(t, m, providers.Options{APIBase: srv.URL})
+	if err := p.List(context.Background(), "users", func(providers.Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := "z=a%20b&a=1&sig=x%2Fy&api_key=" + testKey; len(raws) != 2 || raws[1] != want {
+		t.Errorf("next page query %q, want %q", raws, want)
+	}
+}

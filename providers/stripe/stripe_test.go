@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -845,6 +846,29 @@ func TestTestClockObjectsAreListed(t *testing.T) {
 	}
 	if _, st, err := p.Get(context.Background(), Customers, onClock[0]); err != nil || st != providers.StatusPresent {
 		t.Errorf("Get of a test clock customer = %v, %v; want present", st, err)
+	}
+}
+
+// TestTestClocksDeniedFallsBack: a restricted test-mode key without read
+// access to test clocks (403 on /v1/test_helpers/test_clocks) still lists
+// the objects not on a clock, with a warning that test clock objects could
+// not be listed.
+func TestTestClocksDeniedFallsBack(t *testing.T) {
+	f, srv := newFake(t)
+	plain := f.CreateCustomer(map[string]any{"email": "plain@example.com"})["id"].(string)
+	clock := f.CreateTestClock(map[string]any{"name": "renewals"})
+	f.CreateCustomer(map[string]any{"email": "clock@example.com", "test_clock": clock})
+	f.SetTestClocksDenied(true)
+	var logs strings.Builder
+	p := newProvider(t, srv.URL, providers.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var cus []string
+	mustList(t, p, Customers, func(r providers.Record) { cus = append(cus, r.ID) })
+	requireSameIDs(t, []string{plain}, cus)
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "test clock") {
+		t.Errorf("no warning about test clocks: %q", logs.String())
+	}
+	if strings.Contains(logs.String(), testKey) {
+		t.Error("the key in the log")
 	}
 }
 

@@ -2,6 +2,7 @@ package workos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -488,22 +489,32 @@ func TestEventsBufferSplit(t *testing.T) {
 
 func TestEventsErrors(t *testing.T) {
 	f, srv := newFake(t, workosfake.Config{})
-	// The spec makes events optional but one comma-separated value: the
-	// fake refuses the repeated-key encoding a client could misread it as.
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?limit=10&events=user.created&events=user.updated", nil)
-	req.Header.Set("Authorization", "Bearer "+testKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnprocessableEntity {
-		t.Errorf("repeated events: HTTP %d, want 422", resp.StatusCode)
+	// The spec's comma form and workos-go's repeated keys are both
+	// accepted, and filter alike.
+	now := time.Now().UTC()
+	f.AddEvent("user.created", map[string]any{"id": "user_1"}, now.Add(-3*time.Minute))
+	f.AddEvent("user.updated", map[string]any{"id": "user_1"}, now.Add(-2*time.Minute))
+	f.AddEvent("user.deleted", map[string]any{"id": "user_1"}, now.Add(-time.Minute))
+	for _, query := range []string{"events=user.created,user.updated", "events=user.created&events=user.updated"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events?limit=10&"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Data []struct{ Event string } `json:"data"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil || len(page.Data) != 2 {
+			t.Errorf("%s: HTTP %d, %d events, %v; want 200 and 2 events", query, resp.StatusCode, len(page.Data), err)
+		}
 	}
 	// A failing page names the page and the types.
 	f.SetFaults(workosfake.Faults{ServerErrorEvery: 1})
 	p := newProvider(t, srv.URL, providers.Options{Retries: 1})
-	err = p.Events(context.Background(), providers.EventQuery{Types: []string{"user.created"}}, func(providers.Event) error { return nil })
+	err := p.Events(context.Background(), providers.EventQuery{Types: []string{"user.created"}}, func(providers.Event) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "page 1") || !strings.Contains(err.Error(), "user.created") {
 		t.Errorf("Events under 500s: %v", err)
 	}

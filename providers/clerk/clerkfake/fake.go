@@ -43,6 +43,11 @@ type Config struct {
 	// warns a large offset "gets progressively slower and eventually times
 	// out". Zero means DefaultMaxOffset; negative means no limit.
 	MaxOffset int
+	// DeletedCursorEmpty makes a starting_after naming a deleted (or
+	// unknown) user answer 200 [] instead of a 422 on starting_after: the
+	// spec does not say which real Clerk does, so the client must handle
+	// both.
+	DeletedCursorEmpty bool
 }
 
 // DefaultMaxOffset is Config.MaxOffset's default: ten pages of 500.

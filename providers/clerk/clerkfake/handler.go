@@ -280,7 +280,7 @@ func (f *Fake) list(q url.Values, count bool) response {
 					break
 				}
 			}
-		} else {
+		} else if !f.cfg.DeletedCursorEmpty {
 			return invalidParam("starting_after", "starting_after must be the id of an existing user")
 		}
 	}

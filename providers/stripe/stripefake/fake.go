@@ -105,6 +105,18 @@ type Fake struct {
 	// ServerErrorFrom / EmptyPageWithMore state (see Faults).
 	errFrom, errStatus, served int
 	emptyMore                  bool
+
+	// testClocksDenied: the test clock list answers 403, as it does for a
+	// restricted key without test clock read access (SetTestClocksDenied).
+	testClocksDenied bool
+}
+
+// SetTestClocksDenied makes GET /v1/test_helpers/test_clocks answer 403
+// (a restricted key without read access to test clocks).
+func (f *Fake) SetTestClocksDenied(denied bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.testClocksDenied = denied
 }
 
 // New returns an empty fake.

@@ -296,6 +296,10 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 	var match func(*entry) bool
 	switch res {
 	case "test_clocks":
+		if f.testClocksDenied {
+			return errResp(http.StatusForbidden, "invalid_request_error", "",
+				"The provided key does not have the required permissions for this endpoint. Having the 'rak_test_clock_read' permission would allow this request to continue.", "")
+		}
 		match = func(*entry) bool { return true }
 	case "customers":
 		email, byEmail := p.scalars["email"]

@@ -111,22 +111,22 @@ var listParams = map[string][]string{
 	KindEvent:         {"limit", "after", "order", "events", "range_start", "range_end", "organization_id"},
 }
 
-// eventTypes reads the events filter as WorkOS's OpenAPI spec describes it
+// eventTypes reads the events filter. WorkOS's OpenAPI spec
 // (github.com/workos/openapi-spec spec/open-api-spec.yaml v0.61.0, GET
-// /events): optional, `style: form, explode: false`, i.e. ONE parameter
-// holding a comma-separated list (events=a,b). Any other encoding (the
-// parameter repeated, or events[]=...) is answered 422, so a client that
-// misreads the spec fails its tests here instead of silently filtering to a
-// single type in production. No filter means every event type.
+// /events) marks it optional, `style: form, explode: false`: one parameter
+// holding a comma-separated list (events=a,b), which our client sends. The
+// official Go SDK (github.com/workos/workos-go pkg/events, ListEventsOpts
+// Events []string with tag url:"events,omitempty", encoded by
+// google/go-querystring) sends the key repeated (events=a&events=b), and
+// real WorkOS accepts that too, so the fake accepts both encodings, alone or
+// mixed. No filter means every event type.
 func eventTypes(q url.Values) ([]string, *response) {
-	if q.Has("events[]") || len(q["events"]) > 1 {
-		r := validation("events", "invalid", "events must be one comma-separated list (events=a,b)")
-		return nil, &r
-	}
 	var out []string
-	for _, t := range strings.Split(q.Get("events"), ",") {
-		if t = strings.TrimSpace(t); t != "" && !slices.Contains(out, t) {
-			out = append(out, t)
+	for _, v := range q["events"] {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
 		}
 	}
 	return out, nil
