@@ -544,6 +544,11 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	for res, n := range perResource {
 		local, deletes := 0, 0
 		if et := tables[res]; et != nil {
+			// Writes go by key: a key several rows share (or that collides
+			// under the column's collation) would change all of them.
+			if err := reconcile.LocalKeyGuard(ctx, store, et.table, objects[res]); err != nil {
+				return err
+			}
 			if err := store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
 				local++
 				if lastDeleted[res+"/"+row.Key] {

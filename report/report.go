@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -334,6 +335,9 @@ func Verdict(r *reconcile.Report) string {
 				fixable++
 			}
 		}
+		if blocked := writeBlocked(r); blocked != "" {
+			return fmt.Sprintf("%d drift items, but --apply would refuse to write %s: fix the duplicate keys first (see the warnings above), then run again with --apply. Exit %d.", drift, blocked, r.ExitCode)
+		}
 		if fixable == 0 {
 			return fmt.Sprintf("%d drift items, none that --apply can fix (the provider still has them, or they are inaccessible or unconfirmed, or the local copy is newer): investigate them, or accept them with --write-ignore .reconctlignore. Exit %d.", drift, r.ExitCode)
 		}
@@ -343,6 +347,23 @@ func Verdict(r *reconcile.Report) string {
 		return fmt.Sprintf("%d drift items. Run again with --apply to fix them. Exit %d.", drift, r.ExitCode)
 	}
 	return fmt.Sprintf("%d drift items, none fixed. Exit %d.", drift, r.ExitCode)
+}
+
+// writeBlocked names the resources with fixable drift whose writes the
+// engine's guard refuses (a local key that is not unique, ids listed twice),
+// or is "" when --apply could write them all.
+func writeBlocked(r *reconcile.Report) string {
+	var names []string
+	for _, d := range r.Drift {
+		if d.Action == reconcile.ActionNone || slices.Contains(names, d.Resource) {
+			continue
+		}
+		if sum := r.Summary[d.Resource]; sum != nil && (sum.DuplicateLocal > 0 || sum.DuplicateRemote > 0) {
+			names = append(names, d.Resource)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 func renderCSV(w io.Writer, r *reconcile.Report) error {
