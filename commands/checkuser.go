@@ -65,6 +65,7 @@ EXIT STATUS:
 			&cli.BoolFlag{Name: "search", Usage: "for an email, also ask the provider's search API (Stripe: email~\"…\", any case; results can lag up to a minute)"},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -81,6 +82,8 @@ EXIT STATUS:
 			}
 			fix := c.Bool("fix")
 			allowEmpty := c.Bool("allow-empty-remote")
+			// --allow-absent-path adds to the config's allow_absent_paths (checkUser's Guard reads them).
+			s.Config.AllowAbsentPaths = append(s.Config.AllowAbsentPaths, c.StringSlice("allow-absent-path")...)
 			var wait time.Duration
 			if c.IsSet("wait") {
 				wait = c.Duration("wait")
@@ -323,7 +326,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, sear
 			rr.BrakeBase = n
 		}
 	}
-	if err := res.Guard(nil); err != nil {
+	if err := res.Guard(s.Config.AllowAbsentPaths); err != nil {
 		return nil, err
 	}
 	if !allowEmpty {

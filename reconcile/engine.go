@@ -204,6 +204,9 @@ type ResourceResult struct {
 	// nulling counts, per column whose provider path no listed record has,
 	// the rows the plan would change from a value to null.
 	nulling map[string]int
+	// createNulls counts, per such column, the planned creates (which
+	// write null there); only a scoped run's guard refuses them.
+	createNulls map[string]int
 }
 
 // Planned counts the creates, updates and deletes that change values (what the brake counts).
@@ -495,6 +498,16 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	// store's own lookup, which uses the column's collation, decides.
 	if err := e.caseCollisions(ctx, t, rr, index, creates); err != nil {
 		return nil, nil, err
+	}
+	// A create writes null into every column whose path no listed record
+	// has: what a scoped run (check-user, one record) must also refuse.
+	for i, f := range r.fields {
+		if absent[i] && len(creates) > 0 {
+			if rr.createNulls == nil {
+				rr.createNulls = map[string]int{}
+			}
+			rr.createNulls[f.col] = len(creates)
+		}
 	}
 	for _, c := range creates {
 		rr.Summary.MissingLocal++

@@ -107,13 +107,18 @@ func (res *Result) Guard(allowAbsent []string) error {
 			return &GuardError{Msg: fmt.Sprintf("resource %s: the provider listed %s more than once (e.g. %s), so the listing is not a consistent picture (records moved between pages?); nothing was written. Run again; if it persists, check the provider's data or export",
 				t.Resource, plural(n, "id", "ids"), quoteList(rr.dupRemote))}
 		}
-		if rr.Scoped {
-			continue
-		}
 		for _, f := range rr.Resource.fields {
 			n := rr.nulling[f.col]
+			if rr.Scoped {
+				n += rr.createNulls[f.col]
+			}
 			if n == 0 || slices.Contains(allowAbsent, f.path) {
 				continue
+			}
+			if rr.Scoped {
+				// check-user: one record, so absent from it is what counts.
+				return &GuardError{Msg: fmt.Sprintf("resource %s: the provider's record has no mapped path %q (column %s), so the fix would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
+					t.Resource, f.path, f.col, f.col, plural(n, "row", "rows"), f.path)}
 			}
 			return &GuardError{Msg: fmt.Sprintf("resource %s: no listed record has the mapped path %q (column %s), so the plan would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
 				t.Resource, f.path, f.col, f.col, plural(n, "row", "rows"), f.path)}
