@@ -158,6 +158,7 @@ EXIT STATUS:
 			&cli.DurationFlag{Name: "delivery-timeout", Value: 10 * time.Second, Usage: "timeout of one delivery attempt", EnvVars: envs("DELIVERY_TIMEOUT")},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -181,6 +182,8 @@ type replayJob struct {
 	timeout    time.Duration
 	brake      reconcile.Limiter
 	allowEmpty bool   // --allow-empty-remote: lift the mass-delete guard
+	// allowAbsent: mapped paths confirmed absent (--allow-absent-path, allow_absent_paths:)
+	allowAbsent []string
 	checkpoint string // checkpoint key: the provider, or provider + target
 }
 
@@ -193,7 +196,8 @@ func runReplay(c *cli.Context, s *Settings) error {
 	if err != nil {
 		return err
 	}
-	job := replayJob{dryRun: c.Bool("dry-run"), reprocess: c.Bool("reprocess"), target: c.String("deliver-to"), insecure: c.Bool("allow-insecure-target"), timeout: c.Duration("delivery-timeout"), brake: brake, allowEmpty: c.Bool("allow-empty-remote")}
+	job := replayJob{dryRun: c.Bool("dry-run"), reprocess: c.Bool("reprocess"), target: c.String("deliver-to"), insecure: c.Bool("allow-insecure-target"), timeout: c.Duration("delivery-timeout"), brake: brake, allowEmpty: c.Bool("allow-empty-remote"),
+		allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
 	for _, t := range c.StringSlice("types") {
 		for _, part := range strings.Split(t, ",") {
 			if part = strings.TrimSpace(part); part != "" {
@@ -526,6 +530,9 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 	}
 	// Dry run: the plan is the outcome.
 	if job.dryRun {
+		if err := absentPathGuard(ctx, s, store, todo, job.allowAbsent, false); err != nil {
+			return err
+		}
 		for _, t := range todo {
 			if t.et != nil {
 				rep.add(t.e, OutcomeWouldApply, "")
@@ -581,6 +588,10 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 
 	// 3b. Payloads rendered in another API version than the client's.
 	if err := refetchForeign(ctx, p, todo, rep); err != nil {
+		return err
+	}
+	// 3c. A mapped path no event payload has (a typo) would write NULL.
+	if err := absentPathGuard(ctx, s, store, todo, job.allowAbsent, true); err != nil {
 		return err
 	}
 
@@ -696,6 +707,74 @@ func applyEvents(ctx context.Context, s *Settings, r *run, p providers.Provider,
 		rep.ExitCode = reconcile.ExitDrift
 	}
 	return nil
+}
+
+// absentPathGuard names each mapped path that no written event payload of
+// its resource has (the key missing, not null: most likely a typo) and, with
+// refuse, refuses the run (exit 1) when applying would set that column to
+// null on a local row that has a value, or create a row with it null, unless
+// the path is in allow. Deletions and payloads of another API version (whose
+// absent fields are left as they are) do not count.
+func absentPathGuard(ctx context.Context, s *Settings, store localstate.Store, todo []planned, allow []string, refuse bool) error {
+	writes := map[string][]*planned{}
+	present := map[string]map[string]bool{}
+	var order []string
+	for i := range todo {
+		t := &todo[i]
+		if t.et == nil || t.e.Deleted || t.e.ForeignVersion != "" || len(t.et.table.Fields) == 0 {
+			continue
+		}
+		res := t.e.Resource
+		if _, ok := writes[res]; !ok {
+			order = append(order, res)
+			present[res] = map[string]bool{}
+		}
+		writes[res] = append(writes[res], t)
+		for _, f := range t.et.res.Fields() {
+			if _, ok := reconcile.Lookup(t.e.Object, strings.Split(f.Path, ".")); ok {
+				present[res][f.Path] = true
+			}
+		}
+	}
+	for _, res := range order {
+		ws := writes[res]
+		et := ws[0].et
+		for _, f := range et.res.Fields() {
+			if present[res][f.Path] {
+				continue
+			}
+			s.Logger.Warn("no event payload has this mapped path: applying it writes null (a typo?)", "resource", res, "column", f.Column, "path", f.Path, "events", len(ws))
+			if !refuse || slices.Contains(allow, f.Path) {
+				continue
+			}
+			rows, done := 0, map[string]bool{}
+			for _, t := range ws {
+				if done[t.e.ObjectID] {
+					continue
+				}
+				done[t.e.ObjectID] = true
+				row, found, err := store.Get(ctx, et.table, []string{f.Column}, t.e.ObjectID)
+				if err != nil {
+					return err
+				}
+				if !found || len(row.Values) > 0 && row.Values[0] != nil {
+					rows++
+				}
+			}
+			if rows > 0 {
+				return &reconcile.GuardError{Msg: fmt.Sprintf("resource %s: no event payload has the mapped path %q (column %s), so replaying would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
+					res, f.Path, f.Column, f.Column, rowsText(rows), f.Path)}
+			}
+		}
+	}
+	return nil
+}
+
+func rowsText(n int) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
 }
 
 // sortReplayEvents puts the report's events back in the order they were
