@@ -181,10 +181,10 @@ type replayJob struct {
 	insecure   bool
 	timeout    time.Duration
 	brake      reconcile.Limiter
-	allowEmpty bool   // --allow-empty-remote: lift the mass-delete guard
+	allowEmpty bool // --allow-empty-remote: lift the mass-delete guard
 	// allowAbsent: mapped paths confirmed absent (--allow-absent-path, allow_absent_paths:)
 	allowAbsent []string
-	checkpoint string // checkpoint key: the provider, or provider + target
+	checkpoint  string // checkpoint key: the provider, or provider + target
 }
 
 func runReplay(c *cli.Context, s *Settings) error {
