@@ -14,3 +14,5 @@ func tryLockFile(f *os.File) (bool, error) {
 }
 
 func unlockFile(f *os.File) error { return nil }
+
+func tryLockStateFile(f *os.File) (bool, error) { return tryLockFile(f) }

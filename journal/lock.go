@@ -120,6 +120,7 @@ type StateLock struct {
 	Stale *Holder
 
 	f    *os.File
+	sf   *os.File // the state file, locked as itself (see AcquireLock)
 	once sync.Once
 	err  error
 }
@@ -145,7 +146,8 @@ func (l *StateLock) Release() error {
 		errTrunc := l.f.Truncate(0)
 		errUnlock := unlockFile(l.f)
 		errClose := l.f.Close()
-		if err := errors.Join(errTrunc, errUnlock, errClose); err != nil {
+		errState := l.sf.Close()
+		if err := errors.Join(errTrunc, errUnlock, errClose, errState); err != nil {
 			l.err = fmt.Errorf("releasing the lock %s: %w", l.Path, err)
 		}
 	})
@@ -191,12 +193,27 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		f.Close()
 		return nil, fmt.Errorf("state %s changed while reconctl was locking it (a symlink re-pointed?); run again", statePath)
 	}
+	// The state file itself is locked too (its device and inode, whatever
+	// the name): a hard link is another name the path lock cannot see.
+	sf, lockState, err := openStateForLock(real)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	start := time.Now()
 	var timer *time.Timer
 	for {
 		ok, err := tryLockFile(f)
+		viaOtherName := false
+		if err == nil && ok {
+			if ok, err = lockState(sf); err == nil && !ok {
+				_ = unlockFile(f)
+				viaOtherName = true
+			}
+		}
 		if err != nil {
 			f.Close()
+			sf.Close()
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
 		if ok {
@@ -205,7 +222,11 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		waited := time.Since(start)
 		if wait <= 0 || waited >= wait {
 			holder := readHolder(f)
+			if viaOtherName {
+				holder = holderByOtherName(real, path)
+			}
 			f.Close()
+			sf.Close()
 			le := &LockedError{State: statePath, LockPath: path, Holder: holder}
 			if wait > 0 {
 				le.Waited = wait
@@ -222,12 +243,13 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		select {
 		case <-ctx.Done():
 			f.Close()
+			sf.Close()
 			return nil, fmt.Errorf("waiting for the lock on state %s: %w", statePath, ctx.Err())
 		case <-timer.C:
 		}
 	}
 
-	l := &StateLock{State: statePath, Path: path, f: f}
+	l := &StateLock{State: statePath, Path: path, f: f, sf: sf}
 	// We hold the flock, so whatever the file says was written by a run
 	// that is gone.
 	if b, err := readAll(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
@@ -286,4 +308,46 @@ func parseHolder(b []byte) *Holder {
 func sameAsResolved(statePath string, fi os.FileInfo) bool {
 	now, err := os.Stat(statePath)
 	return err == nil && os.SameFile(now, fi)
+}
+
+// openStateForLock opens the resolved state file to lock it as itself: for
+// writing when it can (a byte-range lock that SQLite never uses), else read
+// only with a flock.
+func openStateForLock(real string) (*os.File, func(*os.File) (bool, error), error) {
+	if sf, err := os.OpenFile(real, os.O_RDWR, 0); err == nil {
+		return sf, tryLockStateFile, nil
+	}
+	sf, err := os.Open(real)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open the state %s to lock it: %w", real, err)
+	}
+	return sf, tryLockFile, nil
+}
+
+// holderByOtherName finds who holds the lock on the state file real through
+// another of its names (a hard link): the holder recorded in a lock file
+// beside real whose state is the same file. nil when none is found there.
+func holderByOtherName(real, own string) *Holder {
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil
+	}
+	locks, _ := filepath.Glob(filepath.Join(filepath.Dir(real), "*.reconctl.lock"))
+	for _, lp := range locks {
+		if lp == own {
+			continue
+		}
+		other, err := os.Stat(strings.TrimSuffix(lp, ".reconctl.lock"))
+		if err != nil || !os.SameFile(fi, other) {
+			continue
+		}
+		b, err := os.ReadFile(lp)
+		if err != nil {
+			continue
+		}
+		if h := parseHolder(b); h != nil {
+			return h
+		}
+	}
+	return nil
 }
