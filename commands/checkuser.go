@@ -158,6 +158,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, sear
 	id := u.Query
 	var found *providers.Record
 	status := providers.RemoteStatus("")
+	confirmedDeleted := false // the provider said deleted (not a bare 404)
 	if strings.Contains(u.Query, "@") {
 		matches, remote, bySearch, err := findByEmail(ctx, p, store, userRes, u.Resource, u.Query, search)
 		if err != nil {
@@ -198,6 +199,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, sear
 		if st == providers.StatusPresent {
 			found = &rec
 		}
+		confirmedDeleted = st == providers.StatusDeleted && rec.Data != nil
 	}
 	local, localOK, err := store.Get(ctx, userTable, userRes.Columns(), id)
 	if err != nil {
@@ -222,11 +224,14 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, sear
 
 	switch {
 	case !localOK && status == providers.StatusDeleted:
-		// The provider answers "deleted" (Stripe's deleted: true, or a 404:
-		// the two cannot be told apart) and the app has no live row: nothing
-		// to fix, but say what is known rather than "neither knows".
+		// The provider answers "deleted" (Stripe's deleted: true) or "not
+		// found" (a 404) and the app has no live row: nothing to fix, but
+		// say what is known rather than "neither knows".
 		u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
-		u.Message = fmt.Sprintf("%s %s is deleted at %s (or never existed there) and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		u.Message = fmt.Sprintf("%s %s is not found at the provider %s (deleted or never existed) and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		if confirmedDeleted {
+			u.Message = fmt.Sprintf("%s %s is deleted at the provider %s and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		}
 		return nil, nil
 	case !localOK && found == nil && status != providers.StatusInaccessible:
 		u.Verdict, u.ExitCode = VerdictNotFound, reconcile.ExitError
