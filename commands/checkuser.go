@@ -310,6 +310,7 @@ func checkUser(ctx context.Context, s *Settings, u *report.UserReport, fix, sear
 	if u.Verdict != VerdictInSync {
 		u.ExitCode = reconcile.ExitDrift
 	}
+	u.Fixable = res.PlannedWrites() > 0
 	if !fix || len(res.Drift) == 0 {
 		return res, nil
 	}
