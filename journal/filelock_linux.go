@@ -35,3 +35,9 @@ func tryLockStateFile(f *os.File) (bool, error) {
 		}
 	}
 }
+
+// unlockStateFile releases tryLockStateFile's lock without closing f.
+func unlockStateFile(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: stateLockByte, Len: 1}
+	return unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+}

@@ -8,3 +8,5 @@ import "os"
 // every name of the file (hard links included) shares one lock. flock and
 // SQLite's fcntl record locks are independent on these systems.
 func tryLockStateFile(f *os.File) (bool, error) { return tryLockFile(f) }
+
+func unlockStateFile(f *os.File) error { return unlockFile(f) }

@@ -120,7 +120,7 @@ type StateLock struct {
 	Stale *Holder
 
 	f    *os.File
-	sf   *os.File // the state file, locked as itself (see AcquireLock)
+	sf   stateFile // the state file, locked as itself (see AcquireLock)
 	once sync.Once
 	err  error
 }
@@ -146,7 +146,7 @@ func (l *StateLock) Release() error {
 		errTrunc := l.f.Truncate(0)
 		errUnlock := unlockFile(l.f)
 		errClose := l.f.Close()
-		errState := l.sf.Close()
+		errState := l.sf.release()
 		if err := errors.Join(errTrunc, errUnlock, errClose, errState); err != nil {
 			l.err = fmt.Errorf("releasing the lock %s: %w", l.Path, err)
 		}
@@ -195,7 +195,7 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 	}
 	// The state file itself is locked too (its device and inode, whatever
 	// the name): a hard link is another name the path lock cannot see.
-	sf, lockState, err := openStateForLock(real)
+	sf, err := openStateForLock(real)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -206,14 +206,14 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		ok, err := tryLockFile(f)
 		viaOtherName := false
 		if err == nil && ok {
-			if ok, err = lockState(sf); err == nil && !ok {
+			if ok, err = sf.tryLock(); err == nil && !ok {
 				_ = unlockFile(f)
 				viaOtherName = true
 			}
 		}
 		if err != nil {
 			f.Close()
-			sf.Close()
+			_ = sf.release()
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
 		if ok {
@@ -226,7 +226,7 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 				holder = holderByOtherName(real, path)
 			}
 			f.Close()
-			sf.Close()
+			_ = sf.release()
 			le := &LockedError{State: statePath, LockPath: path, Holder: holder}
 			if wait > 0 {
 				le.Waited = wait
@@ -243,7 +243,7 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		select {
 		case <-ctx.Done():
 			f.Close()
-			sf.Close()
+			_ = sf.release()
 			return nil, fmt.Errorf("waiting for the lock on state %s: %w", statePath, ctx.Err())
 		case <-timer.C:
 		}
@@ -310,18 +310,64 @@ func sameAsResolved(statePath string, fi os.FileInfo) bool {
 	return err == nil && os.SameFile(now, fi)
 }
 
-// openStateForLock opens the resolved state file to lock it as itself: for
-// writing when it can (a byte-range lock that SQLite never uses), else read
-// only with a flock.
-func openStateForLock(real string) (*os.File, func(*os.File) (bool, error), error) {
-	if sf, err := os.OpenFile(real, os.O_RDWR, 0); err == nil {
-		return sf, tryLockStateFile, nil
+// parkedStateFiles are state files whose lock was released but whose
+// descriptor stays open: closing any descriptor of a file drops every POSIX
+// record lock this process holds on it, SQLite's own included, so reconctl
+// never closes one while SQLite may have the database open. A later lock of
+// the same file reuses a parked descriptor instead of opening another.
+var parkedStateFiles struct {
+	sync.Mutex
+	files []stateFile
+}
+
+// stateFile is the state file opened to be locked as itself: for writing
+// when it can (a byte-range lock SQLite never uses), else read only (flock).
+type stateFile struct {
+	f        *os.File
+	writable bool
+}
+
+func (sf stateFile) tryLock() (bool, error) {
+	if sf.writable {
+		return tryLockStateFile(sf.f)
 	}
-	sf, err := os.Open(real)
+	return tryLockFile(sf.f)
+}
+
+// release drops the lock and parks the descriptor (never closes it).
+func (sf stateFile) release() error {
+	var err error
+	if sf.writable {
+		err = unlockStateFile(sf.f)
+	} else {
+		err = unlockFile(sf.f)
+	}
+	parkedStateFiles.Lock()
+	parkedStateFiles.files = append(parkedStateFiles.files, sf)
+	parkedStateFiles.Unlock()
+	return err
+}
+
+func openStateForLock(real string) (stateFile, error) {
+	if fi, err := os.Stat(real); err == nil {
+		parkedStateFiles.Lock()
+		for i, p := range parkedStateFiles.files {
+			if pfi, err := p.f.Stat(); err == nil && os.SameFile(fi, pfi) {
+				parkedStateFiles.files = append(parkedStateFiles.files[:i], parkedStateFiles.files[i+1:]...)
+				parkedStateFiles.Unlock()
+				return p, nil
+			}
+		}
+		parkedStateFiles.Unlock()
+	}
+	if f, err := os.OpenFile(real, os.O_RDWR, 0); err == nil {
+		return stateFile{f: f, writable: true}, nil
+	}
+	f, err := os.Open(real)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot open the state %s to lock it: %w", real, err)
+		return stateFile{}, fmt.Errorf("cannot open the state %s to lock it: %w", real, err)
 	}
-	return sf, tryLockFile, nil
+	return stateFile{f: f}, nil
 }
 
 // holderByOtherName finds who holds the lock on the state file real through
