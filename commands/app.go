@@ -22,6 +22,21 @@ func New(io IO) *cli.App {
 	}
 	app.OnUsageError = usageError
 	app.Action = unknownCommand
+	// `reconctl help dif`: the same suggestion as `reconctl dif`, not
+	// urfave's "No help topic". Setup adds the help command to wrap.
+	app.Setup()
+	for _, c := range app.Commands {
+		if c.Name != "help" || c.Action == nil {
+			continue
+		}
+		show := c.Action
+		c.Action = func(ctx *cli.Context) error {
+			if name := ctx.Args().First(); name != "" && ctx.App.Command(name) == nil {
+				return unknownCommandError(ctx.App, name)
+			}
+			return show(ctx)
+		}
+	}
 	return app
 }
 
@@ -29,7 +44,9 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	name := "reconctl"
 	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
 		name += " " + c.Command.Name
-	} else if strings.HasPrefix(err.Error(), "flag provided but not defined") {
+	} else if msg := err.Error(); msg == "flag provided but not defined: -version" || msg == "flag provided but not defined: -V" {
+		return fmt.Errorf("%v: the version is a command: run reconctl version", err)
+	} else if strings.HasPrefix(msg, "flag provided but not defined") {
 		// Flags belong to a command: "reconctl -c x diff" → "reconctl diff -c x".
 		return fmt.Errorf("%v: flags go after the command, e.g. reconctl diff -c reconctl.yaml; see reconctl --help", err)
 	}
@@ -42,9 +59,13 @@ func unknownCommand(c *cli.Context) error {
 	if !c.Args().Present() {
 		return cli.ShowAppHelp(c)
 	}
-	name := c.Args().First()
+	return unknownCommandError(c.App, c.Args().First())
+}
+
+// unknownCommandError names the nearest command to name, or lists them all.
+func unknownCommandError(app *cli.App, name string) error {
 	var names []string
-	for _, cmd := range c.App.Commands {
+	for _, cmd := range app.Commands {
 		if !cmd.Hidden {
 			names = append(names, cmd.Name)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -51,6 +52,7 @@ EXIT STATUS:
 			&cli.BoolFlag{Name: "search", Usage: "for an email, also ask the provider's search API (Stripe: email~\"…\", any case; results can lag up to a minute)"},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -65,7 +67,8 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
-			o := checkUserOptions{Query: c.Args().First(), Fix: c.Bool("fix"), Search: c.Bool("search"), Brake: brake, AllowEmpty: c.Bool("allow-empty-remote")}
+			o := checkUserOptions{Query: c.Args().First(), Fix: c.Bool("fix"), Search: c.Bool("search"), Brake: brake, AllowEmpty: c.Bool("allow-empty-remote"),
+				AllowAbsentPaths: c.StringSlice("allow-absent-path")}
 			if c.IsSet("wait") {
 				w := c.Duration("wait")
 				o.Wait = &w
@@ -82,7 +85,9 @@ type checkUserOptions struct {
 	Search     bool
 	Brake      reconcile.Limiter
 	AllowEmpty bool
-	Wait       *time.Duration
+	// AllowAbsentPaths (--allow-absent-path) add to allow_absent_paths.
+	AllowAbsentPaths []string
+	Wait             *time.Duration
 }
 
 // runCheckUser opens the journal run, the state and the provider, asks the
@@ -134,7 +139,9 @@ func (s *Settings) checkUser(ctx context.Context, u *report.UserReport, o checkU
 	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger}
 	return eng.CheckUser(ctx, u, reconcile.UserOptions{
 		Search: o.Search, Fix: o.Fix, Brake: o.Brake, AllowEmpty: o.AllowEmpty,
-		Table: s.table, Prepare: s.prepare,
+		// --allow-absent-path adds to the config's allow_absent_paths.
+		AllowAbsentPaths: append(slices.Clone(s.Config.AllowAbsentPaths), o.AllowAbsentPaths...),
+		Table:            s.table, Prepare: s.prepare,
 		Mirrored:    func(rel string) bool { return s.Config.Resource(rel) != nil },
 		IgnoreRules: s.ignoreRules,
 		Applied: func(ctx context.Context, res *reconcile.Result) {

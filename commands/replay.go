@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,6 +78,7 @@ EXIT STATUS:
 			&cli.DurationFlag{Name: "delivery-timeout", Value: 10 * time.Second, Usage: "timeout of one delivery attempt", EnvVars: envs("DELIVERY_TIMEOUT")},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
+			allowAbsentPathFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -105,7 +107,8 @@ func runReplay(c *cli.Context, s *Settings) error {
 		return err
 	}
 	o := replayOptions{Options: replay.Options{Since: c.String("since"), Until: c.String("until"), DryRun: c.Bool("dry-run"), Reprocess: c.Bool("reprocess"), AllowPartial: c.Bool("allow-partial"),
-		Target: c.String("deliver-to"), Insecure: c.Bool("allow-insecure-target"), Timeout: c.Duration("delivery-timeout"), Brake: brake, AllowEmpty: c.Bool("allow-empty-remote")},
+		Target: c.String("deliver-to"), Insecure: c.Bool("allow-insecure-target"), Timeout: c.Duration("delivery-timeout"), Brake: brake, AllowEmpty: c.Bool("allow-empty-remote"),
+		AllowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)},
 		SigningSecretEnv: c.String("signing-secret-env")}
 	for _, t := range c.StringSlice("types") {
 		for _, part := range strings.Split(t, ",") {

@@ -14,3 +14,7 @@ func tryLockFile(f *os.File) (bool, error) {
 }
 
 func unlockFile(f *os.File) error { return nil }
+
+func tryLockStateFile(f *os.File) (bool, error) { return tryLockFile(f) }
+
+func unlockStateFile(f *os.File) error { return unlockFile(f) }

@@ -119,6 +119,7 @@ type StateLock struct {
 	Stale *Holder
 
 	f    *os.File
+	sf   stateFile // the state file, locked as itself (see AcquireLock)
 	once sync.Once
 	err  error
 }
@@ -144,7 +145,8 @@ func (l *StateLock) Release() error {
 		errTrunc := l.f.Truncate(0)
 		errUnlock := unlockFile(l.f)
 		errClose := l.f.Close()
-		if err := errors.Join(errTrunc, errUnlock, errClose); err != nil {
+		errState := l.sf.release()
+		if err := errors.Join(errTrunc, errUnlock, errClose, errState); err != nil {
 			l.err = fmt.Errorf("releasing the lock %s: %w", l.Path, err)
 		}
 	})
@@ -177,12 +179,27 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		f.Close()
 		return nil, fmt.Errorf("state %s changed while reconctl was locking it (a symlink re-pointed?); run again", statePath)
 	}
+	// The state file itself is locked too (its device and inode, whatever
+	// the name): a hard link is another name the path lock cannot see.
+	sf, err := openStateForLock(real)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
 	start := time.Now()
 	var timer *time.Timer
 	for {
 		ok, err := tryLockFile(f)
+		viaOtherName := false
+		if err == nil && ok {
+			if ok, err = sf.tryLock(); err == nil && !ok {
+				_ = unlockFile(f)
+				viaOtherName = true
+			}
+		}
 		if err != nil {
 			f.Close()
+			_ = sf.release()
 			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
 		if ok {
@@ -191,7 +208,11 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		waited := time.Since(start)
 		if wait <= 0 || waited >= wait {
 			holder := readHolder(f)
+			if viaOtherName {
+				holder = holderByOtherName(real, path)
+			}
 			f.Close()
+			_ = sf.release()
 			le := &LockedError{State: statePath, LockPath: path, Holder: holder}
 			if wait > 0 {
 				le.Waited = wait
@@ -208,12 +229,13 @@ func AcquireLock(ctx context.Context, statePath string, h Holder, wait time.Dura
 		select {
 		case <-ctx.Done():
 			f.Close()
+			_ = sf.release()
 			return nil, fmt.Errorf("waiting for the lock on state %s: %w", statePath, ctx.Err())
 		case <-timer.C:
 		}
 	}
 
-	l := &StateLock{State: statePath, Path: path, f: f}
+	l := &StateLock{State: statePath, Path: path, f: f, sf: sf}
 	// We hold the flock, so whatever the file says was written by a run
 	// that is gone.
 	if b, err := readAll(f); err == nil && len(bytes.TrimSpace(b)) > 0 {
@@ -273,4 +295,92 @@ func parseHolder(b []byte) *Holder {
 func sameAsResolved(statePath string, fi os.FileInfo) bool {
 	now, err := os.Stat(statePath)
 	return err == nil && os.SameFile(now, fi)
+}
+
+// parkedStateFiles are state files whose lock was released but whose
+// descriptor stays open: closing any descriptor of a file drops every POSIX
+// record lock this process holds on it, SQLite's own included, so reconctl
+// never closes one while SQLite may have the database open. A later lock of
+// the same file reuses a parked descriptor instead of opening another.
+var parkedStateFiles struct {
+	sync.Mutex
+	files []stateFile
+}
+
+// stateFile is the state file opened to be locked as itself: for writing
+// when it can (a byte-range lock SQLite never uses), else read only (flock).
+type stateFile struct {
+	f        *os.File
+	writable bool
+}
+
+func (sf stateFile) tryLock() (bool, error) {
+	if sf.writable {
+		return tryLockStateFile(sf.f)
+	}
+	return tryLockFile(sf.f)
+}
+
+// release drops the lock and parks the descriptor (never closes it).
+func (sf stateFile) release() error {
+	var err error
+	if sf.writable {
+		err = unlockStateFile(sf.f)
+	} else {
+		err = unlockFile(sf.f)
+	}
+	parkedStateFiles.Lock()
+	parkedStateFiles.files = append(parkedStateFiles.files, sf)
+	parkedStateFiles.Unlock()
+	return err
+}
+
+func openStateForLock(real string) (stateFile, error) {
+	if fi, err := os.Stat(real); err == nil {
+		parkedStateFiles.Lock()
+		for i, p := range parkedStateFiles.files {
+			if pfi, err := p.f.Stat(); err == nil && os.SameFile(fi, pfi) {
+				parkedStateFiles.files = append(parkedStateFiles.files[:i], parkedStateFiles.files[i+1:]...)
+				parkedStateFiles.Unlock()
+				return p, nil
+			}
+		}
+		parkedStateFiles.Unlock()
+	}
+	if f, err := os.OpenFile(real, os.O_RDWR, 0); err == nil {
+		return stateFile{f: f, writable: true}, nil
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return stateFile{}, fmt.Errorf("cannot open the state %s to lock it: %w", real, err)
+	}
+	return stateFile{f: f}, nil
+}
+
+// holderByOtherName finds who holds the lock on the state file real through
+// another of its names (a hard link): the holder recorded in a lock file
+// beside real whose state is the same file. nil when none is found there.
+func holderByOtherName(real, own string) *Holder {
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil
+	}
+	locks, _ := filepath.Glob(filepath.Join(filepath.Dir(real), "*.reconctl.lock"))
+	for _, lp := range locks {
+		if lp == own {
+			continue
+		}
+		other, err := os.Stat(strings.TrimSuffix(lp, ".reconctl.lock"))
+		if err != nil || !os.SameFile(fi, other) {
+			continue
+		}
+		b, err := os.ReadFile(lp)
+		if err != nil {
+			continue
+		}
+		if h := parseHolder(b); h != nil {
+			return h
+		}
+	}
+	return nil
 }

@@ -243,6 +243,34 @@ func TestLockFollowsTheFile(t *testing.T) {
 	if _, err := os.Stat(link + ".reconctl.lock"); err == nil {
 		t.Errorf("a lock file was made beside the symlink")
 	}
+	// A hard link is the same device and inode under another name: it shares
+	// the lock, and the refusal names the holder.
+	hard := filepath.Join(dir, "hl.db")
+	if err := os.Link(state, hard); err != nil {
+		t.Fatal(err)
+	}
+	l, err := AcquireLock(ctx, hard, Holder{RunID: "r_two"}, 0)
+	if err == nil {
+		l.Release()
+		t.Fatalf("%s: a second lock on the same file through a hard link was granted (lock %s)", hard, l.Path)
+	}
+	var le *LockedError
+	if !errors.As(err, &le) || le.Holder == nil || le.Holder.RunID != "r_one" {
+		t.Errorf("%s: %v, want locked by r_one", hard, err)
+	}
+	// Released, the hard link can be locked (and then the original cannot).
+	l1.Release()
+	l2, err := AcquireLock(ctx, hard, Holder{RunID: "r_two"}, 0)
+	if err != nil {
+		t.Fatalf("%s after release: %v", hard, err)
+	}
+	defer l2.Release()
+	if l, err := AcquireLock(ctx, state, Holder{RunID: "r_three"}, 0); err == nil {
+		l.Release()
+		t.Errorf("%s: locked while the hard link %s is held", state, hard)
+	} else if !errors.As(err, &le) || le.Holder == nil || le.Holder.RunID != "r_two" {
+		t.Errorf("%s: %v, want locked by r_two", state, err)
+	}
 }
 
 // TestLockMissingState: a state that does not exist is refused before any

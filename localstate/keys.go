@@ -15,6 +15,9 @@ type KeyHealth struct {
 	// Duplicates counts live rows whose key another live row has too, under
 	// the key column's own collation (COLLATE NOCASE makes abc and ABC one key).
 	Duplicates int
+	// Keys counts the distinct keys those rows share (Duplicates+Keys rows
+	// are involved in all).
+	Keys int
 	// Sample names a few duplicated keys ("abc/ABC" when they differ in spelling).
 	Sample []string
 }
@@ -40,8 +43,8 @@ func (s *sqliteStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error
 		return kh, nil
 	}
 	live := fmt.Sprintf("%s IS NOT NULL AND %s <> ''%s", key, key, r.liveSQL())
-	q = fmt.Sprintf("SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)", table, live, key)
-	if err := s.db.QueryRowContext(ctx, q).Scan(&kh.Duplicates); err != nil {
+	q = fmt.Sprintf("SELECT coalesce(sum(n - 1), 0), count(*) FROM (SELECT count(*) AS n FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)", table, live, key)
+	if err := s.db.QueryRowContext(ctx, q).Scan(&kh.Duplicates, &kh.Keys); err != nil {
 		return kh, s.explain(err)
 	}
 	if kh.Duplicates == 0 {

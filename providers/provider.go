@@ -46,7 +46,9 @@ type Provider interface {
 	// returns an error naming the resource and page.
 	List(ctx context.Context, resource string, fn func(Record) error) error
 	// Get fetches one object. A nil error with StatusPresent carries the
-	// record; StatusDeleted and StatusInaccessible carry none. A non-nil
+	// record; StatusInaccessible carries none, nor does StatusDeleted from a
+	// 404. StatusDeleted with Data set is the provider's own tombstone (Stripe's
+	// deleted: true): the deletion is confirmed, not inferred. A non-nil
 	// error means the check failed (the caller reports "unconfirmed").
 	Get(ctx context.Context, resource, id string) (Record, RemoteStatus, error)
 }

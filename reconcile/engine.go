@@ -202,9 +202,15 @@ type ResourceResult struct {
 	plan   []pending
 	// Samples of the keys behind the guard's counts (a few each).
 	dupLocal, dupRemote []string
+	// dupKeys counts the distinct keys behind Summary.DuplicateLocal (which
+	// counts the surplus rows), so a refusal names the rows really involved.
+	dupKeys int
 	// nulling counts, per column whose provider path no listed record has,
 	// the rows the plan would change from a value to null.
 	nulling map[string]int
+	// createNulls counts, per such column, the planned creates (which
+	// write null there); only a scoped run's guard refuses them.
+	createNulls map[string]int
 }
 
 // Planned counts the creates, updates and deletes that change values (what the brake counts).
@@ -271,6 +277,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	}
 	index := newLocalIndex(hint)
 	dupLocal := 0
+	var dupSeen map[string]bool
 	var buf []byte
 	// Reading (the store's scan, the provider's decoding) and comparing run
 	// on two cores: the reader fills batches, one consumer goroutine owns the
@@ -287,6 +294,13 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		}
 		if !index.add(it.key, h, updated) {
 			dupLocal++
+			if dupSeen == nil {
+				dupSeen = map[string]bool{}
+			}
+			if !dupSeen[it.key] {
+				dupSeen[it.key] = true
+				rr.dupKeys++
+			}
 			if len(rr.dupLocal) < sampleKeys && !slices.Contains(rr.dupLocal, it.key) {
 				rr.dupLocal = append(rr.dupLocal, it.key)
 			}
@@ -315,6 +329,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		if kh.Duplicates > rr.Summary.DuplicateLocal {
 			rr.Summary.DuplicateLocal = kh.Duplicates
 			rr.dupLocal = kh.Sample
+			rr.dupKeys = kh.Keys
 		}
 	}
 	if rr.Summary.DuplicateLocal > 0 {
@@ -488,6 +503,16 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	if err := e.caseCollisions(ctx, t, rr, index, creates); err != nil {
 		return nil, nil, err
 	}
+	// A create writes null into every column whose path no listed record
+	// has: what a scoped run (check-user, one record) must also refuse.
+	for i, f := range r.fields {
+		if absent[i] && len(creates) > 0 {
+			if rr.createNulls == nil {
+				rr.createNulls = map[string]int{}
+			}
+			rr.createNulls[f.col] = len(creates)
+		}
+	}
 	for _, c := range creates {
 		rr.Summary.MissingLocal++
 		c.drift = len(drift)
@@ -629,6 +654,7 @@ func (e *Engine) caseCollisions(ctx context.Context, t *localstate.Table, rr *Re
 			return fmt.Errorf("reading local %s %s: %w", t.Resource, c, err)
 		} else if found {
 			rr.Summary.DuplicateLocal++
+			rr.dupKeys++
 			if len(rr.dupLocal) < sampleKeys {
 				rr.dupLocal = append(rr.dupLocal, c+"/"+k)
 			}

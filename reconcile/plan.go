@@ -101,24 +101,105 @@ func (res *Result) Guard(allowAbsent []string) error {
 		}
 		t := rr.Resource.Table
 		if n := rr.Summary.DuplicateLocal; n > 0 {
-			return &GuardError{Msg: fmt.Sprintf("resource %s: the local key column %q of table %q is not unique: %s (e.g. %s), so a write by key would change several rows at once; nothing was written. Make the key unique (a UNIQUE index, or remove the duplicates), or map another key column in reconctl.yaml, then run again",
-				t.Resource, keyColumn(t), tableOf(t), plural(n, "row shares its key", "rows share their key")+" with another row", quoteList(rr.dupLocal))}
+			return duplicateKeyError(t, n, rr.dupKeys, rr.dupLocal)
 		}
 		if n := rr.Summary.DuplicateRemote; n > 0 {
 			return &GuardError{Msg: fmt.Sprintf("resource %s: the provider listed %s more than once (e.g. %s), so the listing is not a consistent picture (records moved between pages?); nothing was written. Run again; if it persists, check the provider's data or export",
 				t.Resource, plural(n, "id", "ids"), quoteList(rr.dupRemote))}
 		}
-		if rr.Scoped {
-			continue
-		}
 		for _, f := range rr.Resource.fields {
 			n := rr.nulling[f.col]
+			if rr.Scoped {
+				n += rr.createNulls[f.col]
+			}
 			if n == 0 || slices.Contains(allowAbsent, f.path) {
 				continue
+			}
+			if rr.Scoped {
+				// check-user: one record, so absent from it is what counts.
+				return &GuardError{Msg: fmt.Sprintf("resource %s: the provider's record has no mapped path %q (column %s), so the fix would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
+					t.Resource, f.path, f.col, f.col, plural(n, "row", "rows"), f.path)}
 			}
 			return &GuardError{Msg: fmt.Sprintf("resource %s: no listed record has the mapped path %q (column %s), so the plan would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
 				t.Resource, f.path, f.col, f.col, plural(n, "row", "rows"), f.path)}
 		}
+	}
+	return nil
+}
+
+// duplicateKeyError is the refusal of a write to t whose key is not unique:
+// surplus rows beyond the first of each of keys duplicated keys (the message
+// counts every row involved: 3 rows sharing one key are 3, not 2).
+func duplicateKeyError(t *localstate.Table, surplus, keys int, sample []string) *GuardError {
+	if keys < 1 {
+		keys = 1
+	}
+	return &GuardError{Msg: fmt.Sprintf("resource %s: the local key column %q of table %q is not unique: %s share %s (e.g. %s), so a write by key would change several rows at once; nothing was written. Make the key unique (a UNIQUE index, or remove the duplicates), or map another key column in reconctl.yaml, then run again",
+		t.Resource, keyColumn(t), tableOf(t), plural(surplus+keys, "row", "rows"), plural(keys, "key", "keys"), quoteList(sample))}
+}
+
+// LocalKeyGuard is the duplicate-key guard for writers that do not go
+// through Compare (replay): before writing t by key it refuses, with a
+// *GuardError, a table whose live keys are not unique under the key column's
+// collation, or where one of the ids about to be written resolves to a row
+// spelled differently (COLLATE NOCASE: ABC would overwrite abc).
+func LocalKeyGuard(ctx context.Context, store localstate.Store, t *localstate.Table, ids []string) error {
+	seen := map[string]int{}
+	surplus := 0
+	var sample []string
+	if err := store.Scan(ctx, t, nil, func(row localstate.Row) error {
+		seen[row.Key]++
+		if seen[row.Key] == 2 {
+			if len(sample) < sampleKeys {
+				sample = append(sample, row.Key)
+			}
+		}
+		if seen[row.Key] > 1 {
+			surplus++
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reading local %s: %w", t.Resource, err)
+	}
+	keys := 0
+	for _, n := range seen {
+		if n > 1 {
+			keys++
+		}
+	}
+	if keyHealth := store.Features().KeyHealth; keyHealth != nil {
+		kh, err := keyHealth(ctx, t)
+		if err != nil {
+			return fmt.Errorf("checking the keys of local %s: %w", t.Resource, err)
+		}
+		if kh.Duplicates > 0 && kh.Duplicates >= surplus {
+			surplus, keys, sample = kh.Duplicates, kh.Keys, kh.Sample
+		}
+	}
+	if surplus == 0 {
+		checks := 0
+		for _, id := range ids {
+			if _, exact := seen[id]; exact || id == "" {
+				continue
+			}
+			if checks++; checks > maxCollisionChecks {
+				break
+			}
+			row, found, err := store.Get(ctx, t, nil, id)
+			if err != nil {
+				return fmt.Errorf("reading local %s %s: %w", t.Resource, id, err)
+			}
+			if found && row.Key != id {
+				surplus++
+				keys++
+				if len(sample) < sampleKeys {
+					sample = append(sample, id+"/"+row.Key)
+				}
+			}
+		}
+	}
+	if surplus > 0 {
+		return duplicateKeyError(t, surplus, keys, sample)
 	}
 	return nil
 }

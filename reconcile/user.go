@@ -46,6 +46,9 @@ type UserReport struct {
 	Applied    bool                        `json:"applied"`
 	Message    string                      `json:"message,omitempty"`
 	ExitCode   int                         `json:"exit_code"`
+	// Fixable: the comparison planned writes, so --fix would change
+	// something (the verdict suggests --fix only then).
+	Fixable bool `json:"-"`
 }
 
 // UserField is one mapped field of the user's record, matched or not.
@@ -71,6 +74,10 @@ type UserOptions struct {
 	Fix        bool // write the corrections
 	Brake      Limiter
 	AllowEmpty bool // lift the mass-delete guard
+	// AllowAbsentPaths confirms mapped paths the provider's record lacks
+	// (--allow-absent-path, allow_absent_paths): a fix may then write NULL
+	// from them.
+	AllowAbsentPaths []string
 	// Table is a resource's local mapping; Prepare compiles it against the
 	// store (the command reports a schema error at its config line).
 	Table   func(resource string) *localstate.Table
@@ -124,6 +131,7 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 	id := u.Query
 	var found *providers.Record
 	status := providers.RemoteStatus("")
+	confirmedDeleted := false // the provider said deleted (not a bare 404)
 	if strings.Contains(u.Query, "@") {
 		matches, remote, bySearch, err := findByEmail(ctx, p, store, userRes, u.Resource, u.Query, search)
 		if err != nil {
@@ -164,6 +172,7 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 		if st == providers.StatusPresent {
 			found = &rec
 		}
+		confirmedDeleted = st == providers.StatusDeleted && rec.Data != nil
 	}
 	local, localOK, err := store.Get(ctx, userTable, userRes.Columns(), id)
 	if err != nil {
@@ -188,11 +197,14 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 
 	switch {
 	case !localOK && status == providers.StatusDeleted:
-		// The provider answers "deleted" (Stripe's deleted: true, or a 404:
-		// the two cannot be told apart) and the app has no live row: nothing
-		// to fix, but say what is known rather than "neither knows".
+		// The provider answers "deleted" (Stripe's deleted: true) or "not
+		// found" (a 404) and the app has no live row: nothing to fix, but
+		// say what is known rather than "neither knows".
 		u.Verdict, u.ExitCode = VerdictNotFound, ExitError
-		u.Message = fmt.Sprintf("%s %s is deleted at %s (or never existed there) and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		u.Message = fmt.Sprintf("%s %s is not found at the provider %s (deleted or never existed) and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		if confirmedDeleted {
+			u.Message = fmt.Sprintf("%s %s is deleted at the provider %s and absent from the local state: nothing to fix", u.Resource, id, p.Name())
+		}
 		return nil, nil
 	case !localOK && found == nil && status != providers.StatusInaccessible:
 		u.Verdict, u.ExitCode = VerdictNotFound, ExitError
@@ -247,6 +259,7 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 	u.Summary = res.Summaries()
 
 	userVerdict(u, res, status)
+	u.Fixable = res.PlannedWrites() > 0
 	if !fix || len(res.Drift) == 0 {
 		return res, nil
 	}
@@ -306,7 +319,7 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 			rr.BrakeBase = n
 		}
 	}
-	if err := res.Guard(nil); err != nil {
+	if err := res.Guard(o.AllowAbsentPaths); err != nil {
 		return nil, err
 	}
 	if !o.AllowEmpty {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,6 +77,9 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 	}
 	// Dry run: the plan is the outcome.
 	if job.dryRun {
+		if err := absentPathGuard(ctx, env.Logger, store, todo, job.allowAbsent, false); err != nil {
+			return err
+		}
 		for _, t := range todo {
 			if t.et != nil {
 				rep.add(t.e, OutcomeWouldApply, "")
@@ -93,6 +98,10 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 
 	// 3b. Payloads rendered in another API version than the client's.
 	if err := refetchForeign(ctx, p, todo, rep); err != nil {
+		return err
+	}
+	// 3c. A mapped path no event payload has (a typo) would write NULL.
+	if err := absentPathGuard(ctx, env.Logger, store, todo, job.allowAbsent, true); err != nil {
 		return err
 	}
 
@@ -204,6 +213,17 @@ func (a *applier) brake(ctx context.Context, todo []planned, perResource map[str
 	for res, n := range perResource {
 		local, deletes := 0, 0
 		if et := a.tables[res]; et != nil {
+			// Writes go by key: a key several rows share (or that collides
+			// under the column's collation) would change all of them.
+			var ids []string
+			for _, t := range todo {
+				if t.et != nil && t.e.Resource == res {
+					ids = append(ids, t.e.ObjectID)
+				}
+			}
+			if err := reconcile.LocalKeyGuard(ctx, a.store, et.table, ids); err != nil {
+				return false, err
+			}
 			if err := a.store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
 				local++
 				if lastDeleted[res+"/"+row.Key] {
@@ -519,4 +539,72 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339)
 	}
 	return ch, nil
+}
+
+// absentPathGuard names each mapped path that no written event payload of
+// its resource has (the key missing, not null: most likely a typo) and, with
+// refuse, refuses the run (exit 1) when applying would set that column to
+// null on a local row that has a value, or create a row with it null, unless
+// the path is in allow. Deletions and payloads of another API version (whose
+// absent fields are left as they are) do not count.
+func absentPathGuard(ctx context.Context, log *slog.Logger, store localstate.Store, todo []planned, allow []string, refuse bool) error {
+	writes := map[string][]*planned{}
+	present := map[string]map[string]bool{}
+	var order []string
+	for i := range todo {
+		t := &todo[i]
+		if t.et == nil || t.e.Deleted || t.e.ForeignVersion != "" || len(t.et.table.Fields) == 0 {
+			continue
+		}
+		res := t.e.Resource
+		if _, ok := writes[res]; !ok {
+			order = append(order, res)
+			present[res] = map[string]bool{}
+		}
+		writes[res] = append(writes[res], t)
+		for _, f := range t.et.res.Fields() {
+			if _, ok := reconcile.Lookup(t.e.Object, strings.Split(f.Path, ".")); ok {
+				present[res][f.Path] = true
+			}
+		}
+	}
+	for _, res := range order {
+		ws := writes[res]
+		et := ws[0].et
+		for _, f := range et.res.Fields() {
+			if present[res][f.Path] {
+				continue
+			}
+			log.Warn("no event payload has this mapped path: applying it writes null (a typo?)", "resource", res, "column", f.Column, "path", f.Path, "events", len(ws))
+			if !refuse || slices.Contains(allow, f.Path) {
+				continue
+			}
+			rows, done := 0, map[string]bool{}
+			for _, t := range ws {
+				if done[t.e.ObjectID] {
+					continue
+				}
+				done[t.e.ObjectID] = true
+				row, found, err := store.Get(ctx, et.table, []string{f.Column}, t.e.ObjectID)
+				if err != nil {
+					return err
+				}
+				if !found || len(row.Values) > 0 && row.Values[0] != nil {
+					rows++
+				}
+			}
+			if rows > 0 {
+				return &reconcile.GuardError{Msg: fmt.Sprintf("resource %s: no event payload has the mapped path %q (column %s), so replaying would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",
+					res, f.Path, f.Column, f.Column, rowsText(rows), f.Path)}
+			}
+		}
+	}
+	return nil
+}
+
+func rowsText(n int) string {
+	if n == 1 {
+		return "1 row"
+	}
+	return fmt.Sprintf("%d rows", n)
 }

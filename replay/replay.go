@@ -43,6 +43,9 @@ type Options struct {
 	Brake    reconcile.Limiter
 	// AllowEmpty lifts the mass-delete guard (--allow-empty-remote).
 	AllowEmpty bool
+	// AllowAbsent confirms mapped paths no event payload has
+	// (--allow-absent-path, allow_absent_paths:): replay may write NULL from them.
+	AllowAbsent []string
 }
 
 // Progress is told how many events will be applied and of each one.
@@ -75,17 +78,18 @@ type Env struct {
 
 // job is a run's resolved inputs.
 type jobSpec struct {
-	q          providers.EventQuery
-	dryRun     bool
-	reprocess  bool
-	target     string
-	secret     string
-	signer     providers.WebhookSigner // the provider's webhook signature
-	insecure   bool
-	timeout    time.Duration
-	brake      reconcile.Limiter
-	allowEmpty bool   // --allow-empty-remote: lift the mass-delete guard
-	checkpoint string // checkpoint key: the provider, or provider + target
+	q           providers.EventQuery
+	dryRun      bool
+	reprocess   bool
+	target      string
+	secret      string
+	signer      providers.WebhookSigner // the provider's webhook signature
+	insecure    bool
+	timeout     time.Duration
+	brake       reconcile.Limiter
+	allowEmpty  bool     // --allow-empty-remote: lift the mass-delete guard
+	allowAbsent []string // mapped paths confirmed absent
+	checkpoint  string   // checkpoint key: the provider, or provider + target
 }
 
 // NewReport starts a run's report; Run fills it in.
@@ -99,7 +103,7 @@ func Run(ctx context.Context, env *Env, o Options, rep *Report) error {
 	if env.Logger == nil {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
-	j := jobSpec{q: providers.EventQuery{Types: o.Types}, dryRun: o.DryRun, reprocess: o.Reprocess, target: o.Target, secret: o.Secret, signer: o.Signer, insecure: o.Insecure, timeout: o.Timeout, brake: o.Brake, allowEmpty: o.AllowEmpty}
+	j := jobSpec{q: providers.EventQuery{Types: o.Types}, dryRun: o.DryRun, reprocess: o.Reprocess, target: o.Target, secret: o.Secret, signer: o.Signer, insecure: o.Insecure, timeout: o.Timeout, brake: o.Brake, allowEmpty: o.AllowEmpty, allowAbsent: o.AllowAbsent}
 	return replay(ctx, env, j, o.Since, o.Until, o.AllowPartial, rep)
 }
 

@@ -40,7 +40,7 @@ func goldenDiff() *reconcile.Report {
 
 func goldenUser() *reconcile.UserReport {
 	return &reconcile.UserReport{Command: "check-user", RunID: "r_user", Provider: "stripe", State: "app.db", StartedAt: "2026-01-02T03:04:05Z", FinishedAt: "2026-01-02T03:04:06Z",
-		Resource: "customers", ID: "cus_ann", Query: "ann@example.com", Verdict: reconcile.VerdictDrifted,
+		Resource: "customers", ID: "cus_ann", Query: "ann@example.com", Verdict: reconcile.VerdictDrifted, Fixable: true,
 		Fields:  []reconcile.UserField{{Name: "email", Path: "email", Local: "ann@example.com", Remote: "ann@example.com", Match: true}, {Name: "plan", Path: "metadata.plan", Local: "free", Remote: "pro"}},
 		Related: []string{"subscriptions"},
 		Summary: map[string]*reconcile.ResourceSummary{"customers": {Remote: 1, Local: 1, Changed: 1, Unresolved: 1}, "subscriptions": {Remote: 1, Local: 1, Changed: 1, Unresolved: 1}},

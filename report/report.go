@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -294,9 +295,9 @@ func Verdict(r *reconcile.Report) string {
 	case drift == 0:
 		return fmt.Sprintf("In sync. Exit %d.", r.ExitCode)
 	case applied == drift:
-		return fmt.Sprintf("%d drift items, all fixed. Exit %d.", drift, r.ExitCode)
+		return fmt.Sprintf("%s, all fixed. Exit %d.", driftItems(drift), r.ExitCode)
 	case applied > 0:
-		return fmt.Sprintf("%d drift items, %d fixed, %d remain. Exit %d.", drift, applied, drift-applied, r.ExitCode)
+		return fmt.Sprintf("%s, %d fixed, %d remain. Exit %d.", driftItems(drift), applied, drift-applied, r.ExitCode)
 	case r.Command == "diff" && r.DryRun:
 		fixable := 0
 		for _, d := range r.Drift {
@@ -304,15 +305,47 @@ func Verdict(r *reconcile.Report) string {
 				fixable++
 			}
 		}
+		if blocked := writeBlocked(r); blocked != "" {
+			return fmt.Sprintf("%s, but --apply would refuse to write %s: fix the duplicate keys first (see the warnings above), then run again with --apply. Exit %d.", driftItems(drift), blocked, r.ExitCode)
+		}
 		if fixable == 0 {
-			return fmt.Sprintf("%d drift items, none that --apply can fix (the provider still has them, or they are inaccessible or unconfirmed, or the local copy is newer): investigate them, or accept them with --write-ignore .reconctlignore. Exit %d.", drift, r.ExitCode)
+			return fmt.Sprintf("%s, none that --apply can fix (the provider still has them, or they are inaccessible or unconfirmed, or the local copy is newer): investigate them, or accept them with --write-ignore .reconctlignore. Exit %d.", driftItems(drift), r.ExitCode)
 		}
 		if fixable < drift {
-			return fmt.Sprintf("%d drift items. Run again with --apply to fix %d of them; the other %d need investigating (action none). Exit %d.", drift, fixable, drift-fixable, r.ExitCode)
+			return fmt.Sprintf("%s. Run again with --apply to fix %d of them; the other %d need investigating (action none). Exit %d.", driftItems(drift), fixable, drift-fixable, r.ExitCode)
 		}
-		return fmt.Sprintf("%d drift items. Run again with --apply to fix them. Exit %d.", drift, r.ExitCode)
+		them := "them"
+		if drift == 1 {
+			them = "it"
+		}
+		return fmt.Sprintf("%s. Run again with --apply to fix %s. Exit %d.", driftItems(drift), them, r.ExitCode)
 	}
-	return fmt.Sprintf("%d drift items, none fixed. Exit %d.", drift, r.ExitCode)
+	return fmt.Sprintf("%s, none fixed. Exit %d.", driftItems(drift), r.ExitCode)
+}
+
+// driftItems is "1 drift item" or "N drift items".
+func driftItems(n int) string {
+	if n == 1 {
+		return "1 drift item"
+	}
+	return strconv.Itoa(n) + " drift items"
+}
+
+// writeBlocked names the resources with fixable drift whose writes the
+// engine's guard refuses (a local key that is not unique, ids listed twice),
+// or is "" when --apply could write them all.
+func writeBlocked(r *reconcile.Report) string {
+	var names []string
+	for _, d := range r.Drift {
+		if d.Action == reconcile.ActionNone || slices.Contains(names, d.Resource) {
+			continue
+		}
+		if sum := r.Summary[d.Resource]; sum != nil && (sum.DuplicateLocal > 0 || sum.DuplicateRemote > 0) {
+			names = append(names, d.Resource)
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 func (d diffDoc) CSV() ([]string, [][]string) {

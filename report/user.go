@@ -110,8 +110,13 @@ func userVerdict(u *UserReport) string {
 		s += fmt.Sprintf("; the safety brake refused %d changes to %s (limit %d); nothing written", u.Brake.Planned, u.Brake.Resource, u.Brake.Limit)
 	case u.Applied:
 		s += "; fixed"
-	case u.Verdict != "in_sync" && u.Verdict != "not_found" && !u.Fix && len(u.Matches) == 0:
+	case u.Verdict == "in_sync" || u.Verdict == "not_found" || len(u.Matches) > 0:
+	case u.Fixable && !u.Fix:
 		s += "; run again with --fix to correct it"
+	case !u.Fixable && u.Verdict == "inaccessible":
+		s += "; --fix would change nothing: the provider refuses this API key access to the record (403), so it is neither deleted nor comparable. Check the key's permissions (a restricted key needs read access to this resource) or use a key that can read it"
+	case !u.Fixable:
+		s += "; --fix would change nothing (no write can resolve this drift): investigate it at the provider and in the app"
 	}
 	return s + fmt.Sprintf(". Exit %d.", u.ExitCode)
 }

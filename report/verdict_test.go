@@ -22,7 +22,7 @@ func TestVerdictNothingFixable(t *testing.T) {
 		t.Errorf("mixed: %q", got)
 	}
 	got = Verdict(&reconcile.Report{Command: "diff", DryRun: true, Drift: []reconcile.Drift{del}, ExitCode: 2})
-	if got != "1 drift items. Run again with --apply to fix them. Exit 2." {
+	if got != "1 drift item. Run again with --apply to fix it. Exit 2." {
 		t.Errorf("all fixable: %q", got)
 	}
 }

@@ -16,7 +16,14 @@ const Redacted = "[REDACTED]"
 // secret keys (sk_live_…/sk_test_…) and publishable keys (pk_live_…/
 // pk_test_…), WorkOS API keys (sk_…). WorkOS client ids (client_…) are not
 // secret and stay.
-var keyShape = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*|\bpk_(?:live|test)_[A-Za-z0-9_\-+/=.]*`)
+// A key has a real body: at least 8 key characters after sk_/rk_/whsec_ (6
+// after pk_live_/pk_test_), dots not counted, so help text such as
+// "(whsec_...)" stays as written.
+var keyShape = regexp.MustCompile(`\b(?:sk|rk|whsec)_(?:[A-Za-z0-9_\-+/=]\.*){8,}|\bpk_(?:live|test)_(?:[A-Za-z0-9_\-+/=]\.*){6,}`)
+
+// keyPrefix is any value that starts like a key: a setting that must name
+// an environment variable is refused when it holds one, however short.
+var keyPrefix = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*|\bpk_(?:live|test)_[A-Za-z0-9_\-+/=.]*`)
 
 // authValue is an Authorization value: Bearer or Basic and its credentials.
 var authValue = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[^\s"',;]+`)
@@ -25,8 +32,10 @@ var authValue = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[^\s"',;]+`)
 // JSON field) with a value of at least 6 characters (so prose such as
 // "secrets: 5" stays), when the name looks secret.
 var (
-	secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*=\s*"?)([^\s"'&;,]+)`)
-	secretField = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?\s*:\s*"?)([^\s"'&;,]{6,})`)
+	// The value is on the name's own line ([ \t]*, not \s*): "secret:" at a
+	// line's end must not take the next line's "Content-Type:" for its value.
+	secretParam = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?[ \t]*=[ \t]*"?)([^\s"'&;,]+)`)
+	secretField = regexp.MustCompile(`(?i)([A-Za-z0-9_.\-]*(?:key|secret|token|password|passwd|credential|signature)[A-Za-z0-9_.\-]*"?[ \t]*:[ \t]*"?)([^\s"'&;,]{6,})`)
 )
 
 // urlQuery is the query string or fragment of a URL in running text (not
@@ -100,8 +109,12 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // but holds something else — most often the key itself. The message never
 // echoes the value.
 func CheckEnvName(setting, env string) error {
-	if !envName.MatchString(env) || keyShape.MatchString(env) {
-		return fmt.Errorf("%s must be the name of an environment variable that holds the key (e.g. STRIPE_API_KEY), not the key itself; the value given is not shown; export the key in a variable and put that variable's name there", setting)
+	if !envName.MatchString(env) || keyPrefix.MatchString(env) {
+		example := "STRIPE_API_KEY"
+		if strings.Contains(setting, "signing-secret") {
+			example = "STRIPE_WEBHOOK_SECRET" // a webhook signing secret, not an API key
+		}
+		return fmt.Errorf("%s must be the name of an environment variable that holds the key (e.g. %s), not the key itself; the value given is not shown; export the key in a variable and put that variable's name there", setting, example)
 	}
 	return nil
 }

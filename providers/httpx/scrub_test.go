@@ -20,10 +20,22 @@ func TestScrubError(t *testing.T) {
 		`Get "http://127.0.0.1:9/v1/customers?limit=100": EOF`:                                       `Get "http://127.0.0.1:9/v1/customers?…": EOF`,
 		`{"api_key":"abc123","ok":1}`:                                                                `{"api_key":"[REDACTED]","ok":1}`,
 		"plain message, no secrets: 5 drift items":                                                   "plain message, no secrets: 5 drift items",
+		// help text is not a key, and a name at a line's end has no value on the next line
+		"set the webhook signing secret (whsec_...) first": "set the webhook signing secret (whsec_...) first",
+		"a placeholder such as sk_test_... stays":          "a placeholder such as sk_test_... stays",
+		"the secret:\nContent-Type: application/json":      "the secret:\nContent-Type: application/json",
+		"webhook whsec_0123456789abcdef and sk_live_x":     "webhook [REDACTED] and sk_live_x",
 	} {
 		if got := ScrubError(in); got != want {
 			t.Errorf("ScrubError(%q)\n got %q\nwant %q", in, got, want)
 		}
+	}
+}
+
+func TestCheckEnvNameExample(t *testing.T) {
+	err := CheckEnvName("--signing-secret-env", "whsec_abc")
+	if err == nil || !strings.Contains(err.Error(), "e.g. STRIPE_WEBHOOK_SECRET") || strings.Contains(err.Error(), "STRIPE_API_KEY") {
+		t.Errorf("--signing-secret-env: %v, want a webhook secret variable as the example", err)
 	}
 }
 

@@ -95,6 +95,12 @@ func (p *Provider) walk(ctx context.Context, what, path string, query url.Values
 			return nil
 		case StyleCursor:
 			if len(items) == 0 {
+				// An empty page is the end only if it does not claim more
+				// (has_more_path true, or else a next cursor): taking it for
+				// the end would make every later record look deleted.
+				if emptyClaimsMore(body, pg) {
+					return fmt.Errorf("listing %s failed at page %d (%s): the API answered has_more: true (or a next cursor) with no data; stopping rather than reporting a partial listing as complete", what, pageNo, where)
+				}
 				return nil
 			}
 			if pg.HasMorePath != "" {
@@ -504,4 +510,17 @@ func lookup(v any, path string) (any, bool) {
 		}
 	}
 	return v, true
+}
+
+// emptyClaimsMore reports whether an empty cursor page still says more
+// records follow: has_more_path true when configured and present, else a
+// non-empty next cursor.
+func emptyClaimsMore(body []byte, pg Pagination) bool {
+	if pg.HasMorePath != "" {
+		if v, ok, _ := valueAt(body, pg.HasMorePath); ok {
+			return v == true
+		}
+	}
+	v, _, err := valueAt(body, pg.NextPath)
+	return err == nil && scalarString(v) != ""
 }

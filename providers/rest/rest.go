@@ -399,7 +399,8 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 	}
 	if r.DeletedPath != "" {
 		if v, _ := lookup(obj, r.DeletedPath); v == true {
-			return providers.Record{}, providers.StatusDeleted, nil
+			// The API's own tombstone: the deletion is confirmed (see providers.Provider.Get).
+			return providers.Record{ID: id, Data: obj}, providers.StatusDeleted, nil
 		}
 	}
 	rec, err := toRecord(r, obj)

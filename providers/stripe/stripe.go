@@ -193,7 +193,8 @@ func (p *Provider) Get(ctx context.Context, resource, id string) (providers.Reco
 		return providers.Record{}, "", fmt.Errorf("getting stripe %s %s: %w", resource, id, err)
 	}
 	if d, _ := obj["deleted"].(bool); d {
-		return providers.Record{}, providers.StatusDeleted, nil
+		// Stripe confirmed the deletion: the tombstone says so (a 404 carries none).
+		return providers.Record{ID: id, Data: obj}, providers.StatusDeleted, nil
 	}
 	rec, err := toRecord(obj)
 	if err != nil {

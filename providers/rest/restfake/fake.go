@@ -102,7 +102,12 @@ type Config struct {
 	// carrying "deleted": true, instead of 404.
 	SoftDelete bool
 	// UnixTimes renders created_at/updated_at as unix seconds, not RFC 3339.
-	UnixTimes bool
+	// EmptyPageAfter, when > 0, makes a cursor listing misbehave once that
+	// many records were served: the next page comes back with no data yet
+	// has_more: true and a next cursor (an API bug a client must not take
+	// for the end of the listing).
+	EmptyPageAfter int
+	UnixTimes      bool
 	// Now is the fake's clock. Nil means time.Now.
 	Now func() time.Time
 }

@@ -247,6 +247,11 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 			}
 			break
 		}
+		if n := f.cfg.EmptyPageAfter; n > 0 && start >= n && start < len(hits) && start > 0 {
+			// The misbehaving page: no data, but more claimed.
+			page, more = nil, true
+			next = "c_" + base64.RawURLEncoding.EncodeToString([]byte(hits[start-1].id))
+		}
 		meta["has_more"] = more
 		meta["next_cursor"] = nil
 		if more {

@@ -19,16 +19,18 @@ type Scenario struct {
 
 // ScenarioFake is the JSON form of the Config fields a scenario may set.
 type ScenarioFake struct {
-	DefaultLimit int    `json:"default_limit,omitempty"`
-	MaxLimit     int    `json:"max_limit,omitempty"`
-	BareArray    bool   `json:"bare_array,omitempty"`
-	LinkAbsolute bool   `json:"link_absolute,omitempty"`
-	NumericIDs   bool   `json:"numeric_ids,omitempty"`
-	WrapGet      bool   `json:"wrap_get,omitempty"`
-	SoftDelete   bool   `json:"soft_delete,omitempty"`
-	UnixTimes    bool   `json:"unix_times,omitempty"`
-	AuthHeader   string `json:"auth_header,omitempty"`
-	AuthPrefix   string `json:"auth_prefix,omitempty"`
+	DefaultLimit int  `json:"default_limit,omitempty"`
+	MaxLimit     int  `json:"max_limit,omitempty"`
+	BareArray    bool `json:"bare_array,omitempty"`
+	LinkAbsolute bool `json:"link_absolute,omitempty"`
+	NumericIDs   bool `json:"numeric_ids,omitempty"`
+	WrapGet      bool `json:"wrap_get,omitempty"`
+	SoftDelete   bool `json:"soft_delete,omitempty"`
+	UnixTimes    bool `json:"unix_times,omitempty"`
+	// EmptyPageAfter: see Config.EmptyPageAfter.
+	EmptyPageAfter int    `json:"empty_page_after,omitempty"`
+	AuthHeader     string `json:"auth_header,omitempty"`
+	AuthPrefix     string `json:"auth_prefix,omitempty"`
 }
 
 // Config returns the fake's Config for a pagination style and API key,
@@ -40,6 +42,7 @@ func (s *Scenario) Config(style, apiKey string) Config {
 		c.BareArray, c.LinkAbsolute, c.NumericIDs = sf.BareArray, sf.LinkAbsolute, sf.NumericIDs
 		c.WrapGet, c.SoftDelete, c.UnixTimes = sf.WrapGet, sf.SoftDelete, sf.UnixTimes
 		c.AuthHeader, c.AuthPrefix = sf.AuthHeader, sf.AuthPrefix
+		c.EmptyPageAfter = sf.EmptyPageAfter
 	}
 	return c
 }
