@@ -5,7 +5,6 @@ package journal
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -43,12 +42,12 @@ func (j *Journal) RunDrift(ctx context.Context, runID string) ([]reconcile.Drift
 	var out []reconcile.Drift
 	for rows.Next() {
 		var d reconcile.Drift
-		var fields sql.NullString
+		var fields *string // NULL: no fields
 		if err := rows.Scan(&d.Resource, &d.ID, &d.Kind, &d.RemoteStatus, &d.Action, &d.Applied, &d.Error, &fields); err != nil {
 			return nil, j.fail("reading the drift of run "+runID, err)
 		}
-		if fields.Valid {
-			dec := json.NewDecoder(bytes.NewReader([]byte(fields.String)))
+		if fields != nil {
+			dec := json.NewDecoder(bytes.NewReader([]byte(*fields)))
 			dec.UseNumber()
 			if err := dec.Decode(&d.Fields); err != nil {
 				return nil, fmt.Errorf("journal %s: run %s: drift item %s %s: %w", j.path, runID, d.Resource, d.ID, err)

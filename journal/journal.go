@@ -12,16 +12,12 @@ package journal
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"modernc.org/sqlite"
 
 	"github.com/reconctl/reconctl/localstate"
 )
@@ -30,8 +26,8 @@ import (
 // localstate seam's narrow SQL handle, satisfied by a localstate.Tx (the
 // state's transaction, when the journal lives in the app's SQLite file, so
 // the journal rows commit or roll back together with the app's changes), by
-// a Tx from the journal's own Begin, and by *sql.DB / *sql.Tx. A nil Querier
-// means the journal's own connection.
+// a Tx from the journal's own Begin, and by the journal's own handle (DB). A
+// nil Querier means the journal's own connection.
 type Querier = localstate.Querier
 
 // Options says how to open a journal.
@@ -48,7 +44,7 @@ type Options struct {
 
 // Journal is an open journal. It is safe for concurrent use.
 type Journal struct {
-	db     *sql.DB
+	db     *localstate.SQLiteDB
 	path   string
 	create bool
 }
@@ -86,31 +82,27 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Jour
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	mode := "rw"
-	if opts.Create {
-		mode = "rwc"
-		if missing {
-			// Made here, not by SQLite, so that it never exists with wider
-			// permissions than asked for (an empty file is an empty database).
-			perm := opts.Mode.Perm()
-			if perm == 0 {
-				perm = 0o644
-			}
-			f, cerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-			if cerr == nil {
-				cerr = f.Chmod(perm) // whatever the umask
-				f.Close()
-			}
-			if cerr != nil && !errors.Is(cerr, fs.ErrExist) {
-				return nil, fmt.Errorf("journal %s: %w", path, cerr)
-			}
+	if opts.Create && missing {
+		// Made here, not by SQLite, so that it never exists with wider
+		// permissions than asked for (an empty file is an empty database).
+		perm := opts.Mode.Perm()
+		if perm == 0 {
+			perm = 0o644
+		}
+		f, cerr := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if cerr == nil {
+			cerr = f.Chmod(perm) // whatever the umask
+			f.Close()
+		}
+		if cerr != nil && !errors.Is(cerr, fs.ErrExist) {
+			return nil, fmt.Errorf("journal %s: %w", path, cerr)
 		}
 	}
-	// _txlock=immediate: every transaction on this connection takes the write
-	// lock when it begins, so two reconctl processes (or reconctl and the app)
-	// wait on busy_timeout instead of failing on a lock upgrade.
-	dsn := "file:" + uriPath(abs) + "?mode=" + mode + "&_pragma=busy_timeout(5000)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	// Every transaction on this connection takes the write lock when it
+	// begins (BEGIN IMMEDIATE), so two reconctl processes (or reconctl and
+	// the app) wait on the 5s busy timeout instead of failing on a lock
+	// upgrade.
+	db, err := localstate.OpenSQLiteDB(abs, localstate.SQLiteDBOptions{Create: opts.Create, BusyTimeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
@@ -122,32 +114,20 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Jour
 	return j, nil
 }
 
-// uriPath escapes the characters that would end or change the path part of
-// a SQLite URI filename.
-func uriPath(p string) string {
-	p = filepath.ToSlash(p)
-	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
-	p = r.Replace(p)
-	if !strings.HasPrefix(p, "/") { // Windows: C:/x → /C:/x
-		p = "/" + p
-	}
-	return p
-}
-
 // DB is the journal's own connection, for callers that want to run journal
 // writes in a transaction of their own.
-func (j *Journal) DB() *sql.DB { return j.db }
+func (j *Journal) DB() *localstate.SQLiteDB { return j.db }
 
 // Begin starts a transaction in the journal's own database, behind the same
 // seam as a state's (localstate.Tx): replay records a batch of events
 // through it, with a savepoint per event. Its Apply refuses (the journal
 // holds no state records); commit or roll it back.
 func (j *Journal) Begin(ctx context.Context) (localstate.Tx, error) {
-	tx, err := j.db.BeginTx(ctx, nil)
+	tx, err := j.db.Begin(ctx)
 	if err != nil {
 		return nil, j.fail("starting a journal transaction", err)
 	}
-	return localstate.SQLTx(tx), nil
+	return tx, nil
 }
 
 // Path is the journal file's path as given to Open.
@@ -169,19 +149,18 @@ func (j *Journal) fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() & 0xff {
-		case 26, 11: // SQLITE_NOTADB, SQLITE_CORRUPT
+	if code, se, ok := localstate.SQLiteErrorCode(err); ok {
+		switch code {
+		case localstate.SQLiteNotADB, localstate.SQLiteCorrupt:
 			if j.create {
 				return fmt.Errorf("journal %s is not a usable SQLite database (%v): move it aside so reconctl starts a new one (its run history and replay records are lost), or pass --journal with another path", j.path, se)
 			}
 			return fmt.Errorf("state %s is not a usable SQLite database (%v): restore it from a backup, or check --state", j.path, se)
-		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+		case localstate.SQLiteBusy, localstate.SQLiteLocked:
 			return fmt.Errorf("journal %s: %s: the database stayed locked by another process for 5s (%v); retry when it is idle", j.path, op, se)
-		case 8: // SQLITE_READONLY
+		case localstate.SQLiteReadOnly:
 			return fmt.Errorf("journal %s: %s: the file is read-only (%v); reconctl needs write access to record runs", j.path, op, se)
-		case 14: // SQLITE_CANTOPEN
+		case localstate.SQLiteCantOpen:
 			return fmt.Errorf("journal %s: cannot open it (%v); check the path and its directory's permissions", j.path, se)
 		}
 	}

@@ -3,7 +3,6 @@ package journal
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
@@ -47,7 +47,7 @@ func TestOpenCreatesCurrentSchema(t *testing.T) {
 	}
 	for _, tbl := range []string{"reconctl_meta", "reconctl_runs", "reconctl_drift", "reconctl_events", "reconctl_versions", "reconctl_checkpoints"} {
 		var n int
-		if err := j.DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?`, tbl).Scan(&n); err != nil || n != 1 {
+		if err := j.DB().QueryRowContext(context.Background(), `SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?`, tbl).Scan(&n); err != nil || n != 1 {
 			t.Errorf("table %s: n=%d err=%v", tbl, n, err)
 		}
 	}
@@ -70,19 +70,19 @@ func TestMigrateV1ToCurrent(t *testing.T) {
 		t.Fatalf("v1 journal has version %d", v)
 	}
 	// Rows as a v1 binary wrote them.
-	if _, err := j1.DB().Exec(`INSERT INTO reconctl_runs (run_id, command, args_json, provider, state, resources_json,
+	if _, err := j1.DB().ExecContext(ctx, `INSERT INTO reconctl_runs (run_id, command, args_json, provider, state, resources_json,
 		started_at, finished_at, status, exit_code, error, counts_json, report_json, pid, host)
 		VALUES ('r_old', 'diff', '["diff"]', 'stripe', 'app.db', '["customers"]', '2026-11-01T10:00:00.000000000Z',
 		'2026-11-01T10:00:04.000000000Z', 'drift', 2, '', '{"changed":1}', '{"command":"diff"}', 42, 'h')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := j1.DB().Exec(`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status, action, applied, fields_json)
+	if _, err := j1.DB().ExecContext(ctx, `INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status, action, applied, fields_json)
 		VALUES ('r_old', 0, 'customers', 'cus_1', 'changed', 'present', 'update', 0, '[{"name":"email","path":"email","local":"a","remote":"b"}]')`); err != nil {
 		t.Fatal(err)
 	}
 	// v1 has no replay tables.
 	var n int
-	j1.DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE name='reconctl_events'`).Scan(&n)
+	j1.DB().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name='reconctl_events'`).Scan(&n)
 	if n != 0 {
 		t.Fatal("v1 already has reconctl_events")
 	}
@@ -142,7 +142,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 
 func TestNewerSchemaRefused(t *testing.T) {
 	j := newJournal(t)
-	if _, err := j.DB().Exec(`UPDATE reconctl_meta SET value = '99' WHERE key = 'schema_version'`); err != nil {
+	if _, err := j.DB().ExecContext(context.Background(), `UPDATE reconctl_meta SET value = '99' WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}
 	j.Close()
@@ -218,14 +218,15 @@ func TestOpenOddPath(t *testing.T) {
 func TestJournalInsideAppDB(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
-	app, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err := localstate.CreateSQLite(ctx, path, `CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT); INSERT INTO users VALUES ('cus_1', 'a@example.com')`); err != nil {
+		t.Fatal(err)
+	}
+	// The app's own connection, whose transactions carry the journal's rows.
+	app, err := localstate.OpenSQLiteDB(path, localstate.SQLiteDBOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer app.Close()
-	if _, err := app.Exec(`CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT); INSERT INTO users VALUES ('cus_1', 'a@example.com')`); err != nil {
-		t.Fatal(err)
-	}
 	j, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -233,9 +234,9 @@ func TestJournalInsideAppDB(t *testing.T) {
 	defer j.Close()
 
 	created := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	write := func(tx *sql.Tx) {
+	write := func(tx localstate.Tx) {
 		t.Helper()
-		if _, err := tx.Exec(`UPDATE users SET email = 'b@example.com' WHERE id = 'cus_1'`); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = 'b@example.com' WHERE id = 'cus_1'`); err != nil {
 			t.Fatal(err)
 		}
 		if err := j.RecordEvent(ctx, tx, EventRow{Provider: "stripe", EventID: "evt_1", RunID: "r_1", Type: "customer.updated", Created: created, Outcome: OutcomeApplied}); err != nil {
@@ -253,7 +254,7 @@ func TestJournalInsideAppDB(t *testing.T) {
 		}
 	}
 
-	tx, err := app.BeginTx(ctx, nil)
+	tx, err := app.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,12 +272,12 @@ func TestJournalInsideAppDB(t *testing.T) {
 		t.Fatal("rolled-back checkpoint recorded")
 	}
 	var email string
-	app.QueryRow(`SELECT email FROM users`).Scan(&email)
+	app.QueryRowContext(ctx, `SELECT email FROM users`).Scan(&email)
 	if email != "a@example.com" {
 		t.Fatalf("email %q", email)
 	}
 
-	tx, err = app.BeginTx(ctx, nil)
+	tx, err = app.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,10 +571,10 @@ func TestIncompleteRuns(t *testing.T) {
 	}
 	must(t, j.FinishRun(ctx, "r_done", Finish{Status: StatusOK}))
 	db := j.DB()
-	db.Exec(`UPDATE reconctl_runs SET pid = ? WHERE run_id = 'r_dead'`, deadPID(t))
-	db.Exec(`UPDATE reconctl_runs SET proc_start = proc_start + 1 WHERE run_id = 'r_reused'`)
-	db.Exec(`UPDATE reconctl_runs SET host = 'elsewhere', started_at = ? WHERE run_id = 'r_far_old'`, fmtTS(now.Add(-25*time.Hour)))
-	db.Exec(`UPDATE reconctl_runs SET host = 'elsewhere', pid = 1 WHERE run_id = 'r_far_new'`)
+	db.ExecContext(ctx, `UPDATE reconctl_runs SET pid = ? WHERE run_id = 'r_dead'`, deadPID(t))
+	db.ExecContext(ctx, `UPDATE reconctl_runs SET proc_start = proc_start + 1 WHERE run_id = 'r_reused'`)
+	db.ExecContext(ctx, `UPDATE reconctl_runs SET host = 'elsewhere', started_at = ? WHERE run_id = 'r_far_old'`, fmtTS(now.Add(-25*time.Hour)))
+	db.ExecContext(ctx, `UPDATE reconctl_runs SET host = 'elsewhere', pid = 1 WHERE run_id = 'r_far_new'`)
 
 	runs, err := j.ListRuns(ctx, Filter{Limit: -1})
 	if err != nil {
@@ -621,7 +622,7 @@ func TestFinishRun100kDrift(t *testing.T) {
 	// Correctness only: speed is a benchmark's business, never a timed test's.
 	must(t, j.FinishRun(ctx, "r_big", Finish{Status: StatusDrift, ExitCode: 2, Report: rep}))
 	var n int
-	j.DB().QueryRow(`SELECT count(*) FROM reconctl_drift WHERE run_id = 'r_big'`).Scan(&n)
+	j.DB().QueryRowContext(ctx, `SELECT count(*) FROM reconctl_drift WHERE run_id = 'r_big'`).Scan(&n)
 	if n != rows {
 		t.Fatalf("%d drift rows, want %d", n, rows)
 	}

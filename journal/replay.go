@@ -2,10 +2,11 @@ package journal
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
 // Event outcomes worth remembering (the contract's replay outcomes). The
@@ -38,7 +39,7 @@ func (j *Journal) EventProcessed(ctx context.Context, q Querier, provider, targe
 	err = j.q(q).QueryRowContext(ctx,
 		`SELECT outcome FROM reconctl_events WHERE provider = ? AND target = ? AND event_id = ?`,
 		provider, target, eventID).Scan(&outcome)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, localstate.ErrNoRows) {
 		return "", false, nil
 	}
 	if err != nil {
@@ -70,13 +71,11 @@ func (j *Journal) prepare(ctx context.Context, q Querier, query string) (execer,
 	return prepareOn(ctx, j.q(q), query)
 }
 
-// prepareOn prepares query once on q when q can prepare statements (a
-// *sql.DB, *sql.Tx, or a localstate.Tx over one), else re-sends it per row.
+// prepareOn prepares query once on q when q can prepare statements (the
+// journal's own handle, or a SQLite Tx: a localstate.Preparer), else
+// re-sends it per row.
 func prepareOn(ctx context.Context, q Querier, query string) (execer, func(), error) {
-	type preparer interface {
-		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-	}
-	if p, ok := q.(preparer); ok {
+	if p, ok := q.(localstate.Preparer); ok {
 		st, err := p.PrepareContext(ctx, query)
 		if err != nil {
 			return nil, nil, err
@@ -173,7 +172,7 @@ func (j *Journal) Version(ctx context.Context, q Querier, provider, resource, ob
 	err = j.q(q).QueryRowContext(ctx,
 		`SELECT version_at, event_id FROM reconctl_versions WHERE provider = ? AND resource = ? AND object_id = ?`,
 		provider, resource, objectID).Scan(&ts, &eventID)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, localstate.ErrNoRows) {
 		return time.Time{}, "", false, nil
 	}
 	if err != nil {
@@ -208,7 +207,7 @@ func (j *Journal) Checkpoint(ctx context.Context, provider string) (eventID stri
 	var ts string
 	err = j.db.QueryRowContext(ctx,
 		`SELECT event_id, event_created FROM reconctl_checkpoints WHERE provider = ?`, provider).Scan(&eventID, &ts)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, localstate.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}
 	if err != nil {

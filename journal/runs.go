@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
@@ -140,7 +140,7 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 		counts = string(b)
 	}
 
-	tx, err := j.db.BeginTx(ctx, nil)
+	tx, err := j.db.Begin(ctx)
 	if err != nil {
 		return j.fail("recording the end of run "+runID, err)
 	}
@@ -210,7 +210,7 @@ const pendingPrefix = "pending apply: state sha256 "
 // FinishRun, the next writing run compares the state with the fingerprint
 // (ResolvePending) to tell whether the writes landed.
 func (j *Journal) MarkPending(ctx context.Context, runID string, rep *reconcile.Report, reportJSON []byte, stateSHA string) error {
-	tx, err := j.db.BeginTx(ctx, nil)
+	tx, err := j.db.Begin(ctx)
 	if err != nil {
 		return j.fail("recording the pending apply of run "+runID, err)
 	}
@@ -245,13 +245,13 @@ func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
 	for rows.Next() {
 		var p PendingRun
 		var msg string
-		var report sql.NullString
+		var report *string // NULL: no report
 		if err := rows.Scan(&p.ID, &p.State, &msg, &report); err != nil {
 			return nil, j.fail("reading pending applies", err)
 		}
 		p.StateSHA = msg[len(pendingPrefix):]
-		if report.Valid {
-			p.ReportJSON = []byte(report.String)
+		if report != nil {
+			p.ReportJSON = []byte(*report)
 		}
 		out = append(out, p)
 	}
@@ -262,7 +262,7 @@ func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
 // as recorded) or they did not (rep, with nothing applied, replaces it). The
 // run stays incomplete; its error says which.
 func (j *Journal) ResolvePending(ctx context.Context, runID string, landed bool, rep *reconcile.Report, reportJSON []byte) error {
-	tx, err := j.db.BeginTx(ctx, nil)
+	tx, err := j.db.Begin(ctx)
 	if err != nil {
 		return j.fail("resolving the pending apply of run "+runID, err)
 	}
@@ -409,17 +409,17 @@ func (j *Journal) ListRuns(ctx context.Context, f Filter) ([]RunInfo, error) {
 func (j *Journal) GetRun(ctx context.Context, runID string) (RunInfo, []byte, error) {
 	row := j.db.QueryRowContext(ctx,
 		`SELECT `+runCols+`, report_json FROM reconctl_runs WHERE run_id = ?`, runID)
-	var report sql.NullString
+	var report *string // NULL: no report
 	ri, err := scanRun(row, time.Now(), &report)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, localstate.ErrNoRows) {
 		return RunInfo{}, nil, &runNotFoundError{id: runID, path: j.path}
 	}
 	if err != nil {
 		return RunInfo{}, nil, j.fail("reading run "+runID, err)
 	}
 	var rep []byte
-	if report.Valid {
-		rep = []byte(report.String)
+	if report != nil {
+		rep = []byte(*report)
 	}
 	return ri, rep, nil
 }
@@ -430,8 +430,8 @@ func scanRun(s scanner, now time.Time, extra ...any) (RunInfo, error) {
 	var (
 		ri                         RunInfo
 		argsJSON, resJSON, started string
-		finished, counts           sql.NullString
-		exit, procStart            sql.NullInt64
+		finished, counts           *string // nil: NULL
+		exit, procStart            *int64
 	)
 	dest := append([]any{&ri.RunID, &ri.Command, &argsJSON, &ri.Provider, &ri.State, &resJSON, &started,
 		&finished, &ri.Status, &exit, &ri.Error, &counts, &ri.PID, &procStart, &ri.Host}, extra...)
@@ -445,19 +445,19 @@ func scanRun(s scanner, now time.Time, extra ...any) (RunInfo, error) {
 	if ri.StartedAt, err = parseTS(started); err != nil {
 		return RunInfo{}, fmt.Errorf("run %s: %w", ri.RunID, err)
 	}
-	if finished.Valid {
-		t, err := parseTS(finished.String)
+	if finished != nil {
+		t, err := parseTS(*finished)
 		if err != nil {
 			return RunInfo{}, fmt.Errorf("run %s: %w", ri.RunID, err)
 		}
 		ri.FinishedAt = &t
 	}
-	if exit.Valid {
-		c := int(exit.Int64)
+	if exit != nil {
+		c := int(*exit)
 		ri.ExitCode = &c
 	}
-	if counts.Valid {
-		ri.Counts = decodeCounts(counts.String)
+	if counts != nil {
+		ri.Counts = decodeCounts(*counts)
 	}
 	if ri.Status == StatusRunning && !runAlive(ri, procStart, now) {
 		ri.Status = StatusIncomplete
@@ -483,15 +483,16 @@ func decodeCounts(s string) map[string]int {
 // runAlive says whether a run marked running may still be running: on this
 // host, whether its process exists (and is the same process, when its start
 // time was recorded); on another host, whether it started in the last 24h.
-func runAlive(ri RunInfo, procStart sql.NullInt64, now time.Time) bool {
+// procStart is the recorded start time, nil when none was.
+func runAlive(ri RunInfo, procStart *int64, now time.Time) bool {
 	if ri.Host != hostname() {
 		return now.Sub(ri.StartedAt) < staleAfter
 	}
 	if !pidAlive(ri.PID) {
 		return false
 	}
-	if procStart.Valid {
-		if t, ok := procStartTime(ri.PID); ok && t != procStart.Int64 {
+	if procStart != nil {
+		if t, ok := procStartTime(ri.PID); ok && t != *procStart {
 			return false // the pid now belongs to another process
 		}
 	}

@@ -2,17 +2,18 @@ package journal
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
 // A migration moves the schema from version i to i+1, where i is its index in
 // migrations. Each runs in its own transaction together with the version
 // bump, so a crash leaves the journal at the old or the new version. Never
 // edit a shipped migration: append a new one.
-type migration func(ctx context.Context, tx *sql.Tx) error
+type migration func(ctx context.Context, tx Querier) error
 
 var migrations = []migration{
 	migrateV1, // runs and drift items
@@ -21,7 +22,7 @@ var migrations = []migration{
 
 const metaVersionKey = "schema_version"
 
-func migrateV1(ctx context.Context, tx *sql.Tx) error {
+func migrateV1(ctx context.Context, tx Querier) error {
 	return execAll(ctx, tx,
 		`CREATE TABLE reconctl_meta (
 			key   TEXT PRIMARY KEY,
@@ -62,7 +63,7 @@ func migrateV1(ctx context.Context, tx *sql.Tx) error {
 	)
 }
 
-func migrateV2(ctx context.Context, tx *sql.Tx) error {
+func migrateV2(ctx context.Context, tx Querier) error {
 	return execAll(ctx, tx,
 		// Why a drift item's action failed.
 		`ALTER TABLE reconctl_drift ADD COLUMN error TEXT NOT NULL DEFAULT ''`,
@@ -104,7 +105,7 @@ func migrateV2(ctx context.Context, tx *sql.Tx) error {
 	)
 }
 
-func execAll(ctx context.Context, tx *sql.Tx, stmts ...string) error {
+func execAll(ctx context.Context, tx Querier, stmts ...string) error {
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return err
@@ -125,7 +126,7 @@ func schemaVersion(ctx context.Context, q Querier) (int, error) {
 	}
 	var v string
 	err := q.QueryRowContext(ctx, `SELECT value FROM reconctl_meta WHERE key = ?`, metaVersionKey).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, localstate.ErrNoRows) {
 		return 0, errNoVersion
 	}
 	if err != nil {
@@ -164,7 +165,7 @@ func (j *Journal) migrate(ctx context.Context, ms []migration) error {
 }
 
 func (j *Journal) step(ctx context.Context, ms []migration, want int) error {
-	tx, err := j.db.BeginTx(ctx, nil)
+	tx, err := j.db.Begin(ctx)
 	if err != nil {
 		return j.fail("upgrading the schema", err)
 	}

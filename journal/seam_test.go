@@ -2,7 +2,6 @@ package journal
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -18,14 +17,9 @@ import (
 func TestJournalThroughStateTx(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "app.db")
-	app, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
+	if err := localstate.CreateSQLite(ctx, path, `CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT); INSERT INTO users VALUES ('cus_1', 'a@example.com'), ('cus_2', 'b@example.com')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := app.Exec(`CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT); INSERT INTO users VALUES ('cus_1', 'a@example.com'), ('cus_2', 'b@example.com')`); err != nil {
-		t.Fatal(err)
-	}
-	app.Close()
 	j, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)

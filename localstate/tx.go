@@ -8,8 +8,8 @@ import (
 )
 
 // Querier is the narrow SQL handle of a transaction: what the journal needs
-// to write its own rows in the state's transaction. *sql.Tx and *sql.DB
-// satisfy it, and so does every Tx.
+// to write its own rows in the state's transaction. Every Tx satisfies it,
+// and so does a SQLiteDB (and *sql.Tx and *sql.DB, inside localstate).
 type Querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -36,23 +36,17 @@ type Tx interface {
 	Rollback() error
 }
 
-// ErrNoTx is returned by a Tx that holds no store (see SQLTx) when asked to
-// apply changes.
+// ErrNoTx is returned by a Tx that holds no store (see SQLiteDB.Begin) when
+// asked to apply changes.
 var ErrNoTx = errors.New("this transaction is not the state's: it cannot write the state's records")
 
 // sqlTx is a Tx over a *sql.Tx; apply is nil for a database that is not a
-// state (the journal's own file).
+// state (the journal's own file, see SQLiteDB).
 type sqlTx struct {
 	*sql.Tx
 	apply func(ctx context.Context, tx *sql.Tx, changes []Change) error
 	depth int
 }
-
-// SQLTx wraps a transaction of a database that is not a state store — the
-// journal's own SQLite file — in the Tx seam, so that replay drives the
-// journal-only case the same way as a state with the journal inside it. Its
-// Apply returns ErrNoTx.
-func SQLTx(tx *sql.Tx) Tx { return &sqlTx{Tx: tx} }
 
 func (t *sqlTx) Apply(ctx context.Context, changes []Change) error {
 	if t.apply == nil {
