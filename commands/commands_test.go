@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/demo"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers/stripe/stripefake"
 	"github.com/reconctl/reconctl/reconcile"
@@ -32,17 +32,17 @@ func demoSettings(t *testing.T) (*Settings, *bytes.Buffer) {
 	const key = "sk_test_commands"
 	fake, srv := stripefake.NewServer(stripefake.Config{APIKey: key})
 	t.Cleanup(srv.Close)
-	if err := fake.Play(demoScenario(), time.Now()); err != nil {
+	if err := fake.Play(demo.Scenario(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(demoKeyEnv, key)
+	t.Setenv(demo.KeyEnv, key)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "app.db")
-	if err := writeDemoDB(db); err != nil {
+	if err := demo.WriteDB(db); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "reconctl.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(demoConfig, srv.URL)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demo.Config(srv.URL)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(cfgPath)

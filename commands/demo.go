@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,53 +11,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/reconctl/reconctl/localstate"
-	"github.com/reconctl/reconctl/providers/stripe/stripefake"
+	"github.com/reconctl/reconctl/demo"
 )
-
-const demoKeyEnv = "RECONCTL_DEMO_STRIPE_KEY"
-
-const demoSchema = `
-CREATE TABLE users (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  stripe_customer_id TEXT UNIQUE,
-  email TEXT NOT NULL,
-  full_name TEXT,
-  plan TEXT,
-  vip INTEGER NOT NULL DEFAULT 0,
-  signup_source TEXT NOT NULL DEFAULT 'web',
-  deleted_at TEXT
-);
-CREATE TABLE subscriptions (
-  id TEXT PRIMARY KEY,
-  customer TEXT NOT NULL,
-  status TEXT NOT NULL,
-  price TEXT
-);`
-
-const demoConfig = `# reconctl demo: the app's users table mirrors Stripe customers, its
-# subscriptions table mirrors Stripe subscriptions.
-provider: stripe
-api_base: %s
-api_key_env: ` + demoKeyEnv + `
-state: app.db
-user_resource: customers
-resources:
-  customers:
-    table: users
-    key: stripe_customer_id
-    soft_delete: deleted_at
-    fields:
-      email: {path: email, compare: casefold}
-      full_name: name
-      plan: metadata.plan
-      vip: {path: metadata.vip, compare: bool}
-  subscriptions:
-    fields:
-      customer: customer
-      status: status
-      price: items.data.0.price.id
-`
 
 func demoCommand(io IO) *cli.Command {
 	return &cli.Command{
@@ -109,19 +62,12 @@ func runDemo(ctx context.Context, io IO, keep string) error {
 
 	// The fake Stripe, on a loopback port, with history.
 	key := "sk_test_demo_" + fmt.Sprint(time.Now().UnixNano()%1e6)
-	fake := stripefake.New(stripefake.Config{APIKey: key})
-	if err := fake.Play(demoScenario(), time.Now()); err != nil {
-		return fmt.Errorf("seeding the fake Stripe: %w", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := demo.StartStripe(key, time.Now())
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-	if err := os.Setenv(demoKeyEnv, key); err != nil {
+	defer stop()
+	if err := os.Setenv(demo.KeyEnv, key); err != nil {
 		return err
 	}
 
@@ -130,11 +76,11 @@ func runDemo(ctx context.Context, io IO, keep string) error {
 	if _, err := os.Stat(dbPath); err == nil {
 		return fmt.Errorf("%s already exists: --keep needs a new or empty directory", dbPath)
 	}
-	if err := writeDemoDB(dbPath); err != nil {
+	if err := demo.WriteDB(dbPath); err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "reconctl.yaml")
-	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(demoConfig, base)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(demo.Config(base)), 0o644); err != nil {
 		return err
 	}
 
@@ -165,23 +111,7 @@ func runDemo(ctx context.Context, io IO, keep string) error {
 		fmt.Fprintf(io.Out, "(exit %d)\n", last)
 	}
 	if keep != "" {
-		notes := fmt.Sprintf(`# reconctl demo, kept
-
-The fake Stripe API ran inside "reconctl demo" and stopped with it. The app
-database and its mapping are here:
-
-- app.db: the app's SQLite database (tables users, subscriptions; the journal in reconctl_* tables)
-- reconctl.yaml: the mapping of Stripe customers and subscriptions onto it
-
-Look at what happened:
-
-    reconctl history --config %s
-    sqlite3 %s 'SELECT * FROM users'
-
-Against a real Stripe test account, point the config at Stripe:
-remove api_base and api_key_env, export STRIPE_API_KEY=sk_test_..., and run
-reconctl diff --config %s
-`, cfgPath, dbPath, cfgPath)
+		notes := demo.Notes(cfgPath, dbPath)
 		if err := os.WriteFile(filepath.Join(dir, "RUNNING.md"), []byte(notes), 0o644); err != nil {
 			return err
 		}
@@ -191,54 +121,5 @@ reconctl diff --config %s
 		return fmt.Errorf("the final diff did not find the app in sync (exit %d)", last)
 	}
 	fmt.Fprintln(io.Out, "\nThe app is in sync again. Every run above is in the journal: reconctl history.")
-	return nil
-}
-
-// demoScenario is the account's history: most of it synced, the last day's
-// webhooks lost.
-func demoScenario() *stripefake.Scenario {
-	cus := func(at, id, email, name, plan string) stripefake.Op {
-		return stripefake.Op{At: at, Op: "create_customer", ID: id, Fields: map[string]any{"email": email, "name": name, "metadata": map[string]any{"plan": plan, "vip": "false"}}}
-	}
-	sub := func(id, customer, price string) stripefake.Op {
-		return stripefake.Op{Op: "create_subscription", ID: id, Fields: map[string]any{"customer": customer, "price": price}}
-	}
-	return &stripefake.Scenario{Ops: []stripefake.Op{
-		cus("-20d", "cus_demo_ann", "ann@example.com", "Ann Lee", "pro"),
-		sub("sub_demo_ann", "cus_demo_ann", "price_pro"),
-		cus("-19d", "cus_demo_bob", "bob@example.com", "Bob Stone", "free"),
-		cus("-18d", "cus_demo_cy", "cy@example.com", "Cy Park", "team"),
-		sub("sub_demo_cy", "cus_demo_cy", "price_team"),
-		cus("-15d", "cus_demo_upgrade", "dee@example.com", "Dee Fox", "free"),
-		sub("sub_demo_dee", "cus_demo_upgrade", "price_free"),
-		cus("-12d", "cus_demo_leaver", "gus@example.com", "Gus Dean", "pro"),
-		cus("-10d", "cus_demo_eve", "EVE@example.com", "Eve Moss", "pro"),
-		// The last day: webhooks lost.
-		{At: "-20h", Op: "update_customer", ID: "cus_demo_upgrade", Fields: map[string]any{"metadata": map[string]any{"plan": "pro", "vip": "true"}}},
-		{At: "-20h", Op: "update_subscription", ID: "sub_demo_dee", Fields: map[string]any{"metadata": map[string]any{"upgraded": "true"}}},
-		{At: "-12h", Op: "cancel_subscription", ID: "sub_demo_cy"},
-		{At: "-8h", Op: "delete_customer", ID: "cus_demo_leaver"},
-		cus("-3h", "cus_demo_new", "ivy@example.com", "Ivy Chen", "team"),
-		sub("sub_demo_new", "cus_demo_new", "price_team"),
-	}}
-}
-
-func writeDemoDB(path string) error {
-	stmts := []string{demoSchema,
-		`INSERT INTO users (stripe_customer_id, email, full_name, plan, vip, signup_source) VALUES
-		 ('cus_demo_ann', 'ann@example.com', 'Ann Lee', 'pro', 0, 'ads'),
-		 ('cus_demo_bob', 'bob@example.com', 'Bob Stone', 'free', 0, 'web'),
-		 ('cus_demo_cy', 'cy@example.com', 'Cy Park', 'team', 0, 'web'),
-		 ('cus_demo_upgrade', 'dee@example.com', 'Dee Fox', 'free', 0, 'referral'),
-		 ('cus_demo_leaver', 'gus@example.com', 'Gus Dean', 'pro', 0, 'web'),
-		 ('cus_demo_eve', 'eve@example.com', 'Eve Moss', 'pro', 0, 'web')`,
-		`INSERT INTO subscriptions (id, customer, status, price) VALUES
-		 ('sub_demo_ann', 'cus_demo_ann', 'active', 'price_pro'),
-		 ('sub_demo_cy', 'cus_demo_cy', 'active', 'price_team'),
-		 ('sub_demo_dee', 'cus_demo_upgrade', 'active', 'price_starter')`,
-	}
-	if err := localstate.CreateSQLite(context.Background(), path, stmts...); err != nil {
-		return fmt.Errorf("creating the demo database: %w", err)
-	}
 	return nil
 }

@@ -257,56 +257,103 @@ func (e *Engine) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// compareResource compares one resource and plans its fixes: it indexes the
+// local side, streams the provider side against the index, then plans the
+// creates, the changed records and the confirmed deletions, in that order.
 func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*ResourceResult, []Drift, error) {
-	t := r.Table
-	rr := &ResourceResult{Resource: r}
-	log := e.logger().With("resource", t.Resource)
-
-	// 1. Index the local side: key -> hash of compared values (+ updated_at).
-	cols := r.Columns()
-	updIdx := -1
-	if t.UpdatedAt != "" {
-		updIdx = len(cols)
-		cols = append(cols, t.UpdatedAt)
+	run := newResourceRun(e, r, mode)
+	if err := run.indexLocal(ctx); err != nil {
+		return nil, nil, err
 	}
+	if err := run.listRemote(ctx); err != nil {
+		return nil, nil, err
+	}
+	run.rr.plan = append(run.rr.plan, run.rewrites...)
+	if err := run.planCreates(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := run.planChanged(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := run.planMissing(ctx); err != nil {
+		return nil, nil, err
+	}
+	run.rr.Summary.Unresolved = len(run.drift)
+	sortDrift(run.drift, run.rr.plan)
+	return run.rr, run.drift, nil
+}
+
+// resourceRun is one resource's comparison in progress: what each step of
+// compareResource leaves for the next. While a pipe runs, its consumer
+// goroutine is the only one touching the fields below (the reader touches
+// only its pipe, listed and pathSeen).
+type resourceRun struct {
+	e    *Engine
+	r    *Resource
+	t    *localstate.Table
+	mode Mode
+	rr   *ResourceResult
+	log  *slog.Logger
+
+	// The local side.
+	cols     []string // the columns read: the compared ones, then updated_at
+	updIdx   int      // updated_at's index in cols, -1 without
+	index    *localIndex
+	buf      []byte // hashing scratch
+	dupLocal int    // surplus rows of duplicated keys seen by the scan
+	dupSeen  map[string]bool
+
+	// The provider side.
+	listed       int    // records listed
+	pathSeen     []bool // per field: some listed record has its path
+	absent       []bool // per field: no listed record has its path (mapped fields only)
+	created      map[string]bool
+	creates      []pending
+	candidates   []candidate
+	rewrites     []pending // --force: in-sync records written anyway
+	slab         valueSlab // their values, allocated in large blocks
+	forceCols    []string
+	forceColsUpd []string
+
+	drift []Drift
+}
+
+// candidate is a listed record whose values differ from its local row's
+// hash (or that resync may rewrite): its compared values only, kept for the
+// field-by-field comparison.
+type candidate struct {
+	rec  providers.Record
+	vals []any
+}
+
+func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
+	t := r.Table
+	run := &resourceRun{e: e, r: r, t: t, mode: mode, rr: &ResourceResult{Resource: r},
+		log: e.logger().With("resource", t.Resource), cols: r.Columns(), updIdx: -1}
+	if t.UpdatedAt != "" {
+		run.updIdx = len(run.cols)
+		run.cols = append(run.cols, t.UpdatedAt)
+	}
+	return run
+}
+
+// indexLocal reads the local side into the index (key -> hash of the
+// compared values, + updated_at) and adds what the store knows of its keys.
+func (run *resourceRun) indexLocal(ctx context.Context) error {
+	t := run.t
 	hint := 1024
-	if count := e.Store.Features().Count; count != nil {
+	if count := run.e.Store.Features().Count; count != nil {
 		if n, err := count(ctx, t); err == nil {
 			hint = n
 		}
 	}
-	index := newLocalIndex(hint)
-	dupLocal := 0
-	var dupSeen map[string]bool
-	var buf []byte
+	run.index = newLocalIndex(hint)
 	// Reading (the store's scan, the provider's decoding) and comparing run
 	// on two cores: the reader fills batches, one consumer goroutine owns the
 	// index and every result below.
-	lp := newPipe(len(cols))
-	lp.start(func(it *item) {
-		var h uint64
-		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return it.vals[i], true })
-		var updated int64
-		if updIdx >= 0 {
-			if ms, ok := toInstant(it.vals[updIdx]); ok {
-				updated = ms
-			}
-		}
-		if !index.add(it.key, h, updated) {
-			dupLocal++
-			if dupSeen == nil {
-				dupSeen = map[string]bool{}
-			}
-			if !dupSeen[it.key] {
-				dupSeen[it.key] = true
-				rr.dupKeys++
-			}
-			if len(rr.dupLocal) < sampleKeys && !slices.Contains(rr.dupLocal, it.key) {
-				rr.dupLocal = append(rr.dupLocal, it.key)
-			}
-		}
-	})
-	err := e.Store.Scan(ctx, t, cols, func(row localstate.Row) error {
+	lp := newPipe(len(run.cols))
+	lp.start(run.addLocal)
+	err := run.e.Store.Scan(ctx, t, run.cols, func(row localstate.Row) error {
 		it := lp.next()
 		it.key = row.Key
 		copy(it.vals, row.Values)
@@ -314,16 +361,57 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	})
 	lp.finish()
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading local %s: %w", t.Resource, err)
+		return fmt.Errorf("reading local %s: %w", t.Resource, err)
 	}
-	rr.Summary.Local = index.len()
-	rr.Summary.DuplicateLocal = dupLocal
-	if keyHealth := e.Store.Features().KeyHealth; keyHealth != nil {
-		// The store sees what the scan cannot: rows without a key, and keys
-		// equal under the key column's collation (COLLATE NOCASE).
+	run.rr.Summary.Local = run.index.len()
+	run.rr.Summary.DuplicateLocal = run.dupLocal
+	if err := run.localKeyHealth(ctx); err != nil {
+		return err
+	}
+	run.log.Debug("local side indexed", "records", run.index.len())
+	return nil
+}
+
+// addLocal indexes one local row (the local pipe's consumer).
+func (run *resourceRun) addLocal(it *item) {
+	var h uint64
+	run.buf, h = hashValues(run.buf, run.r.fields, func(i int) (any, bool) { return it.vals[i], true })
+	var updated int64
+	if run.updIdx >= 0 {
+		if ms, ok := toInstant(it.vals[run.updIdx]); ok {
+			updated = ms
+		}
+	}
+	if !run.index.add(it.key, h, updated) {
+		run.duplicateLocal(it.key)
+	}
+}
+
+// duplicateLocal counts a row whose key an earlier row already has.
+func (run *resourceRun) duplicateLocal(key string) {
+	rr := run.rr
+	run.dupLocal++
+	if run.dupSeen == nil {
+		run.dupSeen = map[string]bool{}
+	}
+	if !run.dupSeen[key] {
+		run.dupSeen[key] = true
+		rr.dupKeys++
+	}
+	if len(rr.dupLocal) < sampleKeys && !slices.Contains(rr.dupLocal, key) {
+		rr.dupLocal = append(rr.dupLocal, key)
+	}
+}
+
+// localKeyHealth adds what the store sees and the scan cannot (rows without
+// a key, keys equal under the key column's collation such as COLLATE
+// NOCASE), and warns of both.
+func (run *resourceRun) localKeyHealth(ctx context.Context) error {
+	t, rr := run.t, run.rr
+	if keyHealth := run.e.Store.Features().KeyHealth; keyHealth != nil {
 		kh, err := keyHealth(ctx, t)
 		if err != nil {
-			return nil, nil, fmt.Errorf("checking the keys of local %s: %w", t.Resource, err)
+			return fmt.Errorf("checking the keys of local %s: %w", t.Resource, err)
 		}
 		rr.Summary.NullKeyLocal = kh.NullKeys
 		if kh.Duplicates > rr.Summary.DuplicateLocal {
@@ -333,120 +421,35 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		}
 	}
 	if rr.Summary.DuplicateLocal > 0 {
-		log.Warn("local key is not unique: only the first row of each duplicated key is compared, and nothing is written to this resource",
+		run.log.Warn("local key is not unique: only the first row of each duplicated key is compared, and nothing is written to this resource",
 			"key_column", keyColumn(t), "rows", rr.Summary.DuplicateLocal, "examples", strings.Join(rr.dupLocal, ", "))
 	}
 	if rr.Summary.NullKeyLocal > 0 {
-		log.Warn("local rows without a key (NULL or empty) are not compared", "key_column", keyColumn(t), "rows", rr.Summary.NullKeyLocal)
+		run.log.Warn("local rows without a key (NULL or empty) are not compared", "key_column", keyColumn(t), "rows", rr.Summary.NullKeyLocal)
 	}
-	log.Debug("local side indexed", "records", index.len())
+	return nil
+}
 
-	// 2. Stream the provider side.
-	var drift []Drift
-	var creates []pending
-	type candidate struct {
-		rec  providers.Record
-		vals []any
+// listRemote streams the provider side through the comparison with the
+// index (compareRemote), then notes the mapped paths no record has.
+func (run *resourceRun) listRemote(ctx context.Context) error {
+	e, r, t := run.e, run.r, run.t
+	run.forceCols = r.Columns()
+	run.forceColsUpd = append(r.Columns(), t.UpdatedAt)
+	if run.mode == ModeResyncForce {
+		run.rewrites = make([]pending, 0, run.index.len())
 	}
-	var candidates []candidate
-	var rewrites []pending // --force: in-sync records written anyway
-	var slab valueSlab     // their values, allocated in large blocks
-	forceCols := r.Columns()
-	forceColsUpd := append(r.Columns(), t.UpdatedAt)
-	if mode == ModeResyncForce {
-		rewrites = make([]pending, 0, index.len())
-	}
-	created := map[string]bool{}
-	listed := 0
+	run.created = map[string]bool{}
 	if e.Progress != nil {
-		e.Progress.Listing(t.Resource, index.len())
+		e.Progress.Listing(t.Resource, run.index.len())
 	}
-	pathSeen := make([]bool, len(r.fields)) // written by the List callback only
+	// The List callback (the reader) keeps its own counters, apart from
+	// what the consumer writes.
+	listed := 0
+	pathSeen := make([]bool, len(r.fields))
 	rp := newPipe(len(r.fields))
-	rp.start(func(it *item) {
-		ent := index.lookup(it.key)
-		if ent == nil {
-			if created[it.key] {
-				rr.duplicateRemote(it.key)
-				return
-			}
-			created[it.key] = true
-			rr.Summary.Remote++
-			var use []string
-			var vals []any
-			for i := range r.fields {
-				if it.present[i] {
-					use = append(use, r.fields[i].col)
-					vals = append(vals, writeValue(it.vals[i], r.fields[i].mode))
-				}
-			}
-			if t.UpdatedAt != "" && !it.upd.IsZero() {
-				use = append(use, t.UpdatedAt)
-				vals = append(vals, formatTime(it.upd))
-			}
-			creates = append(creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true})
-			return
-		}
-		if ent.seen {
-			rr.duplicateRemote(it.key)
-			return
-		}
-		ent.seen = true
-		rr.Summary.Remote++
-		var h uint64
-		buf, h = hashValues(buf, r.fields, func(i int) (any, bool) { return it.vals[i], it.present[i] })
-		stale := mode == ModeResyncForce
-		if mode == ModeResync && ent.updated != 0 && !it.upd.IsZero() {
-			stale = ent.updated < it.upd.UnixMilli()
-		}
-		if h == ent.hash && !stale {
-			rr.Summary.InSync++
-			return
-		}
-		allPresent := true
-		for _, ok := range it.present {
-			allPresent = allPresent && ok
-		}
-		if h == ent.hash && mode == ModeResyncForce {
-			// Equal values, rewritten anyway: no field-by-field comparison,
-			// and nothing for the brake to count.
-			rr.Summary.InSync++
-			p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: forceCols, vals: slab.take(len(forceCols) + 1)}
-			if !allPresent { // auto mapping, a column absent from this object: its own column list
-				p.cols = nil
-			}
-			for i := range r.fields {
-				if it.present[i] {
-					if !allPresent {
-						p.cols = append(p.cols, r.fields[i].col)
-					}
-					p.vals = append(p.vals, writeValue(it.vals[i], r.fields[i].mode))
-				}
-			}
-			if t.UpdatedAt != "" && !it.upd.IsZero() {
-				if allPresent {
-					p.cols = forceColsUpd
-				} else {
-					p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
-				}
-				p.vals = append(p.vals, formatTime(it.upd))
-			}
-			rewrites = append(rewrites, p)
-			return
-		}
-		// Keep only the compared values, not the whole provider object.
-		small := providers.Record{ID: it.key, UpdatedAt: it.upd}
-		if r.auto {
-			small.Data = map[string]any{}
-			for i, f := range r.fields {
-				if it.present[i] {
-					small.Data[f.col] = it.vals[i]
-				}
-			}
-		}
-		candidates = append(candidates, candidate{rec: small, vals: slices.Clone(it.vals)})
-	})
-	err = e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
+	rp.start(run.compareRemote)
+	err := e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
 		}
@@ -470,136 +473,290 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		return nil
 	})
 	rp.finish()
+	run.listed, run.pathSeen = listed, pathSeen
 	if err != nil {
-		return nil, nil, err // providers name the resource and page themselves
+		return err // providers name the resource and page themselves
 	}
 	if e.Progress != nil {
-		e.Progress.Listed(t.Resource, listed%100)
+		e.Progress.Listed(t.Resource, run.listed%100)
 		e.Progress.Done()
 	}
-	log.Debug("provider side listed", "records", rr.Summary.Remote, "candidates", len(candidates))
-	if rr.Summary.DuplicateRemote > 0 {
-		log.Warn("the provider listed some ids more than once; nothing is written to this resource",
-			"ids", rr.Summary.DuplicateRemote, "examples", strings.Join(rr.dupRemote, ", "))
+	run.log.Debug("provider side listed", "records", run.rr.Summary.Remote, "candidates", len(run.candidates))
+	if run.rr.Summary.DuplicateRemote > 0 {
+		run.log.Warn("the provider listed some ids more than once; nothing is written to this resource",
+			"ids", run.rr.Summary.DuplicateRemote, "examples", strings.Join(run.rr.dupRemote, ", "))
 	}
-	// A mapped path that no listed record has is most likely a typo: it
-	// reads as null everywhere. (Absent means the key is missing, not null.)
-	absent := make([]bool, len(r.fields))
-	if listed > 0 && !r.auto {
+	run.findAbsentPaths()
+	return nil
+}
+
+// findAbsentPaths marks the mapped paths that no listed record has: most
+// likely a typo, as it reads as null everywhere. (Absent means the key is
+// missing, not null.)
+func (run *resourceRun) findAbsentPaths() {
+	r := run.r
+	run.absent = make([]bool, len(r.fields))
+	if run.listed == 0 || r.auto {
+		return
+	}
+	for i, f := range r.fields {
+		if !run.pathSeen[i] {
+			run.absent[i] = true
+			run.rr.Summary.AbsentPaths = append(run.rr.Summary.AbsentPaths, f.path)
+			run.log.Warn("no listed record has this mapped path: it reads as null everywhere (a typo?)", "column", f.col, "path", f.path, "records", run.listed)
+		}
+	}
+}
+
+// compareRemote compares one listed record with the index (the provider
+// pipe's consumer): a new id is a create, an equal hash is in sync (or a
+// --force rewrite), anything else a candidate for the field-by-field pass.
+func (run *resourceRun) compareRemote(it *item) {
+	rr := run.rr
+	ent := run.index.lookup(it.key)
+	if ent == nil {
+		if run.created[it.key] {
+			rr.duplicateRemote(it.key)
+			return
+		}
+		run.created[it.key] = true
+		rr.Summary.Remote++
+		run.addCreate(it)
+		return
+	}
+	if ent.seen {
+		rr.duplicateRemote(it.key)
+		return
+	}
+	ent.seen = true
+	rr.Summary.Remote++
+	var h uint64
+	run.buf, h = hashValues(run.buf, run.r.fields, func(i int) (any, bool) { return it.vals[i], it.present[i] })
+	stale := run.mode == ModeResyncForce
+	if run.mode == ModeResync && ent.updated != 0 && !it.upd.IsZero() {
+		stale = ent.updated < it.upd.UnixMilli()
+	}
+	if h == ent.hash && !stale {
+		rr.Summary.InSync++
+		return
+	}
+	if h == ent.hash && run.mode == ModeResyncForce {
+		// Equal values, rewritten anyway: no field-by-field comparison,
+		// and nothing for the brake to count.
+		rr.Summary.InSync++
+		run.addRewrite(it)
+		return
+	}
+	run.addCandidate(it)
+}
+
+// addCreate plans the create of a listed record no local row has, with the
+// fields it has.
+func (run *resourceRun) addCreate(it *item) {
+	r, t := run.r, run.t
+	var use []string
+	var vals []any
+	for i := range r.fields {
+		if it.present[i] {
+			use = append(use, r.fields[i].col)
+			vals = append(vals, writeValue(it.vals[i], r.fields[i].mode))
+		}
+	}
+	if t.UpdatedAt != "" && !it.upd.IsZero() {
+		use = append(use, t.UpdatedAt)
+		vals = append(vals, formatTime(it.upd))
+	}
+	run.creates = append(run.creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true})
+}
+
+// addRewrite plans the --force rewrite of an in-sync record: every mapped
+// column it has, sharing the column list when it has them all.
+func (run *resourceRun) addRewrite(it *item) {
+	r, t := run.r, run.t
+	allPresent := true
+	for _, ok := range it.present {
+		allPresent = allPresent && ok
+	}
+	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1)}
+	if !allPresent { // auto mapping, a column absent from this object: its own column list
+		p.cols = nil
+	}
+	for i := range r.fields {
+		if it.present[i] {
+			if !allPresent {
+				p.cols = append(p.cols, r.fields[i].col)
+			}
+			p.vals = append(p.vals, writeValue(it.vals[i], r.fields[i].mode))
+		}
+	}
+	if t.UpdatedAt != "" && !it.upd.IsZero() {
+		if allPresent {
+			p.cols = run.forceColsUpd
+		} else {
+			p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+		}
+		p.vals = append(p.vals, formatTime(it.upd))
+	}
+	run.rewrites = append(run.rewrites, p)
+}
+
+// addCandidate keeps a differing record for the field-by-field pass: only
+// the compared values, not the whole provider object.
+func (run *resourceRun) addCandidate(it *item) {
+	r := run.r
+	small := providers.Record{ID: it.key, UpdatedAt: it.upd}
+	if r.auto {
+		small.Data = map[string]any{}
 		for i, f := range r.fields {
-			if !pathSeen[i] {
-				absent[i] = true
-				rr.Summary.AbsentPaths = append(rr.Summary.AbsentPaths, f.path)
-				log.Warn("no listed record has this mapped path: it reads as null everywhere (a typo?)", "column", f.col, "path", f.path, "records", listed)
+			if it.present[i] {
+				small.Data[f.col] = it.vals[i]
 			}
 		}
 	}
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals)})
+}
 
-	rr.plan = append(rr.plan, rewrites...)
-
-	// 3. Creates. A new id that differs from a local key only in case is one
-	// key to a COLLATE NOCASE column (its write would hit the other row): the
+// planCreates turns the new ids into missing_local drift and creates.
+func (run *resourceRun) planCreates(ctx context.Context) error {
+	r, t, rr := run.r, run.t, run.rr
+	// A new id that differs from a local key only in case is one key to a
+	// COLLATE NOCASE column (its write would hit the other row): the
 	// store's own lookup, which uses the column's collation, decides.
-	if err := e.caseCollisions(ctx, t, rr, index, creates); err != nil {
-		return nil, nil, err
+	if err := run.e.caseCollisions(ctx, t, rr, run.index, run.creates); err != nil {
+		return err
 	}
 	// A create writes null into every column whose path no listed record
 	// has: what a scoped run (check-user, one record) must also refuse.
 	for i, f := range r.fields {
-		if absent[i] && len(creates) > 0 {
+		if run.absent[i] && len(run.creates) > 0 {
 			if rr.createNulls == nil {
 				rr.createNulls = map[string]int{}
 			}
-			rr.createNulls[f.col] = len(creates)
+			rr.createNulls[f.col] = len(run.creates)
 		}
 	}
-	for _, c := range creates {
+	for _, c := range run.creates {
 		rr.Summary.MissingLocal++
-		c.drift = len(drift)
-		drift = append(drift, Drift{Resource: t.Resource, ID: c.key, Kind: KindMissingLocal, RemoteStatus: RemotePresent, Action: ActionCreate})
+		c.drift = len(run.drift)
+		run.drift = append(run.drift, Drift{Resource: t.Resource, ID: c.key, Kind: KindMissingLocal, RemoteStatus: RemotePresent, Action: ActionCreate})
 		rr.plan = append(rr.plan, c)
 	}
+	return nil
+}
 
-	// 4. Changed candidates: read the local rows again, compare field by field.
-	if len(candidates) > 0 {
-		byKey := make(map[string]int, len(candidates))
-		for i, c := range candidates {
-			byKey[c.rec.ID] = i
+// planChanged reads the candidates' local rows again and compares them
+// field by field.
+func (run *resourceRun) planChanged(ctx context.Context) error {
+	if len(run.candidates) == 0 {
+		return nil
+	}
+	t := run.t
+	byKey := make(map[string]int, len(run.candidates))
+	for i, c := range run.candidates {
+		byKey[c.rec.ID] = i
+	}
+	localRows := make(map[string][]any, len(run.candidates))
+	if err := run.e.fetchLocal(ctx, t, run.cols, byKey, localRows); err != nil {
+		return err
+	}
+	for _, c := range run.candidates {
+		lv, ok := localRows[c.rec.ID]
+		if !ok {
+			return fmt.Errorf("local %s %s vanished during the run (is something else writing the state?)", t.Resource, c.rec.ID)
 		}
-		localRows := make(map[string][]any, len(candidates))
-		if err := e.fetchLocal(ctx, t, cols, byKey, localRows); err != nil {
-			return nil, nil, err
+		run.planCandidate(c, lv)
+	}
+	return nil
+}
+
+// planCandidate compares one candidate with its local row lv: a difference
+// is changed drift, and the update the mode asks for is planned.
+func (run *resourceRun) planCandidate(c candidate, lv []any) {
+	t, rr := run.t, run.rr
+	diffs, dcols, dvals := run.fieldDiffs(c, lv)
+	p := run.candidateUpdate(c, lv, dcols, dvals)
+	p.changes = len(diffs) > 0
+	if len(diffs) == 0 {
+		rr.Summary.InSync++
+	} else {
+		rr.Summary.Changed++
+		d := Drift{Resource: t.Resource, ID: c.rec.ID, Kind: KindChanged, RemoteStatus: RemotePresent, Fields: diffs, Action: ActionUpdate}
+		if p.op == "" {
+			d.Action = ActionNone
+			d.Note = "local updated_at is as new as the provider's; resync --force overwrites it"
 		}
-		for _, c := range candidates {
-			lv, ok := localRows[c.rec.ID]
-			if !ok {
-				return nil, nil, fmt.Errorf("local %s %s vanished during the run (is something else writing the state?)", t.Resource, c.rec.ID)
+		p.drift = len(run.drift)
+		run.drift = append(run.drift, d)
+	}
+	if p.op != "" && len(p.cols) > 0 {
+		rr.plan = append(rr.plan, p)
+	}
+}
+
+// fieldDiffs compares a candidate's values with its local row's: the
+// differing fields, and the columns and values that would fix them. It
+// counts the rows a path no listed record has would null.
+func (run *resourceRun) fieldDiffs(c candidate, lv []any) (diffs []FieldDiff, dcols []string, dvals []any) {
+	r := run.r
+	for i, f := range r.fields {
+		if r.auto {
+			if _, ok := c.rec.Data[f.col]; !ok {
+				continue
 			}
-			var diffs []FieldDiff
-			var dcols []string
-			var dvals []any
-			for i, f := range r.fields {
-				if r.auto {
-					if _, ok := c.rec.Data[f.col]; !ok {
-						continue
-					}
+		}
+		if !Equal(lv[i], c.vals[i], f.mode) {
+			if run.absent[i] {
+				if run.rr.nulling == nil {
+					run.rr.nulling = map[string]int{}
 				}
-				if !Equal(lv[i], c.vals[i], f.mode) {
-					if absent[i] {
-						if rr.nulling == nil {
-							rr.nulling = map[string]int{}
-						}
-						rr.nulling[f.col]++
-					}
-					diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: DisplayValue(lv[i]), Remote: DisplayValue(c.vals[i])})
-					dcols = append(dcols, f.col)
-					dvals = append(dvals, writeValue(c.vals[i], f.mode))
-				}
+				run.rr.nulling[f.col]++
 			}
-			p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, changes: len(diffs) > 0}
-			switch mode {
-			case ModeResyncForce:
-				for i, f := range r.fields {
-					if !r.auto || c.rec.Data != nil && hasKey(c.rec.Data, f.col) {
-						p.cols = append(p.cols, f.col)
-						p.vals = append(p.vals, writeValue(c.vals[i], f.mode))
-					}
-				}
-			case ModeResync:
-				p.cols, p.vals = dcols, dvals
-				localUpd := int64(0)
-				if updIdx >= 0 {
-					localUpd, _ = toInstant(lv[updIdx])
-				}
-				if localUpd != 0 && !c.rec.UpdatedAt.IsZero() && localUpd >= c.rec.UpdatedAt.UnixMilli() {
-					p.op = "" // local is as new as the provider: resync leaves it
-				}
-			default:
-				p.cols, p.vals = dcols, dvals
-			}
-			if p.op != "" && t.UpdatedAt != "" && !c.rec.UpdatedAt.IsZero() {
-				p.cols = append(p.cols, t.UpdatedAt)
-				p.vals = append(p.vals, formatTime(c.rec.UpdatedAt))
-			}
-			if len(diffs) == 0 {
-				rr.Summary.InSync++
-			} else {
-				rr.Summary.Changed++
-				d := Drift{Resource: t.Resource, ID: c.rec.ID, Kind: KindChanged, RemoteStatus: RemotePresent, Fields: diffs, Action: ActionUpdate}
-				if p.op == "" {
-					d.Action = ActionNone
-					d.Note = "local updated_at is as new as the provider's; resync --force overwrites it"
-				}
-				p.drift = len(drift)
-				drift = append(drift, d)
-			}
-			if p.op != "" && len(p.cols) > 0 {
-				rr.plan = append(rr.plan, p)
-			}
+			diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: DisplayValue(lv[i]), Remote: DisplayValue(c.vals[i])})
+			dcols = append(dcols, f.col)
+			dvals = append(dvals, writeValue(c.vals[i], f.mode))
 		}
 	}
+	return diffs, dcols, dvals
+}
 
-	// 5. Missing remote: confirm each one with a single-object Get.
+// candidateUpdate is the update the mode plans for a candidate: --force
+// every column it has, resync the differing ones unless the local row is as
+// new (op ""), diff the differing ones; with updated_at set from the
+// provider's.
+func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, dvals []any) pending {
+	r, t := run.r, run.t
+	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1}
+	switch run.mode {
+	case ModeResyncForce:
+		for i, f := range r.fields {
+			if !r.auto || c.rec.Data != nil && hasKey(c.rec.Data, f.col) {
+				p.cols = append(p.cols, f.col)
+				p.vals = append(p.vals, writeValue(c.vals[i], f.mode))
+			}
+		}
+	case ModeResync:
+		p.cols, p.vals = dcols, dvals
+		localUpd := int64(0)
+		if run.updIdx >= 0 {
+			localUpd, _ = toInstant(lv[run.updIdx])
+		}
+		if localUpd != 0 && !c.rec.UpdatedAt.IsZero() && localUpd >= c.rec.UpdatedAt.UnixMilli() {
+			p.op = "" // local is as new as the provider: resync leaves it
+		}
+	default:
+		p.cols, p.vals = dcols, dvals
+	}
+	if p.op != "" && t.UpdatedAt != "" && !c.rec.UpdatedAt.IsZero() {
+		p.cols = append(p.cols, t.UpdatedAt)
+		p.vals = append(p.vals, formatTime(c.rec.UpdatedAt))
+	}
+	return p
+}
+
+// planMissing confirms each local record the listing lacked with a
+// single-object Get; a confirmed deletion plans the local delete.
+func (run *resourceRun) planMissing(ctx context.Context) error {
+	t, rr, index := run.t, run.rr, run.index
 	var missing []string
 	for i := range index.entries {
 		if ent := &index.entries[i]; !ent.seen {
@@ -607,22 +764,20 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		}
 	}
 	sort.Strings(missing)
-	statuses, err := e.confirm(ctx, t.Resource, missing)
+	statuses, err := run.e.confirm(ctx, t.Resource, missing)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	for i, k := range missing {
 		rr.Summary.MissingRemote++
 		d := Drift{Resource: t.Resource, ID: k, Kind: KindMissingRemote, RemoteStatus: statuses[i].status, Action: ActionNone, Error: statuses[i].err}
 		if d.RemoteStatus == RemoteDeleted {
 			d.Action = ActionDelete
-			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(drift), changes: true})
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true})
 		}
-		drift = append(drift, d)
+		run.drift = append(run.drift, d)
 	}
-	rr.Summary.Unresolved = len(drift)
-	sortDrift(drift, rr.plan)
-	return rr, drift, nil
+	return nil
 }
 
 func hasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
