@@ -64,6 +64,9 @@ func init() {
 		Name: "clerk", Rank: 30,
 		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
 		DecodeConfig: decodeConfig,
+		// Secret keys (sk_live_…/sk_test_…) and publishable keys
+		// (pk_live_…/pk_test_…).
+		KeyPatterns: []providers.KeyPattern{{Prefix: `sk_`, MinBody: 8}, {Prefix: `pk_(?:live|test)_`, MinBody: 6}},
 	})
 }
 

@@ -65,6 +65,8 @@ func init() {
 		Name: "workos", Rank: 20,
 		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
 		DecodeConfig: decodeConfig,
+		// API keys (sk_…); client ids (client_…) are not secret and stay.
+		KeyPatterns: []providers.KeyPattern{{Prefix: `sk_`, MinBody: 8}},
 	})
 }
 
