@@ -102,6 +102,10 @@ func Unregister(name string) {
 	gen.Add(1)
 }
 
+// Generation changes whenever a registration does (a cheap check before
+// calling KeyPatterns again).
+func Generation() uint64 { return gen.Load() }
+
 // KeyPatterns lists the key patterns of every registered provider, in
 // Rank order, each once, with a generation number that changes whenever a
 // registration does (so a caller can cache what it builds from them).

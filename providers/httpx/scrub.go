@@ -33,10 +33,10 @@ type keyRegexps struct {
 var keyREs atomic.Pointer[keyRegexps]
 
 func keyRegexpsNow() *keyRegexps {
-	gen, patterns := providers.KeyPatterns()
-	if k := keyREs.Load(); k != nil && k.gen == gen {
-		return k
+	if k := keyREs.Load(); k != nil && k.gen == providers.Generation() {
+		return k // the common case: no registration since the last build
 	}
+	gen, patterns := providers.KeyPatterns()
 	k := &keyRegexps{gen: gen}
 	if len(patterns) > 0 {
 		shapes := make([]string, len(patterns))
