@@ -541,32 +541,6 @@ func DecodeConfig(node *yaml.Node, file string) (any, error) {
 	return cfg, nil
 }
 
-// configFromMap decodes a rest: section given as a plain map (a provider
-// built without a reconctl.yaml: Options.Settings) through its YAML form.
-func configFromMap(settings map[string]any) (*Config, error) {
-	n, err := yamlNode(settings)
-	if err != nil {
-		return nil, err
-	}
-	return decodeAt(n, nil, "")
-}
-
-// yamlNode is v as a YAML node (nil for an empty v).
-func yamlNode(v map[string]any) (*yaml.Node, error) {
-	if len(v) == 0 {
-		return nil, nil
-	}
-	src, err := yaml.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("rest: %v", err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
-		return nil, fmt.Errorf("rest: settings do not read back as YAML: %v", err)
-	}
-	return doc.Content[0], nil
-}
-
 // decodeAt decodes and validates the section, whose keys are at lines (by
 // dotted path inside the section: "resources.users.pagination.style").
 func decodeAt(node *yaml.Node, lines map[string]int, file string) (*Config, error) {
