@@ -572,26 +572,7 @@ func decodeAt(node *yaml.Node, lines map[string]int, file string) (*Config, erro
 	cfg := &Config{}
 	cfg.BaseURL = root.str("base_url", y.BaseURL, false, "")
 	if mapping(root, "auth", &y.Auth, false) {
-		a, ya := root.at("auth"), &y.Auth.v
-		cfg.Auth = &Auth{Header: a.str("header", ya.Header, false, "Authorization"), Env: a.str("env", ya.Env, false, ""),
-			QueryParam: a.str("query_param", ya.QueryParam, false, "")}
-		def := ""
-		if strings.EqualFold(cfg.Auth.Header, "Authorization") {
-			def = "Bearer "
-		}
-		cfg.Auth.Prefix = a.str("prefix", ya.Prefix, false, def)
-		if y.Auth.has("query_param") {
-			switch {
-			case cfg.Auth.QueryParam == "" || strings.ContainsAny(cfg.Auth.QueryParam, "&=?# "):
-				a.errf("query_param", "want a query parameter name, got %q", cfg.Auth.QueryParam)
-			case y.Auth.has("header") || y.Auth.has("prefix"):
-				a.errf("query_param", "the key goes either in a header or in a query parameter: remove header/prefix, or query_param")
-			}
-			cfg.Auth.Header, cfg.Auth.Prefix = "", ""
-		} else if cfg.Auth.Header == "" || strings.ContainsAny(cfg.Auth.Header, " :\r\n") {
-			a.errf("header", "want an HTTP header name, got %q", cfg.Auth.Header)
-		}
-		a.done(y.Auth.keys, authKeys)
+		cfg.Auth = parseAuth(root.at("auth"), &y.Auth)
 	}
 	cfg.Headers = root.strMap("headers", &y.Headers)
 	for k := range cfg.Headers {
@@ -625,6 +606,30 @@ func decodeAt(node *yaml.Node, lines map[string]int, file string) (*Config, erro
 		return nil, errors.Join(c.errs...)
 	}
 	return cfg, nil
+}
+
+func parseAuth(a scope, sec *section[yamlAuth]) *Auth {
+	ya := &sec.v
+	auth := &Auth{Header: a.str("header", ya.Header, false, "Authorization"), Env: a.str("env", ya.Env, false, ""),
+		QueryParam: a.str("query_param", ya.QueryParam, false, "")}
+	def := ""
+	if strings.EqualFold(auth.Header, "Authorization") {
+		def = "Bearer "
+	}
+	auth.Prefix = a.str("prefix", ya.Prefix, false, def)
+	if sec.has("query_param") {
+		switch {
+		case auth.QueryParam == "" || strings.ContainsAny(auth.QueryParam, "&=?# "):
+			a.errf("query_param", "want a query parameter name, got %q", auth.QueryParam)
+		case sec.has("header") || sec.has("prefix"):
+			a.errf("query_param", "the key goes either in a header or in a query parameter: remove header/prefix, or query_param")
+		}
+		auth.Header, auth.Prefix = "", ""
+	} else if auth.Header == "" || strings.ContainsAny(auth.Header, " :\r\n") {
+		a.errf("header", "want an HTTP header name, got %q", auth.Header)
+	}
+	a.done(sec.keys, authKeys)
+	return auth
 }
 
 func parseResource(name string, n scope, sec *section[yamlResource]) *Resource {
