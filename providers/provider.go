@@ -129,9 +129,6 @@ type Options struct {
 	// Registration.DecodeConfig returned it (a typed value: *rest.Config,
 	// workos.Config, ...); nil when the file has no such section.
 	Config any
-	// Settings is the same section as a plain map, for callers that build
-	// a provider without a reconctl.yaml (tests); Config wins when set.
-	Settings map[string]any
 }
 
 // UnknownResourceError is returned by List and Get for a resource the provider does not serve.

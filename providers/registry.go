@@ -3,9 +3,12 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,6 +38,21 @@ type Registration struct {
 	// raw YAML node, so errors can name file:line; file is the config file.
 	// A provider without DecodeConfig has no section in reconctl.yaml.
 	DecodeConfig func(section *yaml.Node, file string) (any, error)
+	// KeyPatterns are the shapes of the provider's secrets (API keys,
+	// signing secrets): httpx scrubs anything of these shapes from what
+	// reconctl prints or stores, and refuses a setting naming a key
+	// variable that holds one. A new key shape touches only the provider's
+	// folder.
+	KeyPatterns []KeyPattern
+}
+
+// KeyPattern is the shape of one kind of provider secret: Prefix (a
+// regular expression, matched at a word boundary: `sk_`, `pk_(?:live|test)_`)
+// followed by at least MinBody key characters ([A-Za-z0-9_-+/=], dots not
+// counted, so help text such as "(whsec_...)" is not taken for a key).
+type KeyPattern struct {
+	Prefix  string
+	MinBody int
 }
 
 // Usage is how the provider is named on the command line ("file:PATH").
@@ -48,6 +66,8 @@ func (r Registration) Usage() string {
 var (
 	mu   sync.RWMutex
 	regs = map[string]Registration{}
+	// gen counts changes to regs, so users of KeyPatterns can cache.
+	gen atomic.Uint64
 )
 
 // Register makes a provider available by name. It is called from init; a
@@ -61,7 +81,16 @@ func Register(r Registration) {
 	if _, dup := regs[r.Name]; dup {
 		panic("providers.Register: provider " + r.Name + " registered twice")
 	}
+	for _, kp := range r.KeyPatterns {
+		if kp.MinBody < 1 {
+			panic("providers.Register: provider " + r.Name + ": a key pattern needs MinBody")
+		}
+		if _, err := regexp.Compile(kp.Prefix); err != nil || kp.Prefix == "" {
+			panic("providers.Register: provider " + r.Name + ": bad key pattern prefix " + strconv.Quote(kp.Prefix))
+		}
+	}
 	regs[r.Name] = r
+	gen.Add(1)
 }
 
 // Unregister removes a registration (tests that register a provider of
@@ -70,6 +99,26 @@ func Unregister(name string) {
 	mu.Lock()
 	defer mu.Unlock()
 	delete(regs, name)
+	gen.Add(1)
+}
+
+// Generation changes whenever a registration does (a cheap check before
+// calling KeyPatterns again).
+func Generation() uint64 { return gen.Load() }
+
+// KeyPatterns lists the key patterns of every registered provider, in
+// Rank order, each once, with a generation number that changes whenever a
+// registration does (so a caller can cache what it builds from them).
+func KeyPatterns() (generation uint64, patterns []KeyPattern) {
+	generation = gen.Load()
+	for _, r := range Registrations() {
+		for _, kp := range r.KeyPatterns {
+			if !slices.Contains(patterns, kp) {
+				patterns = append(patterns, kp)
+			}
+		}
+	}
+	return generation, patterns
 }
 
 // Lookup returns the registration of name.

@@ -64,6 +64,9 @@ func init() {
 		Name: "clerk", Rank: 30,
 		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
 		DecodeConfig: decodeConfig,
+		// Secret keys (sk_live_…/sk_test_…) and publishable keys
+		// (pk_live_…/pk_test_…).
+		KeyPatterns: []providers.KeyPattern{{Prefix: `sk_`, MinBody: 8}, {Prefix: `pk_(?:live|test)_`, MinBody: 6}},
 	})
 }
 
@@ -93,9 +96,6 @@ var (
 // client-side pacing off. The optional tweaks adjust the HTTP layer's
 // configuration after Options are applied (tests use them for short backoff).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
-	for k := range opts.Settings {
-		return nil, unknownSetting(k)
-	}
 	// RPS 0: Clerk's default depends on the kind of key (set below).
 	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "clerk", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv})
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/clerk/clerkfake"
 	"github.com/reconctl/reconctl/providers/providertest"
@@ -142,7 +144,7 @@ func TestRegisteredNoEventsAndConfig(t *testing.T) {
 	if err == nil || err.Error() != "RECONCTL_TEST_UNSET_KEY is not set; export it or set api_key_env in reconctl.yaml" {
 		t.Errorf("missing key: %v", err)
 	}
-	if _, err := New(providers.Options{APIKeyEnv: testKeyEnv, Settings: map[string]any{"x": 1}}); err == nil || !strings.Contains(err.Error(), "clerk.x: unknown key") {
+	if _, err := decodeConfig(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "x"}, {Kind: yaml.ScalarNode, Value: "1"}}}, ""); err == nil || !strings.Contains(err.Error(), "clerk.x: unknown key") {
 		t.Errorf("unknown setting: %v", err)
 	}
 	live, _ := New(providers.Options{APIKeyEnv: testKeyEnv})

@@ -6,24 +6,51 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/reconctl/reconctl/providers"
 )
 
 // Redacted replaces a secret in anything reconctl prints or stores.
 const Redacted = "[REDACTED]"
 
-// The shapes of provider secrets: Stripe secret and restricted keys
-// (sk_live_…, sk_test_…, rk_…), webhook signing secrets (whsec_…), Clerk
-// secret keys (sk_live_…/sk_test_…) and publishable keys (pk_live_…/
-// pk_test_…), WorkOS API keys (sk_…). WorkOS client ids (client_…) are not
-// secret and stay.
-// A key has a real body: at least 8 key characters after sk_/rk_/whsec_ (6
-// after pk_live_/pk_test_), dots not counted, so help text such as
+// The shapes of provider secrets come from the providers' registrations
+// (providers.Registration.KeyPatterns: Stripe's sk_/rk_/whsec_, Clerk's
+// pk_live_/pk_test_, ...). A key has a real body: at least MinBody key
+// characters after its prefix, dots not counted, so help text such as
 // "(whsec_...)" stays as written.
-var keyShape = regexp.MustCompile(`\b(?:sk|rk|whsec)_(?:[A-Za-z0-9_\-+/=]\.*){8,}|\bpk_(?:live|test)_(?:[A-Za-z0-9_\-+/=]\.*){6,}`)
+//
+// keyShape matches a whole key; keyPrefix is any value that starts like a
+// key: a setting that must name an environment variable is refused when it
+// holds one, however short. Both are built from the registrations and
+// rebuilt when they change.
+type keyRegexps struct {
+	gen       uint64
+	keyShape  *regexp.Regexp // nil: no provider registered a key shape
+	keyPrefix *regexp.Regexp
+}
 
-// keyPrefix is any value that starts like a key: a setting that must name
-// an environment variable is refused when it holds one, however short.
-var keyPrefix = regexp.MustCompile(`\b(?:sk|rk|whsec)_[A-Za-z0-9_\-+/=.]*|\bpk_(?:live|test)_[A-Za-z0-9_\-+/=.]*`)
+var keyREs atomic.Pointer[keyRegexps]
+
+func keyRegexpsNow() *keyRegexps {
+	if k := keyREs.Load(); k != nil && k.gen == providers.Generation() {
+		return k // the common case: no registration since the last build
+	}
+	gen, patterns := providers.KeyPatterns()
+	k := &keyRegexps{gen: gen}
+	if len(patterns) > 0 {
+		shapes := make([]string, len(patterns))
+		prefixes := make([]string, len(patterns))
+		for i, kp := range patterns {
+			shapes[i] = fmt.Sprintf(`\b(?:%s)(?:[A-Za-z0-9_\-+/=]\.*){%d,}`, kp.Prefix, kp.MinBody)
+			prefixes[i] = fmt.Sprintf(`\b(?:%s)[A-Za-z0-9_\-+/=.]*`, kp.Prefix)
+		}
+		k.keyShape = regexp.MustCompile(strings.Join(shapes, "|"))
+		k.keyPrefix = regexp.MustCompile(strings.Join(prefixes, "|"))
+	}
+	keyREs.Store(k)
+	return k
+}
 
 // authValue is an Authorization value: Bearer or Basic and its credentials.
 var authValue = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[^\s"',;]+`)
@@ -84,7 +111,10 @@ func ScrubSecrets(s string) string {
 		}
 	}
 	known.RUnlock()
-	return keyShape.ReplaceAllString(s, Redacted)
+	if re := keyRegexpsNow().keyShape; re != nil {
+		s = re.ReplaceAllString(s, Redacted)
+	}
+	return s
 }
 
 // ScrubError makes an error message fit to print or store: ScrubSecrets, then
@@ -109,7 +139,7 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // but holds something else — most often the key itself. The message never
 // echoes the value.
 func CheckEnvName(setting, env string) error {
-	if !envName.MatchString(env) || keyPrefix.MatchString(env) {
+	if re := keyRegexpsNow().keyPrefix; !envName.MatchString(env) || re != nil && re.MatchString(env) {
 		example := "STRIPE_API_KEY"
 		if strings.Contains(setting, "signing-secret") {
 			example = "STRIPE_WEBHOOK_SECRET" // a webhook signing secret, not an API key

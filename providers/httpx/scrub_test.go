@@ -1,8 +1,12 @@
-package httpx
+package httpx_test
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/reconctl/reconctl/providers"
+	_ "github.com/reconctl/reconctl/providers/all" // the providers register their key shapes
+	. "github.com/reconctl/reconctl/providers/httpx"
 )
 
 func TestScrubError(t *testing.T) {
@@ -62,5 +66,38 @@ func TestLookupKeyRefusesAKeyAsTheVariableName(t *testing.T) {
 	}
 	if _, err := LookupKey("RECONCTL_TEST_UNSET_KEY"); err == nil || !strings.Contains(err.Error(), "RECONCTL_TEST_UNSET_KEY is not set") {
 		t.Errorf("unset variable: %v", err)
+	}
+}
+
+// A provider with a key shape of its own registers it, and only that makes
+// the scrubber and CheckEnvName know it.
+func TestRegisteredKeyPatterns(t *testing.T) {
+	const key = "acme_live_0123456789abcdef"
+	if got := ScrubError("key " + key); got != "key "+key {
+		t.Fatalf("scrubbed before any provider registered the shape: %q", got)
+	}
+	if err := CheckEnvName("api_key_env", "acme_live_x"); err != nil {
+		t.Fatalf("CheckEnvName before the registration: %v", err)
+	}
+	providers.Register(providers.Registration{Name: "acme-test", Rank: 99,
+		New:         func(providers.Options) (providers.Provider, error) { return nil, nil },
+		KeyPatterns: []providers.KeyPattern{{Prefix: `acme_(?:live|test)_`, MinBody: 8}}})
+	t.Cleanup(func() { providers.Unregister("acme-test") })
+	if got := ScrubError("key " + key + " and acme_live_short"); got != "key [REDACTED] and acme_live_short" {
+		t.Errorf("ScrubError with the registered shape: %q", got)
+	}
+	if got := ScrubSecrets(`{"k":"` + key + `"}`); got != `{"k":"[REDACTED]"}` {
+		t.Errorf("ScrubSecrets with the registered shape: %q", got)
+	}
+	if err := CheckEnvName("api_key_env", "acme_live_x"); err == nil {
+		t.Error("CheckEnvName accepted a value shaped like the registered key")
+	}
+	// The providers' own shapes stay.
+	if got := ScrubError("stripe sk_test_4eC39HqLyjWDarjtT1zdp7dc"); got != "stripe [REDACTED]" {
+		t.Errorf("stripe key: %q", got)
+	}
+	providers.Unregister("acme-test")
+	if got := ScrubError("key " + key); got != "key "+key {
+		t.Errorf("still scrubbed after Unregister: %q", got)
 	}
 }

@@ -1,7 +1,6 @@
 package rest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -154,19 +153,11 @@ func (e *ConfigError) Error() string {
 	return loc + e.Key + ": " + e.Msg
 }
 
-// checker walks the settings map, collecting errors that name keys.
+// checker collects the problems of the rest: section, each naming its key.
 type checker struct {
 	errs  []error
 	lines map[string]int
 	file  string
-}
-
-// node is one mapping in the section.
-type node struct {
-	c    *checker
-	path string // "resources.users" (without "rest.")
-	m    map[string]any
-	seen []string
 }
 
 func (c *checker) errf(path, format string, args ...any) {
@@ -201,6 +192,7 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// describe names a value as YAML decodes it (for "want …, got …").
 func describe(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -209,7 +201,7 @@ func describe(v any) string {
 		return fmt.Sprintf("string %q", x)
 	case bool:
 		return fmt.Sprintf("bool %v", x)
-	case int, int64, float64, json.Number, uint64:
+	case int, int64, float64, uint64:
 		return fmt.Sprintf("number %v", x)
 	case map[string]any:
 		return "a mapping"
@@ -217,29 +209,6 @@ func describe(v any) string {
 		return "a list"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-func (n *node) lookup(key string) (any, bool) {
-	n.seen = append(n.seen, key)
-	v, ok := n.m[key]
-	return v, ok
-}
-
-// str reads a string; a missing or null key gives def (or an error when required).
-func (n *node) str(key string, required bool, def string) string {
-	v, ok := n.lookup(key)
-	if !ok || v == nil {
-		if required {
-			n.c.errf(join(n.path, key), "missing (required)")
-		}
-		return def
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		n.c.errf(join(n.path, key), "want a string, got %s", describe(v))
-		return def
-	}
-	return s
 }
 
 func number(v any) (float64, bool) {
@@ -252,81 +221,259 @@ func number(v any) (float64, bool) {
 		return float64(x), true
 	case float64:
 		return x, true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
 	}
 	return 0, false
 }
 
-func (n *node) integer(key string, def, lo int) int {
-	v, ok := n.lookup(key)
-	if !ok || v == nil {
-		return def
-	}
-	f, isNum := number(v)
-	if !isNum || f != math.Trunc(f) || math.Abs(f) > 1<<40 {
-		n.c.errf(join(n.path, key), "want a whole number, got %s", describe(v))
-		return def
-	}
-	if int(f) < lo {
-		n.c.errf(join(n.path, key), "must be at least %d, got %d", lo, int(f))
-		return def
-	}
-	return int(f)
+// value is one scalar setting of type T (string, bool, float64, or any)
+// as written in reconctl.yaml. A key that is missing or null is not given;
+// a value of another YAML type is given but not ok, and raw keeps it for
+// the message.
+type value[T any] struct {
+	given, ok bool
+	v         T
+	raw       any
 }
 
-func (n *node) float(key string) float64 {
-	v, ok := n.lookup(key)
-	if !ok || v == nil {
-		return 0
+func (f *value[T]) UnmarshalYAML(n *yaml.Node) error {
+	var raw any
+	if err := n.Decode(&raw); err != nil {
+		return err
 	}
-	f, isNum := number(v)
-	if !isNum || f <= 0 {
-		n.c.errf(join(n.path, key), "want a positive number, got %s", describe(v))
-		return 0
+	if raw == nil {
+		return nil
 	}
-	return f
+	f.given, f.raw = true, raw
+	switch p := any(&f.v).(type) {
+	case *string:
+		*p, f.ok = raw.(string)
+	case *bool:
+		*p, f.ok = raw.(bool)
+	case *float64:
+		*p, f.ok = number(raw)
+	case *any:
+		*p, f.ok = raw, true
+	}
+	return nil
 }
 
-func (n *node) boolean(key string) bool {
-	v, ok := n.lookup(key)
-	if !ok || v == nil {
+// section is a mapping setting decoded into T (a struct with yaml tags, or
+// a map by name). keys are the keys as written, sorted (with merged ones),
+// null values included, so unknown keys can be named; a value that is not
+// a mapping is given but not a map.
+type section[T any] struct {
+	given, isMap bool
+	raw          any
+	keys         []string
+	v            T
+}
+
+func (s *section[T]) UnmarshalYAML(n *yaml.Node) error {
+	var raw any
+	if err := n.Decode(&raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		return nil
+	}
+	s.given, s.raw = true, raw
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil
+	}
+	s.isMap, s.keys = true, sortedKeys(m)
+	return n.Decode(&s.v)
+}
+
+func (s *section[T]) has(key string) bool { return slices.Contains(s.keys, key) }
+
+// The typed shape of the rest: section (see the package comment).
+type yamlConfig struct {
+	BaseURL   value[string]                             `yaml:"base_url"`
+	Auth      section[yamlAuth]                         `yaml:"auth"`
+	Headers   section[map[string]any]                   `yaml:"headers"`
+	RPS       value[float64]                            `yaml:"rps"`
+	Resources section[map[string]section[yamlResource]] `yaml:"resources"`
+	Events    section[yamlEvents]                       `yaml:"events"`
+}
+
+var rootKeys = []string{"auth", "base_url", "events", "headers", "resources", "rps"}
+
+type yamlAuth struct {
+	Header     value[string] `yaml:"header"`
+	Prefix     value[string] `yaml:"prefix"`
+	QueryParam value[string] `yaml:"query_param"`
+	Env        value[string] `yaml:"env"`
+}
+
+var authKeys = []string{"env", "header", "prefix", "query_param"}
+
+type yamlResource struct {
+	ListPath           value[string]           `yaml:"list_path"`
+	Query              section[map[string]any] `yaml:"query"`
+	ItemsPath          value[string]           `yaml:"items_path"`
+	IDPath             value[string]           `yaml:"id_path"`
+	UpdatedAtPath      value[string]           `yaml:"updated_at_path"`
+	UpdatedAtFormat    value[string]           `yaml:"updated_at_format"`
+	Pagination         section[yamlPagination] `yaml:"pagination"`
+	GetPath            value[string]           `yaml:"get_path"`
+	GetItemPath        value[string]           `yaml:"get_item_path"`
+	DeletedPath        value[string]           `yaml:"deleted_path"`
+	EmailParam         value[string]           `yaml:"email_param"`
+	EmailPath          value[string]           `yaml:"email_path"`
+	UpdatedAfterParam  value[string]           `yaml:"updated_after_param"`
+	UpdatedAfterFormat value[string]           `yaml:"updated_after_format"`
+}
+
+var resourceKeys = []string{"deleted_path", "email_param", "email_path", "get_item_path", "get_path", "id_path", "items_path",
+	"list_path", "pagination", "query", "updated_after_format", "updated_after_param", "updated_at_format", "updated_at_path"}
+
+type yamlPagination struct {
+	Style        value[string]  `yaml:"style"`
+	Param        value[string]  `yaml:"param"`
+	NextPath     value[string]  `yaml:"next_path"`
+	HasMorePath  value[string]  `yaml:"has_more_path"`
+	PageParam    value[string]  `yaml:"page_param"`
+	PerPageParam value[string]  `yaml:"per_page_param"`
+	PerPage      value[float64] `yaml:"per_page"`
+	FirstPage    value[float64] `yaml:"first_page"`
+	OffsetParam  value[string]  `yaml:"offset_param"`
+	TotalPath    value[string]  `yaml:"total_path"`
+	NextURLPath  value[string]  `yaml:"next_url_path"`
+	LimitParam   value[string]  `yaml:"limit_param"`
+	Limit        value[float64] `yaml:"limit"`
+}
+
+type yamlEvents struct {
+	Path         value[string]                     `yaml:"path"`
+	Query        section[map[string]any]           `yaml:"query"`
+	ItemsPath    value[string]                     `yaml:"items_path"`
+	IDPath       value[string]                     `yaml:"id_path"`
+	TypePath     value[string]                     `yaml:"type_path"`
+	TimePath     value[string]                     `yaml:"time_path"`
+	TimeFormat   value[string]                     `yaml:"time_format"`
+	ObjectPath   value[string]                     `yaml:"object_path"`
+	ObjectIDPath value[string]                     `yaml:"object_id_path"`
+	SinceParam   value[string]                     `yaml:"since_param"`
+	UntilParam   value[string]                     `yaml:"until_param"`
+	SinceFormat  value[string]                     `yaml:"since_format"`
+	TypesParam   value[string]                     `yaml:"types_param"`
+	TypesStyle   value[string]                     `yaml:"types_style"`
+	Pagination   section[yamlPagination]           `yaml:"pagination"`
+	Retention    value[any]                        `yaml:"retention"`
+	Types        section[map[string]yamlEventType] `yaml:"types"`
+}
+
+var eventsKeys = []string{"id_path", "items_path", "object_id_path", "object_path", "pagination", "path", "query", "retention",
+	"since_format", "since_param", "time_format", "time_path", "type_path", "types", "types_param", "types_style", "until_param"}
+
+// yamlEventType is an entry of rest.events.types: a resource name, or
+// {resource: NAME, delete: true}.
+type yamlEventType struct {
+	raw  any
+	spec section[struct {
+		Resource value[string] `yaml:"resource"`
+		Delete   value[bool]   `yaml:"delete"`
+	}]
+}
+
+func (e *yamlEventType) UnmarshalYAML(n *yaml.Node) error {
+	if err := n.Decode(&e.raw); err != nil {
+		return err
+	}
+	if _, isMap := e.raw.(map[string]any); isMap {
+		return n.Decode(&e.spec)
+	}
+	return nil
+}
+
+// scope checks the settings of one mapping (path "resources.users",
+// without "rest.").
+type scope struct {
+	c    *checker
+	path string
+}
+
+func (s scope) at(key string) scope { return scope{c: s.c, path: join(s.path, key)} }
+
+func (s scope) errf(key, format string, args ...any) {
+	s.c.errf(join(s.path, key), format, args...)
+}
+
+// str reads a string; a missing or null key gives def (or an error when required).
+func (s scope) str(key string, f value[string], required bool, def string) string {
+	if !f.given {
+		if required {
+			s.errf(key, "missing (required)")
+		}
+		return def
+	}
+	if !f.ok {
+		s.errf(key, "want a string, got %s", describe(f.raw))
+		return def
+	}
+	return f.v
+}
+
+func (s scope) integer(key string, f value[float64], def, lo int) int {
+	if !f.given {
+		return def
+	}
+	if !f.ok || f.v != math.Trunc(f.v) || math.Abs(f.v) > 1<<40 {
+		s.errf(key, "want a whole number, got %s", describe(f.raw))
+		return def
+	}
+	if int(f.v) < lo {
+		s.errf(key, "must be at least %d, got %d", lo, int(f.v))
+		return def
+	}
+	return int(f.v)
+}
+
+func (s scope) float(key string, f value[float64]) float64 {
+	if !f.given {
+		return 0
+	}
+	if !f.ok || f.v <= 0 {
+		s.errf(key, "want a positive number, got %s", describe(f.raw))
+		return 0
+	}
+	return f.v
+}
+
+func (s scope) boolean(key string, f value[bool]) bool {
+	if f.given && !f.ok {
+		s.errf(key, "want true or false, got %s", describe(f.raw))
+	}
+	return f.v
+}
+
+// mapping says whether a mapping setting is there to read: a missing or
+// null key is not (an error when required), nor another type.
+func mapping[T any](s scope, key string, sec *section[T], required bool) bool {
+	if !sec.given {
+		if required {
+			s.errf(key, "missing (required)")
+		}
 		return false
 	}
-	b, isBool := v.(bool)
-	if !isBool {
-		n.c.errf(join(n.path, key), "want true or false, got %s", describe(v))
+	if !sec.isMap {
+		s.errf(key, "want a mapping, got %s", describe(sec.raw))
+		return false
 	}
-	return b
-}
-
-func (n *node) child(key string, required bool) *node {
-	v, ok := n.lookup(key)
-	if !ok || v == nil {
-		if required {
-			n.c.errf(join(n.path, key), "missing (required)")
-		}
-		return nil
-	}
-	m, isMap := v.(map[string]any)
-	if !isMap {
-		n.c.errf(join(n.path, key), "want a mapping, got %s", describe(v))
-		return nil
-	}
-	return &node{c: n.c, path: join(n.path, key), m: m}
+	return true
 }
 
 // strMap reads a mapping of strings (numbers and bools are accepted and
 // written as YAML shows them).
-func (n *node) strMap(key string) map[string]string {
-	ch := n.child(key, false)
-	if ch == nil {
+func (s scope) strMap(key string, sec *section[map[string]any]) map[string]string {
+	if !mapping(s, key, sec, false) {
 		return nil
 	}
+	ch := s.at(key)
 	out := map[string]string{}
-	for _, k := range sortedKeys(ch.m) {
-		switch v := ch.m[k].(type) {
+	for _, k := range sec.keys {
+		switch v := sec.v[k].(type) {
 		case string:
 			out[k] = v
 		case bool:
@@ -335,20 +482,18 @@ func (n *node) strMap(key string) map[string]string {
 			if f, ok := number(v); ok {
 				out[k] = strconv.FormatFloat(f, 'f', -1, 64)
 			} else {
-				n.c.errf(join(ch.path, k), "want a string, got %s", describe(v))
+				ch.errf(k, "want a string, got %s", describe(v))
 			}
 		}
 	}
 	return out
 }
 
-// done reports keys nobody asked for.
-func (n *node) done() {
-	for _, k := range sortedKeys(n.m) {
-		if !slices.Contains(n.seen, k) {
-			known := slices.Clone(n.seen)
-			sort.Strings(known)
-			n.c.errf(join(n.path, k), "unknown key (known: %s)", strings.Join(known, ", "))
+// done reports the keys written that are not among known.
+func (s scope) done(keys, known []string) {
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			s.errf(k, "unknown key (known: %s)", strings.Join(known, ", "))
 		}
 	}
 }
@@ -364,239 +509,256 @@ func sortedKeys(m map[string]any) []string {
 
 // checkPath validates a field path: dot-separated names, numbers index
 // lists; "" is the root.
-func (n *node) checkPath(key, p string) {
+func (s scope) checkPath(key, p string) {
 	if p == "" {
 		return
 	}
 	for seg := range strings.SplitSeq(p, ".") {
 		if seg == "" {
-			n.c.errf(join(n.path, key), "path %q has an empty segment", p)
+			s.errf(key, "path %q has an empty segment", p)
 			return
 		}
 	}
 }
 
 // checkURLPath validates a path appended to the base URL.
-func (n *node) checkURLPath(key, p string) {
+func (s scope) checkURLPath(key, p string) {
 	if p != "" && !strings.HasPrefix(p, "/") {
-		n.c.errf(join(n.path, key), "want a path starting with / (relative to base_url), got %q", p)
+		s.errf(key, "want a path starting with / (relative to base_url), got %q", p)
 	}
-}
-
-// ParseConfig validates the rest: section (as decoded from YAML: maps,
-// strings, numbers, bools) and returns it, or an error listing every
-// problem, each naming its key (errors.Join of *ConfigError).
-func ParseConfig(settings map[string]any) (*Config, error) {
-	return ParseConfigAt(settings, nil, "")
 }
 
 // DecodeConfig decodes the rest: section of reconctl.yaml (the provider's
-// providers.Registration.DecodeConfig): errors read
-// "reconctl.yaml:12: rest.resources.users.pagination.style: …".
-func DecodeConfig(section *yaml.Node, file string) (any, error) {
-	m, err := providers.SectionMap(section, file, "rest")
+// providers.Registration.DecodeConfig) into a *Config: errors read
+// "reconctl.yaml:12: rest.resources.users.pagination.style: …", each
+// problem on its own line (errors.Join of *ConfigError), the line taken
+// from the YAML node of the key.
+func DecodeConfig(node *yaml.Node, file string) (any, error) {
+	cfg, err := decodeAt(node, providers.KeyLines(node), file)
 	if err != nil {
 		return nil, err
 	}
-	return ParseConfigAt(m, providers.KeyLines(section), file)
+	return cfg, nil
 }
 
-// ParseConfigAt is ParseConfig for a section read from file, whose keys
-// are at lines (by dotted path inside the section: "resources.users.pagination.style").
-func ParseConfigAt(settings map[string]any, lines map[string]int, file string) (*Config, error) {
-	if inner, ok := settings["rest"].(map[string]any); ok && len(sortedKeys(settings)) == 1 {
-		settings = inner // the whole settings map rather than the section
-	}
+// decodeAt decodes and validates the section, whose keys are at lines (by
+// dotted path inside the section: "resources.users.pagination.style").
+func decodeAt(node *yaml.Node, lines map[string]int, file string) (*Config, error) {
 	if lines == nil {
 		lines = map[string]int{}
 	}
 	c := &checker{lines: lines, file: file}
-	if len(sortedKeys(settings)) == 0 {
+	var whole section[yamlConfig]
+	if node != nil {
+		if err := node.Decode(&whole); err != nil {
+			return nil, fmt.Errorf("%s:%d: %s: %v", file, node.Line, "rest", err)
+		}
+		// The whole settings map rather than the section.
+		if len(whole.keys) == 1 && whole.keys[0] == "rest" {
+			var inner struct {
+				Rest section[yamlConfig] `yaml:"rest"`
+			}
+			if err := node.Decode(&inner); err == nil && inner.Rest.isMap {
+				whole = inner.Rest
+			}
+		}
+	}
+	if !whole.isMap || len(whole.keys) == 0 {
 		c.errf("", "missing: the rest provider needs a rest: section with base_url and resources (see the README)")
 		return nil, errors.Join(c.errs...)
 	}
-	root := &node{c: c, m: settings}
+	y := &whole.v
+	root := scope{c: c}
 	cfg := &Config{}
-	cfg.BaseURL = root.str("base_url", false, "")
-	if a := root.child("auth", false); a != nil {
-		_, headerGiven := a.m["header"]
-		_, prefixGiven := a.m["prefix"]
-		cfg.Auth = &Auth{Header: a.str("header", false, "Authorization"), Env: a.str("env", false, ""),
-			QueryParam: a.str("query_param", false, "")}
-		def := ""
-		if strings.EqualFold(cfg.Auth.Header, "Authorization") {
-			def = "Bearer "
-		}
-		cfg.Auth.Prefix = a.str("prefix", false, def)
-		if _, given := a.m["query_param"]; given {
-			switch {
-			case cfg.Auth.QueryParam == "" || strings.ContainsAny(cfg.Auth.QueryParam, "&=?# "):
-				c.errf(join(a.path, "query_param"), "want a query parameter name, got %q", cfg.Auth.QueryParam)
-			case headerGiven || prefixGiven:
-				c.errf(join(a.path, "query_param"), "the key goes either in a header or in a query parameter: remove header/prefix, or query_param")
-			}
-			cfg.Auth.Header, cfg.Auth.Prefix = "", ""
-		} else if cfg.Auth.Header == "" || strings.ContainsAny(cfg.Auth.Header, " :\r\n") {
-			c.errf(join(a.path, "header"), "want an HTTP header name, got %q", cfg.Auth.Header)
-		}
-		a.done()
+	cfg.BaseURL = root.str("base_url", y.BaseURL, false, "")
+	if mapping(root, "auth", &y.Auth, false) {
+		cfg.Auth = parseAuth(root.at("auth"), &y.Auth)
 	}
-	cfg.Headers = root.strMap("headers")
+	cfg.Headers = root.strMap("headers", &y.Headers)
 	for k := range cfg.Headers {
 		if strings.EqualFold(k, "Authorization") || cfg.Auth != nil && strings.EqualFold(k, cfg.Auth.Header) {
 			c.errf(join("headers", k), "credentials belong in an environment variable named by rest.auth.env, not in the config file")
 		}
 	}
-	cfg.RPS = root.float("rps")
+	cfg.RPS = root.float("rps", y.RPS)
 	cfg.Resources = map[string]*Resource{}
-	if rs := root.child("resources", true); rs != nil {
-		if len(rs.m) == 0 {
+	if mapping(root, "resources", &y.Resources, true) {
+		rs := root.at("resources")
+		if len(y.Resources.keys) == 0 {
 			c.errf("resources", "empty: name at least one resource")
 		}
-		for _, name := range sortedKeys(rs.m) {
-			if r := rs.child(name, true); r != nil {
-				cfg.Resources[name] = parseResource(name, r)
+		for _, name := range y.Resources.keys {
+			if r := y.Resources.v[name]; mapping(rs, name, &r, true) {
+				cfg.Resources[name] = parseResource(name, rs.at(name), &r)
 			}
 		}
 	}
-	if ev := root.child("events", false); ev != nil {
-		cfg.Events = parseEvents(ev, cfg.Resources)
+	if mapping(root, "events", &y.Events, false) {
+		cfg.Events = parseEvents(root.at("events"), &y.Events, cfg.Resources)
 		for _, name := range sortedNames(cfg.Resources) {
 			if cfg.Resources[name].UpdatedAfterParam != "" {
 				c.errf(join(join("resources", name), "updated_after_param"), "not used when rest.events is configured (replay reads the events feed): remove one of them")
 			}
 		}
 	}
-	root.done()
+	root.done(whole.keys, rootKeys)
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
 	return cfg, nil
 }
 
-func parseResource(name string, n *node) *Resource {
-	r := &Resource{Name: name}
-	r.ListPath = n.str("list_path", true, "")
-	n.checkURLPath("list_path", r.ListPath)
-	r.Query = n.strMap("query")
-	r.ItemsPath = n.str("items_path", false, "")
-	n.checkPath("items_path", r.ItemsPath)
-	r.IDPath = n.str("id_path", true, "")
-	n.checkPath("id_path", r.IDPath)
-	if _, given := n.m["id_path"]; given && r.IDPath == "" {
-		n.c.errf(join(n.path, "id_path"), "empty: name the field holding the id (e.g. id)")
+func parseAuth(a scope, sec *section[yamlAuth]) *Auth {
+	ya := &sec.v
+	auth := &Auth{Header: a.str("header", ya.Header, false, "Authorization"), Env: a.str("env", ya.Env, false, ""),
+		QueryParam: a.str("query_param", ya.QueryParam, false, "")}
+	def := ""
+	if strings.EqualFold(auth.Header, "Authorization") {
+		def = "Bearer "
 	}
-	r.UpdatedAtPath = n.str("updated_at_path", false, "")
+	auth.Prefix = a.str("prefix", ya.Prefix, false, def)
+	if sec.has("query_param") {
+		switch {
+		case auth.QueryParam == "" || strings.ContainsAny(auth.QueryParam, "&=?# "):
+			a.errf("query_param", "want a query parameter name, got %q", auth.QueryParam)
+		case sec.has("header") || sec.has("prefix"):
+			a.errf("query_param", "the key goes either in a header or in a query parameter: remove header/prefix, or query_param")
+		}
+		auth.Header, auth.Prefix = "", ""
+	} else if auth.Header == "" || strings.ContainsAny(auth.Header, " :\r\n") {
+		a.errf("header", "want an HTTP header name, got %q", auth.Header)
+	}
+	a.done(sec.keys, authKeys)
+	return auth
+}
+
+func parseResource(name string, n scope, sec *section[yamlResource]) *Resource {
+	y := &sec.v
+	r := &Resource{Name: name}
+	r.ListPath = n.str("list_path", y.ListPath, true, "")
+	n.checkURLPath("list_path", r.ListPath)
+	r.Query = n.strMap("query", &y.Query)
+	r.ItemsPath = n.str("items_path", y.ItemsPath, false, "")
+	n.checkPath("items_path", r.ItemsPath)
+	r.IDPath = n.str("id_path", y.IDPath, true, "")
+	n.checkPath("id_path", r.IDPath)
+	if sec.has("id_path") && r.IDPath == "" {
+		n.errf("id_path", "empty: name the field holding the id (e.g. id)")
+	}
+	r.UpdatedAtPath = n.str("updated_at_path", y.UpdatedAtPath, false, "")
 	n.checkPath("updated_at_path", r.UpdatedAtPath)
-	r.UpdatedAtFormat = n.timeFormat("updated_at_format")
-	r.Pagination = parsePagination(n)
-	r.GetPath = n.str("get_path", true, "")
+	r.UpdatedAtFormat = n.timeFormat("updated_at_format", y.UpdatedAtFormat)
+	r.Pagination = parsePagination(n, &y.Pagination)
+	r.GetPath = n.str("get_path", y.GetPath, true, "")
 	n.checkURLPath("get_path", r.GetPath)
 	if r.GetPath != "" && strings.Count(r.GetPath, "{id}") != 1 {
-		n.c.errf(join(n.path, "get_path"), "want exactly one {id} placeholder, got %q", r.GetPath)
+		n.errf("get_path", "want exactly one {id} placeholder, got %q", r.GetPath)
 	}
-	r.GetItemPath = n.str("get_item_path", false, "")
+	r.GetItemPath = n.str("get_item_path", y.GetItemPath, false, "")
 	n.checkPath("get_item_path", r.GetItemPath)
-	r.DeletedPath = n.str("deleted_path", false, "")
+	r.DeletedPath = n.str("deleted_path", y.DeletedPath, false, "")
 	n.checkPath("deleted_path", r.DeletedPath)
-	r.EmailParam = n.str("email_param", false, "")
-	r.EmailPath = n.str("email_path", false, "email")
+	r.EmailParam = n.str("email_param", y.EmailParam, false, "")
+	r.EmailPath = n.str("email_path", y.EmailPath, false, "email")
 	n.checkPath("email_path", r.EmailPath)
-	r.UpdatedAfterParam = n.str("updated_after_param", false, "")
-	r.UpdatedAfterFormat = n.str("updated_after_format", false, "rfc3339")
+	r.UpdatedAfterParam = n.str("updated_after_param", y.UpdatedAfterParam, false, "")
+	r.UpdatedAfterFormat = n.str("updated_after_format", y.UpdatedAfterFormat, false, "rfc3339")
 	if !slices.Contains(sinceFormats, r.UpdatedAfterFormat) {
-		n.c.errf(join(n.path, "updated_after_format"), "unknown format %q (want %s)", r.UpdatedAfterFormat, strings.Join(sinceFormats, ", "))
+		n.errf("updated_after_format", "unknown format %q (want %s)", r.UpdatedAfterFormat, strings.Join(sinceFormats, ", "))
 	}
 	if r.UpdatedAfterParam != "" && r.UpdatedAtPath == "" {
-		n.c.errf(join(n.path, "updated_after_param"), "needs updated_at_path: incremental reads take each record's change time from it")
+		n.errf("updated_after_param", "needs updated_at_path: incremental reads take each record's change time from it")
 	}
-	n.done()
+	n.done(sec.keys, resourceKeys)
 	return r
 }
 
-func (n *node) timeFormat(key string) string {
-	f := n.str(key, false, "auto")
-	if !slices.Contains(timeFormats, f) {
-		n.c.errf(join(n.path, key), "unknown format %q (want %s)", f, strings.Join(timeFormats, ", "))
+func (s scope) timeFormat(key string, f value[string]) string {
+	v := s.str(key, f, false, "auto")
+	if !slices.Contains(timeFormats, v) {
+		s.errf(key, "unknown format %q (want %s)", v, strings.Join(timeFormats, ", "))
 		return "auto"
 	}
-	return f
+	return v
 }
 
-func parsePagination(parent *node) Pagination {
-	n := parent.child("pagination", false)
-	if n == nil {
+func parsePagination(parent scope, sec *section[yamlPagination]) Pagination {
+	if !mapping(parent, "pagination", sec, false) {
 		return Pagination{Style: StyleNone}
 	}
-	p := Pagination{Style: n.str("style", true, "")}
+	n, y := parent.at("pagination"), &sec.v
+	p := Pagination{Style: n.str("style", y.Style, true, "")}
 	if p.Style == "" {
 		return p
 	}
 	keys, ok := styleKeys[p.Style]
 	if !ok {
-		n.c.errf(join(n.path, "style"), "unknown style %q (want %s)", p.Style, strings.Join(styles, ", "))
+		n.errf("style", "unknown style %q (want %s)", p.Style, strings.Join(styles, ", "))
 		return p
 	}
 	switch p.Style {
 	case StyleCursor:
-		p.Param = n.str("param", false, "cursor")
-		p.NextPath = n.str("next_path", true, "")
+		p.Param = n.str("param", y.Param, false, "cursor")
+		p.NextPath = n.str("next_path", y.NextPath, true, "")
 		n.checkPath("next_path", p.NextPath)
-		p.HasMorePath = n.str("has_more_path", false, "")
+		p.HasMorePath = n.str("has_more_path", y.HasMorePath, false, "")
 		n.checkPath("has_more_path", p.HasMorePath)
-		p.LimitParam = n.str("limit_param", false, "")
-		p.Limit = n.integer("limit", 100, 1)
+		p.LimitParam = n.str("limit_param", y.LimitParam, false, "")
+		p.Limit = n.integer("limit", y.Limit, 100, 1)
 	case StylePage:
-		p.PageParam = n.str("page_param", false, "page")
-		p.PerPageParam = n.str("per_page_param", false, "per_page")
-		p.PerPage = n.integer("per_page", 100, 1)
-		p.FirstPage = n.integer("first_page", 1, 0)
+		p.PageParam = n.str("page_param", y.PageParam, false, "page")
+		p.PerPageParam = n.str("per_page_param", y.PerPageParam, false, "per_page")
+		p.PerPage = n.integer("per_page", y.PerPage, 100, 1)
+		p.FirstPage = n.integer("first_page", y.FirstPage, 1, 0)
 	case StyleOffset:
-		p.OffsetParam = n.str("offset_param", false, "offset")
-		p.LimitParam = n.str("limit_param", false, "limit")
-		p.Limit = n.integer("limit", 100, 1)
+		p.OffsetParam = n.str("offset_param", y.OffsetParam, false, "offset")
+		p.LimitParam = n.str("limit_param", y.LimitParam, false, "limit")
+		p.Limit = n.integer("limit", y.Limit, 100, 1)
 	case StyleLink:
-		p.LimitParam = n.str("limit_param", false, "")
-		p.Limit = n.integer("limit", 100, 1)
+		p.LimitParam = n.str("limit_param", y.LimitParam, false, "")
+		p.Limit = n.integer("limit", y.Limit, 100, 1)
 	case StyleNextURL:
-		p.NextURLPath = n.str("next_url_path", true, "")
+		p.NextURLPath = n.str("next_url_path", y.NextURLPath, true, "")
 		n.checkPath("next_url_path", p.NextURLPath)
-		p.LimitParam = n.str("limit_param", false, "")
-		p.Limit = n.integer("limit", 100, 1)
+		p.LimitParam = n.str("limit_param", y.LimitParam, false, "")
+		p.Limit = n.integer("limit", y.Limit, 100, 1)
 	}
 	if p.Style == StylePage || p.Style == StyleOffset {
-		p.TotalPath = n.str("total_path", false, "")
+		p.TotalPath = n.str("total_path", y.TotalPath, false, "")
 		n.checkPath("total_path", p.TotalPath)
 	}
+	known := append([]string{"style"}, keys...)
 	// A key of another style is a likely mix-up: say so.
-	for _, k := range sortedKeys(n.m) {
-		if k == "style" || slices.Contains(keys, k) {
+	for _, k := range sec.keys {
+		if slices.Contains(known, k) {
 			continue
 		}
 		for _, s := range styles {
 			if slices.Contains(styleKeys[s], k) {
-				n.c.errf(join(n.path, k), "not used by style %s (it takes: style, %s)", p.Style, strings.Join(keys, ", "))
-				n.seen = append(n.seen, k)
+				n.errf(k, "not used by style %s (it takes: style, %s)", p.Style, strings.Join(keys, ", "))
+				known = append(known, k)
 				break
 			}
 		}
 	}
-	n.done()
+	sort.Strings(known)
+	n.done(sec.keys, known)
 	return p
 }
 
-func parseEvents(n *node, resources map[string]*Resource) *Events {
+func parseEvents(n scope, sec *section[yamlEvents], resources map[string]*Resource) *Events {
+	y := &sec.v
 	e := &Events{}
-	e.Path = n.str("path", true, "")
+	e.Path = n.str("path", y.Path, true, "")
 	n.checkURLPath("path", e.Path)
-	e.Query = n.strMap("query")
-	e.ItemsPath = n.str("items_path", false, "")
-	e.IDPath = n.str("id_path", true, "")
-	e.TypePath = n.str("type_path", true, "")
-	e.TimePath = n.str("time_path", true, "")
-	e.TimeFormat = n.timeFormat("time_format")
-	e.ObjectPath = n.str("object_path", true, "")
-	e.ObjectIDPath = n.str("object_id_path", false, "")
+	e.Query = n.strMap("query", &y.Query)
+	e.ItemsPath = n.str("items_path", y.ItemsPath, false, "")
+	e.IDPath = n.str("id_path", y.IDPath, true, "")
+	e.TypePath = n.str("type_path", y.TypePath, true, "")
+	e.TimePath = n.str("time_path", y.TimePath, true, "")
+	e.TimeFormat = n.timeFormat("time_format", y.TimeFormat)
+	e.ObjectPath = n.str("object_path", y.ObjectPath, true, "")
+	e.ObjectIDPath = n.str("object_id_path", y.ObjectIDPath, false, "")
 	if e.ObjectIDPath == "" {
 		e.ObjectIDPath = strings.TrimPrefix(e.ObjectPath+".id", ".")
 	}
@@ -604,43 +766,45 @@ func parseEvents(n *node, resources map[string]*Resource) *Events {
 		{"time_path", e.TimePath}, {"object_path", e.ObjectPath}, {"object_id_path", e.ObjectIDPath}} {
 		n.checkPath(kv[0], kv[1])
 	}
-	e.SinceParam = n.str("since_param", false, "")
-	e.UntilParam = n.str("until_param", false, "")
-	e.SinceFormat = n.str("since_format", false, "rfc3339")
+	e.SinceParam = n.str("since_param", y.SinceParam, false, "")
+	e.UntilParam = n.str("until_param", y.UntilParam, false, "")
+	e.SinceFormat = n.str("since_format", y.SinceFormat, false, "rfc3339")
 	if !slices.Contains(sinceFormats, e.SinceFormat) {
-		n.c.errf(join(n.path, "since_format"), "unknown format %q (want %s)", e.SinceFormat, strings.Join(sinceFormats, ", "))
+		n.errf("since_format", "unknown format %q (want %s)", e.SinceFormat, strings.Join(sinceFormats, ", "))
 	}
-	e.TypesParam = n.str("types_param", false, "")
-	e.TypesStyle = n.str("types_style", false, "repeat")
+	e.TypesParam = n.str("types_param", y.TypesParam, false, "")
+	e.TypesStyle = n.str("types_style", y.TypesStyle, false, "repeat")
 	if !slices.Contains(typesStyles, e.TypesStyle) {
-		n.c.errf(join(n.path, "types_style"), "unknown style %q (want %s)", e.TypesStyle, strings.Join(typesStyles, ", "))
+		n.errf("types_style", "unknown style %q (want %s)", e.TypesStyle, strings.Join(typesStyles, ", "))
 	}
-	e.Pagination = parsePagination(n)
+	e.Pagination = parsePagination(n, &y.Pagination)
 	e.Retention = 30 * 24 * time.Hour
-	if v, ok := n.lookup("retention"); ok && v != nil {
-		d, err := parseRetention(v)
+	if y.Retention.given {
+		d, err := parseRetention(y.Retention.v)
 		if err != nil {
-			n.c.errf(join(n.path, "retention"), "%v", err)
+			n.errf("retention", "%v", err)
 		} else {
 			e.Retention = d
 		}
 	}
 	e.Types = map[string]EventType{}
-	if ts := n.child("types", true); ts != nil {
-		if len(ts.m) == 0 {
+	if mapping(n, "types", &y.Types, true) {
+		ts := n.at("types")
+		if len(y.Types.keys) == 0 {
 			n.c.errf(ts.path, "empty: map at least one event type to a resource")
 		}
-		for _, typ := range sortedKeys(ts.m) {
+		for _, typ := range y.Types.keys {
 			var et EventType
+			entry := y.Types.v[typ]
 			path := join(ts.path, typ)
-			switch v := ts.m[typ].(type) {
+			switch v := entry.raw.(type) {
 			case string:
 				et.Resource = v
 			case map[string]any:
-				tn := &node{c: n.c, path: path, m: v}
-				et.Resource = tn.str("resource", true, "")
-				et.Delete = tn.boolean("delete")
-				tn.done()
+				tn := ts.at(typ)
+				et.Resource = tn.str("resource", entry.spec.v.Resource, true, "")
+				et.Delete = tn.boolean("delete", entry.spec.v.Delete)
+				tn.done(entry.spec.keys, []string{"delete", "resource"})
 				path = join(path, "resource")
 			default:
 				n.c.errf(path, "want a resource name or {resource: NAME, delete: true}, got %s", describe(v))
@@ -652,7 +816,7 @@ func parseEvents(n *node, resources map[string]*Resource) *Events {
 			e.Types[typ] = et
 		}
 	}
-	n.done()
+	n.done(sec.keys, eventsKeys)
 	return e
 }
 

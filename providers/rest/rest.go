@@ -173,7 +173,7 @@ var (
 )
 
 // New builds the provider from Options.Config (the rest: section as
-// DecodeConfig decoded it) or else Options.Settings (the same as a map).
+// DecodeConfig decoded it; without it, New says the section is missing).
 // Options.APIBase overrides base_url, Options.APIKeyEnv overrides
 // auth.env, Options.RPS overrides rps (negative: no client-side pacing).
 // The optional tweaks adjust the HTTP layer's configuration (tests use them
@@ -185,7 +185,7 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (providers.Provi
 	cfg, ok := opts.Config.(*Config)
 	if !ok || cfg == nil {
 		var err error
-		if cfg, err = ParseConfig(opts.Settings); err != nil {
+		if cfg, err = decodeAt(nil, nil, ""); err != nil {
 			return nil, err
 		}
 	}

@@ -42,7 +42,10 @@ func newFake(t testing.TB, cfg restfake.Config) (*restfake.Fake, *httptest.Serve
 
 func build(t testing.TB, settings map[string]any, opts providers.Options) providers.Provider {
 	t.Helper()
-	opts.Settings = settings
+	opts, err := withSettings(opts, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := New(providertest.Options(opts, "", opts.APIKeyEnv), providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +227,7 @@ func TestConfigErrorsNameKeys(t *testing.T) {
 				t.Errorf("not a *ConfigError: %T", err)
 			}
 			// New reports the same.
-			if _, err2 := New(providers.Options{Settings: m}); err2 == nil || err2.Error() != err.Error() {
+			if _, err2 := newWithSettings(providers.Options{}, m); err2 == nil || err2.Error() != err.Error() {
 				t.Errorf("New: %v", err2)
 			}
 		})
@@ -275,7 +278,7 @@ func TestOptionsAndAuth(t *testing.T) {
 	f, srv := newFake(t, restfake.Config{Style: restfake.Cursor, AuthHeader: "X-Api-Key"})
 	f.Seed("users", 3, nil)
 	cfg := f.ConfigFor("https://unused.example.com", "users", "RECONCTL_TEST_UNSET_KEY")
-	if _, err := New(providers.Options{Settings: cfg}); err == nil || err.Error() != "RECONCTL_TEST_UNSET_KEY is not set; export it or set api_key_env in reconctl.yaml" {
+	if _, err := newWithSettings(providers.Options{}, cfg); err == nil || err.Error() != "RECONCTL_TEST_UNSET_KEY is not set; export it or set api_key_env in reconctl.yaml" {
 		t.Errorf("unset key: %v", err)
 	}
 	// --api-base and api_key_env win over base_url and auth.env.
@@ -309,10 +312,10 @@ func TestOptionsAndAuth(t *testing.T) {
 	}
 	// base_url missing and no --api-base; plain http to a remote host.
 	delete(cfg, "base_url")
-	if _, err := New(providers.Options{Settings: cfg}); err == nil || !strings.Contains(err.Error(), "rest.base_url: missing") {
+	if _, err := newWithSettings(providers.Options{}, cfg); err == nil || !strings.Contains(err.Error(), "rest.base_url: missing") {
 		t.Errorf("no base: %v", err)
 	}
-	if _, err := New(providers.Options{Settings: cfg, APIBase: "http://api.example.com"}); err == nil || !strings.Contains(err.Error(), "https://") {
+	if _, err := newWithSettings(providers.Options{APIBase: "http://api.example.com"}, cfg); err == nil || !strings.Contains(err.Error(), "https://") {
 		t.Errorf("plain http: %v", err)
 	}
 }

@@ -61,6 +61,9 @@ func init() {
 		New: func(o providers.Options) (providers.Provider, error) { return New(o) },
 		// The stripe: section is accepted and takes no settings yet.
 		DecodeConfig: func(*yaml.Node, string) (any, error) { return nil, nil },
+		// Secret and restricted keys (sk_live_…, sk_test_…, rk_…) and
+		// webhook signing secrets (whsec_…).
+		KeyPatterns: []providers.KeyPattern{{Prefix: `sk_`, MinBody: 8}, {Prefix: `rk_`, MinBody: 8}, {Prefix: `whsec_`, MinBody: 8}},
 	})
 }
 

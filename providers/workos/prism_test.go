@@ -26,7 +26,7 @@ func TestPrismContract(t *testing.T) {
 	rec := &providertest.Recorder{}
 	p, err := New(providers.Options{APIBase: "http://" + addr, APIKeyEnv: testKeyEnv, RPS: -1,
 		HTTPClient: &http.Client{Transport: rec},
-		Settings:   map[string]any{SettingDirectoryID: "directory_01ECAZ4NV9QMV47GW873HDCX74"}}, providertest.FastRetries)
+		Config:     Config{DirectoryID: "directory_01ECAZ4NV9QMV47GW873HDCX74"}}, providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}

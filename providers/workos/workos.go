@@ -65,6 +65,8 @@ func init() {
 		Name: "workos", Rank: 20,
 		New:          func(o providers.Options) (providers.Provider, error) { return New(o) },
 		DecodeConfig: decodeConfig,
+		// API keys (sk_…); client ids (client_…) are not secret and stay.
+		KeyPatterns: []providers.KeyPattern{{Prefix: `sk_`, MinBody: 8}},
 	})
 }
 
@@ -93,17 +95,14 @@ var (
 // New builds a WorkOS provider. Zero Options fields take the defaults above
 // (and httpx's: 5 retries, 30 s per attempt); a negative RPS turns
 // client-side pacing off (for both limiters). Options.Config is the
-// workos: section of reconctl.yaml as decoded (a Config), or Options.Settings
-// the same as a map: {directory_id: directory_…}. The
+// workos: section of reconctl.yaml as decoded (a Config: {directory_id:
+// directory_…}; none: no directory). The
 // optional tweaks adjust the HTTP layer's configuration after Options are
 // applied (tests use them for short backoff).
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
 	var dirID string
-	var err error
 	if c, ok := opts.Config.(Config); ok {
 		dirID = c.DirectoryID
-	} else if dirID, err = parseSettings(opts.Settings); err != nil {
-		return nil, err
 	}
 	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "workos", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv, RPS: DefaultRPS})
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/providertest"
 	"github.com/reconctl/reconctl/providers/workos/workosfake"
@@ -97,7 +99,7 @@ func (x *fixture) Faulted() int { return x.f.Stats().Faulted() }
 
 func (x *fixture) Provider(t *testing.T, cfg providertest.Config) providers.Provider {
 	return newProvider(t, x.srv.URL, providers.Options{Concurrency: cfg.Concurrency, Retries: cfg.Retries,
-		Settings: map[string]any{"directory_id": testDir}})
+		Config: Config{DirectoryID: testDir}})
 }
 
 func TestConformance(t *testing.T) {
@@ -122,11 +124,11 @@ func TestRegisteredAndConfigErrors(t *testing.T) {
 	if err == nil || err.Error() != "RECONCTL_TEST_UNSET_KEY is not set; export it or set api_key_env in reconctl.yaml" {
 		t.Fatalf("missing key: %v", err)
 	}
-	_, err = New(providers.Options{APIKeyEnv: testKeyEnv, Settings: map[string]any{"directory": "x"}})
+	_, err = decodeSettings(t, map[string]any{"directory": "x"})
 	if err == nil || !strings.Contains(err.Error(), "workos.directory: unknown key") {
 		t.Errorf("unknown settings key: %v", err)
 	}
-	_, err = New(providers.Options{APIKeyEnv: testKeyEnv, Settings: map[string]any{"directory_id": 12}})
+	_, err = decodeSettings(t, map[string]any{"directory_id": 12})
 	if err == nil || !strings.Contains(err.Error(), "workos.directory_id: want a string") {
 		t.Errorf("wrong settings type: %v", err)
 	}
@@ -256,7 +258,7 @@ func TestDirectoryUsers(t *testing.T) {
 	// Default pacing (RPS 0 → 50 overall, 4 for directory_users): the fake
 	// enforcing WorkOS's 4 req/s per directory never throttles us.
 	f.ResetStats()
-	paced, err := New(providers.Options{APIBase: srv.URL, APIKeyEnv: testKeyEnv, Settings: map[string]any{"directory_id": testDir}}, providertest.FastRetries)
+	paced, err := New(providers.Options{APIBase: srv.URL, APIKeyEnv: testKeyEnv, Config: Config{DirectoryID: testDir}}, providertest.FastRetries)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +402,7 @@ func TestEvents(t *testing.T) {
 		t.Errorf("unmapped type: %+v", evs)
 	}
 	// A configured directory adds dsync.user.* to the defaults.
-	pd := newProvider(t, srv.URL, providers.Options{Settings: map[string]any{"directory_id": testDir}})
+	pd := newProvider(t, srv.URL, providers.Options{Config: Config{DirectoryID: testDir}})
 	if evs = collect(t, pd, providers.EventQuery{Since: base.Add(-time.Minute)}); len(evs) != 252 {
 		t.Errorf("with a directory: %d events, want 252", len(evs))
 	}
@@ -521,4 +523,18 @@ func TestEventsErrors(t *testing.T) {
 	if p.EventRetention() != 30*24*time.Hour {
 		t.Error("retention")
 	}
+}
+
+// decodeSettings decodes m as the workos: section of reconctl.yaml.
+func decodeSettings(t testing.TB, m map[string]any) (any, error) {
+	t.Helper()
+	src, err := yaml.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return decodeConfig(doc.Content[0], "")
 }
