@@ -50,9 +50,31 @@ func parseTimeString(s string) (time.Time, bool) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
 		return unixTime(f, 0), true
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05Z07:00", "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
+	if t, ok := ParseTimeText(s); ok {
+		return t.UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// TimeLayouts are the timestamp text layouts reconctl reads, from provider
+// records and from the app's state alike: RFC 3339 (with or without
+// fractional seconds), the same without a zone (UTC), with a space instead
+// of the T, and a bare date (midnight UTC). A fraction is optional in each.
+var TimeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02",
+}
+
+// ParseTimeText parses timestamp text in one of TimeLayouts, keeping its
+// zone. It is the one text-time parser: ParseTime (app state, exports), the
+// engine's time compare mode and the REST provider all read text with it.
+func ParseTimeText(s string) (time.Time, bool) {
+	for _, l := range TimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
 		}
 	}
 	return time.Time{}, false
