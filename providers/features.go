@@ -15,6 +15,12 @@ type Features struct {
 	// EmailLookup finds objects by email (check-user); nil: check-user
 	// lists the resource instead.
 	EmailLookup EmailFinder
+	// EmailSearch finds an email in any case through a search API
+	// (check-user --search); nil: none.
+	EmailSearch EmailSearcher
+	// EmailNote explains how EmailLookup matches (shown when nothing did);
+	// nil: nothing to add.
+	EmailNote EmailLookupNoter
 	// Related lists a parent's dependants (a Stripe customer's
 	// subscriptions); nil: objects have none.
 	Related RelatedLister
@@ -43,6 +49,12 @@ func (f Features) Fill(x any) Features {
 	if f.EmailLookup == nil {
 		f.EmailLookup, _ = x.(EmailFinder)
 	}
+	if f.EmailSearch == nil {
+		f.EmailSearch, _ = x.(EmailSearcher)
+	}
+	if f.EmailNote == nil {
+		f.EmailNote, _ = x.(EmailLookupNoter)
+	}
 	if f.Related == nil {
 		f.Related, _ = x.(RelatedLister)
 	}
@@ -64,6 +76,12 @@ func (f Features) Mask(keep Features) Features {
 	}
 	if keep.EmailLookup == nil {
 		f.EmailLookup = nil
+	}
+	if keep.EmailSearch == nil {
+		f.EmailSearch = nil
+	}
+	if keep.EmailNote == nil {
+		f.EmailNote = nil
 	}
 	if keep.Related == nil {
 		f.Related = nil

@@ -28,6 +28,10 @@ func (eventful) EventRetention() time.Duration { return time.Hour }
 func (eventful) FindByEmail(context.Context, string, string) ([]providers.Record, error) {
 	return nil, nil
 }
+func (eventful) SearchByEmail(context.Context, string, string) ([]providers.Record, error) {
+	return nil, nil
+}
+func (eventful) EmailLookupNote() string { return "exact" }
 
 // masked wraps a provider and keeps only its email lookup.
 type masked struct{ providers.Provider }
@@ -42,11 +46,11 @@ func TestFeaturesFillMask(t *testing.T) {
 		t.Errorf("bare provider: %+v", f)
 	}
 	f := providers.FeaturesOf(eventful{})
-	if f.Events == nil || f.EmailLookup == nil || f.Related != nil || f.WebhookSigner != nil || f.EventTypes != nil {
+	if f.Events == nil || f.EmailLookup == nil || f.EmailSearch == nil || f.EmailNote == nil || f.Related != nil || f.WebhookSigner != nil || f.EventTypes != nil {
 		t.Errorf("Fill: %+v", f)
 	}
 	m := providers.FeaturesOf(masked{eventful{}})
-	if m.Events != nil || m.EmailLookup == nil {
+	if m.Events != nil || m.EmailLookup == nil || m.EmailSearch != nil || m.EmailNote != nil {
 		t.Errorf("Mask kept %+v", m)
 	}
 	if providers.FeaturesOf(nil) != (providers.Features{}) {

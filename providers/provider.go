@@ -102,6 +102,18 @@ type EmailFinder interface {
 	FindByEmail(ctx context.Context, resource, email string) ([]Record, error)
 }
 
+// EmailSearcher is implemented by providers with a search API that finds an
+// email in any case (Stripe's /v1/customers/search); check-user --search.
+type EmailSearcher interface {
+	SearchByEmail(ctx context.Context, resource, email string) ([]Record, error)
+}
+
+// EmailLookupNoter explains how a provider's email lookup matches, shown
+// when nothing matched.
+type EmailLookupNoter interface {
+	EmailLookupNote() string
+}
+
 // RelatedLister is implemented by providers whose objects have dependants
 // (a Stripe customer's subscriptions). It returns the resources related to
 // parentResource and streams one parent's related records.

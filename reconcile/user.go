@@ -143,7 +143,7 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 			u.Message = fmt.Sprintf("no %s with email %s, locally or at %s", u.Resource, u.Query, p.Name())
 			if search {
 				u.Message += "; its search API found none either (its results can lag up to a minute behind changes)"
-			} else if n, ok := p.(emailLookupNoter); ok {
+			} else if n := providers.FeaturesOf(p).EmailNote; n != nil {
 				u.Message += "; " + n.EmailLookupNote()
 			}
 			return nil, nil
@@ -347,18 +347,6 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 	return res, nil
 }
 
-// emailSearcher is a provider with a search API that can find an email in
-// any case (Stripe's /v1/customers/search); check-user --search uses it.
-type emailSearcher interface {
-	SearchByEmail(ctx context.Context, resource, email string) ([]providers.Record, error)
-}
-
-// emailLookupNoter explains how a provider's email lookup matches, shown
-// when nothing matched.
-type emailLookupNoter interface {
-	EmailLookupNote() string
-}
-
 // findByEmail looks an email up locally and at the provider (and, with
 // search, through the provider's search API) and returns the distinct
 // matches, the provider records it read, and which ids only the search found.
@@ -431,7 +419,8 @@ func findByEmail(ctx context.Context, p providers.Provider, store localstate.Sto
 	}
 	bySearch := map[string]bool{}
 	if search {
-		sr, ok := p.(emailSearcher)
+		sr := providers.FeaturesOf(p).EmailSearch
+		ok := sr != nil
 		if !ok {
 			return nil, nil, nil, fmt.Errorf("--search: %s has no search API; look the user up by id", p.Name())
 		}
