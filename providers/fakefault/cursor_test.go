@@ -32,6 +32,9 @@ func TestCursorPage(t *testing.T) {
 		{"filtered backward start", even, 3, 5, false, []int{10, 12}, false, true},
 		{"bound clamped high", all, 99, 2, false, []int{16, 17}, true, false},
 		{"bound clamped low", all, -4, 2, true, []int{10, 11}, false, true},
+		// Only the entry right next to the page is accepted on that side.
+		{"more before is the neighbour", func(v int) bool { return v >= 12 }, 3, 2, true, []int{13, 14}, true, true},
+		{"more after is the neighbour", func(v int) bool { return v <= 14 }, 4, 2, false, []int{12, 13}, true, true},
 		{"none accepted", func(int) bool { return false }, 0, 3, true, nil, false, false},
 	} {
 		p := CursorPage(len(list), at, tc.ok, tc.bound, tc.limit, tc.forward)
