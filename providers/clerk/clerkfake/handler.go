@@ -284,7 +284,7 @@ func (f *Fake) list(q url.Values, count bool) response {
 			return invalidParam("starting_after", "starting_after must be the id of an existing user")
 		}
 	}
-	page := hits[start:min(start+int(limit), len(hits))]
+	page := fakefault.CursorPage(len(hits), func(k int) *entry { return hits[k] }, func(*entry) bool { return true }, start, int(limit), true).Items
 	var b bytes.Buffer
 	b.WriteByte('[')
 	for i, e := range page {

@@ -230,8 +230,9 @@ func (f *Fake) list(r *http.Request, c *collection, q url.Values) response {
 			// Positions by sort order, so a deleted cursor object still works.
 			start = sort.Search(len(hits), func(i int) bool { return cmpEntry(hits[i], e) > 0 })
 		}
-		page = hits[start:min(start+limit, len(hits))]
-		more := start+limit < len(hits)
+		pg := fakefault.CursorPage(len(hits), func(k int) *entry { return hits[k] }, func(*entry) bool { return true }, start, limit, true)
+		page = pg.Items
+		more := pg.MoreAfter
 		next := ""
 		if more {
 			next = "c_" + base64.RawURLEncoding.EncodeToString([]byte(page[len(page)-1].id))

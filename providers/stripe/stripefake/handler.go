@@ -426,43 +426,25 @@ func (f *Fake) list(res string, c *collection, q url.Values) response {
 		}
 		return first(func(x *entry) bool { return !less(x, e) }), nil
 	}
-	var items []*entry
-	hasMore := false
+	// List order is newest first over s[lo:hi]; the cursor bounds it.
+	bound, forward := 0, true
 	if hasBefore {
 		pos, bad := cursorPos(before, "ending_before")
 		if bad != nil {
 			return *bad
 		}
-		lo = max(lo, pos+1)
-		for i := lo; i < hi; i++ {
-			if match(s[i]) {
-				if len(items) == limit {
-					hasMore = true
-					break
-				}
-				items = append(items, s[i])
-			}
+		bound, forward = hi-max(lo, pos+1), false
+	} else if hasAfter {
+		pos, bad := cursorPos(after, "starting_after")
+		if bad != nil {
+			return *bad
 		}
-		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
-			items[i], items[j] = items[j], items[i]
-		}
-	} else {
-		if hasAfter {
-			pos, bad := cursorPos(after, "starting_after")
-			if bad != nil {
-				return *bad
-			}
-			hi = min(hi, pos)
-		}
-		for i := hi - 1; i >= lo; i-- {
-			if match(s[i]) {
-				if len(items) == limit {
-					hasMore = true
-					break
-				}
-				items = append(items, s[i])
-			}
-		}
+		hi = min(hi, pos)
+	}
+	pg := fakefault.CursorPage(max(hi-lo, 0), func(k int) *entry { return s[hi-1-k] }, match, bound, limit, forward)
+	items, hasMore := pg.Items, pg.MoreAfter
+	if !forward {
+		hasMore = pg.MoreBefore
 	}
 
 	var b bytes.Buffer

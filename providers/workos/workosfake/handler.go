@@ -295,54 +295,30 @@ func (f *Fake) list(kind string, q url.Values) response {
 		}
 		return e, nil
 	}
-	var page []*entry
-	var first, last int // list-order positions bracketing the page
+	bound, forward := 0, true
 	switch {
 	case before != "":
 		cx, bad := cursor(before, "before")
 		if bad != nil {
 			return *bad
 		}
-		end := sort.Search(n, func(k int) bool { return !comesAfter(cx, at(k)) })
-		first, last = end, end-1
-		for k := end - 1; k >= 0 && len(page) < limit; k-- {
-			if ok(at(k)) {
-				page = append(page, at(k))
-				first = k
-			}
+		bound = sort.Search(n, func(k int) bool { return !comesAfter(cx, at(k)) })
+		forward = false
+	case after != "":
+		cx, bad := cursor(after, "after")
+		if bad != nil {
+			return *bad
 		}
-		slices.Reverse(page)
-	default:
-		start := 0
-		if after != "" {
-			cx, bad := cursor(after, "after")
-			if bad != nil {
-				return *bad
-			}
-			start = sort.Search(n, func(k int) bool { return comesAfter(at(k), cx) })
-		}
-		first, last = start, start-1
-		for k := start; k < n && len(page) < limit; k++ {
-			if ok(at(k)) {
-				page = append(page, at(k))
-				last = k
-			}
-		}
+		bound = sort.Search(n, func(k int) bool { return comesAfter(at(k), cx) })
 	}
+	pg := fakefault.CursorPage(n, at, ok, bound, limit, forward)
+	page := pg.Items
 	var mdBefore, mdAfter any
-	if len(page) > 0 {
-		for k := first - 1; k >= 0; k-- {
-			if ok(at(k)) {
-				mdBefore = page[0].id
-				break
-			}
-		}
-		for k := last + 1; k < n; k++ {
-			if ok(at(k)) {
-				mdAfter = page[len(page)-1].id
-				break
-			}
-		}
+	if pg.MoreBefore {
+		mdBefore = page[0].id
+	}
+	if pg.MoreAfter {
+		mdAfter = page[len(page)-1].id
 	}
 	var b bytes.Buffer
 	b.WriteString(`{"object":"list","data":[`)
