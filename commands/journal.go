@@ -349,23 +349,8 @@ func (r *run) recordRecordFreshness(ctx context.Context, provider string, drift 
 	if len(rows) == 0 {
 		return
 	}
-	err := inTx(ctx, r.j.Begin, func(tx localstate.Tx) error { return r.j.RecordVersions(ctx, tx, rows) })
+	err := localstate.InTx(ctx, r.j.Begin, func(tx localstate.Tx) error { return r.j.RecordVersions(ctx, tx, rows) })
 	if err != nil {
 		r.s.Logger.Warn("could not record the records' freshness in the journal", "err", err)
 	}
-}
-
-// inTx runs fn in a transaction from begin — a state store's
-// (Features().Begin) or the journal's own (Journal.Begin) — and commits it,
-// or rolls it back when fn fails.
-func inTx(ctx context.Context, begin func(context.Context) (localstate.Tx, error), fn func(localstate.Tx) error) error {
-	tx, err := begin(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

@@ -74,3 +74,18 @@ func (t *sqlTx) Savepoint(ctx context.Context, fn func() error) error {
 	_, err = t.ExecContext(ctx, "RELEASE "+name)
 	return err
 }
+
+// InTx runs fn in a transaction from begin — a state store's
+// (Features().Begin) or the journal's own (Journal.Begin) — and commits it,
+// or rolls it back when fn fails.
+func InTx(ctx context.Context, begin func(context.Context) (Tx, error), fn func(Tx) error) error {
+	tx, err := begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -114,6 +114,13 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 	if last == nil && len(todo) > 0 && rep.Summary[OutcomeFailed] == 0 {
 		last = &todo[len(todo)-1].e
 	}
+	return checkpoint(ctx, env, job, events, last, rep)
+}
+
+// checkpoint stores the newest event processed before any failure (last, or
+// with no failure the newest fetched) as the run's cursor and checkpoint; a
+// failed event leaves drift (exit 2) for the next run to retry.
+func checkpoint(ctx context.Context, env *Env, job jobSpec, events []providers.Event, last *providers.Event, rep *Report) error {
 	if last == nil && len(events) > 0 && rep.Summary[OutcomeFailed] == 0 {
 		last = &events[len(events)-1]
 	}

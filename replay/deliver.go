@@ -64,19 +64,7 @@ func deliver(ctx context.Context, env *Env, job jobSpec, events []providers.Even
 		last = &todo[i]
 	}
 	sortEvents(rep)
-	if last == nil && rep.Summary[OutcomeFailed] == 0 && len(events) > 0 {
-		last = &events[len(events)-1]
-	}
-	if last != nil {
-		rep.Cursor = last.ID
-		if err := env.Journal.SetCheckpoint(ctx, nil, job.checkpoint, last.ID, last.Created, env.RunID); err != nil {
-			return err
-		}
-	}
-	if rep.Summary[OutcomeFailed] > 0 {
-		rep.ExitCode = reconcile.ExitDrift
-	}
-	return nil
+	return checkpoint(ctx, env, job, events, last, rep)
 }
 
 const deliveryAttempts = 5

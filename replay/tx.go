@@ -30,14 +30,14 @@ func sharesTx(store localstate.Store, journalInState bool) bool {
 // inStateTx runs fn in one transaction of store (sharesTx said yes): fn's
 // error rolls it all back.
 func inStateTx(ctx context.Context, store localstate.Store, fn func(stateTx) error) error {
-	return inTx(ctx, store.Features().Begin, func(tx localstate.Tx) error {
+	return localstate.InTx(ctx, store.Features().Begin, func(tx localstate.Tx) error {
 		return fn(seamTx{tx})
 	})
 }
 
 // inJournalTx runs fn in one transaction of the journal's database.
 func inJournalTx(ctx context.Context, j *journal.Journal, fn func(journal.Querier) error) error {
-	return inTx(ctx, j.Begin, func(tx localstate.Tx) error { return fn(tx) })
+	return localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return fn(tx) })
 }
 
 // seamTx is a localstate.Tx seen as a stateTx: the journal's querier is the
@@ -45,15 +45,3 @@ func inJournalTx(ctx context.Context, j *journal.Journal, fn func(journal.Querie
 type seamTx struct{ localstate.Tx }
 
 func (t seamTx) Journal() journal.Querier { return t.Tx }
-
-func inTx(ctx context.Context, begin func(context.Context) (localstate.Tx, error), fn func(localstate.Tx) error) error {
-	tx, err := begin(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
-}
