@@ -33,7 +33,7 @@ column (--allow-absent-path PATH confirms it).
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
    reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'
-   reconctl diff --provider file:testdata/demo/provider.json --state testdata/demo/app.db
+   reconctl diff -c testdata/demo/reconctl.yaml   # the bundled demo data, offline
    reconctl diff --apply --max-changes 50
 
 EXIT STATUS:

@@ -128,9 +128,19 @@ func ScrubError(s string) string {
 	s = ScrubSecrets(s)
 	s = authValue.ReplaceAllString(s, "$1 "+Redacted)
 	s = secretParam.ReplaceAllString(s, "${1}"+Redacted)
-	s = secretField.ReplaceAllString(s, "${1}"+Redacted)
+	s = secretField.ReplaceAllStringFunc(s, func(m string) string {
+		sub := secretField.FindStringSubmatch(m)
+		if ownWords[sub[2]] {
+			return m // reconctl's own message ("api_key: unknown key"), not a value
+		}
+		return sub[1] + Redacted
+	})
 	return urlQuery.ReplaceAllString(s, "${1}?…")
 }
+
+// ownWords are the words reconctl's own errors put after "name:" (a config
+// key that happens to contain "key" or "token"): never a secret's value.
+var ownWords = map[string]bool{"unknown": true, "missing": true, "required": true, "invalid": true, "expected": true}
 
 // envName is a portable environment variable name.
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -101,3 +101,16 @@ func TestRegisteredKeyPatterns(t *testing.T) {
 		t.Errorf("still scrubbed after Unregister: %q", got)
 	}
 }
+
+// A config error about a key whose name looks secret keeps its words: only
+// values are scrubbed ("b.yaml:3: api_key: unknown key" is reconctl's own).
+func TestScrubKeepsConfigErrorWords(t *testing.T) {
+	for _, s := range []string{"b.yaml:3: api_key: unknown key (known: provider, state)", "b.yaml:3: token_x: unknown key (known: state)", "rest.auth.token: missing (set it)"} {
+		if got := ScrubError(s); got != s {
+			t.Errorf("ScrubError(%q) = %q", s, got)
+		}
+	}
+	if got := ScrubError("X-Api-Key: abcd1234efgh"); strings.Contains(got, "abcd1234efgh") {
+		t.Errorf("header value kept: %q", got)
+	}
+}
