@@ -52,6 +52,8 @@ func replaceOnce(s, old, new string) string {
 }
 
 func init() {
-	Register(Backend{Name: "postgres", Title: "a PostgreSQL database", Schemes: []string{"postgres", "postgresql"}, Open: notYet("PostgreSQL"), Redact: redactURL})
-	Register(Backend{Name: "mysql", Title: "a MySQL database", Schemes: []string{"mysql"}, Open: notYet("MySQL"), Redact: redactURL})
+	// Open comes from each server's own file (postgres.go, mysql.go); the
+	// journal place and the server lock are shared by both.
+	Register(Backend{Name: "postgres", Title: "a PostgreSQL database", Schemes: []string{"postgres", "postgresql"}, Open: openPostgres, Redact: redactURL})
+	Register(Backend{Name: "mysql", Title: "a MySQL database", Schemes: []string{"mysql"}, Open: openMySQL, Redact: redactURL})
 }
