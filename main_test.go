@@ -35,3 +35,14 @@ func TestScripts(t *testing.T) {
 		Cmds: scriptCmds,
 	})
 }
+
+// TestStores runs the store-parameterized scripts in testdata/stores once
+// per store: TestStores/sqlite/NAME, TestStores/postgres/NAME,
+// TestStores/mysql/NAME (see scriptcmds_stores_test.go). A server that does
+// not answer, or whose store has not landed yet, skips with a message
+// (RECONCTL_TEST_SERVERS=require turns an unreachable server into a failure).
+func TestStores(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { runStoreScripts(t, kind) })
+	}
+}
