@@ -43,6 +43,16 @@ func TestScripts(t *testing.T) {
 // (RECONCTL_TEST_SERVERS=require turns an unreachable server into a failure).
 func TestStores(t *testing.T) {
 	for _, kind := range storeKinds {
-		t.Run(kind, func(t *testing.T) { runStoreScripts(t, kind) })
+		t.Run(kind, func(t *testing.T) { runStoreScripts(t, kind, "testdata/stores", true) })
+	}
+}
+
+// TestStoreHarness checks TestStores' own machinery on every store (a
+// database per script, the db command's one text for every store, users,
+// conditions) with scripts that never run reconctl, so it runs on the
+// servers before their stores land.
+func TestStoreHarness(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { runStoreScripts(t, kind, "testdata/storeharness", false) })
 	}
 }
