@@ -146,6 +146,11 @@ func loadSettings(c *cli.Context, io IO) (*Settings, error) {
 	s.State = pick("state", cfg.State)
 	s.Journal = pick("journal", cfg.Journal)
 	s.Server = localstate.ServerOptions{PasswordEnv: cfg.PasswordEnv, Schema: cfg.Schema}
+	for _, loc := range []string{s.State, s.Journal} {
+		if localstate.HasPassword(loc) {
+			s.Logger.Warn("a password is written in the DSN " + localstate.RedactLocation(loc) + ": it works, but anyone who can read the command line or the config sees it; use PGPASSWORD or ~/.pgpass (Postgres), or password_env: in reconctl.yaml")
+		}
+	}
 	s.RPS, s.Conc = cfg.RPS, cfg.Concurrency
 	if c.IsSet("rps") {
 		s.RPS = c.Float64("rps")
