@@ -441,7 +441,7 @@ func (g *gate) open()  { g.once2.Do(func() { close(g.released) }) }
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // setpassword VAR DSN PASSWORD: sets VAR to DSN with its user's password
-// replaced by PASSWORD.
+// replaced by PASSWORD (- : without a password).
 func cmdSetPassword(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 3 {
 		ts.Fatalf("usage: setpassword VAR DSN PASSWORD")
@@ -452,5 +452,8 @@ func cmdSetPassword(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("setpassword: the DSN names no user")
 	}
 	u.User = url.UserPassword(u.User.Username(), args[2])
+	if args[2] == "-" {
+		u.User = url.User(u.User.Username())
+	}
 	ts.Setenv(args[0], u.String())
 }
