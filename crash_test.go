@@ -136,10 +136,13 @@ func (c *crashState) runningRuns() int {
 	return n
 }
 
-// writing reports whether a transaction other than ours has written to the
+// writing reports whether a transaction other than ours is writing to the
 // state: SQLite's rollback journal beside the file; on Postgres a session
-// of the database with a transaction id; on MariaDB an InnoDB transaction
-// of a session on the database that modified rows.
+// of the database with a transaction id; on MariaDB a session of the
+// database running a write into customers (the apply's batches), or an
+// InnoDB transaction of one that modified rows (information_schema.innodb_trx
+// does not list every such transaction at every moment, so it is not the
+// only sign).
 func (c *crashState) writing() bool {
 	switch c.kind {
 	case "sqlite":
@@ -149,7 +152,11 @@ func (c *crashState) writing() bool {
 		n, err := c.query(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`, 0)
 		return err == nil && n > 0
 	case "mysql":
-		n, err := c.query(`SELECT count(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID() AND t.trx_rows_modified > 0`, 0)
+		n, err := c.query("SELECT count(*) FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID() AND (info LIKE 'INSERT INTO `customers`%' OR info LIKE 'UPDATE `customers`%' OR info LIKE 'DELETE%`customers`%')", 0)
+		if err == nil && n > 0 {
+			return true
+		}
+		n, err = c.query(`SELECT count(*) FROM information_schema.innodb_trx t JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.db = DATABASE() AND p.id <> CONNECTION_ID() AND t.trx_rows_modified > 0`, 0)
 		return err == nil && n > 0
 	}
 	return false
@@ -168,10 +175,43 @@ func (c *crashState) resync(extra ...string) *exec.Cmd {
 	return reconctl(c.dir, args...)
 }
 
+// proc is a started reconctl whose exit is watched.
+type proc struct {
+	cmd    *exec.Cmd
+	out    strings.Builder // stdout and stderr, unless the caller set them
+	done   chan struct{}
+	err    error
+	exited bool
+}
+
+func start(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	return p
+}
+
+func (p *proc) wait() error { <-p.done; return p.err }
+
+func (p *proc) hasExited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // waitForWrite waits until the run is journaled as running and then until
 // its apply's write transaction has started (see writing; the journal's own
 // first writes come earlier).
-func waitForWrite(t *testing.T, cmd *exec.Cmd, c *crashState) {
+func waitForWrite(t *testing.T, p *proc, c *crashState) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	running := false
@@ -184,8 +224,8 @@ func waitForWrite(t *testing.T, cmd *exec.Cmd, c *crashState) {
 			}
 			return
 		}
-		if cmd.ProcessState != nil {
-			t.Fatal("reconctl exited before writing")
+		if p.hasExited() {
+			t.Fatalf("reconctl exited (%v) before its write was seen (journaled as running: %v)\n%s", p.err, running, p.out.String())
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -233,6 +273,7 @@ func allOrNothing(t *testing.T, c *crashState, n int, notApplied string) int {
 	default:
 		t.Fatalf("the state has %d of %d rows: want all or nothing", got, n)
 	}
+	t.Logf("afterwards the state has %d of %d rows; the journal shows the run as %v", got, n, run["status"])
 	return got
 }
 
@@ -248,15 +289,12 @@ func TestKillMidApply(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		const n = 60000
 		c := bigFixture(t, kind, n)
-		cmd := c.resync()
-		if err := cmd.Start(); err != nil {
+		p := start(t, c.resync())
+		waitForWrite(t, p, c)
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitForWrite(t, cmd, c)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		_ = cmd.Wait()
+		_ = p.wait()
 
 		got := allOrNothing(t, c, n, "incomplete")
 		if kind == "sqlite" && got != 0 {
@@ -286,20 +324,15 @@ func TestInterruptMidApply(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		const n = 60000
 		c := bigFixture(t, kind, n)
-		cmd := c.resync()
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
+		p := start(t, c.resync())
+		waitForWrite(t, p, c)
+		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
-		waitForWrite(t, cmd, c)
-		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
+		err := p.wait()
 		got := allOrNothing(t, c, n, "interrupted")
 		if ee, ok := err.(*exec.ExitError); got == 0 && (!ok || ee.ExitCode() != 1) {
-			t.Fatalf("exit = %v, want 1\n%s", err, stderr.String())
+			t.Fatalf("exit = %v, want 1\n%s", err, p.out.String())
 		}
 		if kind == "sqlite" && got != 0 {
 			t.Fatalf("after Ctrl-C mid-write the SQLite state has %d rows: want 0", got)
@@ -315,10 +348,7 @@ func TestOneWriter(t *testing.T) {
 	}
 	forEachStore(t, func(t *testing.T, kind string) {
 		c := bigFixture(t, kind, 60000)
-		first := c.resync()
-		if err := first.Start(); err != nil {
-			t.Fatal(err)
-		}
+		first := start(t, c.resync())
 		waitForWrite(t, first, c)
 		out, err := reconctl(c.dir, "diff", "--apply", "--provider", "file:provider.json", "--state", c.location).CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
@@ -331,8 +361,8 @@ func TestOneWriter(t *testing.T) {
 		if err != nil {
 			t.Fatalf("with --wait: %v\n%s", err, out)
 		}
-		if err := first.Wait(); err != nil {
-			t.Fatalf("first writer: %v", err)
+		if err := first.wait(); err != nil {
+			t.Fatalf("first writer: %v\n%s", err, first.out.String())
 		}
 	})
 }
@@ -348,26 +378,19 @@ func TestKillAfterCommit(t *testing.T) {
 	forEachStore(t, func(t *testing.T, kind string) {
 		const n = 60000
 		c := bigFixture(t, kind, n)
-		cmd := c.resync()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
+		p := start(t, c.resync())
 		deadline := time.Now().Add(3 * time.Minute)
 		for c.rowsNow() < n {
-			select {
-			case <-exited:
-				t.Fatal("reconctl exited before its writes were seen")
-			default:
+			if p.hasExited() {
+				t.Fatalf("reconctl exited (%v) before its writes were seen\n%s", p.err, p.out.String())
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("the apply never committed")
 			}
 			time.Sleep(time.Millisecond)
 		}
-		cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.wait()
 
 		run := lastRun(t, c)
 		counts, _ := run["counts"].(map[string]any)
