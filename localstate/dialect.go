@@ -43,6 +43,11 @@ type sqlDialect interface {
 	// with table-qualified columns, or "") holds. types are the key's
 	// column then cols' (for a server's casts of the VALUES' parameters).
 	updateFrom(table, key string, cols []string, types []*column, values, live string) string
+	// txAbortsOnError: a failed statement leaves the transaction able to
+	// roll back only (Postgres), so the writer cannot retry a failed
+	// batch's rows one by one to name the one at fault (the server's error
+	// names it).
+	txAbortsOnError() bool
 
 	// What the SQLite store (sqlite.go) and each server store (postgres.go,
 	// mysql.go) answer in their own way; the generic store (sqlstore.go)
@@ -157,6 +162,8 @@ func (sqliteDialect) upsertClause(key string, set []string) string {
 	}
 	return fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", key, strings.Join(set, ", "))
 }
+
+func (sqliteDialect) txAbortsOnError() bool { return false }
 
 func (sqliteDialect) inserted(col string) string { return "excluded." + col }
 

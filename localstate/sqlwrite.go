@@ -372,6 +372,9 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	batchErr := err
+	if batchErr != nil && w.d.txAbortsOnError() {
+		return w.fail(b.p, Change{Table: b.p.t, Op: b.changeOp(), Key: b.keys[0]}, batchErr)
+	}
 	one, err := w.batchStmt(ctx, tx, 1)
 	if err != nil {
 		return w.fail(b.p, Change{Table: b.p.t, Op: b.changeOp(), Key: b.keys[0]}, err)
