@@ -53,7 +53,15 @@ func openPG(ctx context.Context, loc string, opts OpenOptions) (*pgStore, error)
 		busy = DefaultBusyTimeout
 		opts.BusyTimeout = busy
 	}
-	db, err := openPool(ctx, pgWithLockTimeout(loc, busy), ServerOptions{PasswordEnv: opts.PasswordEnv, Schema: opts.Schema})
+	// lock_timeout bounds every lock wait of the session: a row another
+	// session holds makes a write wait at most busy, then fail with 55P03
+	// (a DSN that sets lock_timeout itself keeps it).
+	so := opts.Server
+	so.Settings = map[string]string{"lock_timeout": strconv.FormatInt(max(busy.Milliseconds(), 1), 10)}
+	for k, v := range opts.Server.Settings {
+		so.Settings[k] = v
+	}
+	db, err := openPool(ctx, loc, so)
 	if err != nil {
 		return nil, pgConnectError(err, loc)
 	}
@@ -67,24 +75,6 @@ func openPG(ctx context.Context, loc string, opts OpenOptions) (*pgStore, error)
 		s.snap, s.rq = snap, snap
 	}
 	return s, nil
-}
-
-// pgWithLockTimeout bounds every lock wait of the session: a row another
-// session holds makes a write wait at most busy, then fail with 55P03
-// (pgx passes an unknown DSN parameter to the server as a setting). A DSN
-// that sets lock_timeout itself keeps it.
-func pgWithLockTimeout(loc string, busy time.Duration) string {
-	u, err := url.Parse(loc)
-	if err != nil {
-		return loc // pgConfig explains it
-	}
-	q := u.Query()
-	if q.Has("lock_timeout") {
-		return loc
-	}
-	q.Set("lock_timeout", strconv.FormatInt(max(busy.Milliseconds(), 1), 10))
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // pgConnectError says what to do when the server cannot be reached or
