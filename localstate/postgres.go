@@ -637,5 +637,5 @@ func (pgDialect) explain(err error, loc string, busy time.Duration) error {
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || pgconn.SafeToRetry(err) {
 		return &stateError{msg: fmt.Sprintf("state %s: lost the connection to the server (%s): run again; nothing was committed by the failed transaction", loc, scrubDSNError(err.Error(), loc)), err: err}
 	}
-	return fmt.Errorf("state %s: %w", loc, err)
+	return err
 }

@@ -3,7 +3,10 @@ package localstate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +212,206 @@ func TestPostgresCanonicalValues(t *testing.T) {
 	rec["big"] = json.Number("9007199254740992") // one less: float64 could not tell them apart
 	if s := engineRun(t, db.DSN, &mapProvider{recs: []map[string]any{rec}}, tbl, reconcile.ModeDiff, false); s.Changed != 1 {
 		t.Errorf("bigint must compare exactly beyond 2^53: %+v", *s)
+	}
+}
+
+func wantErr(t *testing.T, what string, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: want an error, got none", what)
+	}
+	t.Logf("%s: %v", what, err)
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: error %q does not say %q", what, err, p)
+		}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("%s: want one line, got %q", what, err)
+	}
+}
+
+// Tables and columns are validated with errors naming what exists; a table
+// may be schema-qualified (table: billing.invoices) or found through
+// schema:; quoted mixed-case names are found by their folded spelling.
+func TestPostgresSchema(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE users (id text PRIMARY KEY, email text);
+		CREATE TABLE "Orders" (id text PRIMARY KEY, total numeric);
+		CREATE SCHEMA billing;
+		CREATE TABLE billing.invoices (id bigint GENERATED ALWAYS AS IDENTITY, number text UNIQUE, amount numeric NOT NULL, cents bigint GENERATED ALWAYS AS ((amount * 100)::bigint) STORED);
+		CREATE TABLE reconctl_runs (id bigint)`)
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{ReadOnly: true})
+
+	_, err := st.Columns(ctx, &localstate.Table{Resource: "customers", Name: "nope"})
+	wantErr(t, "missing table", err, `"nope"`, "Orders, users", "schema.table", "schema:")
+	if err != nil && strings.Contains(err.Error(), "reconctl_runs") {
+		t.Errorf("the journal's tables are not the app's: %v", err)
+	}
+	var se *localstate.SchemaError
+	if !errors.As(err, &se) || se.Table != "nope" {
+		t.Errorf("want a SchemaError for table nope, got %#v", err)
+	}
+	_, err = st.Columns(ctx, &localstate.Table{Resource: "users", Fields: []localstate.Field{{Column: "nope", Path: "x"}}})
+	wantErr(t, "missing column", err, `"nope"`, `"users"`, "id, email")
+
+	cols, err := st.Columns(ctx, &localstate.Table{Resource: "orders"})
+	if err != nil || len(cols) != 1 || cols[0] != "total" {
+		t.Errorf(`"Orders" by its folded name: %v, %v`, cols, err)
+	}
+
+	inv := &localstate.Table{Resource: "invoices", Name: "billing.invoices", Key: "number"}
+	if cols, err := st.Columns(ctx, inv); err != nil || strings.Join(cols, ",") != "id,amount,cents" {
+		t.Errorf("billing.invoices: %v, %v", cols, err)
+	}
+	_, err = st.Columns(ctx, &localstate.Table{Resource: "invoices", Name: "billing.nope"})
+	wantErr(t, "missing table in a schema", err, `"billing.nope"`, "in schema billing", "billing.invoices")
+	_, err = st.Columns(ctx, &localstate.Table{Resource: "invoices", Name: "nobody.invoices"})
+	wantErr(t, "missing schema", err, `no schema "nobody"`, "billing", "public")
+	_, err = st.Columns(ctx, &localstate.Table{Resource: "invoices"})
+	wantErr(t, "a table outside the search path", err, `"invoices"`, "users")
+
+	// schema: puts billing first in the search path.
+	bst := openPGStore(t, db.DSN, localstate.OpenOptions{Server: localstate.ServerOptions{Schema: "billing"}})
+	tbl := &localstate.Table{Resource: "invoices", Key: "number"}
+	// Identity and generated columns are not required by a create.
+	if err := bst.Apply(ctx, []localstate.Change{{Table: tbl, Op: localstate.OpCreate, Key: "INV-1", Values: map[string]any{"amount": json.Number("12.34")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var cents int64
+	if err := db.SQL.QueryRow(`SELECT cents FROM billing.invoices WHERE number = 'INV-1'`).Scan(&cents); err != nil || cents != 1234 {
+		t.Errorf("created invoice: cents=%d err=%v", cents, err)
+	}
+	if err := bst.Apply(ctx, []localstate.Change{{Table: tbl, Op: localstate.OpCreate, Key: "INV-2", Values: map[string]any{}}}); err == nil ||
+		!strings.Contains(err.Error(), `"amount"`) {
+		t.Errorf("a NOT NULL column without a default must be named: %v", err)
+	}
+}
+
+// Soft delete with a timestamptz and a boolean column: the live-row
+// condition is type-correct (no timestamptz = ''), a delete marks the row,
+// a create revives it. Integer keys need no '' check either.
+func TestPostgresSoftDelete(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE a (id text PRIMARY KEY, name text, deleted_at timestamptz);
+		CREATE TABLE b (id bigint PRIMARY KEY, name text, is_deleted boolean NOT NULL DEFAULT false);
+		INSERT INTO a VALUES ('a1', 'live', NULL), ('a2', 'gone', now());
+		INSERT INTO b VALUES (1, 'live', false), (2, 'gone', true), (3, 'live too', false)`)
+	ta := &localstate.Table{Resource: "a", SoftDelete: "deleted_at", Fields: []localstate.Field{{Column: "name", Path: "name"}}}
+	tb := &localstate.Table{Resource: "b", SoftDelete: "is_deleted", Fields: []localstate.Field{{Column: "name", Path: "name"}}}
+	keys := func(st localstate.Store, tbl *localstate.Table) string {
+		var out []string
+		if err := st.Scan(ctx, tbl, []string{"name"}, func(r localstate.Row) error { out = append(out, r.Key); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out)
+		if n, err := st.Features().Count(ctx, tbl); err != nil || n != len(out) {
+			t.Errorf("Count(%s) = %d, %v; Scan sees %d", tbl.Resource, n, err, len(out))
+		}
+		return strings.Join(out, ",")
+	}
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{})
+	if got := keys(st, ta); got != "a1" {
+		t.Errorf("live a: %s", got)
+	}
+	if got := keys(st, tb); got != "1,3" {
+		t.Errorf("live b: %s", got)
+	}
+	if _, ok, err := st.Get(ctx, tb, nil, "2"); ok || err != nil {
+		t.Errorf("Get of a soft-deleted row: ok=%v err=%v", ok, err)
+	}
+	err := st.Apply(ctx, []localstate.Change{
+		{Table: ta, Op: localstate.OpDelete, Key: "a1"},
+		{Table: ta, Op: localstate.OpCreate, Key: "a2", Values: map[string]any{"name": "back"}},
+		{Table: tb, Op: localstate.OpDelete, Key: "1"},
+		{Table: tb, Op: localstate.OpCreate, Key: "2", Values: map[string]any{"name": "back"}},
+		{Table: tb, Op: localstate.OpUpdate, Key: "3", Values: map[string]any{"name": "changed"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(st, ta); got != "a2" {
+		t.Errorf("live a after apply: %s", got)
+	}
+	if got := keys(st, tb); got != "2,3" {
+		t.Errorf("live b after apply: %s", got)
+	}
+	var deletedAt time.Time
+	var isDeleted bool
+	if err := db.SQL.QueryRow(`SELECT deleted_at FROM a WHERE id = 'a1'`).Scan(&deletedAt); err != nil || time.Since(deletedAt) > time.Hour || time.Since(deletedAt) < -time.Hour {
+		t.Errorf("a1 deleted_at = %v, %v", deletedAt, err)
+	}
+	if err := db.SQL.QueryRow(`SELECT is_deleted FROM b WHERE id = 1`).Scan(&isDeleted); err != nil || !isDeleted {
+		t.Errorf("b 1 is_deleted = %v, %v", isDeleted, err)
+	}
+	// A delete of a row already deleted fails: the plan is stale.
+	if err := st.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpDelete, Key: "1"}}); err == nil || !strings.Contains(err.Error(), "1") {
+		t.Errorf("deleting a deleted row: %v", err)
+	}
+}
+
+// KeyHealth: keyless rows and integer keys shared by several rows of a
+// table without a unique key.
+func TestPostgresKeyHealth(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE acc (id bigint, name text);
+		INSERT INTO acc VALUES (1, 'a'), (1, 'b'), (NULL, 'c'), (2, 'd'), (3, 'e'), (3, 'f'), (3, 'g');
+		CREATE TABLE t (id text, name text);
+		INSERT INTO t VALUES ('abc', 'x'), ('ABC', 'y'), ('', 'z'), (NULL, 'w')`)
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{ReadOnly: true})
+	kh, err := st.Features().KeyHealth(ctx, &localstate.Table{Resource: "acc"})
+	if err != nil || kh.NullKeys != 1 || kh.Duplicates != 3 || kh.Keys != 2 || strings.Join(kh.Sample, ",") != "3,1" {
+		t.Errorf("acc: %+v, %v", kh, err)
+	}
+	// Postgres compares text exactly: abc and ABC are two keys; '' and NULL have none.
+	kh, err = st.Features().KeyHealth(ctx, &localstate.Table{Resource: "t"})
+	if err != nil || kh.NullKeys != 2 || kh.Duplicates != 0 {
+		t.Errorf("t: %+v, %v", kh, err)
+	}
+	if st.Features().KeyIndexed(ctx, &localstate.Table{Resource: "acc"}) {
+		t.Error("acc has no index on id")
+	}
+}
+
+// A bad row in the middle of a batch (an enum value the type lacks) fails
+// the whole Apply with the server's reason; nothing is written.
+func TestPostgresAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TYPE mood AS ENUM ('happy', 'sad');
+		CREATE TABLE p (id text PRIMARY KEY, m mood);
+		INSERT INTO p VALUES ('keep', 'happy')`)
+	tbl := &localstate.Table{Resource: "p"}
+	var changes []localstate.Change
+	for i := range 400 {
+		m := "sad"
+		if i == 250 {
+			m = "angry"
+		}
+		changes = append(changes, localstate.Change{Table: tbl, Op: localstate.OpCreate, Key: fmt.Sprintf("p%03d", i), Values: map[string]any{"m": m}})
+	}
+	changes = append(changes, localstate.Change{Table: tbl, Op: localstate.OpUpdate, Key: "keep", Values: map[string]any{"m": "sad"}})
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{})
+	err := st.Apply(ctx, changes)
+	wantErr(t, "a bad enum value", err, "angry", "mood", "p128 to p255", "nothing was written")
+	var n int
+	var m string
+	if err := db.SQL.QueryRow(`SELECT count(*), max(m::text) FROM p`).Scan(&n, &m); err != nil || n != 1 || m != "happy" {
+		t.Errorf("after the failed apply: %d rows, m=%s, %v", n, m, err)
+	}
+	// The same through a Tx: the failure leaves the transaction to roll back.
+	tx, err := st.Features().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Apply(ctx, changes); err == nil {
+		t.Error("Tx.Apply of a bad batch must fail")
+	}
+	tx.Rollback()
+	if err := db.SQL.QueryRow(`SELECT count(*) FROM p`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("after the rolled back Tx: %d rows, %v", n, err)
 	}
 }

@@ -373,7 +373,11 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 	}
 	batchErr := err
 	if batchErr != nil && w.d.txAbortsOnError() {
-		return w.fail(b.p, Change{Table: b.p.t, Op: b.changeOp(), Key: b.keys[0]}, batchErr)
+		key := b.keys[0]
+		if b.rows > 1 {
+			key = fmt.Sprintf("(one of the %d batched from %s to %s)", b.rows, b.keys[0], b.keys[b.rows-1])
+		}
+		return w.fail(b.p, Change{Table: b.p.t, Op: b.changeOp(), Key: key}, batchErr)
 	}
 	one, err := w.batchStmt(ctx, tx, 1)
 	if err != nil {
