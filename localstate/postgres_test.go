@@ -2,9 +2,11 @@ package localstate_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -290,8 +292,8 @@ func TestPostgresSchema(t *testing.T) {
 }
 
 // Soft delete with a timestamptz and a boolean column: the live-row
-// condition is type-correct (no timestamptz = ''), a delete marks the row,
-// a create revives it. Integer keys need no '' check either.
+// condition is type-correct (no timestamptz = ”), a delete marks the row,
+// a create revives it. Integer keys need no ” check either.
 func TestPostgresSoftDelete(t *testing.T) {
 	ctx := context.Background()
 	db := servertest.New(t, "postgres")
@@ -414,4 +416,173 @@ func TestPostgresAllOrNothing(t *testing.T) {
 	if err := db.SQL.QueryRow(`SELECT count(*) FROM p`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("after the rolled back Tx: %d rows, %v", n, err)
 	}
+}
+
+// A read-only store reads one moment: a writer that commits while a Scan
+// streams, between a Scan and a Get, or between two tables, is not seen;
+// Apply refuses.
+func TestPostgresReadOnlySnapshot(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE big (id text PRIMARY KEY, v text);
+		INSERT INTO big SELECT 'k' || lpad(i::text, 5, '0'), 'old' FROM generate_series(1, 5000) AS i;
+		CREATE TABLE other (id text PRIMARY KEY, v text);
+		INSERT INTO other VALUES ('o1', 'old')`)
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{ReadOnly: true})
+	big := &localstate.Table{Resource: "big"}
+	other := &localstate.Table{Resource: "other"}
+	n, wrote := 0, false
+	err := st.Scan(ctx, big, []string{"v"}, func(r localstate.Row) error {
+		n++
+		if r.Values[0] != "old" {
+			t.Fatalf("row %s = %v during the scan", r.Key, r.Values[0])
+		}
+		if !wrote {
+			wrote = true
+			db.Exec(t, `UPDATE big SET v = 'new'; INSERT INTO big VALUES ('k99999', 'new'); UPDATE other SET v = 'new'; INSERT INTO other VALUES ('o2', 'new')`)
+			// A Get while the Scan streams sees the same moment.
+			row, ok, err := st.Get(ctx, big, []string{"v"}, "k05000")
+			if err != nil || !ok || row.Values[0] != "old" {
+				t.Fatalf("Get during the scan: %v %v %v", row.Values, ok, err)
+			}
+			if _, ok, err := st.Get(ctx, big, []string{"v"}, "k99999"); ok || err != nil {
+				t.Fatalf("Get of a row inserted after the snapshot: ok=%v err=%v", ok, err)
+			}
+			if c, err := st.Features().Count(ctx, big); err != nil || c != 5000 {
+				t.Fatalf("Count during the scan: %d, %v", c, err)
+			}
+		}
+		return nil
+	})
+	if err != nil || n != 5000 {
+		t.Fatalf("Scan: %d rows, %v", n, err)
+	}
+	got := map[string]any{}
+	if err := st.Scan(ctx, other, []string{"v"}, func(r localstate.Row) error { got[r.Key] = r.Values[0]; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["o1"] != "old" {
+		t.Errorf("the second table must be read at the same moment: %v", got)
+	}
+	// Its schema too was never read before the write: still the snapshot.
+	if kh, err := st.Features().KeyHealth(ctx, other); err != nil || kh.NullKeys != 0 {
+		t.Errorf("KeyHealth: %+v %v", kh, err)
+	}
+	err = st.Apply(ctx, []localstate.Change{{Table: other, Op: localstate.OpUpdate, Key: "o1", Values: map[string]any{"v": "x"}}})
+	if !errors.Is(err, localstate.ErrReadOnly) {
+		t.Errorf("Apply on a read-only store: %v", err)
+	}
+	// A fresh store sees the writes.
+	fresh := openPGStore(t, db.DSN, localstate.OpenOptions{ReadOnly: true})
+	if c, err := fresh.Features().Count(ctx, big); err != nil || c != 5001 {
+		t.Errorf("a new read-only store: Count = %d, %v", c, err)
+	}
+	// The snapshot's sessions end with Close.
+	st.Close()
+	fresh.Close()
+	var sessions int
+	if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'reconctl'`).Scan(&sessions); err != nil || sessions != 0 {
+		t.Errorf("after Close: %d reconctl sessions left, %v", sessions, err)
+	}
+}
+
+// A row another session holds locked: Apply waits at most BusyTimeout
+// (lock_timeout), then fails with one clear line and writes nothing; when
+// the holder commits within the wait, Apply goes through.
+func TestPostgresBusy(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE plain (id text PRIMARY KEY, v text); INSERT INTO plain VALUES ('p1', 'one'), ('p2', 'two')`)
+	tbl := &localstate.Table{Resource: "plain"}
+	changes := []localstate.Change{
+		{Table: tbl, Op: localstate.OpCreate, Key: "p3", Values: map[string]any{"v": "three"}},
+		{Table: tbl, Op: localstate.OpUpdate, Key: "p2", Values: map[string]any{"v": "deux"}},
+	}
+	hold := func() *sql.Tx {
+		tx, err := db.SQL.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(`SELECT * FROM plain WHERE id = 'p2' FOR UPDATE`); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	holder := hold()
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{BusyTimeout: 200 * time.Millisecond})
+	err := st.Apply(ctx, changes)
+	wantErr(t, "a locked row", err, "locked by another session", "200ms", "nothing was written")
+	holder.Rollback()
+	var n int
+	if err := db.SQL.QueryRow(`SELECT count(*) FROM plain WHERE id = 'p3' OR v = 'deux'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("after the failed apply: %d rows written, %v", n, err)
+	}
+
+	// The holder commits while Apply waits: Apply succeeds.
+	holder = hold()
+	wait := openPGStore(t, db.DSN, localstate.OpenOptions{BusyTimeout: time.Hour})
+	done := make(chan error, 1)
+	go func() { done <- wait.Apply(ctx, changes) }()
+	for {
+		var waiting int
+		if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'reconctl' AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Apply returned before the lock was released: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Apply after the holder committed: %v", err)
+	}
+	if err := db.SQL.QueryRow(`SELECT count(*) FROM plain WHERE id = 'p3' OR v = 'deux'`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("after the apply: %d rows written, %v", n, err)
+	}
+}
+
+// Opening: a password in the DSN works and never shows; a missing database
+// or a server that does not answer is one line saying what to do.
+func TestPostgresOpen(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE plain (id text PRIMARY KEY, v text)`)
+	u, err := url.Parse(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret-pw")
+	withPW := u.String()
+	st := openPGStore(t, withPW, localstate.OpenOptions{})
+	if st.Kind() != "postgres" {
+		t.Errorf("Kind = %q", st.Kind())
+	}
+	if red := localstate.RedactLocation(st.Path()); strings.Contains(red, "s3cret") || !strings.Contains(red, ":***@") {
+		t.Errorf("RedactLocation(Path()) = %q", red)
+	}
+	_, err = st.Columns(ctx, &localstate.Table{Resource: "nope"})
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), ":***@") {
+		t.Errorf("an error of a store opened with a password: %v", err)
+	}
+
+	u.Path = "/" + servertest.Name("missing")
+	_, err = localstate.Open(ctx, u.String(), localstate.OpenOptions{})
+	wantErr(t, "missing database", err, "does not exist", "check the database name", ":***@")
+	if err != nil && strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the password leaked: %v", err)
+	}
+	_, err = localstate.Open(ctx, "postgres://app:s3cret-pw@127.0.0.1:1/app?sslmode=disable", localstate.OpenOptions{})
+	wantErr(t, "nothing listening", err, "no PostgreSQL server answers at 127.0.0.1:1", "app:***@")
+	if err != nil && strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the password leaked: %v", err)
+	}
+	_, err = localstate.Open(ctx, db.DSN, localstate.OpenOptions{Server: localstate.ServerOptions{PasswordEnv: "RECONCTL_TEST_UNSET_PW"}})
+	wantErr(t, "password_env unset", err, "RECONCTL_TEST_UNSET_PW", "not set")
 }
