@@ -48,6 +48,9 @@ type sqlDialect interface {
 	// batch's rows one by one to name the one at fault (the server's error
 	// names it).
 	txAbortsOnError() bool
+	// batchRows is how many rows one batched statement carries at most
+	// (maxBatchRows for SQLite; a server saves a round trip per row more).
+	batchRows() int
 
 	// What the SQLite store (sqlite.go) and each server store (postgres.go,
 	// mysql.go) answer in their own way; the generic store (sqlstore.go)
@@ -164,6 +167,8 @@ func (sqliteDialect) upsertClause(key string, set []string) string {
 }
 
 func (sqliteDialect) txAbortsOnError() bool { return false }
+
+func (sqliteDialect) batchRows() int { return maxBatchRows }
 
 func (sqliteDialect) inserted(col string) string { return "excluded." + col }
 

@@ -348,6 +348,10 @@ func (pgDialect) updateFrom(table, key string, cols []string, types []*column, v
 // nothing but a rollback.
 func (pgDialect) txAbortsOnError() bool { return true }
 
+// batchRows: 1000 rows a statement write a fifth faster than 128 (one round
+// trip and one plan per batch); maxBatchParams still bounds wide rows.
+func (pgDialect) batchRows() int { return 1000 }
+
 func (pgDialect) selectExpr(c *column) string { return quote(c.name) }
 
 // scanConv: numeric text to its canonical form (10.50 and 10.5 are one

@@ -388,17 +388,17 @@ func TestPostgresAllOrNothing(t *testing.T) {
 		INSERT INTO p VALUES ('keep', 'happy')`)
 	tbl := &localstate.Table{Resource: "p"}
 	var changes []localstate.Change
-	for i := range 400 {
+	for i := range 2500 {
 		m := "sad"
-		if i == 250 {
+		if i == 1500 {
 			m = "angry"
 		}
-		changes = append(changes, localstate.Change{Table: tbl, Op: localstate.OpCreate, Key: fmt.Sprintf("p%03d", i), Values: map[string]any{"m": m}})
+		changes = append(changes, localstate.Change{Table: tbl, Op: localstate.OpCreate, Key: fmt.Sprintf("p%04d", i), Values: map[string]any{"m": m}})
 	}
 	changes = append(changes, localstate.Change{Table: tbl, Op: localstate.OpUpdate, Key: "keep", Values: map[string]any{"m": "sad"}})
 	st := openPGStore(t, db.DSN, localstate.OpenOptions{})
 	err := st.Apply(ctx, changes)
-	wantErr(t, "a bad enum value", err, "angry", "mood", "p128 to p255", "nothing was written")
+	wantErr(t, "a bad enum value", err, "angry", "mood", "p1000 to p1999", "nothing was written")
 	var n int
 	var m string
 	if err := db.SQL.QueryRow(`SELECT count(*), max(m::text) FROM p`).Scan(&n, &m); err != nil || n != 1 || m != "happy" {
