@@ -51,6 +51,10 @@ type sqlDialect interface {
 	// batchRows is how many rows one batched statement carries at most
 	// (maxBatchRows for SQLite; a server saves a round trip per row more).
 	batchRows() int
+	// retryable: err (from an Apply's transaction) says the server rolled
+	// the whole transaction back and running it again may succeed (a
+	// deadlock or serialization failure).
+	retryable(err error) bool
 
 	// What the SQLite store (sqlite.go) and each server store (postgres.go,
 	// mysql.go) answer in their own way; the generic store (sqlstore.go)
@@ -169,6 +173,9 @@ func (sqliteDialect) upsertClause(key string, set []string) string {
 func (sqliteDialect) txAbortsOnError() bool { return false }
 
 func (sqliteDialect) batchRows() int { return maxBatchRows }
+
+// retryable: SQLite's busy wait (busy_timeout) is its only retry.
+func (sqliteDialect) retryable(error) bool { return false }
 
 func (sqliteDialect) inserted(col string) string { return "excluded." + col }
 

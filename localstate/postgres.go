@@ -348,6 +348,13 @@ func (pgDialect) updateFrom(table, key string, cols []string, types []*column, v
 // nothing but a rollback.
 func (pgDialect) txAbortsOnError() bool { return true }
 
+// retryable: a deadlock victim or a serialization failure was rolled back
+// whole by the server.
+func (pgDialect) retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
 // batchRows: 1000 rows a statement write a fifth faster than 128 (one round
 // trip and one plan per batch); maxBatchParams still bounds wide rows.
 func (pgDialect) batchRows() int { return 1000 }

@@ -523,20 +523,7 @@ func TestPostgresBusy(t *testing.T) {
 	wait := openPGStore(t, db.DSN, localstate.OpenOptions{BusyTimeout: time.Hour})
 	done := make(chan error, 1)
 	go func() { done <- wait.Apply(ctx, changes) }()
-	for {
-		var waiting int
-		if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'reconctl' AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Apply returned before the lock was released: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	waitLockWait(t, db, done)
 	if err := holder.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -583,6 +570,76 @@ func TestPostgresOpen(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("the password leaked: %v", err)
 	}
+	ro := openPGStore(t, withPW, localstate.OpenOptions{ReadOnly: true})
+	err = ro.Apply(ctx, []localstate.Change{{Table: &localstate.Table{Resource: "plain"}, Op: localstate.OpDelete, Key: "x"}})
+	if !errors.Is(err, localstate.ErrReadOnly) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Apply on a read-only store opened with a password: %v", err)
+	}
 	_, err = localstate.Open(ctx, db.DSN, localstate.OpenOptions{Server: localstate.ServerOptions{PasswordEnv: "RECONCTL_TEST_UNSET_PW"}})
 	wantErr(t, "password_env unset", err, "RECONCTL_TEST_UNSET_PW", "not set")
+}
+
+// A deadlock victim is rolled back whole by the server: Apply runs the
+// transaction again from the start and succeeds. The other session waits
+// an hour before checking for deadlocks, so Apply's session is the victim.
+func TestPostgresDeadlockRetried(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	// No unique key: the writer updates row by row, p1 then p2.
+	db.Exec(t, `CREATE TABLE plain (id text, v text); INSERT INTO plain VALUES ('p1', 'one'), ('p2', 'two')`)
+	tbl := &localstate.Table{Resource: "plain"}
+	holder, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.Exec(`SET LOCAL deadlock_timeout = '1h'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(`UPDATE plain SET v = 'holder' WHERE id = 'p2'`); err != nil {
+		t.Fatal(err)
+	}
+	st := openPGStore(t, db.DSN, localstate.OpenOptions{BusyTimeout: time.Hour})
+	done := make(chan error, 1)
+	go func() {
+		done <- st.Apply(ctx, []localstate.Change{
+			{Table: tbl, Op: localstate.OpUpdate, Key: "p1", Values: map[string]any{"v": "uno"}},
+			{Table: tbl, Op: localstate.OpUpdate, Key: "p2", Values: map[string]any{"v": "dos"}},
+		})
+	}()
+	waitLockWait(t, db, done)
+	// The holder now waits for p1, which Apply holds: a deadlock, which
+	// Apply's session detects after its deadlock_timeout (1s).
+	if _, err := holder.Exec(`UPDATE plain SET v = 'holder' WHERE id = 'p1'`); err != nil {
+		t.Fatalf("the holder must not be the victim: %v", err)
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Apply after a deadlock: %v", err)
+	}
+	var got string
+	if err := db.SQL.QueryRow(`SELECT string_agg(v, ',' ORDER BY id) FROM plain`).Scan(&got); err != nil || got != "uno,dos" {
+		t.Errorf("rows = %s, %v; want Apply's values, written after the holder's", got, err)
+	}
+}
+
+// waitLockWait returns once a reconctl session of db waits for a lock.
+func waitLockWait(t *testing.T, db *servertest.DB, done chan error) {
+	t.Helper()
+	for {
+		var waiting int
+		if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'reconctl' AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Apply returned before waiting for the lock: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
