@@ -47,6 +47,22 @@ func (s *pgStore) Close() error {
 	return err
 }
 
+// Get: a key that is not a number names no row of an integer key column
+// (as in SQLite); asking the server would fail the statement, and with it a
+// read-only run's snapshot transaction.
+func (s *pgStore) Get(ctx context.Context, t *Table, cols []string, key string) (Row, bool, error) {
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return Row{}, false, err
+	}
+	if pgInt(r.ts.cols[r.key].declType) {
+		if _, err := strconv.ParseInt(key, 10, 64); err != nil {
+			return Row{}, false, nil
+		}
+	}
+	return s.sqlStore.Get(ctx, t, cols, key)
+}
+
 func openPG(ctx context.Context, loc string, opts OpenOptions) (*pgStore, error) {
 	busy := opts.BusyTimeout
 	if busy <= 0 {

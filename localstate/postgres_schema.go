@@ -166,6 +166,14 @@ func (pgDialect) noTable(ctx context.Context, q dbQuerier, name, schema, stateNa
 	if len(tables) > 0 {
 		have = "its tables " + in + " are: " + strings.Join(tables, ", ")
 	}
+	if schema == "" {
+		// The table in another schema: say which.
+		if elsewhere := list(`SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND (c.relname = $1 OR lower(c.relname) = lower($1))
+			AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema' ORDER BY 1 LIMIT 5`, name); len(elsewhere) > 0 {
+			have += " (another schema has it: " + strings.Join(elsewhere, ", ") + ")"
+		}
+	}
 	return &SchemaError{Table: name, Err: fmt.Errorf("state %s has no table %q; %s; set table: for the resource (schema.table for another schema) or schema: in reconctl.yaml",
 		stateName, name, have)}
 }

@@ -272,7 +272,7 @@ func TestPostgresSchema(t *testing.T) {
 	_, err = st.Columns(ctx, &localstate.Table{Resource: "invoices", Name: "nobody.invoices"})
 	wantErr(t, "missing schema", err, `no schema "nobody"`, "billing", "public")
 	_, err = st.Columns(ctx, &localstate.Table{Resource: "invoices"})
-	wantErr(t, "a table outside the search path", err, `"invoices"`, "users")
+	wantErr(t, "a table outside the search path", err, `"invoices"`, "users", "another schema has it: billing.invoices")
 
 	// schema: puts billing first in the search path.
 	bst := openPGStore(t, db.DSN, localstate.OpenOptions{Server: localstate.ServerOptions{Schema: "billing"}})
@@ -323,6 +323,11 @@ func TestPostgresSoftDelete(t *testing.T) {
 	}
 	if _, ok, err := st.Get(ctx, tb, nil, "2"); ok || err != nil {
 		t.Errorf("Get of a soft-deleted row: ok=%v err=%v", ok, err)
+	}
+	for _, k := range []string{"cus_1", "", "99999999999999999999"} {
+		if _, ok, err := st.Get(ctx, tb, nil, k); ok || err != nil {
+			t.Errorf("Get %q of an integer key: ok=%v err=%v, want absent", k, ok, err)
+		}
 	}
 	err := st.Apply(ctx, []localstate.Change{
 		{Table: ta, Op: localstate.OpDelete, Key: "a1"},
