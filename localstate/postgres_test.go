@@ -482,12 +482,22 @@ func TestPostgresReadOnlySnapshot(t *testing.T) {
 	if c, err := fresh.Features().Count(ctx, big); err != nil || c != 5001 {
 		t.Errorf("a new read-only store: Count = %d, %v", c, err)
 	}
-	// The snapshot's sessions end with Close.
+	// The snapshot's transactions end with Close (the server ends the
+	// sessions themselves a moment later).
+	inTx := func() int {
+		var n int
+		if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'reconctl' AND state = 'idle in transaction'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := inTx(); n < 2 {
+		t.Errorf("before Close: %d snapshot transactions open, want the scan's and the Get's", n)
+	}
 	st.Close()
 	fresh.Close()
-	var sessions int
-	if err := db.SQL.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'reconctl'`).Scan(&sessions); err != nil || sessions != 0 {
-		t.Errorf("after Close: %d reconctl sessions left, %v", sessions, err)
+	if n := inTx(); n != 0 {
+		t.Errorf("after Close: %d snapshot transactions still open", n)
 	}
 }
 
