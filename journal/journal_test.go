@@ -38,7 +38,7 @@ func TestSidecarPath(t *testing.T) {
 
 func TestOpenCreatesCurrentSchema(t *testing.T) {
 	j := newJournal(t)
-	ver, err := schemaVersion(context.Background(), j.DB())
+	ver, err := j.d.schemaVersion(context.Background(), j.DB())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestMigrateV1ToCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := schemaVersion(ctx, j1.DB()); v != 1 {
+	if v, _ := j1.d.schemaVersion(ctx, j1.DB()); v != 1 {
 		t.Fatalf("v1 journal has version %d", v)
 	}
 	// Rows as a v1 binary wrote them.
@@ -93,7 +93,7 @@ func TestMigrateV1ToCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	if v, _ := schemaVersion(ctx, j.DB()); v != SchemaVersion() {
+	if v, _ := j.d.schemaVersion(ctx, j.DB()); v != SchemaVersion() {
 		t.Fatalf("after upgrade: version %d, want %d", v, SchemaVersion())
 	}
 	ri, rep, err := j.GetRun(ctx, "r_old")
