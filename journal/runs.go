@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -164,6 +165,9 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 		return j.fail("recording the end of run "+runID, err)
 	}
 	defer tx.Rollback()
+	if report, err = j.storeReport(ctx, tx, runID, report); err != nil {
+		return j.fail("recording the report of run "+runID, err)
+	}
 	res, err := tx.ExecContext(ctx, j.d.bind(
 		`UPDATE reconctl_runs SET finished_at = ?, status = ?, exit_code = ?, error = ?,
 			counts_json = ?, report_json = ? WHERE run_id = ?`),
@@ -200,6 +204,9 @@ func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, r
 	var report any
 	if reportJSON != nil {
 		report = string(reportJSON)
+	}
+	if report, err = j.storeReport(ctx, tx, runID, report); err != nil {
+		return j.fail("recording what run "+runID+" applies", err)
 	}
 	res, err := tx.ExecContext(ctx, j.d.bind(`UPDATE reconctl_runs SET counts_json = ?, report_json = ? WHERE run_id = ?`), string(counts), report, runID)
 	if err != nil {
@@ -274,7 +281,18 @@ func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
 		}
 		out = append(out, p)
 	}
-	return out, j.fail("reading pending applies", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, j.fail("reading pending applies", err)
+	}
+	rows.Close()
+	for i := range out {
+		if out[i].ReportJSON == nil {
+			if out[i].ReportJSON, err = j.loadReport(ctx, out[i].ID, nil); err != nil {
+				return nil, j.fail("reading pending applies", err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // ResolvePending settles a pending run: its writes landed (the report stays
@@ -299,16 +317,32 @@ func (j *Journal) ResolvePending(ctx context.Context, runID string, landed bool,
 	return j.fail("resolving the pending apply of run "+runID, tx.Commit())
 }
 
+// driftBatch is how many drift rows one INSERT carries on a server (10
+// parameters each, far below either server's 65,535), so a diff with 100k
+// items is a few hundred round trips, not 100k. SQLite, in process, keeps
+// one prepared statement per row.
+const driftBatch = 500
+
+const driftCols = `INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
+			action, applied, error, fields_json) VALUES `
+
 func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift) error {
-	exec, done, err := prepareOn(ctx, tx, j.d.bind(
-		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
-			action, applied, error, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+	batch := 1
+	if j.d.kind != localstate.KindSQLite {
+		batch = driftBatch
+	}
+	row := "(" + placeholders(10) + ")"
+	stmt := func(n int) string {
+		return j.d.bind(driftCols + strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+	}
+	exec, done, err := prepareOn(ctx, tx, stmt(min(batch, len(drift))))
 	if err != nil {
 		return err
 	}
 	defer done()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
+	args := make([]any, 0, 10*min(batch, len(drift)))
 	for i := range drift {
 		d := &drift[i]
 		var fields any
@@ -323,10 +357,20 @@ func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, dri
 		if d.Applied {
 			applied = 1
 		}
-		if err := exec(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
-			d.Action, applied, RedactError(d.Error), fields); err != nil {
+		args = append(args, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
+			d.Action, applied, RedactError(d.Error), fields)
+		if len(args) < 10*batch && i < len(drift)-1 {
+			continue
+		}
+		if len(args) == 10*min(batch, len(drift)) {
+			err = exec(ctx, args...)
+		} else { // the last, shorter batch
+			_, err = tx.ExecContext(ctx, stmt(len(args)/10), args...)
+		}
+		if err != nil {
 			return err
 		}
+		args = args[:0]
 	}
 	return nil
 }
@@ -442,9 +486,9 @@ func (j *Journal) GetRun(ctx context.Context, runID string) (RunInfo, []byte, er
 	if err != nil {
 		return RunInfo{}, nil, j.fail("reading run "+runID, err)
 	}
-	var rep []byte
-	if report != nil {
-		rep = []byte(*report)
+	rep, err := j.loadReport(ctx, runID, report)
+	if err != nil {
+		return RunInfo{}, nil, j.fail("reading run "+runID, err)
 	}
 	return ri, rep, nil
 }

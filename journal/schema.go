@@ -113,6 +113,14 @@ func migrateV1(ctx context.Context, d dialect, tx Querier) error {
 				fields_json   LONGTEXT,
 				PRIMARY KEY (run_id, seq)
 			)`+mysqlTable,
+			// A run's report in pieces (see reportPart): MySQL refuses a
+			// value larger than max_allowed_packet.
+			`CREATE TABLE IF NOT EXISTS reconctl_report_parts (
+				run_id VARCHAR(191) NOT NULL,
+				part   INT NOT NULL,
+				data   LONGTEXT NOT NULL,
+				PRIMARY KEY (run_id, part)
+			)`+mysqlTable,
 		)
 	}
 	return execAll(ctx, tx,
@@ -318,6 +326,12 @@ func (d dialect) schemaVersion(ctx context.Context, q Querier) (int, error) {
 	var v string
 	err := q.QueryRowContext(ctx, d.bind(`SELECT value FROM reconctl_meta WHERE `+d.col("key")+` = ?`), metaVersionKey).Scan(&v)
 	if errors.Is(err, localstate.ErrNoRows) {
+		if d.mysql() {
+			// The first step (non-transactional DDL) created reconctl_meta
+			// and stopped before the version row, or is under way in another
+			// process: version 0, which the step completes (it is idempotent).
+			return 0, nil
+		}
 		return 0, errNoVersion
 	}
 	if err != nil {
