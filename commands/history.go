@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/replay"
 	"github.com/reconctl/reconctl/report"
@@ -49,18 +50,23 @@ EXIT STATUS:
 			if c.NArg() > 1 {
 				return errors.New("history takes at most one run id")
 			}
-			path, create, err := s.journalPath()
+			place, err := s.journalPlace()
 			if err != nil {
 				return err
 			}
-			if create {
+			path := place.Location
+			if place.Create && localstate.IsFile(path) {
 				if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("no journal at %s: no run has been recorded for this state yet", path)
 				}
 			}
-			j, err := journal.Open(c.Context, path, journal.Options{})
+			opts := journal.Options{}
+			if path == s.State {
+				opts.Server = s.serverOptions()
+			}
+			j, err := journal.Open(c.Context, path, opts)
 			if err != nil {
-				return err
+				return s.journalErr(place, err)
 			}
 			defer j.Close()
 			if c.NArg() == 1 {
