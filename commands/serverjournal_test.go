@@ -209,3 +209,38 @@ func TestServerStateWriterLock(t *testing.T) {
 		})
 	}
 }
+
+// A password inside --state never reaches the journal or an error.
+func TestServerStatePasswordRedacted(t *testing.T) {
+	ctx := context.Background()
+	state := servertest.New(t, "postgres") // trust auth: the password is accepted and unused
+	u, _ := url.Parse(state.DSN)
+	u.User = url.UserPassword("postgres", "s3cret")
+	dsn := u.String()
+	s := serverSettings(dsn, "")
+	s.Args = []string{"reconctl", "resync", "--state", dsn}
+	r, err := s.beginRun(ctx, "resync", true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.finish(ctx, 1, errors.New("apply failed on "+dsn), nil, nil, nil)
+	j, err := journal.Open(ctx, state.DSN, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	runs, err := j.ListRuns(ctx, journal.Filter{})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs: %v %v", runs, err)
+	}
+	got := strings.Join(runs[0].Args, " ") + " " + runs[0].State + " " + runs[0].Error
+	if strings.Contains(got, "s3cret") || !strings.Contains(runs[0].State, "postgres:***@") {
+		t.Errorf("journaled: %s", got)
+	}
+	// A server that does not answer: the error names the DSN masked.
+	u.Host = "127.0.0.1:1"
+	_, err = serverSettings(u.String(), "").beginRun(ctx, "resync", true, 0)
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unreachable server: %v", err)
+	}
+}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/localstate/servertest"
+	"github.com/reconctl/reconctl/reconcile"
 )
 
 // The journal's conformance: the same tests on a SQLite file, a Postgres
@@ -232,4 +234,34 @@ func TestMySQLInterruptedMigrationCompletes(t *testing.T) {
 		t.Fatalf("version %d (%v)", v, err)
 	}
 	testRunRoundTrip(t, j)
+}
+
+// A DSN's password given on the command line (--state, --journal) or in an
+// error is never stored: args, state and error columns hold it masked.
+func TestDSNPasswordsRedacted(t *testing.T) { eachKind(t, testDSNPasswordsRedacted) }
+
+func testDSNPasswordsRedacted(t *testing.T, j *Journal) {
+	ctx := context.Background()
+	state := "postgres://app:s3cret@db.internal:5432/app?sslmode=require"
+	must(t, j.StartRun(ctx, Run{ID: "r_pw", Command: "resync", State: localstate.RedactLocation(state),
+		Args: []string{"reconctl", "resync", "--state", state, "--journal=mysql://audit:pa55w0rd@db2/audit", "postgresql://x:we@ird@h/d"}}))
+	must(t, j.FinishRun(ctx, "r_pw", Finish{Status: StatusFailed, ExitCode: 1, Err: "cannot connect to " + state + ": connection refused",
+		Report: &reconcile.Report{Drift: []reconcile.Drift{{Resource: "customers", ID: "cus_1", Kind: reconcile.KindChanged, Error: "lost mysql://audit:pa55w0rd@db2/audit"}}}}))
+	var args, st, msg, derr string
+	if err := j.DB().QueryRowContext(ctx, j.d.bind(`SELECT args_json, state, error FROM reconctl_runs WHERE run_id = ?`), "r_pw").Scan(&args, &st, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.DB().QueryRowContext(ctx, j.d.bind(`SELECT error FROM reconctl_drift WHERE run_id = ?`), "r_pw").Scan(&derr); err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []string{args, st, msg, derr} {
+		for _, secret := range []string{"s3cret", "pa55w0rd", "ird@"} {
+			if strings.Contains(col, secret) {
+				t.Errorf("stored %q holds the password %q", col, secret)
+			}
+		}
+	}
+	if !strings.Contains(args, "postgres://app:***@db.internal:5432/app") || !strings.Contains(st, "app:***@db.internal") || !strings.Contains(msg, "postgres://app:***@db.internal") {
+		t.Errorf("masked DSNs: args %s state %s error %s", args, st, msg)
+	}
 }
