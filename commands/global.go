@@ -56,7 +56,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "state", Usage: "app state `PATH`: .db/.sqlite/.sqlite3 (SQLite) or .json (snapshot)", EnvVars: envs("STATE")},
 		&cli.StringSliceFlag{Name: "resource", Aliases: []string{"r"}, Usage: "resource `NAME` to check (repeatable; default: the config's resources or the provider's defaults)", EnvVars: envs("RESOURCE")},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "report `FORMAT`: table, json, ndjson, csv, markdown", EnvVars: envs("OUTPUT")},
-		&cli.StringFlag{Name: "journal", Usage: "journal `PATH` (default: inside the SQLite state, or <snapshot>.reconctl.db beside a JSON state)", EnvVars: envs("JOURNAL")},
+		&cli.StringFlag{Name: "journal", Usage: "journal `PATH` or DSN: a SQLite file or a postgres:// or mysql:// database (default: inside the SQLite or server state, or <snapshot>.reconctl.db beside a JSON state)", EnvVars: envs("JOURNAL")},
 		&cli.Float64Flag{Name: "rps", Usage: "provider requests per second (default: the provider's, e.g. 20 for Stripe)", EnvVars: envs("RPS")},
 		&cli.IntFlag{Name: "concurrency", Usage: "provider requests in flight (default: the provider's, e.g. 4 for Stripe)", EnvVars: envs("CONCURRENCY")},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no log lines below warnings", EnvVars: envs("QUIET")},
