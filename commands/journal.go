@@ -224,6 +224,9 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 			}
 			lock, err = journal.AcquireServerLock(ctx, s.State, s.serverOptions(), tables, holder, wait)
 			if err != nil {
+				if !errors.Is(err, journal.ErrLocked) {
+					return nil, s.storeSaysFirst(ctx, err)
+				}
 				return nil, err
 			}
 		} else {
@@ -251,6 +254,9 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 	j, err := journal.Open(ctx, path, opts)
 	if err != nil {
 		r.releaseLock()
+		if place.InState && !errors.Is(err, journal.ErrNotWritable) {
+			err = s.storeSaysFirst(ctx, err)
+		}
 		return nil, s.journalErr(place, err)
 	}
 	r.j = j
@@ -271,6 +277,21 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 		return nil, s.journalErr(place, err)
 	}
 	return r, nil
+}
+
+// storeSaysFirst returns, when the server state itself cannot be opened,
+// the store's own error instead of err (it knows what to tell the operator:
+// not reachable, no such database, not supported); else err.
+func (s *Settings) storeSaysFirst(ctx context.Context, err error) error {
+	if localstate.IsFile(s.State) {
+		return err
+	}
+	st, oerr := localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: true})
+	if oerr != nil {
+		return oerr
+	}
+	st.Close()
+	return err
 }
 
 // journalErr explains a journal that cannot be written (a role that may
