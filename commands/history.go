@@ -22,7 +22,7 @@ func historyCommand(io IO) *cli.Command {
 		Usage:     "list recorded runs, or print one run's report again",
 		ArgsUsage: "[run-id]",
 		Description: `Every run of every command is recorded in the journal (reconctl_* tables in
-the SQLite state, <snapshot>.reconctl.db beside a JSON state, or --journal):
+the SQLite or server state, <snapshot>.reconctl.db beside a JSON state, or --journal):
 when, command, arguments (secrets removed), provider, resources, counts, every
 drift item with its action and whether it was applied, and the exit code.
 
