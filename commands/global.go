@@ -76,6 +76,7 @@ type Settings struct {
 	APIKeyEnv  string
 	State      string
 	Journal    string
+	Server     localstate.ServerOptions // password_env: and schema: for a server state
 	Resources  []string
 	Output     string
 	RPS        float64
@@ -144,6 +145,12 @@ func loadSettings(c *cli.Context, io IO) (*Settings, error) {
 	s.APIKeyEnv = cfg.APIKeyEnv
 	s.State = pick("state", cfg.State)
 	s.Journal = pick("journal", cfg.Journal)
+	s.Server = localstate.ServerOptions{PasswordEnv: cfg.PasswordEnv, Schema: cfg.Schema}
+	for _, loc := range []string{s.State, s.Journal} {
+		if localstate.HasPassword(loc) {
+			s.Logger.Warn("a password is written in the DSN " + localstate.RedactLocation(loc) + ": it works, but anyone who can read the command line or the config sees it; use PGPASSWORD or ~/.pgpass (Postgres), or password_env: in reconctl.yaml")
+		}
+	}
 	s.RPS, s.Conc = cfg.RPS, cfg.Concurrency
 	if c.IsSet("rps") {
 		s.RPS = c.Float64("rps")
@@ -190,7 +197,7 @@ func (s *Settings) openStore(ctx context.Context, readOnly bool) (localstate.Sto
 	if s.State == "" {
 		return nil, errors.New("no state given: set --state app.db (or .json) or state: in reconctl.yaml")
 	}
-	return localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: readOnly})
+	return localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: readOnly, Server: s.Server})
 }
 
 // tables resolves which resources to check and how they are stored.

@@ -30,11 +30,16 @@ var CompareModes = []string{
 type Config struct {
 	File string // the file it was read from ("" when none)
 
-	Provider     string
-	APIBase      string
-	APIKeyEnv    string
-	State        string
-	Journal      string
+	Provider  string
+	APIBase   string
+	APIKeyEnv string
+	State     string
+	Journal   string
+	// PasswordEnv names the environment variable holding the database
+	// password of a server state (and of a journal DSN on the same server).
+	PasswordEnv string
+	// Schema is the Postgres schema of the state's tables.
+	Schema       string
 	UserResource string
 	MaxChanges   string
 	RPS          float64
@@ -153,7 +158,7 @@ func (c *Config) resolvePaths(dir string) {
 }
 
 // topKeys are the keys of reconctl.yaml besides the providers' sections.
-var topKeys = []string{"provider", "api_base", "api_key_env", "state", "journal", "user_resource", "max_changes",
+var topKeys = []string{"provider", "api_base", "api_key_env", "state", "journal", "password_env", "schema", "user_resource", "max_changes",
 	"rps", "concurrency", "ignore", "allow_absent_paths", "resources"}
 
 type parser struct{ file string }
@@ -194,6 +199,10 @@ func Parse(file string, data []byte) (*Config, error) {
 			c.State, err = p.str(v, key)
 		case "journal":
 			c.Journal, err = p.str(v, key)
+		case "password_env":
+			c.PasswordEnv, err = p.str(v, key)
+		case "schema":
+			c.Schema, err = p.str(v, key)
 		case "user_resource":
 			c.UserResource, err = p.str(v, key)
 		case "max_changes":

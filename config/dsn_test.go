@@ -26,3 +26,17 @@ func TestLoadLeavesDSNsAlone(t *testing.T) {
 		t.Errorf("journal = %q, want the DSN untouched", c.Journal)
 	}
 }
+
+// password_env: and schema: are read for a server state (#14).
+func TestServerKeys(t *testing.T) {
+	c, err := Parse("r.yaml", []byte("state: postgres://app@db/app\npassword_env: APP_DB_PASSWORD\nschema: billing\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PasswordEnv != "APP_DB_PASSWORD" || c.Schema != "billing" {
+		t.Errorf("password_env = %q, schema = %q", c.PasswordEnv, c.Schema)
+	}
+	if _, err := Parse("r.yaml", []byte("schema: [a]\n")); err == nil {
+		t.Error("schema: [a] parsed; want an error")
+	}
+}

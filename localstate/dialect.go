@@ -1,8 +1,11 @@
 package localstate
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // sqlDialect is what differs between SQL databases in the statements the
@@ -37,12 +40,107 @@ type sqlDialect interface {
 	// updateFrom updates table (quoted) from values, a VALUES list of rows
 	// (key, v1, v2, …), setting the quoted columns cols to v1, v2, … where
 	// the table's quoted key equals the row's key and live (a condition
-	// with table-qualified columns, or "") holds.
-	updateFrom(table, key string, cols []string, values, live string) string
+	// with table-qualified columns, or "") holds. types are the key's
+	// column then cols' (for a server's casts of the VALUES' parameters).
+	updateFrom(table, key string, cols []string, types []*column, values, live string) string
+
+	// What the SQLite store (sqlite.go) and each server store (postgres.go,
+	// mysql.go) answer in their own way; the generic store (sqlstore.go)
+	// calls these and holds no SQL of one database.
+
+	// kind is the store's Kind: "sqlite", "postgres", "mysql".
+	kind() string
+	// readSchema reads table name's columns and indexes through q; a
+	// missing table is a *SchemaError naming the tables there are
+	// (stateName is the redacted location, for messages). Other errors are
+	// the driver's (the caller explains them).
+	readSchema(ctx context.Context, q dbQuerier, name, stateName string) (*tableSchema, error)
+	// explain turns a driver error an operator can act on into one line
+	// that says what to do (loc: the redacted location; busy: the lock
+	// wait); other errors pass through.
+	explain(err error, loc string, busy time.Duration) error
+	// selectExpr reads column c as stored (SQLite hides DATETIME's type so
+	// the driver keeps the text).
+	selectExpr(c *column) string
+	// scanConv converts a scanned value of column c to what the engine
+	// compares (Postgres numeric text to its canonical form, say); nil: as
+	// scanned ([]byte becomes string for every store).
+	scanConv(c *column) func(any) any
+	// keyPresent is the condition that key column c (its quoted name or
+	// table-qualified expression in expr) holds a key: not NULL, not ''.
+	keyPresent(c *column, expr string) string
+	// liveCond is " AND (…)": the soft-delete column c (expr: its quoted,
+	// maybe qualified name) says the row is live. It matches isLive.
+	liveCond(c *column, expr string) string
+	// liveValue is the SQL literal reviving a row writes into c.
+	liveValue(c *column) string
+	// softDeleted is the value a soft delete binds into c at now.
+	softDeleted(c *column, now time.Time) any
+	// value converts a provider value to what column c stores; a time
+	// field (asTime) keeps the format tf learnt from the column.
+	value(c *column, v any, asTime bool, tf timeFormat) (any, error)
+	// sampleTimeFormat learns how column i of ts holds timestamps from a
+	// bounded sample of its values (see timeFormatOf).
+	sampleTimeFormat(ctx context.Context, q querier, ts *tableSchema, i int) (timeFormat, error)
+	// keySample is the SELECT list naming a duplicated key's lowest and
+	// highest spelling under a binary comparison, for KeyHealth's sample.
+	keySample(key string) string
+}
+
+// dbQuerier is a *sql.DB, *sql.Conn or *sql.Tx: what the store reads through.
+type dbQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
 }
 
 // sqliteDialect is SQLite's (3.33+: UPDATE … FROM, 3.24+: ON CONFLICT).
 type sqliteDialect struct{}
+
+func (sqliteDialect) kind() string { return "sqlite" }
+
+func (sqliteDialect) scanConv(*column) func(any) any { return nil }
+
+func (sqliteDialect) keyPresent(c *column, expr string) string {
+	return fmt.Sprintf("%s IS NOT NULL AND %s <> ''", expr, expr)
+}
+
+// liveCond: NULL, empty text and 0 all mean "not deleted" (deleted_at NULL
+// and is_deleted 0 are both common); any other value marks the row deleted.
+func (sqliteDialect) liveCond(c *column, expr string) string {
+	return fmt.Sprintf(" AND (%[1]s IS NULL OR %[1]s = '' OR %[1]s = 0 OR %[1]s = '0')", expr)
+}
+
+// liveValue is what reviving a row writes into the soft-delete column.
+func (d sqliteDialect) liveValue(c *column) string {
+	switch {
+	case !c.notNull:
+		return "NULL"
+	case d.intAffinity(c.declType) || d.boolAffinity(c.declType):
+		return "0"
+	}
+	return "''"
+}
+
+// softDeleted marks a row deleted: the time, as unix seconds in an integer
+// column, 1 in a boolean one, RFC 3339 text otherwise.
+func (d sqliteDialect) softDeleted(c *column, now time.Time) any {
+	switch {
+	case d.intAffinity(c.declType):
+		return now.Unix()
+	case d.boolAffinity(c.declType):
+		return int64(1)
+	}
+	return FormatTime(now)
+}
+
+func (d sqliteDialect) value(c *column, v any, asTime bool, tf timeFormat) (any, error) {
+	return sqlValue(v, asTime, tf, d.intAffinity(c.declType))
+}
+
+func (sqliteDialect) keySample(key string) string {
+	return fmt.Sprintf("CAST(min(%[1]s COLLATE BINARY) AS TEXT), CAST(max(%[1]s COLLATE BINARY) AS TEXT)", key)
+}
 
 func (sqliteDialect) quote(name string) string { return quote(name) }
 
@@ -68,7 +166,7 @@ func (sqliteDialect) badConflictTarget(err error) bool {
 
 // updateFrom: SQLite names a VALUES list's columns column1, column2, …;
 // every name is qualified, as the app's columns may be called column1.
-func (sqliteDialect) updateFrom(table, key string, cols []string, values, live string) string {
+func (sqliteDialect) updateFrom(table, key string, cols []string, _ []*column, values, live string) string {
 	set := make([]string, len(cols))
 	for j, c := range cols {
 		set[j] = fmt.Sprintf("%s = reconctl_v.column%d", c, j+2)

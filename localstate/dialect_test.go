@@ -28,7 +28,7 @@ func TestSQLiteDialectStatements(t *testing.T) {
 	if got := d.upsertClause(`"id"`, []string{`"v" = ` + d.inserted(`"v"`)}); got != ` ON CONFLICT ("id") DO UPDATE SET "v" = excluded."v"` {
 		t.Errorf("upsert = %q", got)
 	}
-	got := d.updateFrom(`"t"`, `"id"`, []string{`"a"`, `"b"`}, "VALUES (?, ?, ?)", "")
+	got := d.updateFrom(`"t"`, `"id"`, []string{`"a"`, `"b"`}, nil, "VALUES (?, ?, ?)", "")
 	if want := `UPDATE "t" SET "a" = reconctl_v.column2, "b" = reconctl_v.column3 FROM (VALUES (?, ?, ?)) AS reconctl_v WHERE "t"."id" = reconctl_v.column1`; got != want {
 		t.Errorf("updateFrom:\n got %s\nwant %s", got, want)
 	}

@@ -27,31 +27,34 @@ const keySample = 5
 
 // KeyHealth counts t's keyless rows and, unless a unique index already
 // rules them out, the rows sharing a key. GROUP BY compares with the key
-// column's collation, as the writes' WHERE key = ? does.
-func (s *sqliteStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error) {
+// column's collation, as the writes' WHERE key = ? does (SQLite's NOCASE,
+// MySQL's _ci collations).
+func (s *sqlStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error) {
 	var kh KeyHealth
 	r, err := s.resolve(ctx, t)
 	if err != nil {
 		return kh, err
 	}
-	table, key := quote(r.ts.name), quote(r.ts.cols[r.key].name)
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE (%s IS NULL OR %s = '')%s", table, key, key, r.liveSQL())
-	if err := s.db.QueryRowContext(ctx, q).Scan(&kh.NullKeys); err != nil {
+	kc := &r.ts.cols[r.key]
+	table, key := r.ts.ref, s.d.quote(kc.name)
+	present := s.d.keyPresent(kc, key)
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE NOT (%s)%s", table, present, r.liveSQL())
+	if err := s.rq.QueryRowContext(ctx, q).Scan(&kh.NullKeys); err != nil {
 		return kh, s.explain(err)
 	}
 	if r.ts.unique[r.key] {
 		return kh, nil
 	}
-	live := fmt.Sprintf("%s IS NOT NULL AND %s <> ''%s", key, key, r.liveSQL())
-	q = fmt.Sprintf("SELECT coalesce(sum(n - 1), 0), count(*) FROM (SELECT count(*) AS n FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1)", table, live, key)
-	if err := s.db.QueryRowContext(ctx, q).Scan(&kh.Duplicates, &kh.Keys); err != nil {
+	live := present + r.liveSQL()
+	q = fmt.Sprintf("SELECT coalesce(sum(n - 1), 0), count(*) FROM (SELECT count(*) AS n FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) AS reconctl_d", table, live, key)
+	if err := s.rq.QueryRowContext(ctx, q).Scan(&kh.Duplicates, &kh.Keys); err != nil {
 		return kh, s.explain(err)
 	}
 	if kh.Duplicates == 0 {
 		return kh, nil
 	}
-	q = fmt.Sprintf("SELECT CAST(min(%[2]s COLLATE BINARY) AS TEXT), CAST(max(%[2]s COLLATE BINARY) AS TEXT) FROM %[1]s WHERE %[3]s GROUP BY %[2]s HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT %[4]d", table, key, live, keySample)
-	rows, err := s.db.QueryContext(ctx, q)
+	q = fmt.Sprintf("SELECT %[5]s FROM %[1]s WHERE %[3]s GROUP BY %[2]s HAVING count(*) > 1 ORDER BY count(*) DESC, 1 LIMIT %[4]d", table, key, live, keySample, s.d.keySample(key))
+	rows, err := s.rq.QueryContext(ctx, q)
 	if err != nil {
 		return kh, s.explain(err)
 	}

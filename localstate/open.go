@@ -10,8 +10,10 @@ type OpenOptions struct {
 	// ReadOnly opens the state for reading: Apply returns ErrReadOnly.
 	ReadOnly bool
 	// BusyTimeout is how long SQLite waits for an application holding a
-	// lock before giving up; 0 means 5s.
+	// lock before giving up (a server: its lock wait); 0 means 5s.
 	BusyTimeout time.Duration
+	// Server says how to reach a server state (password_env:, schema:).
+	Server ServerOptions
 }
 
 // DefaultBusyTimeout is the SQLite lock wait when OpenOptions leaves it zero.

@@ -104,3 +104,19 @@ func TestRegisterBackend(t *testing.T) {
 	}()
 	localstate.Register(localstate.Backend{Name: "test2", Extensions: []string{".REGTEST"}})
 }
+
+func TestHasPassword(t *testing.T) {
+	for loc, want := range map[string]bool{
+		"app.db":                              false,
+		"postgres://app@db/app":               false,
+		"postgres://app:s3cret@db/app":        true,
+		"postgresql://db/app?password=s3cret": true,
+		"mysql://root@127.0.0.1:3306/test":    false,
+		"mysql://root:pw@127.0.0.1:3306/test": true,
+		"postgres://app:%zz@db/app":           true, // unparsable: assume a password
+	} {
+		if got := localstate.HasPassword(loc); got != want {
+			t.Errorf("HasPassword(%q) = %v, want %v", loc, got, want)
+		}
+	}
+}

@@ -59,3 +59,22 @@ func init() {
 	Register(Backend{Name: "mysql", Title: "a MySQL database", Schemes: []string{"mysql"}, Open: openMySQL, Redact: redactURL,
 		Journal: InStateJournal, Lock: LockServer})
 }
+
+// HasPassword reports whether a server location carries a password in it
+// (user:password@ or ?password=): accepted, but visible to anyone who can
+// read the command line or the config file.
+func HasPassword(location string) bool {
+	if IsFile(location) {
+		return false
+	}
+	u, err := url.Parse(location)
+	if err != nil {
+		return true // unparsable: assume the worst, it is redacted anyway
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	return u.Query().Has("password")
+}

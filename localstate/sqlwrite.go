@@ -37,7 +37,7 @@ type colValue struct {
 // writer carries one Apply: the plans, the statements prepared in its
 // transaction, and buffers reused from change to change.
 type writer struct {
-	s     *sqliteStore
+	s     *sqlStore
 	d     sqlDialect
 	q     querier // reads the schema's samples: the Apply's tx, or the database
 	plans map[*Table]*plan
@@ -78,7 +78,7 @@ const (
 
 // newWriter checks every change against the schema before anything is
 // written, so a bad batch fails without touching the database.
-func (s *sqliteStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
+func (s *sqlStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
 	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
 	for _, ch := range changes {
 		p, err := w.plan(ctx, ch.Table)
@@ -255,7 +255,7 @@ func (w *writer) bind(p *plan, args []any) ([]any, error) {
 	for _, cv := range w.cols {
 		c := &p.ts.cols[cv.i]
 		tf, asTime := p.formats[cv.i]
-		v, err := sqlValue(cv.v, asTime, tf, w.d.intAffinity(c.declType))
+		v, err := w.d.value(c, cv.v, asTime, tf)
 		if err != nil {
 			return args, fmt.Errorf("column %q: %w", c.name, err)
 		}
@@ -265,16 +265,7 @@ func (w *writer) bind(p *plan, args []any) ([]any, error) {
 }
 
 // liveValue is what reviving a row writes into the soft-delete column.
-func (p *plan) liveValue() string {
-	c := &p.ts.cols[p.soft]
-	switch {
-	case !c.notNull:
-		return "NULL"
-	case p.d.intAffinity(c.declType) || p.d.boolAffinity(c.declType):
-		return "0"
-	}
-	return "''"
-}
+func (p *plan) liveValue() string { return p.d.liveValue(&p.ts.cols[p.soft]) }
 
 // softWritten reports whether the change's own values set the soft-delete column.
 func (w *writer) softWritten(p *plan) bool {
@@ -415,7 +406,7 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 	// Its own buffer: w.key holds the shape of the change being added.
 	w.bkey = append(append(w.bkey[:0], b.shape...), '#')
 	w.bkey = binary.AppendUvarint(w.bkey, uint64(rows))
-	table, key := w.d.quote(p.ts.name), w.d.quote(p.ts.cols[p.key].name)
+	table, key := p.ts.ref, w.d.quote(p.ts.cols[p.key].name)
 	tuple := "(?" + strings.Repeat(", ?", len(b.cols)) + ")"
 	values := "VALUES " + tuple + strings.Repeat(", "+tuple, rows-1)
 	if b.op == 'u' {
@@ -423,10 +414,12 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 		// name is qualified, as the app's columns may be called column1.
 		return w.stmt(ctx, tx, w.bkey, func() string {
 			cols := make([]string, len(b.cols))
+			types := []*column{&p.ts.cols[p.key]}
 			for j, cv := range b.cols {
 				cols[j] = w.d.quote(p.ts.cols[cv.i].name)
+				types = append(types, &p.ts.cols[cv.i])
 			}
-			return w.d.updateFrom(table, key, cols, values, p.liveSQLOf(table))
+			return w.d.updateFrom(table, key, cols, types, values, p.liveSQLOf(table))
 		})
 	}
 	st, err := w.stmt(ctx, tx, w.bkey, func() string {
@@ -464,7 +457,7 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 // per Apply: one scan instead of a lookup per create on an unindexed column.
 func (w *writer) loadKeys(ctx context.Context, tx *sql.Tx, p *plan) error {
 	key := w.d.quote(p.ts.cols[p.key].name)
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NOT NULL", key, w.d.quote(p.ts.name), key))
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s IS NOT NULL", key, p.ts.ref, key))
 	if err != nil {
 		return err
 	}
@@ -499,7 +492,7 @@ func (w *writer) reviveOrUpdate(ctx context.Context, tx *sql.Tx, p *plan, ch Cha
 		if revive {
 			set = append(set, w.d.quote(p.ts.cols[p.soft].name)+" = "+p.liveValue())
 		}
-		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", w.d.quote(p.ts.name), strings.Join(set, ", "), w.d.quote(p.ts.cols[p.key].name))
+		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", p.ts.ref, strings.Join(set, ", "), w.d.quote(p.ts.cols[p.key].name))
 	})
 	if err != nil {
 		return w.fail(p, ch, err)
@@ -533,7 +526,7 @@ func (w *writer) update(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 		for _, cv := range w.cols {
 			set = append(set, w.d.quote(p.ts.cols[cv.i].name)+" = ?")
 		}
-		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?%s", w.d.quote(p.ts.name), strings.Join(set, ", "), w.d.quote(p.ts.cols[p.key].name), p.liveSQL())
+		return fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?%s", p.ts.ref, strings.Join(set, ", "), w.d.quote(p.ts.cols[p.key].name), p.liveSQL())
 	})
 	if err != nil {
 		return w.fail(p, ch, err)
@@ -554,16 +547,16 @@ func (w *writer) delete(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 	st, err := w.stmt(ctx, tx, w.key, func() string {
 		key := w.d.quote(p.ts.cols[p.key].name)
 		if p.soft < 0 {
-			return fmt.Sprintf("DELETE FROM %s WHERE %s = ?", w.d.quote(p.ts.name), key)
+			return fmt.Sprintf("DELETE FROM %s WHERE %s = ?", p.ts.ref, key)
 		}
-		return fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?%s", w.d.quote(p.ts.name), w.d.quote(p.ts.cols[p.soft].name), key, p.liveSQL())
+		return fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?%s", p.ts.ref, w.d.quote(p.ts.cols[p.soft].name), key, p.liveSQL())
 	})
 	if err != nil {
 		return w.fail(p, ch, err)
 	}
 	w.args = w.args[:0]
 	if p.soft >= 0 {
-		w.args = append(w.args, softDeleteValue(w.d, &p.ts.cols[p.soft], w.now))
+		w.args = append(w.args, w.d.softDeleted(&p.ts.cols[p.soft], w.now))
 	}
 	w.args = append(w.args, ch.Key)
 	return w.execOne(ctx, st, p, ch)
@@ -586,18 +579,6 @@ func (w *writer) execOne(ctx context.Context, st *sql.Stmt, p *plan, ch Change) 
 func (w *writer) gone(p *plan, ch Change) error {
 	return fmt.Errorf("%s %s %s: table %q has no live row with %s = %q any more (it changed since it was read: run again)",
 		ch.Op, ch.Table.Resource, ch.Key, p.ts.name, p.ts.cols[p.key].name, ch.Key)
-}
-
-// softDeleteValue marks a row deleted: the time, as unix seconds in an
-// integer column, 1 in a boolean one, RFC 3339 text otherwise.
-func softDeleteValue(d sqlDialect, c *column, now time.Time) any {
-	switch {
-	case d.intAffinity(c.declType):
-		return now.Unix()
-	case d.boolAffinity(c.declType):
-		return int64(1)
-	}
-	return FormatTime(now)
 }
 
 // sqlValue converts a provider value to what SQLite stores. A time field is

@@ -1,0 +1,307 @@
+// The generic SQL store: what SQLite, PostgreSQL and MySQL states share —
+// reading (Scan, Get, Count) and writing (Apply, the Tx seam) through the
+// dialect (dialect.go) and the batch writer (sqlwrite.go).
+
+package localstate
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sqlStore is the app's own SQL database: SQLite, PostgreSQL or MySQL, the
+// differences behind d (dialect.go). Every identifier comes from the config
+// and is checked against the schema, then quoted; every value is a bound
+// parameter.
+type sqlStore struct {
+	d        sqlDialect
+	path     string
+	db       *sql.DB
+	readOnly bool
+	busy     time.Duration
+	// rq is what reads go through: the database, or a server store's
+	// read-only snapshot (one moment of every table for the whole run).
+	rq dbQuerier
+	// txOpts begins write transactions (nil: the driver's default).
+	txOpts *sql.TxOptions
+
+	mu      sync.Mutex
+	schemas map[string]*tableSchema // by table name as configured
+	gets    map[string]*sql.Stmt    // Get statements by SQL text
+	formats map[string]timeFormat   // time columns' formats by table NUL column
+}
+
+var _ KeyIndexer = (*sqlStore)(nil)
+
+// newSQLStore is a store over db with dialect d.
+func newSQLStore(d sqlDialect, path string, db *sql.DB, opts OpenOptions) *sqlStore {
+	return &sqlStore{d: d, path: path, db: db, rq: db, readOnly: opts.ReadOnly, busy: opts.BusyTimeout,
+		schemas: map[string]*tableSchema{}, gets: map[string]*sql.Stmt{}, formats: map[string]timeFormat{}}
+}
+
+// loc is the state's location as it may be shown (a DSN without its password).
+func (s *sqlStore) loc() string { return RedactLocation(s.path) }
+
+// explain is the dialect's explain for this state.
+func (s *sqlStore) explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	return s.d.explain(err, s.loc(), s.busy)
+}
+
+func (s *sqlStore) Kind() string { return s.d.kind() }
+
+func (s *sqlStore) Path() string { return s.path }
+
+// Features: a SQL database counts, indexes and has transactions.
+func (s *sqlStore) Features() Features {
+	return Features{Count: s.Count, KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth, Begin: s.begin}
+}
+
+// begin starts a transaction (BEGIN IMMEDIATE on a writable store: the
+// write lock is taken up front).
+func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
+	tx, err := s.db.BeginTx(ctx, s.txOpts)
+	if err != nil {
+		return nil, s.explain(err)
+	}
+	return &sqlTx{Tx: tx, apply: s.applyTx}, nil
+}
+
+func (s *sqlStore) Close() error {
+	s.mu.Lock()
+	for _, st := range s.gets {
+		st.Close()
+	}
+	s.gets = map[string]*sql.Stmt{}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+// stateError is an error message for the operator with the driver's error
+// underneath for errors.Is/As.
+type stateError struct {
+	msg string
+	err error
+}
+
+func (e *stateError) Error() string { return e.msg }
+
+func (e *stateError) Unwrap() error { return e.err }
+
+// selectSQL reads key and cols of live rows. Rows without a key (NULL or empty)
+// are not copies of any provider record, so they are left out.
+func (s *sqlStore) selectSQL(r *resolved, cols []string) (string, error) {
+	var b strings.Builder
+	kc := &r.ts.cols[r.key]
+	b.WriteString("SELECT " + s.d.selectExpr(kc))
+	for _, c := range cols {
+		i, ok := r.ts.lookup(c)
+		if !ok {
+			return "", r.ts.missing(c, "asked for by the engine")
+		}
+		b.WriteString(", " + s.d.selectExpr(&r.ts.cols[i]))
+	}
+	fmt.Fprintf(&b, " FROM %s WHERE %s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL())
+	return b.String(), nil
+}
+
+// rowScanner reads rows into one reused Row.
+type rowScanner struct {
+	key    any
+	values []any
+	dest   []any
+	conv   []func(any) any // per value, the dialect's scanConv (nil: none)
+	keyCv  func(any) any
+}
+
+func (s *sqlStore) newRowScanner(r *resolved, cols []string) *rowScanner {
+	n := len(cols)
+	rs := &rowScanner{values: make([]any, n), dest: make([]any, n+1)}
+	rs.dest[0] = &rs.key
+	rs.keyCv = s.d.scanConv(&r.ts.cols[r.key])
+	for i := range rs.values {
+		rs.dest[i+1] = &rs.values[i]
+		if j, ok := r.ts.lookup(cols[i]); ok {
+			if cv := s.d.scanConv(&r.ts.cols[j]); cv != nil {
+				if rs.conv == nil {
+					rs.conv = make([]func(any) any, n)
+				}
+				rs.conv[i] = cv
+			}
+		}
+	}
+	return rs
+}
+
+func (rs *rowScanner) scan(rows *sql.Rows) (Row, bool, error) {
+	if err := rows.Scan(rs.dest...); err != nil {
+		return Row{}, false, err
+	}
+	if rs.keyCv != nil {
+		rs.key = rs.keyCv(rs.key)
+	}
+	key, ok, err := keyString(rs.key)
+	if err != nil || !ok {
+		return Row{}, false, err
+	}
+	for i, v := range rs.values {
+		if b, isBytes := v.([]byte); isBytes {
+			v = string(b)
+			rs.values[i] = v
+		}
+		if rs.conv != nil && rs.conv[i] != nil {
+			rs.values[i] = rs.conv[i](v)
+		}
+	}
+	return Row{Key: key, Values: rs.values}, true, nil
+}
+
+func (s *sqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Row) error) error {
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return err
+	}
+	q, err := s.selectSQL(r, cols)
+	if err != nil {
+		return err
+	}
+	rows, err := s.rq.QueryContext(ctx, s.d.rebind(q))
+	if err != nil {
+		return s.explain(err)
+	}
+	defer rows.Close()
+	rs := s.newRowScanner(r, cols)
+	for rows.Next() {
+		row, ok, err := rs.scan(rows)
+		if err != nil {
+			return s.explain(err)
+		}
+		if !ok {
+			continue
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.explain(err)
+	}
+	return s.explain(rows.Close())
+}
+
+func (s *sqlStore) Get(ctx context.Context, t *Table, cols []string, key string) (Row, bool, error) {
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return Row{}, false, err
+	}
+	q, err := s.selectSQL(r, cols)
+	if err != nil {
+		return Row{}, false, err
+	}
+	q += " AND " + s.d.quote(r.ts.cols[r.key].name) + " = ? LIMIT 1"
+	st, err := s.getStmt(ctx, q)
+	if err != nil {
+		return Row{}, false, err
+	}
+	rows, err := st.QueryContext(ctx, key)
+	if err != nil {
+		return Row{}, false, s.explain(err)
+	}
+	defer rows.Close()
+	rs := s.newRowScanner(r, cols)
+	for rows.Next() {
+		row, ok, err := rs.scan(rows)
+		if err != nil {
+			return Row{}, false, s.explain(err)
+		}
+		if ok {
+			return row, true, nil
+		}
+	}
+	return Row{}, false, s.explain(rows.Err())
+}
+
+// getStmt keeps Get's statements prepared: replay and check-user call Get
+// once per object.
+func (s *sqlStore) getStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.gets[q]; ok {
+		return st, nil
+	}
+	st, err := s.rq.PrepareContext(ctx, s.d.rebind(q))
+	if err != nil {
+		return nil, s.explain(err)
+	}
+	s.gets[q] = st
+	return st, nil
+}
+
+func (s *sqlStore) Apply(ctx context.Context, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if s.readOnly {
+		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
+	}
+	w, err := s.newWriter(ctx, s.db, changes)
+	if err != nil {
+		return s.notWritten(ctx, err)
+	}
+	tx, err := s.db.BeginTx(ctx, s.txOpts)
+	if err != nil {
+		return s.notWritten(ctx, s.explain(err))
+	}
+	if err := w.run(ctx, tx, changes); err != nil {
+		tx.Rollback()
+		return s.notWritten(ctx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.notWritten(ctx, s.explain(err))
+	}
+	return nil
+}
+
+// notWritten says that a failed Apply left the database as it was.
+func (s *sqlStore) notWritten(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("writing state %s was interrupted (%w); rolled back, nothing was written", s.path, ctx.Err())
+	}
+	return fmt.Errorf("%w; rolled back, nothing was written", err)
+}
+
+// applyTx writes changes inside tx (a Tx from begin).
+func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	if s.readOnly {
+		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
+	}
+	w, err := s.newWriter(ctx, tx, changes)
+	if err != nil {
+		return err
+	}
+	return w.run(ctx, tx, changes)
+}
+
+// Count returns how many live rows t has (the engine sizes its index with it).
+func (s *sqlStore) Count(ctx context.Context, t *Table) (int, error) {
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	kc := &r.ts.cols[r.key]
+	var n int
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL())
+	if err := s.rq.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return 0, s.explain(err)
+	}
+	return n, nil
+}
