@@ -60,10 +60,7 @@ EXIT STATUS:
 					return fmt.Errorf("no journal at %s: no run has been recorded for this state yet", path)
 				}
 			}
-			opts := journal.Options{}
-			if path == s.State {
-				opts.Server = s.serverOptions()
-			}
+			opts := journal.Options{Server: s.journalServerOptions(path)}
 			j, err := journal.Open(c.Context, path, opts)
 			if err != nil {
 				return s.journalErr(place, err)

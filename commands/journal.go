@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -248,9 +249,7 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 	if fi, err := os.Stat(s.State); err == nil && create && localstate.IsFile(s.State) {
 		opts.Mode = fi.Mode().Perm() // a journal beside a 0600 snapshot is 0600 too
 	}
-	if path == s.State {
-		opts.Server = s.serverOptions() // the state's own database: its password_env and schema
-	}
+	opts.Server = s.journalServerOptions(path)
 	j, err := journal.Open(ctx, path, opts)
 	if err != nil {
 		r.releaseLock()
@@ -355,11 +354,29 @@ func (s *Settings) lockTables() ([]string, error) {
 	return tables, nil
 }
 
-// serverOptions say how to reach a server state beyond its DSN. The config
-// keys password_env: and schema: come with the server stores (#14); until
-// then the defaults (PGPASSWORD, ~/.pgpass, MYSQL_PWD; the server's schema).
-func (s *Settings) serverOptions() localstate.ServerOptions {
+// serverOptions say how to reach a server state beyond its DSN:
+// password_env: and schema: (Settings.Server).
+func (s *Settings) serverOptions() localstate.ServerOptions { return s.Server }
+
+// journalServerOptions say how to reach a journal at path: the state's own
+// options when it is the state's database; password_env: (not schema:) for
+// another database on the same server; the defaults elsewhere.
+func (s *Settings) journalServerOptions(path string) localstate.ServerOptions {
+	switch {
+	case path == s.State:
+		return s.Server
+	case !localstate.IsFile(path) && !localstate.IsFile(s.State) && sameServer(path, s.State):
+		return localstate.ServerOptions{PasswordEnv: s.Server.PasswordEnv}
+	}
 	return localstate.ServerOptions{}
+}
+
+// sameServer reports whether two DSNs name the same kind of server at the
+// same host and port.
+func sameServer(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && localstate.KindOf(a) == localstate.KindOf(b) && ua.Host == ub.Host
 }
 
 func (r *run) releaseLock() {

@@ -244,3 +244,43 @@ func TestServerStatePasswordRedacted(t *testing.T) {
 		t.Errorf("unreachable server: %v", err)
 	}
 }
+
+// schema: puts a Postgres state's journal beside its tables; password_env:
+// reaches a --journal database on the same server, schema: does not.
+func TestServerJournalOptions(t *testing.T) {
+	ctx := context.Background()
+	state := servertest.New(t, "postgres")
+	state.Exec(t, `CREATE SCHEMA app`)
+	s := serverSettings(state.DSN, "")
+	s.Server = localstate.ServerOptions{Schema: "app", PasswordEnv: "APP_DB_PW"}
+	t.Setenv("APP_DB_PW", "unused-under-trust")
+	r, err := s.beginRun(ctx, "diff", false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.finish(ctx, 0, nil, nil, nil, nil)
+	var inApp, inPublic int
+	state.SQL.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = 'app' AND table_name = 'reconctl_runs'`).Scan(&inApp)
+	state.SQL.QueryRow(`SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'reconctl_runs'`).Scan(&inPublic)
+	if inApp != 1 || inPublic != 0 {
+		t.Errorf("reconctl_runs in app: %d, in public: %d", inApp, inPublic)
+	}
+	other := "postgres://u@" + mustHost(t, state.DSN) + "/elsewhere"
+	if o := s.journalServerOptions(other); o.PasswordEnv != "APP_DB_PW" || o.Schema != "" {
+		t.Errorf("same server: %+v", o)
+	}
+	if o := s.journalServerOptions("postgres://u@other.host:5432/j"); o != (localstate.ServerOptions{}) {
+		t.Errorf("another server: %+v", o)
+	}
+	if o := s.journalServerOptions(filepath.Join(t.TempDir(), "j.db")); o != (localstate.ServerOptions{}) {
+		t.Errorf("a file: %+v", o)
+	}
+}
+
+func mustHost(t *testing.T, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
