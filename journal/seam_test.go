@@ -88,6 +88,7 @@ func testJournalBegin(t *testing.T, j *Journal) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer tx.Rollback()
 	if err := tx.Apply(ctx, []localstate.Change{{Op: localstate.OpDelete, Key: "x"}}); !errors.Is(err, localstate.ErrNoTx) {
 		t.Errorf("Apply on a journal transaction: want ErrNoTx, got %v", err)
 	}
@@ -98,11 +99,18 @@ func testJournalBegin(t *testing.T, j *Journal) {
 		}
 		return errors.New("undo evt_a")
 	})
+	// A savepoint whose fn succeeds is released (MySQL needs RELEASE SAVEPOINT).
+	must(t, tx.Savepoint(ctx, func() error {
+		return j.RecordEvent(ctx, tx, EventRow{Provider: "stripe", EventID: "evt_b", RunID: "r_1", Created: created, Outcome: OutcomeApplied})
+	}))
 	if err := j.RecordVersions(ctx, tx, []VersionRow{{Provider: "stripe", Resource: "customers", ObjectID: "cus_1", At: created, Source: "t"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
+	}
+	if _, found, _ := j.EventProcessed(ctx, nil, "stripe", "", "evt_b"); !found {
+		t.Error("the released savepoint's event did not commit")
 	}
 	if _, found, _ := j.EventProcessed(ctx, nil, "stripe", "", "evt_a"); found {
 		t.Error("the rolled-back savepoint's event committed")

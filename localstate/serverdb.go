@@ -106,16 +106,13 @@ func (d *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error
 }
 
 // Begin starts a transaction behind the Tx seam (Apply refuses: it holds
-// no store). Its savepoints use the syntax every kind accepts.
+// no store). Its savepoints use the syntax every kind accepts (tx.go).
 func (d *DB) Begin(ctx context.Context) (Tx, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	if d.kind == KindSQLite {
-		return &sqlTx{Tx: tx}, nil
-	}
-	return &serverTx{Tx: tx}, nil
+	return &sqlTx{Tx: tx}, nil
 }
 
 // Conn reserves one session of the database until its Close: for what
@@ -153,33 +150,6 @@ func (c *Conn) QueryRowContext(ctx context.Context, query string, args ...any) *
 
 // Close gives the session back to its DB's pool.
 func (c *Conn) Close() error { return c.c.Close() }
-
-// serverTx is a Tx of a server DB that holds no store. Its savepoints say
-// RELEASE SAVEPOINT (MySQL requires the keyword; Postgres and SQLite
-// accept it).
-type serverTx struct {
-	*sql.Tx
-	depth int
-}
-
-func (t *serverTx) Apply(ctx context.Context, changes []Change) error { return ErrNoTx }
-
-func (t *serverTx) Savepoint(ctx context.Context, fn func() error) error {
-	name := fmt.Sprintf("reconctl_sp%d", t.depth)
-	if _, err := t.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
-		return err
-	}
-	t.depth++
-	err := fn()
-	t.depth--
-	if err != nil {
-		_, _ = t.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name)
-		_, _ = t.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
-		return err
-	}
-	_, err = t.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
-	return err
-}
 
 // IsPermissionDenied reports whether err is the database refusing the
 // statement for lack of a privilege: Postgres SQLSTATE 42501, MySQL's
