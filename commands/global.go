@@ -229,8 +229,13 @@ func (s *Settings) tables(p providers.Provider) ([]*localstate.Table, error) {
 	return out, nil
 }
 
-// displayState is the state path as the operator gave it, relative when possible.
+// displayState is the state path as the operator gave it, relative when
+// possible; a server DSN with its password masked (reports are printed and
+// journaled).
 func (s *Settings) displayState() string {
+	if !localstate.IsFile(s.State) {
+		return localstate.RedactLocation(s.State)
+	}
 	if wd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(wd, s.State); err == nil && !strings.HasPrefix(rel, "..") {
 			return rel

@@ -284,3 +284,12 @@ func mustHost(t *testing.T, dsn string) string {
 	}
 	return u.Host
 }
+
+// The state a report shows (printed, and stored with the run) is the DSN
+// with its password masked.
+func TestDisplayStateRedactsDSN(t *testing.T) {
+	s := serverSettings("postgres://app:s3cret@db.internal/app", "")
+	if got := s.displayState(); got != "postgres://app:***@db.internal/app" {
+		t.Errorf("displayState = %q", got)
+	}
+}
