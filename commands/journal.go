@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"time"
 
@@ -365,18 +364,10 @@ func (s *Settings) journalServerOptions(path string) localstate.ServerOptions {
 	switch {
 	case path == s.State:
 		return s.Server
-	case !localstate.IsFile(path) && !localstate.IsFile(s.State) && sameServer(path, s.State):
+	case !localstate.IsFile(path) && !localstate.IsFile(s.State) && localstate.SameServer(path, s.State):
 		return localstate.ServerOptions{PasswordEnv: s.Server.PasswordEnv}
 	}
 	return localstate.ServerOptions{}
-}
-
-// sameServer reports whether two DSNs name the same kind of server at the
-// same host and port.
-func sameServer(a, b string) bool {
-	ua, errA := url.Parse(a)
-	ub, errB := url.Parse(b)
-	return errA == nil && errB == nil && localstate.KindOf(a) == localstate.KindOf(b) && ua.Host == ub.Host
 }
 
 func (r *run) releaseLock() {

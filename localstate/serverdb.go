@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -83,6 +84,14 @@ func KindOf(location string) string {
 		return k
 	}
 	return KindSQLite
+}
+
+// SameServer reports whether two server DSNs name the same kind of server
+// at the same host and port.
+func SameServer(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	return errA == nil && errB == nil && serverKind(a) != "" && serverKind(a) == serverKind(b) && ua.Host == ub.Host
 }
 
 // ExecContext runs a statement that returns no rows.
