@@ -229,7 +229,9 @@ func (d mysqlDialect) explain(err error, loc string, busy time.Duration) error {
 			msg = fmt.Sprintf("state %s: a row is locked by another session (still locked after waiting %s, innodb_lock_wait_timeout): retry when the application's transaction has finished", loc, busy)
 		case 1213:
 			msg = fmt.Sprintf("state %s: deadlock with another session (the server rolled this transaction back): run again", loc)
-		case 1045, 1044:
+		case 1044:
+			msg = fmt.Sprintf("cannot connect to state %s: the user may not use the database, or it does not exist (%s): check the database name in the DSN and the user's grants", loc, me.Message)
+		case 1045:
 			msg = fmt.Sprintf("cannot connect to state %s: access denied (%s): check the user in the DSN and the password (password_env:, MYSQL_PWD or the DSN)", loc, me.Message)
 		case 1049:
 			msg = fmt.Sprintf("cannot connect to state %s: the database does not exist (%s): check the database name in the DSN", loc, me.Message)
