@@ -159,8 +159,12 @@ func (d mysqlDialect) readIndexes(ctx context.Context, q dbQuerier, ts *tableSch
 	if err := rows.Close(); err != nil {
 		return err
 	}
+	uniques := 0
 	for _, name := range order {
 		x := idx[name]
+		if x.unique {
+			uniques++
+		}
 		if len(x.cols) == 0 || x.cols[0] == "" {
 			continue // a functional index (MySQL 8)
 		}
@@ -176,6 +180,8 @@ func (d mysqlDialect) readIndexes(ctx context.Context, q dbQuerier, ts *tableSch
 			ts.cols[i].pk = 1
 		}
 	}
+	// ON DUPLICATE KEY UPDATE fires on any unique index.
+	ts.upsertAnyIndex = uniques > 1
 	return nil
 }
 

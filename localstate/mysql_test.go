@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/localstate/servertest"
@@ -312,5 +313,116 @@ func TestMySQLKeyHealth(t *testing.T) {
 	}
 	if kh.NullKeys != 2 || kh.Duplicates != 1 || kh.Keys != 1 || !slices.Equal(kh.Sample, []string{"ABC/abc"}) {
 		t.Errorf("KeyHealth = %+v; want 2 keyless rows and abc/ABC one duplicated key", kh)
+	}
+}
+
+// TestMySQLReadOnlySnapshot: a read-only store reads one moment of every
+// table, whatever another session commits between and during its reads;
+// a Get while a Scan streams works; Apply refuses.
+func TestMySQLReadOnlySnapshot(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "mysql")
+	db.Exec(t, `CREATE TABLE a (id VARCHAR(16) PRIMARY KEY, v TEXT); CREATE TABLE b (id VARCHAR(16) PRIMARY KEY, v TEXT);
+		INSERT INTO a VALUES ('a1', 'old'), ('a2', 'old'), ('a3', 'old'); INSERT INTO b VALUES ('b1', 'old')`)
+	ta, tb := &localstate.Table{Resource: "a"}, &localstate.Table{Resource: "b"}
+	st := mysqlStore(t, db, localstate.OpenOptions{ReadOnly: true})
+	commit := func(stmts string) {
+		t.Helper()
+		db.Exec(t, stmts) // autocommit: committed when Exec returns
+	}
+	commit("UPDATE a SET v = 'new'; INSERT INTO a VALUES ('a4', 'new'); UPDATE b SET v = 'new'")
+	n := 0
+	err := st.Scan(ctx, ta, []string{"v"}, func(r localstate.Row) error {
+		if r.Values[0] != "old" {
+			t.Errorf("scan of a: %s = %v, want the value at open", r.Key, r.Values[0])
+		}
+		if n++; n == 1 {
+			commit("DELETE FROM a WHERE id = 'a3'; DELETE FROM b")
+			// The engine may read by key while a scan streams.
+			row, ok, err := st.Get(ctx, tb, []string{"v"}, "b1")
+			if err != nil || !ok || row.Values[0] != "old" {
+				t.Errorf("Get b1 during the scan: %v %v %v, want the value at open", row.Values, ok, err)
+			}
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("scan of a: %d rows, %v; want the 3 rows at open", n, err)
+	}
+	if got := mysqlDump(t, st, tb, "v"); len(got) != 1 || got["b1"][0] != "old" {
+		t.Errorf("scan of b after a: %v, want b1 as at open", got)
+	}
+	if c, err := st.Features().Count(ctx, ta); err != nil || c != 3 {
+		t.Errorf("Count(a) = %d, %v; want 3 as at open", c, err)
+	}
+	if err := st.Apply(ctx, []localstate.Change{{Table: ta, Op: localstate.OpDelete, Key: "a1"}}); !errors.Is(err, localstate.ErrReadOnly) {
+		t.Errorf("Apply on a read-only store: %v, want ErrReadOnly", err)
+	}
+	// A store opened now sees the commits.
+	if got := mysqlDump(t, mysqlStore(t, db, localstate.OpenOptions{ReadOnly: true}), ta, "v"); len(got) != 3 || got["a4"] == nil || got["a3"] != nil {
+		t.Errorf("a fresh store: %v", got)
+	}
+}
+
+// TestMySQLRowLocked: a row another session holds locked makes Apply wait
+// at most the busy timeout, then fail with one clear line, nothing written.
+func TestMySQLRowLocked(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "mysql")
+	db.Exec(t, "CREATE TABLE t (id VARCHAR(16) PRIMARY KEY, v TEXT); INSERT INTO t VALUES ('k1', 'old'), ('k2', 'old')")
+	app, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Rollback()
+	if _, err := app.ExecContext(ctx, "SELECT v FROM t WHERE id = 'k2' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	tb := &localstate.Table{Resource: "t"}
+	st := mysqlStore(t, db, localstate.OpenOptions{BusyTimeout: time.Second})
+	err = st.Apply(ctx, []localstate.Change{
+		{Table: tb, Op: localstate.OpUpdate, Key: "k1", Values: map[string]any{"v": "new"}},
+		{Table: tb, Op: localstate.OpDelete, Key: "k2"},
+	})
+	t.Log(err)
+	if err == nil || !strings.Contains(err.Error(), "locked by another session") || !strings.Contains(err.Error(), "nothing was written") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("want one line saying the row is locked and nothing was written: %v", err)
+	}
+	app.Rollback()
+	got := mysqlDump(t, mysqlStore(t, db, localstate.OpenOptions{ReadOnly: true}), tb, "v")
+	if len(got) != 2 || got["k1"][0] != "old" {
+		t.Errorf("after the failed apply: %v, want k1 and k2 unchanged", got)
+	}
+	// Once the lock is gone the same apply goes through.
+	if err := st.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpDelete, Key: "k2"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMySQLCreateNeverOverwritesAnotherRow: ON DUPLICATE KEY UPDATE fires
+// on any unique index; with a second one (email) a create whose email
+// belongs to another row must fail, not rewrite that row.
+func TestMySQLCreateNeverOverwritesAnotherRow(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "mysql")
+	db.Exec(t, `CREATE TABLE u (id VARCHAR(16) PRIMARY KEY, email VARCHAR(64) UNIQUE, name TEXT);
+		INSERT INTO u VALUES ('cus_1', 'ann@example.com', 'Ann'), ('cus_2', 'bob@example.com', 'Bob')`)
+	tb := &localstate.Table{Resource: "u"}
+	st := mysqlStore(t, db, localstate.OpenOptions{})
+	err := st.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpCreate, Key: "cus_9", Values: map[string]any{"email": "ann@example.com", "name": "Impostor"}}})
+	if err == nil || !strings.Contains(err.Error(), "cus_9") {
+		t.Fatalf("want the create of cus_9 to fail on the email index: %v", err)
+	}
+	got := mysqlDump(t, st, tb, "email", "name")
+	if len(got) != 2 || got["cus_1"][1] != "Ann" {
+		t.Errorf("after the failed create: %v, want cus_1 untouched", got)
+	}
+	// A create of an existing key still overwrites its own row.
+	if err := st.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpCreate, Key: "cus_2", Values: map[string]any{"email": "bob@new.example", "name": "Bob"}},
+		{Table: tb, Op: localstate.OpCreate, Key: "cus_3", Values: map[string]any{"email": "cat@example.com", "name": "Cat"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mysqlDump(t, st, tb, "email"); len(got) != 3 || got["cus_2"][0] != "bob@new.example" {
+		t.Errorf("after the creates: %v", got)
 	}
 }

@@ -24,8 +24,10 @@ type plan struct {
 	t        *Table
 	required []int // NOT NULL columns without a default that a create must write
 	upsert   bool  // the key has a unique index: creates are INSERT ... ON CONFLICT
-	existing map[string]struct{}
-	formats  map[int]timeFormat // of the time columns (timeCols)
+	// plainInsert: creates insert plainly even so (see upsertAnyIndex).
+	plainInsert bool
+	existing    map[string]struct{}
+	formats     map[int]timeFormat // of the time columns (timeCols)
 }
 
 type colValue struct {
@@ -127,7 +129,7 @@ func (w *writer) plan(ctx context.Context, t *Table) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key], formats: map[int]timeFormat{}}
+	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key], plainInsert: r.ts.upsertAnyIndex, formats: map[int]timeFormat{}}
 	for i := range r.timeCols {
 		tf, err := w.s.timeFormat(ctx, w.q, r.ts, i)
 		if err != nil {
@@ -289,7 +291,7 @@ func (w *writer) create(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 		return err
 	}
 	revive := p.soft >= 0 && !w.softWritten(p)
-	if !p.upsert {
+	if !p.upsert || p.plainInsert {
 		if p.existing == nil {
 			if err := w.flush(ctx, tx); err != nil {
 				return err
@@ -429,7 +431,7 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 			sb.WriteString(", " + w.d.quote(p.ts.cols[cv.i].name))
 		}
 		sb.WriteString(") " + values)
-		if !p.upsert {
+		if !p.upsert || p.plainInsert {
 			return sb.String()
 		}
 		var set []string
