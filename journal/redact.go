@@ -10,6 +10,10 @@ import (
 // Redacted replaces a secret in recorded arguments.
 const Redacted = httpx.Redacted
 
+// urlPassword is the password of a URL's user info (a state or journal DSN
+// given on the command line: mysql://app:PASSWORD@db/app).
+var urlPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)[^@/\s]*@`)
+
 // settingName is a flag or setting name, as in --api-key=… or api_key=….
 var settingName = regexp.MustCompile(`^-{0,2}[A-Za-z0-9_.\-]+$`)
 
@@ -32,6 +36,7 @@ func secretName(name string) bool {
 // replaced by [REDACTED] — both --api-key=VALUE and --api-key VALUE, and
 // name=VALUE settings — and so is anything that looks like a provider key or
 // signing secret (sk_…, rk_…, whsec_…, pk_live_…), a key reconctl read, a
+// URL's password (a DSN's user:password@ becomes user:***@), a
 // secret-looking name=value, a URL's whole query string (shown as "?…"), or
 // a bearer token.
 func RedactArgs(args []string) []string {
@@ -66,7 +71,9 @@ func RedactArgs(args []string) []string {
 // redactValue is httpx.ScrubError: the keys reconctl read, anything shaped
 // like a key or signing secret, bearer tokens, secret-looking name=value
 // pairs and every URL's query string.
-func redactValue(s string) string { return httpx.ScrubError(s) }
+func redactValue(s string) string {
+	return httpx.ScrubError(urlPassword.ReplaceAllString(s, "${1}***@"))
+}
 
 // RedactError is an error message fit for the journal's error column (the
 // same scrubbing as what main prints).
