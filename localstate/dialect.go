@@ -87,6 +87,14 @@ type sqlDialect interface {
 	keySample(key string) string
 }
 
+// retrier is an optional part of a dialect: retryable says the server
+// rolled the whole transaction back and running it again is safe (nothing
+// of it was committed: a deadlock victim), so Apply runs it again, up to
+// maxApplyAttempts times.
+type retrier interface {
+	retryable(err error) bool
+}
+
 // dbQuerier is a *sql.DB, *sql.Conn or *sql.Tx: what the store reads through.
 type dbQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

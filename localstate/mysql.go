@@ -188,12 +188,14 @@ func (mysqlDialect) badConflictTarget(error) bool { return false }
 // VALUES ROW(…) does not exist in MariaDB, and MariaDB's VALUES (…) cannot
 // name its columns). The rows' parameters come in the same order as the
 // VALUES list the writer built (key, v1, v2, … per row), whose row count
-// this reads back from it.
+// this reads back from it. STRAIGHT_JOIN reads the rows first and looks
+// each up by the key's index: a plan that scanned the table would lock (and
+// wait for) every row it passes, not only the batch's.
 func (mysqlDialect) updateFrom(table, key string, cols []string, _ []*column, values, live string) string {
 	width := len(cols) + 1
 	rows := strings.Count(values, "?") / width
 	var b strings.Builder
-	fmt.Fprintf(&b, "UPDATE %s JOIN (SELECT ? AS reconctl_k", table)
+	b.WriteString("UPDATE (SELECT ? AS reconctl_k")
 	for j := range cols {
 		fmt.Fprintf(&b, ", ? AS reconctl_c%d", j+1)
 	}
@@ -201,7 +203,7 @@ func (mysqlDialect) updateFrom(table, key string, cols []string, _ []*column, va
 	for r := 1; r < rows; r++ {
 		b.WriteString(row)
 	}
-	fmt.Fprintf(&b, ") AS reconctl_v ON %s.%s = reconctl_v.reconctl_k SET ", table, key)
+	fmt.Fprintf(&b, ") AS reconctl_v STRAIGHT_JOIN %s ON %s.%s = reconctl_v.reconctl_k SET ", table, table, key)
 	for j, c := range cols {
 		if j > 0 {
 			b.WriteString(", ")
@@ -212,6 +214,15 @@ func (mysqlDialect) updateFrom(table, key string, cols []string, _ []*column, va
 		b.WriteString(" WHERE " + strings.TrimPrefix(live, " AND "))
 	}
 	return b.String()
+}
+
+// retryable: a deadlock victim's transaction was rolled back whole by
+// InnoDB, so Apply may run it again. A lock wait timeout (1205) is not
+// retried (it would wait as long again), nor a lost connection (a commit
+// may have happened).
+func (mysqlDialect) retryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
 }
 
 // explain turns the MySQL failures an operator can act on into one line

@@ -426,3 +426,81 @@ func TestMySQLCreateNeverOverwritesAnotherRow(t *testing.T) {
 		t.Errorf("after the creates: %v", got)
 	}
 }
+
+// TestMySQLDeadlockRetried: when InnoDB picks the Apply's transaction as a
+// deadlock victim it rolls it back whole; Apply runs it again and it
+// commits once the other session is done.
+func TestMySQLDeadlockRetried(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "mysql")
+	db.Exec(t, "CREATE TABLE t (id VARCHAR(16) PRIMARY KEY, v TEXT)")
+	var rows []string
+	for i := range 60 {
+		rows = append(rows, fmt.Sprintf("('k%d', 'old')", i))
+	}
+	db.Exec(t, "INSERT INTO t VALUES "+strings.Join(rows, ", "))
+	// The application's transaction changes many rows, k2 among them: when
+	// the deadlock comes, it is the heavier one and InnoDB rolls back ours.
+	app, err := db.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	// One row at a time by primary key: record locks only (a statement
+	// scanning the table would lock k1 as well).
+	qs := []string{"BEGIN"}
+	for i := 2; i < 60; i++ {
+		qs = append(qs, fmt.Sprintf("UPDATE t SET v = 'app' WHERE id = 'k%d'", i))
+	}
+	for _, q := range qs {
+		if _, err := app.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var appID int64
+	if err := app.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&appID); err != nil {
+		t.Fatal(err)
+	}
+	tb := &localstate.Table{Resource: "t"}
+	st := mysqlStore(t, db, localstate.OpenOptions{BusyTimeout: 50 * time.Second})
+	done := make(chan error, 1)
+	go func() {
+		// k1 is locked by the update, then the delete waits for k2.
+		done <- st.Apply(ctx, []localstate.Change{
+			{Table: tb, Op: localstate.OpUpdate, Key: "k1", Values: map[string]any{"v": "ours"}},
+			{Table: tb, Op: localstate.OpDelete, Key: "k2"},
+		})
+	}()
+	for {
+		var waiting int
+		// The server is shared: count only transactions waiting for the
+		// application's.
+		if err := db.SQL.QueryRow(`SELECT count(*) FROM information_schema.INNODB_LOCK_WAITS w JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id
+			WHERE b.trx_mysql_thread_id = ?`, appID).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Apply ended before waiting for the lock: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// Now the application asks for k1: a deadlock, and ours is the victim.
+	if _, err := app.ExecContext(ctx, "UPDATE t SET v = 'app' WHERE id = 'k1'"); err != nil {
+		t.Fatalf("the application's update was the deadlock victim (%v): the test needs the Apply to be", err)
+	}
+	if _, err := app.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Apply after a deadlock must run again and commit: %v", err)
+	}
+	var v string
+	var n int
+	if err := db.SQL.QueryRow("SELECT (SELECT v FROM t WHERE id = 'k1'), (SELECT count(*) FROM t WHERE id = 'k2')").Scan(&v, &n); err != nil || v != "ours" || n != 0 {
+		t.Errorf("k1 = %q, k2 rows = %d (%v): want the Apply's writes", v, n, err)
+	}
+}

@@ -257,6 +257,22 @@ func (s *sqlStore) Apply(ctx context.Context, changes []Change) error {
 	if s.readOnly {
 		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
 	}
+	r, _ := s.d.(retrier)
+	for attempt := 1; ; attempt++ {
+		err := s.applyOnce(ctx, changes)
+		if err == nil || r == nil || attempt == maxApplyAttempts || ctx.Err() != nil || !r.retryable(err) {
+			return err
+		}
+	}
+}
+
+// maxApplyAttempts bounds how often Apply runs a transaction the server
+// rolled back whole (see retrier).
+const maxApplyAttempts = 3
+
+// applyOnce is one attempt of Apply: one transaction, committed or rolled
+// back.
+func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	w, err := s.newWriter(ctx, s.db, changes)
 	if err != nil {
 		return s.notWritten(ctx, err)
