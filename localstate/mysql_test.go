@@ -88,6 +88,19 @@ func TestMySQLOpenErrors(t *testing.T) {
 	}
 	st.Close()
 
+	// password_env: names the variable holding the password.
+	t.Setenv("RCT_MYSQL_TEST_PW", pw)
+	nopw := fmt.Sprintf("mysql://%s@%s/%s", user, host, db.Name)
+	st, err = localstate.Open(ctx, nopw, localstate.OpenOptions{Server: localstate.ServerOptions{PasswordEnv: "RCT_MYSQL_TEST_PW"}})
+	if err != nil {
+		t.Fatalf("open with password_env: %v", err)
+	}
+	st.Close()
+	_, err = localstate.Open(ctx, nopw, localstate.OpenOptions{Server: localstate.ServerOptions{PasswordEnv: "RCT_MYSQL_TEST_UNSET"}})
+	if err == nil || !strings.Contains(err.Error(), "RCT_MYSQL_TEST_UNSET") {
+		t.Errorf("password_env naming an unset variable: %v", err)
+	}
+
 	for _, tc := range []struct {
 		name, loc, want string
 	}{
