@@ -95,6 +95,13 @@ type retrier interface {
 	retryable(err error) bool
 }
 
+// batchSizer is an optional part of a dialect: the rows and bound
+// parameters one batch statement of the writer may hold, when the server
+// writes faster with other bounds than maxBatchRows and maxBatchParams.
+type batchSizer interface {
+	batchLimits() (rows, params int)
+}
+
 // dbQuerier is a *sql.DB, *sql.Conn or *sql.Tx: what the store reads through.
 type dbQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -225,6 +225,14 @@ func (mysqlDialect) retryable(err error) bool {
 	return errors.As(err, &me) && me.Number == 1213
 }
 
+// batchLimits: a statement's round trip and parse cost more on a server
+// than in SQLite, so batches are larger; the protocol allows 65535 bound
+// parameters.
+func (mysqlDialect) batchLimits() (rows, params int) { return mysqlBatchRows, 60000 }
+
+// mysqlBatchRows is how many rows one batch statement writes.
+var mysqlBatchRows = 1000
+
 // explain turns the MySQL failures an operator can act on into one line
 // that says what to do; other errors pass through, named by the state.
 func (d mysqlDialect) explain(err error, loc string, busy time.Duration) error {

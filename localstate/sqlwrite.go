@@ -50,6 +50,9 @@ type writer struct {
 	cols  []colValue
 	args  []any
 	batch batch
+	// maxRows and maxParams bound one batch statement (maxBatchRows and
+	// maxBatchParams unless the dialect is a batchSizer).
+	maxRows, maxParams int
 
 	// The previous change's columns: consecutive changes usually carry the
 	// same ones, which then need no sorting.
@@ -81,7 +84,11 @@ const (
 // newWriter checks every change against the schema before anything is
 // written, so a bad batch fails without touching the database.
 func (s *sqlStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
-	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
+	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{},
+		maxRows: maxBatchRows, maxParams: maxBatchParams}
+	if bs, ok := s.d.(batchSizer); ok {
+		w.maxRows, w.maxParams = bs.batchLimits()
+	}
 	for _, ch := range changes {
 		p, err := w.plan(ctx, ch.Table)
 		if err != nil {
@@ -344,7 +351,7 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 		b.seen[ch.Key] = struct{}{}
 	}
 	b.rows++
-	if b.rows >= maxBatchRows || (b.rows+1)*(len(b.cols)+1) > maxBatchParams {
+	if b.rows >= w.maxRows || (b.rows+1)*(len(b.cols)+1) > w.maxParams {
 		return w.flush(ctx, tx)
 	}
 	return nil
