@@ -41,7 +41,8 @@ type FixtureTable struct {
 }
 
 // Column is a column of a fixture table. Type, PrimaryKey, NotNull and
-// Default only shape the SQLite schema.
+// Default only shape a SQL schema (SQLite's as given; a server maps Type,
+// see MySQLType).
 type Column struct {
 	Name       string
 	Type       string // SQLite declared type: TEXT, INTEGER, REAL, ...
