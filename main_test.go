@@ -35,3 +35,24 @@ func TestScripts(t *testing.T) {
 		Cmds: scriptCmds,
 	})
 }
+
+// TestStores runs the store-parameterized scripts in testdata/stores once
+// per store: TestStores/sqlite/NAME, TestStores/postgres/NAME,
+// TestStores/mysql/NAME (see scriptcmds_stores_test.go). A server that does
+// not answer, or whose store has not landed yet, skips with a message
+// (RECONCTL_TEST_SERVERS=require turns an unreachable server into a failure).
+func TestStores(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { runStoreScripts(t, kind, "testdata/stores", true) })
+	}
+}
+
+// TestStoreHarness checks TestStores' own machinery on every store (a
+// database per script, the db command's one text for every store, users,
+// conditions) with scripts that never run reconctl, so it runs on the
+// servers before their stores land.
+func TestStoreHarness(t *testing.T) {
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) { runStoreScripts(t, kind, "testdata/storeharness", false) })
+	}
+}
