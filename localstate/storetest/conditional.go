@@ -41,7 +41,7 @@ func runConditional(t *testing.T, fresh func(t *testing.T, readOnly bool) locals
 				{Table: Customers, Op: localstate.OpCreate, Key: "cus_1", Values: map[string]any{"email": "x@example.com", "name": "X"}, Expect: createLive},
 				{Table: Customers, Op: localstate.OpCreate, Key: "cus_5", Values: map[string]any{"email": "eve@example.com", "name": "Eve"}, Expect: createNew},
 				{Table: Customers, Op: localstate.OpCreate, Key: "cus_3", Values: map[string]any{"email": "cat2@example.com", "name": "Cat2"}, Expect: createDead}, // revives
-				{Table: Plain, Op: localstate.OpUpdate, Key: "p1", Values: map[string]any{"v": "uno"}}, // unconditional
+				{Table: Plain, Op: localstate.OpUpdate, Key: "p1", Values: map[string]any{"v": "uno"}},                                                             // unconditional
 			}
 			if via == "Apply" {
 				apply(t, st, changes...)
