@@ -202,7 +202,8 @@ func checkAbsentPaths(paths []string, s *Settings, resources []*reconcile.Resour
 }
 
 func driftExit(res *reconcile.Result) int {
-	if res.Unresolved() > 0 {
+	if res.Unresolved() > 0 || res.Conflicts() > 0 { // a conflict: the next run looks again
+
 		return reconcile.ExitDrift
 	}
 	return reconcile.ExitOK

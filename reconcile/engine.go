@@ -185,6 +185,12 @@ type pending struct {
 	vals    []any
 	drift   int // index into Result.Drift, -1 when the write is not reported as drift
 	changes bool
+	// What the write is conditional on (conditional.go): cond says which;
+	// hash and upd are the local row's compared values' hash and
+	// updated_at (ms) as the scan read them.
+	cond uint8
+	hash uint64
+	upd  int64
 }
 
 // ResourceResult is the comparison of one resource.
@@ -211,6 +217,10 @@ type ResourceResult struct {
 	// createNulls counts, per such column, the planned creates (which
 	// write null there); only a scoped run's guard refuses them.
 	createNulls map[string]int
+	// cond checks the local rows of its conditional writes (conditional.go);
+	// conflicts counts the writes whose check failed.
+	cond      *rowCheck
+	conflicts int
 }
 
 // Planned counts the creates, updates and deletes that change values (what the brake counts).
@@ -324,6 +334,8 @@ type resourceRun struct {
 type candidate struct {
 	rec  providers.Record
 	vals []any
+	hash uint64 // the local row's, as indexed
+	upd  int64
 }
 
 func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
@@ -334,6 +346,7 @@ func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
 		run.updIdx = len(run.cols)
 		run.cols = append(run.cols, t.UpdatedAt)
 	}
+	run.rowCheck()
 	return run
 }
 
@@ -544,10 +557,10 @@ func (run *resourceRun) compareRemote(it *item) {
 		// Equal values, rewritten anyway: no field-by-field comparison,
 		// and nothing for the brake to count.
 		rr.Summary.InSync++
-		run.addRewrite(it)
+		run.addRewrite(it, ent)
 		return
 	}
-	run.addCandidate(it)
+	run.addCandidate(it, ent)
 }
 
 // addCreate plans the create of a listed record no local row has, with the
@@ -566,18 +579,19 @@ func (run *resourceRun) addCreate(it *item) {
 		use = append(use, t.UpdatedAt)
 		vals = append(vals, formatTime(it.upd))
 	}
-	run.creates = append(run.creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true})
+	run.creates = append(run.creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true, cond: condAbsent})
 }
 
 // addRewrite plans the --force rewrite of an in-sync record: every mapped
 // column it has, sharing the column list when it has them all.
-func (run *resourceRun) addRewrite(it *item) {
+func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	r, t := run.r, run.t
 	allPresent := true
 	for _, ok := range it.present {
 		allPresent = allPresent && ok
 	}
-	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1)}
+	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1),
+		cond: condRow, hash: ent.hash, upd: ent.updated}
 	if !allPresent { // auto mapping, a column absent from this object: its own column list
 		p.cols = nil
 	}
@@ -602,7 +616,7 @@ func (run *resourceRun) addRewrite(it *item) {
 
 // addCandidate keeps a differing record for the field-by-field pass: only
 // the compared values, not the whole provider object.
-func (run *resourceRun) addCandidate(it *item) {
+func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 	r := run.r
 	small := providers.Record{ID: it.key, UpdatedAt: it.upd}
 	if r.auto {
@@ -613,7 +627,7 @@ func (run *resourceRun) addCandidate(it *item) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals)})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.hash, upd: ent.updated})
 }
 
 // planCreates turns the new ids into missing_local drift and creates.
@@ -690,6 +704,7 @@ func (run *resourceRun) planCandidate(c candidate, lv []any) {
 	}
 	if p.op != "" && len(p.cols) > 0 {
 		rr.plan = append(rr.plan, p)
+		run.rowCheck().was[c.rec.ID] = lv
 	}
 }
 
@@ -725,7 +740,7 @@ func (run *resourceRun) fieldDiffs(c candidate, lv []any) (diffs []FieldDiff, dc
 // provider's.
 func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, dvals []any) pending {
 	r, t := run.r, run.t
-	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1}
+	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, cond: condRow, hash: c.hash, upd: c.upd}
 	switch run.mode {
 	case ModeResyncForce:
 		for i, f := range r.fields {
@@ -758,9 +773,11 @@ func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, d
 func (run *resourceRun) planMissing(ctx context.Context) error {
 	t, rr, index := run.t, run.rr, run.index
 	var missing []string
+	seenAt := map[string]*localEntry{}
 	for i := range index.entries {
 		if ent := &index.entries[i]; !ent.seen {
 			missing = append(missing, index.key(ent))
+			seenAt[index.key(ent)] = ent
 		}
 	}
 	sort.Strings(missing)
@@ -773,7 +790,8 @@ func (run *resourceRun) planMissing(ctx context.Context) error {
 		d := Drift{Resource: t.Resource, ID: k, Kind: KindMissingRemote, RemoteStatus: statuses[i].status, Action: ActionNone, Error: statuses[i].err}
 		if d.RemoteStatus == RemoteDeleted {
 			d.Action = ActionDelete
-			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true})
+			ent := seenAt[k]
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.hash, upd: ent.updated})
 		}
 		run.drift = append(run.drift, d)
 	}
