@@ -8,6 +8,7 @@ package reconcile
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/reconctl/reconctl/localstate"
 )
@@ -28,13 +29,23 @@ type rowCheck struct {
 	updIdx int
 	buf    []byte
 	// was holds the local values an update's comparison read (by key),
-	// for the conflict's reason.
+	// for the conflict's reason and Reconfirm's re-plan.
 	was map[string][]any
+	// listed says when the listed copy of each planned create or update
+	// was read, and its updated_at (Reconfirm).
+	listed map[string]listedCopy
+	mode   Mode
+	absent []bool
+}
+
+type listedCopy struct {
+	at  int64 // unix ns
+	upd time.Time
 }
 
 func (run *resourceRun) rowCheck() *rowCheck {
 	if run.rr.cond == nil {
-		run.rr.cond = &rowCheck{fields: run.r.fields, cols: run.cols, updIdx: run.updIdx, was: map[string][]any{}}
+		run.rr.cond = &rowCheck{fields: run.r.fields, cols: run.cols, updIdx: run.updIdx, was: map[string][]any{}, listed: map[string]listedCopy{}}
 	}
 	return run.rr.cond
 }

@@ -61,6 +61,9 @@ type Engine struct {
 	Progress           Progress
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// ReconfirmAfter is how old a listed copy may be when it is written:
+	// Reconfirm re-reads older ones first (0: every one).
+	ReconfirmAfter time.Duration
 	// BeforeCommit, when set, runs inside Apply's transaction (a store with
 	// Features().Begin) after every write and before the commit, with res
 	// already marked as applied: the journal records the run there, through
@@ -289,6 +292,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		return nil, nil, err
 	}
 	run.rr.Summary.Unresolved = len(run.drift)
+	run.rr.cond.mode, run.rr.cond.absent = run.mode, run.absent
 	sortDrift(run.drift, run.rr.plan)
 	return run.rr, run.drift, nil
 }
@@ -459,6 +463,7 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	// The List callback (the reader) keeps its own counters, apart from
 	// what the consumer writes.
 	listed := 0
+	var readAt int64
 	pathSeen := make([]bool, len(r.fields))
 	rp := newPipe(len(r.fields))
 	rp.start(run.compareRemote)
@@ -466,12 +471,15 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
 		}
+		if listed%64 == 0 {
+			readAt = e.now().UnixNano() // a page's records arrive together
+		}
 		listed++
 		if e.Progress != nil && listed%100 == 0 {
 			e.Progress.Listed(t.Resource, 100)
 		}
 		it := rp.next()
-		it.key, it.upd = rec.ID, rec.UpdatedAt
+		it.key, it.upd, it.at = rec.ID, rec.UpdatedAt, readAt
 		for i := range r.fields {
 			v, found := Lookup(rec.Data, r.fields[i].segs)
 			if found {
@@ -535,6 +543,7 @@ func (run *resourceRun) compareRemote(it *item) {
 		run.created[it.key] = true
 		rr.Summary.Remote++
 		run.addCreate(it)
+		run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 		return
 	}
 	if ent.seen {
@@ -628,6 +637,7 @@ func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 		}
 	}
 	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.hash, upd: ent.updated})
+	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 
 // planCreates turns the new ids into missing_local drift and creates.
@@ -926,7 +936,42 @@ type confirmation struct {
 // from out of scope from forbidden. A check that fails is "unconfirmed";
 // a rejected key fails the run.
 func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]confirmation, error) {
+	got, err := e.getMany(ctx, resource, ids)
+	if err != nil {
+		return nil, fmt.Errorf("confirming missing %s: %w", resource, err)
+	}
 	out := make([]confirmation, len(ids))
+	for i, g := range got {
+		out[i] = g.confirmation()
+	}
+	return out, nil
+}
+
+// fetched is one single-object read.
+type fetched struct {
+	rec providers.Record
+	st  providers.RemoteStatus
+	err error
+}
+
+func (g fetched) confirmation() confirmation {
+	switch {
+	case g.err != nil:
+		return confirmation{status: RemoteUnconfirmed, err: g.err.Error()}
+	case g.st == providers.StatusDeleted:
+		return confirmation{status: RemoteDeleted}
+	case g.st == providers.StatusInaccessible:
+		return confirmation{status: RemoteInaccessible}
+	}
+	return confirmation{status: RemoteExists}
+}
+
+// getMany reads each id once with the provider's Get, at most
+// ConfirmConcurrency at a time: the path of the deletion checks and of
+// Reconfirm's re-reads. A rejected key (or the end of ctx) fails them all;
+// any other failure is that id's err.
+func (e *Engine) getMany(ctx context.Context, resource string, ids []string) ([]fetched, error) {
+	out := make([]fetched, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -941,11 +986,10 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		fatal    error
-		next     int
-		finished int
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fatal error
+		next  int
 	)
 	for w := 0; w < min(n, len(ids)); w++ {
 		wg.Add(1)
@@ -960,10 +1004,8 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 				i := next
 				next++
 				mu.Unlock()
-				_, st, err := e.Provider.Get(ctx, resource, ids[i])
-				var c confirmation
-				switch {
-				case err != nil:
+				rec, st, err := e.Provider.Get(ctx, resource, ids[i])
+				if err != nil {
 					var auth *providers.AuthError
 					if errors.As(err, &auth) || ctx.Err() != nil {
 						mu.Lock()
@@ -977,18 +1019,8 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 						cancel()
 						return
 					}
-					c = confirmation{status: RemoteUnconfirmed, err: err.Error()}
-				case st == providers.StatusDeleted:
-					c = confirmation{status: RemoteDeleted}
-				case st == providers.StatusInaccessible:
-					c = confirmation{status: RemoteInaccessible}
-				default:
-					c = confirmation{status: RemoteExists}
 				}
-				out[i] = c
-				mu.Lock()
-				finished++
-				mu.Unlock()
+				out[i] = fetched{rec: rec, st: st, err: err}
 				if e.Progress != nil {
 					e.Progress.Confirmed(resource, 1)
 				}
@@ -997,7 +1029,7 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 	}
 	wg.Wait()
 	if fatal != nil {
-		return nil, fmt.Errorf("confirming missing %s: %w", resource, fatal)
+		return nil, fatal
 	}
 	return out, nil
 }
@@ -1037,4 +1069,11 @@ func (s *valueSlab) take(n int) []any {
 	start := len(s.block)
 	s.block = s.block[:start+n]
 	return s.block[start : start : start+n]
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
 }

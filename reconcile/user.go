@@ -319,6 +319,18 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 			rr.BrakeBase = n
 		}
 	}
+	// Just before writing: an old listed copy is read again (issue #15).
+	if err := eng.Reconfirm(ctx, res); err != nil {
+		return nil, err
+	}
+	if o.IgnoreRules != nil {
+		rules, err := o.IgnoreRules()
+		if err != nil {
+			return nil, err
+		}
+		res.Ignore(rules)
+	}
+	u.Drift, u.Summary = res.Drift, res.Summaries()
 	if err := res.Guard(o.AllowAbsentPaths); err != nil {
 		return nil, err
 	}
