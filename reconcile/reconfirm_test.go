@@ -33,11 +33,11 @@ func withUpd(r providers.Record, at string) providers.Record {
 
 func movedFixture() (*movedProvider, *memStore, *localstate.Table) {
 	p := &movedProvider{memProvider: memProvider{records: map[string][]providers.Record{"customers": {
-		rec("cus_1", `{"plan":"pro"}`),   // now back to free: in sync
-		rec("cus_2", `{"plan":"pro"}`),   // now team
-		rec("cus_3", `{"plan":"pro"}`),   // now deleted
-		rec("cus_new", `{"plan":"pro"}`), // now deleted
-		rec("cus_n2", `{"plan":"pro"}`),  // now team
+		rec("cus_1", `{"plan":"pro"}`),                                  // now back to free: in sync
+		rec("cus_2", `{"plan":"pro"}`),                                  // now team
+		rec("cus_3", `{"plan":"pro"}`),                                  // now deleted
+		rec("cus_new", `{"plan":"pro"}`),                                // now deleted
+		rec("cus_n2", `{"plan":"pro"}`),                                 // now team
 		withUpd(rec("cus_4", `{"plan":"pro"}`), "2026-01-02T00:00:00Z"), // listed copy newer than the local row: not re-read
 	}}}, current: map[string]providers.Record{
 		"cus_1":  rec("cus_1", `{"plan":"free"}`),
