@@ -187,7 +187,7 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 func freshness(rep *reconcile.Report, res *reconcile.Result) (whole []string, partial []reconcile.Drift) {
 	sum := res.Summaries()
 	for _, name := range rep.Resources {
-		if s := sum[name]; s != nil && s.Unresolved == 0 {
+		if s := sum[name]; s != nil && s.Unresolved == 0 && s.Conflicts == 0 {
 			whole = append(whole, name)
 		}
 	}

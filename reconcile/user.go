@@ -352,7 +352,7 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 	}
 	u.Drift = res.Drift
 	u.Summary = res.Summaries()
-	u.Applied = res.PlannedWrites() > 0
+	u.Applied = res.PlannedWrites() > res.Conflicts() // a conflict was not written
 	if res.Unresolved() == 0 {
 		u.ExitCode = ExitOK
 	}

@@ -65,3 +65,14 @@ func plural(n int, one, many string) string {
 	}
 	return strconv.Itoa(n) + " " + many
 }
+
+// driftConflicts counts the drift items whose write was a conflict.
+func driftConflicts(drift []reconcile.Drift) int {
+	n := 0
+	for _, d := range drift {
+		if d.Conflict {
+			n++
+		}
+	}
+	return n
+}
