@@ -51,6 +51,17 @@ type rowLocker interface {
 	lockRows() string
 }
 
+// plainInserter is a dialect whose INSERT … DO NOTHING does not say whether
+// it inserted (MySQL with CLIENT_FOUND_ROWS counts a duplicate key as a row
+// found). A conditional create there inserts plainly after its locking read:
+// InnoDB's next-key lock on the absent key keeps others from inserting it
+// until the commit (REPEATABLE READ, the default); under READ COMMITTED a
+// row the app inserted in between fails the apply on the unique key, loudly,
+// instead of being overwritten.
+type plainInserter interface {
+	plainConditionalInsert() bool
+}
+
 // lockSuffix is the dialect's locking clause for the conditional reads, or "".
 func lockSuffix(d sqlDialect) string {
 	if l, ok := d.(rowLocker); ok {
@@ -214,7 +225,9 @@ func (w *writer) insertOrNothing(ctx context.Context, tx *sql.Tx, p *plan, ch *C
 			sb.WriteString(", " + w.d.quote(p.ts.cols[cv.i].name))
 		}
 		sb.WriteString(") VALUES (?" + strings.Repeat(", ?", len(w.cols)) + ")")
-		sb.WriteString(w.d.upsertClause(key, nil))
+		if pi, ok := w.d.(plainInserter); !ok || !pi.plainConditionalInsert() {
+			sb.WriteString(w.d.upsertClause(key, nil))
+		}
 		return sb.String()
 	})
 	if err != nil {
