@@ -33,6 +33,9 @@ type raceState struct {
 	kind string
 	loc  string
 	app  *sql.DB
+	// journal, when set, is passed as --journal (a SQLite file: the same
+	// for a server state whether or not it can journal in its database).
+	journal string
 }
 
 // q rebinds ? placeholders for the app's driver.
@@ -90,7 +93,7 @@ func serverState(kind string) func(t *testing.T) raceState {
 			t.Fatal(err)
 		}
 		st.Close()
-		return raceState{kind: kind, loc: d.DSN, app: d.SQL}
+		return raceState{kind: kind, loc: d.DSN, app: d.SQL, journal: filepath.Join(t.TempDir(), "journal.db")}
 	}
 }
 
@@ -204,8 +207,14 @@ func (f *raceFixture) diff(t *testing.T, args ...string) raceReport {
 	t.Helper()
 	var out, errb bytes.Buffer
 	argv := append([]string{"reconctl", "diff", "-c", f.cfg, "-o", "json", "--no-progress", "--rps", "1000", "--max-changes", "unlimited"}, args...)
+	if f.st.journal != "" {
+		argv = append(argv, "--journal", f.st.journal)
+	}
 	code := run(argv, strings.NewReader(""), &out, &errb)
 	var rep raceReport
+	if code == 1 && strings.Contains(errb.String(), "not supported yet") {
+		t.Skipf("%s store: %s", f.st.kind, strings.TrimSpace(errb.String()))
+	}
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v: exit %d, %v\nstdout: %s\nstderr: %s", argv, code, err, out.String(), errb.String())
 	}
