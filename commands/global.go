@@ -56,7 +56,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "state", Usage: "app state `PATH`: .db/.sqlite/.sqlite3 (SQLite) or .json (snapshot)", EnvVars: envs("STATE")},
 		&cli.StringSliceFlag{Name: "resource", Aliases: []string{"r"}, Usage: "resource `NAME` to check (repeatable; default: the config's resources or the provider's defaults)", EnvVars: envs("RESOURCE")},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "report `FORMAT`: table, json, ndjson, csv, markdown", EnvVars: envs("OUTPUT")},
-		&cli.StringFlag{Name: "journal", Usage: "journal `PATH` (default: inside the SQLite state, or <snapshot>.reconctl.db beside a JSON state)", EnvVars: envs("JOURNAL")},
+		&cli.StringFlag{Name: "journal", Usage: "journal `PATH` or DSN: a SQLite file or a postgres:// or mysql:// database (default: inside the SQLite or server state, or <snapshot>.reconctl.db beside a JSON state)", EnvVars: envs("JOURNAL")},
 		&cli.Float64Flag{Name: "rps", Usage: "provider requests per second (default: the provider's, e.g. 20 for Stripe)", EnvVars: envs("RPS")},
 		&cli.IntFlag{Name: "concurrency", Usage: "provider requests in flight (default: the provider's, e.g. 4 for Stripe)", EnvVars: envs("CONCURRENCY")},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress and no log lines below warnings", EnvVars: envs("QUIET")},
@@ -229,8 +229,13 @@ func (s *Settings) tables(p providers.Provider) ([]*localstate.Table, error) {
 	return out, nil
 }
 
-// displayState is the state path as the operator gave it, relative when possible.
+// displayState is the state path as the operator gave it, relative when
+// possible; a server DSN with its password masked (reports are printed and
+// journaled).
 func (s *Settings) displayState() string {
+	if !localstate.IsFile(s.State) {
+		return localstate.RedactLocation(s.State)
+	}
 	if wd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(wd, s.State); err == nil && !strings.HasPrefix(rel, "..") {
 			return rel

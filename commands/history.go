@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/replay"
 	"github.com/reconctl/reconctl/report"
@@ -21,7 +22,7 @@ func historyCommand(io IO) *cli.Command {
 		Usage:     "list recorded runs, or print one run's report again",
 		ArgsUsage: "[run-id]",
 		Description: `Every run of every command is recorded in the journal (reconctl_* tables in
-the SQLite state, <snapshot>.reconctl.db beside a JSON state, or --journal):
+the SQLite or server state, <snapshot>.reconctl.db beside a JSON state, or --journal):
 when, command, arguments (secrets removed), provider, resources, counts, every
 drift item with its action and whether it was applied, and the exit code.
 
@@ -49,18 +50,20 @@ EXIT STATUS:
 			if c.NArg() > 1 {
 				return errors.New("history takes at most one run id")
 			}
-			path, create, err := s.journalPath()
+			place, err := s.journalPlace()
 			if err != nil {
 				return err
 			}
-			if create {
+			path := place.Location
+			if place.Create && localstate.IsFile(path) {
 				if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("no journal at %s: no run has been recorded for this state yet", path)
 				}
 			}
-			j, err := journal.Open(c.Context, path, journal.Options{})
+			opts := journal.Options{Server: s.journalServerOptions(path)}
+			j, err := journal.Open(c.Context, path, opts)
 			if err != nil {
-				return err
+				return s.journalErr(place, err)
 			}
 			defer j.Close()
 			if c.NArg() == 1 {

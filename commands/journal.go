@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconctl/reconctl/config"
 	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
@@ -22,24 +23,24 @@ func waitFlag() cli.Flag {
 	return &cli.DurationFlag{Name: "wait", Usage: "when another run is writing the same state, wait up to `DURATION` for it (default: fail at once)", EnvVars: envs("WAIT")}
 }
 
-// journalPath says where the run is recorded: --journal, else where the
-// state's backend keeps it (inside a SQLite state, beside a JSON snapshot).
-func (s *Settings) journalPath() (path string, create bool, err error) {
-	place, err := s.journalPlace()
-	return place.Location, place.Create, err
-}
-
-// journalPlace is journalPath with whether the journal is in the state's own
-// database (so its rows can share the state's transaction), as the store
-// registry says.
+// journalPlace says where the run is recorded — --journal, else where the
+// state's backend keeps it (inside a SQLite or server state, beside a JSON
+// snapshot) — and whether the journal is in the state's own database (so
+// its rows can share the state's transaction), as the store registry says.
 func (s *Settings) journalPlace() (localstate.JournalPlace, error) {
 	if s.Journal != "" {
-		// A file of its own, unless it names the state's own database.
+		// A file or database of its own, unless it names the state's own
+		// database.
 		inState := false
-		if place, err := localstate.JournalOf(s.State); err == nil && place.InState && localstate.IsFile(s.State) {
-			a, errA := journal.ResolveState(s.Journal)
-			b, errB := journal.ResolveState(s.State)
-			inState = errA == nil && errB == nil && a == b
+		if place, err := localstate.JournalOf(s.State); err == nil && place.InState {
+			switch {
+			case localstate.IsFile(s.State) && localstate.IsFile(s.Journal):
+				a, errA := journal.ResolveState(s.Journal)
+				b, errB := journal.ResolveState(s.State)
+				inState = errA == nil && errB == nil && a == b
+			case !localstate.IsFile(s.State):
+				inState = s.Journal == s.State
+			}
 		}
 		return localstate.JournalPlace{Location: s.Journal, Create: true, InState: inState}, nil
 	}
@@ -74,7 +75,7 @@ type run struct {
 	id      string
 	command string
 	started time.Time
-	lock    *journal.StateLock
+	lock    journal.WriterLock
 	// inState: the journal is in the state's own database.
 	inState bool
 }
@@ -213,13 +214,30 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 	}
 	path, create := place.Location, place.Create
 	if write && s.State != "" {
-		lockFile, err := localstate.LockFileOf(s.State)
-		if err != nil {
-			return nil, err
-		}
-		lock, err := journal.AcquireLock(ctx, lockFile, journal.Holder{RunID: r.id, PID: os.Getpid(), Command: "reconctl " + command, StartedAt: r.started}, wait)
-		if err != nil {
-			return nil, err
+		holder := journal.Holder{RunID: r.id, PID: os.Getpid(), Command: "reconctl " + command, StartedAt: r.started}
+		var lock journal.WriterLock
+		if localstate.HasServerLock(s.State) {
+			// The server's own lock, one per table the run may write.
+			tables, err := s.lockTables()
+			if err != nil {
+				return nil, err
+			}
+			lock, err = journal.AcquireServerLock(ctx, s.State, s.serverOptions(), tables, holder, wait)
+			if err != nil {
+				if !errors.Is(err, journal.ErrLocked) {
+					return nil, s.storeSaysFirst(ctx, err)
+				}
+				return nil, err
+			}
+		} else {
+			lockFile, err := localstate.LockFileOf(s.State)
+			if err != nil {
+				return nil, err
+			}
+			lock, err = journal.AcquireLock(ctx, lockFile, holder, wait)
+			if err != nil {
+				return nil, err
+			}
 		}
 		r.lock = lock
 		if note := lock.StaleNote(); note != "" {
@@ -227,13 +245,17 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 		}
 	}
 	opts := journal.Options{Create: create}
-	if fi, err := os.Stat(s.State); err == nil && create {
+	if fi, err := os.Stat(s.State); err == nil && create && localstate.IsFile(s.State) {
 		opts.Mode = fi.Mode().Perm() // a journal beside a 0600 snapshot is 0600 too
 	}
+	opts.Server = s.journalServerOptions(path)
 	j, err := journal.Open(ctx, path, opts)
 	if err != nil {
 		r.releaseLock()
-		return nil, err
+		if place.InState && !errors.Is(err, journal.ErrNotWritable) {
+			err = s.storeSaysFirst(ctx, err)
+		}
+		return nil, s.journalErr(place, err)
 	}
 	r.j = j
 	r.inState = place.InState
@@ -250,9 +272,102 @@ func (s *Settings) beginRun(ctx context.Context, command string, write bool, wai
 	if err := j.StartRun(ctx, journal.Run{ID: r.id, Command: command, Args: s.Args, Provider: name, State: localstate.RedactLocation(s.State), Resources: resources, StartedAt: r.started}); err != nil {
 		j.Close()
 		r.releaseLock()
-		return nil, err
+		return nil, s.journalErr(place, err)
 	}
 	return r, nil
+}
+
+// storeSaysFirst returns, when the server state itself cannot be opened,
+// the store's own error instead of err (it knows what to tell the operator:
+// not reachable, no such database, not supported); else err.
+func (s *Settings) storeSaysFirst(ctx context.Context, err error) error {
+	if localstate.IsFile(s.State) {
+		return err
+	}
+	st, oerr := localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: true})
+	if oerr != nil {
+		return oerr
+	}
+	st.Close()
+	return err
+}
+
+// journalErr explains a journal that cannot be written (a role that may
+// only SELECT): where the journal was to go and what to do. Nothing was
+// recorded (the journal's schema steps are transactional or idempotent).
+func (s *Settings) journalErr(place localstate.JournalPlace, err error) error {
+	var ne *journal.NotWritableError
+	if !errors.As(err, &ne) || localstate.IsFile(place.Location) {
+		return err
+	}
+	why := fmt.Sprintf("%s: %v", ne.Op, ne.Err)
+	if s.Journal == "" {
+		return &explained{err: err, msg: fmt.Sprintf("cannot record the run: the state's database %s does not let this role create or write the journal's reconctl_* tables (%s); "+
+			"pass --journal PATH (a SQLite file) or --journal DSN (another database) that reconctl may write, or set journal: in reconctl.yaml; "+
+			"or grant the role CREATE on the schema (MySQL: on the database) and SELECT, INSERT, UPDATE, DELETE on the reconctl_* tables",
+			ne.Journal, why)}
+	}
+	return &explained{err: err, msg: fmt.Sprintf("cannot record the run: the journal %s (--journal/journal:) does not let this role create or write its reconctl_* tables (%s); "+
+		"name a SQLite file or a database that reconctl may write (with --journal given, the state's database is not used for the journal)",
+		ne.Journal, why)}
+}
+
+// explained is an error told in the operator's terms, still matching what
+// it wraps (errors.Is(err, journal.ErrNotWritable)).
+type explained struct {
+	err error
+	msg string
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.err }
+
+// lockTables are the tables a writing run on a server state may write,
+// whose server locks it takes: the resources named by --resource or the
+// config, else the provider's defaults, each as its table.
+func (s *Settings) lockTables() ([]string, error) {
+	names := s.Resources
+	if len(names) == 0 {
+		for _, res := range s.Config.Resources {
+			names = append(names, res.Name)
+		}
+	}
+	if len(names) == 0 {
+		p, err := s.openProvider()
+		if err != nil {
+			return nil, err
+		}
+		names = p.DefaultResources()
+	}
+	if len(names) == 0 {
+		return nil, errors.New("no resources to write: name them with --resource or resources: in reconctl.yaml")
+	}
+	var tables []string
+	for _, n := range names {
+		r := s.Config.Resource(n)
+		if r == nil {
+			r = &config.Resource{Name: n}
+		}
+		tables = append(tables, r.LocalTable().Name)
+	}
+	return tables, nil
+}
+
+// serverOptions say how to reach a server state beyond its DSN:
+// password_env: and schema: (Settings.Server).
+func (s *Settings) serverOptions() localstate.ServerOptions { return s.Server }
+
+// journalServerOptions say how to reach a journal at path: the state's own
+// options when it is the state's database; password_env: (not schema:) for
+// another database on the same server; the defaults elsewhere.
+func (s *Settings) journalServerOptions(path string) localstate.ServerOptions {
+	switch {
+	case path == s.State:
+		return s.Server
+	case !localstate.IsFile(path) && !localstate.IsFile(s.State) && localstate.SameServer(path, s.State):
+		return localstate.ServerOptions{PasswordEnv: s.Server.PasswordEnv}
+	}
+	return localstate.ServerOptions{}
 }
 
 func (r *run) releaseLock() {

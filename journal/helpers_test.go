@@ -32,9 +32,9 @@ func Lock(ctx context.Context, statePath string, runID string, command string, w
 
 // RunDrift returns the drift items FinishRun stored for a run, in report order.
 func (j *Journal) RunDrift(ctx context.Context, runID string) ([]reconcile.Drift, error) {
-	rows, err := j.db.QueryContext(ctx,
+	rows, err := j.db.QueryContext(ctx, j.d.bind(
 		`SELECT resource, object_id, kind, remote_status, action, applied, error, fields_json
-		 FROM reconctl_drift WHERE run_id = ? ORDER BY seq`, runID)
+		 FROM reconctl_drift WHERE run_id = ? ORDER BY seq`), runID)
 	if err != nil {
 		return nil, j.fail("reading the drift of run "+runID, err)
 	}

@@ -4,10 +4,13 @@
 // version applied to each record, so an older event never overwrites newer
 // data; and the replay checkpoint behind `--since last`.
 //
-// The journal is a set of reconctl_* tables in a SQLite file: the app's own
-// SQLite state (so journal rows can commit in the same transaction as the
-// app's changes), a sidecar beside a JSON snapshot (SidecarPath), or a file
-// named by --journal. The package also holds the one-writer lock (Lock).
+// The journal is a set of reconctl_* tables in a SQLite file or a database
+// server: the app's own database — a SQLite state, or the Postgres or
+// MySQL/MariaDB database of a server state (so journal rows can commit in the
+// same transaction as the app's changes) — a sidecar beside a JSON snapshot
+// (SidecarPath), or a SQLite file or DSN named by --journal. The package also
+// holds the one-writer lock (AcquireLock on a file, AcquireServerLock in a
+// server).
 package journal
 
 import (
@@ -40,11 +43,15 @@ type Options struct {
 	// state's own, so a journal beside a 0600 snapshot is 0600 too (it
 	// holds the same records).
 	Mode os.FileMode
+	// Server says how to reach a journal named by a DSN (password_env:,
+	// schema:); ignored for a SQLite file.
+	Server localstate.ServerOptions
 }
 
 // Journal is an open journal. It is safe for concurrent use.
 type Journal struct {
-	db     *localstate.SQLiteDB
+	db     *localstate.DB
+	d      dialect
 	path   string
 	create bool
 }
@@ -58,8 +65,10 @@ func SidecarPath(statePath string) string {
 	return localstate.SidecarJournal(statePath).Location
 }
 
-// Open opens (and, when needed, upgrades) the journal in the SQLite file at
-// path with its own read-write connection.
+// Open opens (and, when needed, upgrades) the journal at path — a SQLite
+// file, or a postgres:// or mysql:// DSN — with its own read-write
+// connection. In a server database the reconctl_* tables are made on first
+// use (never the database itself).
 func Open(ctx context.Context, path string, opts Options) (*Journal, error) {
 	return open(ctx, path, opts, migrations)
 }
@@ -67,6 +76,9 @@ func Open(ctx context.Context, path string, opts Options) (*Journal, error) {
 func open(ctx context.Context, path string, opts Options, ms []migration) (*Journal, error) {
 	if path == "" {
 		return nil, errors.New("journal path is empty")
+	}
+	if !localstate.IsFile(path) {
+		return openServer(ctx, path, opts, ms)
 	}
 	st, err := os.Stat(path)
 	missing := errors.Is(err, fs.ErrNotExist)
@@ -102,11 +114,29 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Jour
 	// begins (BEGIN IMMEDIATE), so two reconctl processes (or reconctl and
 	// the app) wait on the 5s busy timeout instead of failing on a lock
 	// upgrade.
-	db, err := localstate.OpenSQLiteDB(abs, localstate.SQLiteDBOptions{Create: opts.Create, BusyTimeout: 5 * time.Second})
+	db, err := localstate.OpenDB(ctx, abs, localstate.DBOptions{Create: opts.Create, BusyTimeout: 5 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	j := &Journal{db: db, path: path, create: opts.Create}
+	j := &Journal{db: db, d: dialectOf(db.Kind()), path: path, create: opts.Create}
+	if err := j.migrate(ctx, ms); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+// openServer opens the journal in a server database. Connection errors
+// already name the DSN redacted.
+func openServer(ctx context.Context, dsn string, opts Options, ms []migration) (*Journal, error) {
+	if _, err := localstate.Lookup(dsn); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	db, err := localstate.OpenDB(ctx, dsn, localstate.DBOptions{Server: opts.Server})
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &Journal{db: db, d: dialectOf(db.Kind()), path: dsn, create: opts.Create}
 	if err := j.migrate(ctx, ms); err != nil {
 		db.Close()
 		return nil, err
@@ -116,7 +146,15 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Jour
 
 // DB is the journal's own connection, for callers that want to run journal
 // writes in a transaction of their own.
-func (j *Journal) DB() *localstate.SQLiteDB { return j.db }
+func (j *Journal) DB() *localstate.DB { return j.db }
+
+// Kind is the SQL of the journal's database (localstate.KindSQLite,
+// KindPostgres, KindMySQL).
+func (j *Journal) Kind() string { return j.db.Kind() }
+
+// shown is the journal's location as it may be printed (a DSN's password
+// masked).
+func (j *Journal) shown() string { return localstate.RedactLocation(j.path) }
 
 // Begin starts a transaction in the journal's own database, behind the same
 // seam as a state's (localstate.Tx): replay records a batch of events
@@ -130,7 +168,8 @@ func (j *Journal) Begin(ctx context.Context) (localstate.Tx, error) {
 	return tx, nil
 }
 
-// Path is the journal file's path as given to Open.
+// Path is the journal's location as given to Open (a DSN may hold a
+// password: print it through localstate.RedactLocation).
 func (j *Journal) Path() string { return j.path }
 
 // Close closes the journal's connection.
@@ -149,6 +188,12 @@ func (j *Journal) fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if !localstate.IsFile(j.path) {
+		if localstate.IsPermissionDenied(err) {
+			return &NotWritableError{Journal: j.shown(), Op: op, Err: err}
+		}
+		return fmt.Errorf("journal %s: %s: %w", j.shown(), op, err)
+	}
 	if code, se, ok := localstate.SQLiteErrorCode(err); ok {
 		switch code {
 		case localstate.SQLiteNotADB, localstate.SQLiteCorrupt:
@@ -159,7 +204,7 @@ func (j *Journal) fail(op string, err error) error {
 		case localstate.SQLiteBusy, localstate.SQLiteLocked:
 			return fmt.Errorf("journal %s: %s: the database stayed locked by another process for 5s (%v); retry when it is idle", j.path, op, se)
 		case localstate.SQLiteReadOnly:
-			return fmt.Errorf("journal %s: %s: the file is read-only (%v); reconctl needs write access to record runs", j.path, op, se)
+			return &NotWritableError{Journal: j.path, Op: op, Err: fmt.Errorf("the file is read-only (%v); reconctl needs write access to record runs", se), file: true}
 		case localstate.SQLiteCantOpen:
 			return fmt.Errorf("journal %s: cannot open it (%v); check the path and its directory's permissions", j.path, se)
 		}
@@ -167,8 +212,33 @@ func (j *Journal) fail(op string, err error) error {
 	return fmt.Errorf("journal %s: %s: %w", j.path, op, err)
 }
 
+// ErrNotWritable is matched (errors.Is) by *NotWritableError.
+var ErrNotWritable = errors.New("the journal cannot be written there")
+
+// NotWritableError is a journal the database refuses to let reconctl create
+// or write (a role that may only SELECT, a read-only file).
+type NotWritableError struct {
+	Journal string // the location, redacted
+	Op      string
+	Err     error
+	file    bool
+}
+
+func (e *NotWritableError) Error() string {
+	if e.file {
+		return fmt.Sprintf("journal %s: %s: %v", e.Journal, e.Op, e.Err)
+	}
+	return fmt.Sprintf("journal %s: %s: permission denied (%v): the role may not create or write the reconctl_* tables there", e.Journal, e.Op, e.Err)
+}
+
+func (e *NotWritableError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrNotWritable) true.
+func (e *NotWritableError) Is(target error) bool { return target == ErrNotWritable }
+
 // Timestamps are stored as fixed-width UTC text, so they read well in the
-// sqlite3 shell and compare correctly as strings (MAX, ORDER BY, >).
+// sqlite3 shell and compare correctly as strings (MAX, ORDER BY, >), on
+// every kind of database alike.
 const tsLayout = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTS(t time.Time) string { return t.UTC().Format(tsLayout) }

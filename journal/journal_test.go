@@ -38,7 +38,7 @@ func TestSidecarPath(t *testing.T) {
 
 func TestOpenCreatesCurrentSchema(t *testing.T) {
 	j := newJournal(t)
-	ver, err := schemaVersion(context.Background(), j.DB())
+	ver, err := j.d.schemaVersion(context.Background(), j.DB())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestMigrateV1ToCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := schemaVersion(ctx, j1.DB()); v != 1 {
+	if v, _ := j1.d.schemaVersion(ctx, j1.DB()); v != 1 {
 		t.Fatalf("v1 journal has version %d", v)
 	}
 	// Rows as a v1 binary wrote them.
@@ -93,7 +93,7 @@ func TestMigrateV1ToCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	if v, _ := schemaVersion(ctx, j.DB()); v != SchemaVersion() {
+	if v, _ := j.d.schemaVersion(ctx, j.DB()); v != SchemaVersion() {
 		t.Fatalf("after upgrade: version %d, want %d", v, SchemaVersion())
 	}
 	ri, rep, err := j.GetRun(ctx, "r_old")
@@ -293,9 +293,10 @@ func TestJournalInsideAppDB(t *testing.T) {
 	}
 }
 
-func TestEventsVersionsCheckpoints(t *testing.T) {
+func TestEventsVersionsCheckpoints(t *testing.T) { eachKind(t, testEventsVersionsCheckpoints) }
+
+func testEventsVersionsCheckpoints(t *testing.T, j *Journal) {
 	ctx := context.Background()
-	j := newJournal(t)
 	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 	// Events: keyed by provider, target and id.
@@ -427,9 +428,10 @@ func sampleReport(runID string, started time.Time) *reconcile.Report {
 	}
 }
 
-func TestRunRoundTrip(t *testing.T) {
+func TestRunRoundTrip(t *testing.T) { eachKind(t, testRunRoundTrip) }
+
+func testRunRoundTrip(t *testing.T, j *Journal) {
 	ctx := context.Background()
-	j := newJournal(t)
 	base := time.Date(2026, 11, 27, 10, 15, 0, 0, time.UTC)
 
 	ids := []string{"r_a", "r_b", "r_c"}
@@ -529,8 +531,9 @@ func TestRunRoundTrip(t *testing.T) {
 	}
 }
 
-func TestGetRunUnknown(t *testing.T) {
-	j := newJournal(t)
+func TestGetRunUnknown(t *testing.T) { eachKind(t, testGetRunUnknown) }
+
+func testGetRunUnknown(t *testing.T, j *Journal) {
 	_, _, err := j.GetRun(context.Background(), "r_20261127T101500Z_dead")
 	want := "no run r_20261127T101500Z_dead in the journal at " + j.Path() + "; `reconctl history` lists runs"
 	if err == nil || err.Error() != want || !errors.Is(err, ErrRunNotFound) {
@@ -562,19 +565,21 @@ func deadPID(t *testing.T) int {
 	return p.Pid
 }
 
-func TestIncompleteRuns(t *testing.T) {
+func TestIncompleteRuns(t *testing.T) { eachKind(t, testIncompleteRuns) }
+
+func testIncompleteRuns(t *testing.T, j *Journal) {
 	ctx := context.Background()
-	j := newJournal(t)
 	now := time.Now()
 	for _, id := range []string{"r_live", "r_dead", "r_reused", "r_far_old", "r_far_new", "r_done"} {
 		must(t, j.StartRun(ctx, Run{ID: id, Command: "resync", StartedAt: now.Add(-time.Minute)}))
 	}
 	must(t, j.FinishRun(ctx, "r_done", Finish{Status: StatusOK}))
 	db := j.DB()
-	db.ExecContext(ctx, `UPDATE reconctl_runs SET pid = ? WHERE run_id = 'r_dead'`, deadPID(t))
-	db.ExecContext(ctx, `UPDATE reconctl_runs SET proc_start = proc_start + 1 WHERE run_id = 'r_reused'`)
-	db.ExecContext(ctx, `UPDATE reconctl_runs SET host = 'elsewhere', started_at = ? WHERE run_id = 'r_far_old'`, fmtTS(now.Add(-25*time.Hour)))
-	db.ExecContext(ctx, `UPDATE reconctl_runs SET host = 'elsewhere', pid = 1 WHERE run_id = 'r_far_new'`)
+	must(t, execq(ctx, j, `UPDATE reconctl_runs SET pid = ? WHERE run_id = 'r_dead'`, deadPID(t)))
+	must(t, execq(ctx, j, `UPDATE reconctl_runs SET proc_start = proc_start + 1 WHERE run_id = 'r_reused'`))
+	must(t, execq(ctx, j, `UPDATE reconctl_runs SET host = 'elsewhere', started_at = ? WHERE run_id = 'r_far_old'`, fmtTS(now.Add(-25*time.Hour))))
+	must(t, execq(ctx, j, `UPDATE reconctl_runs SET host = 'elsewhere', pid = 1 WHERE run_id = 'r_far_new'`))
+	_ = db
 
 	runs, err := j.ListRuns(ctx, Filter{Limit: -1})
 	if err != nil {
@@ -603,8 +608,11 @@ func TestFinishRun100kDrift(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
+	eachKind(t, testFinishRun100kDrift)
+}
+
+func testFinishRun100kDrift(t *testing.T, j *Journal) {
 	ctx := context.Background()
-	j := newJournal(t)
 	// The race detector slows SQLite (compiled from C to Go) some 25 times:
 	// there, check the same path with fewer rows.
 	rows := 100000
@@ -626,15 +634,35 @@ func TestFinishRun100kDrift(t *testing.T) {
 	if n != rows {
 		t.Fatalf("%d drift rows, want %d", n, rows)
 	}
+	// The report (some 20 MB: more than MariaDB's default max_allowed_packet)
+	// comes back whole.
+	want, _ := json.Marshal(rep)
+	if _, got, err := j.GetRun(ctx, "r_big"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("report: %d bytes, want %d (%v)", len(got), len(want), err)
+	}
 }
 
-func TestBatchLookups(t *testing.T) {
+// A report stored in parts (MySQL) is cut between characters, never inside one.
+func TestReportPartsKeepCharacters(t *testing.T) { eachKind(t, testReportPartsKeepCharacters) }
+
+func testReportPartsKeepCharacters(t *testing.T, j *Journal) {
 	ctx := context.Background()
-	j, err := Open(ctx, filepath.Join(t.TempDir(), "j.db"), Options{Create: true})
-	if err != nil {
-		t.Fatal(err)
+	must(t, j.StartRun(ctx, Run{ID: "r_eur", Command: "replay"}))
+	js := []byte(`{"note":"` + strings.Repeat("€", 3*reportPart/3/2) + `"}`) // 1.5 MiB of 3-byte characters
+	must(t, j.FinishRun(ctx, "r_eur", Finish{Status: StatusOK, ReportJSON: js}))
+	if _, got, err := j.GetRun(ctx, "r_eur"); err != nil || !bytes.Equal(got, js) {
+		t.Fatalf("report: %d bytes, want %d (%v)", len(got), len(js), err)
 	}
-	defer j.Close()
+	must(t, j.FinishRun(ctx, "r_eur", Finish{Status: StatusOK, ReportJSON: []byte(`{}`)}))
+	if _, got, err := j.GetRun(ctx, "r_eur"); err != nil || string(got) != `{}` {
+		t.Fatalf("report after finishing again: %q (%v)", got, err)
+	}
+}
+
+func TestBatchLookups(t *testing.T) { eachKind(t, testBatchLookups) }
+
+func testBatchLookups(t *testing.T, j *Journal) {
+	ctx := context.Background()
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	var ids []string
 	for i := range 1200 {

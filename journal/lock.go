@@ -56,14 +56,20 @@ func orUnknown(s string) string {
 
 // LockedError is returned when another run holds the state's lock.
 type LockedError struct {
-	State    string        // the state path as given
-	LockPath string        // the lock file
-	Holder   *Holder       // nil when the lock file could not be read
-	Waited   time.Duration // how long Lock waited before giving up; 0 for --wait 0
+	State    string // the state path as given (a DSN redacted)
+	LockPath string // the lock file
+	// Server names the server lock of a server state ("the server lock
+	// on table users, server session 4711"); "" for a file lock.
+	Server string
+	Holder *Holder       // nil when the lock file could not be read (no trusted holder row)
+	Waited time.Duration // how long Lock waited before giving up; 0 for --wait 0
 }
 
 func (e *LockedError) Error() string {
 	who := "another reconctl process (lock file " + e.LockPath + ")"
+	if e.Server != "" {
+		who = "another reconctl session (" + e.Server + ")"
+	}
 	if e.Holder != nil {
 		who = e.Holder.describe()
 	}

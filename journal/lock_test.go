@@ -16,11 +16,25 @@ import (
 
 const lockHelperEnv = "RECONCTL_JOURNAL_TEST_LOCK_HELPER"
 
+// serverLockHelperEnv set to a DSN makes the helper take that server
+// state's lock on table users instead.
+const serverLockHelperEnv = "RECONCTL_JOURNAL_TEST_SERVER_LOCK_HELPER"
+
 // TestMain doubles as a helper process: with lockHelperEnv set to a state
 // path it takes that state's lock, says "locked" and waits to be killed.
 func TestMain(m *testing.M) {
 	if state := os.Getenv(lockHelperEnv); state != "" {
 		_, err := Lock(context.Background(), state, "r_child", "resync", 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("locked")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	if dsn := os.Getenv(serverLockHelperEnv); dsn != "" {
+		_, err := AcquireServerLock(context.Background(), dsn, serverOpts, []string{"users"}, Holder{RunID: "r_child", Command: "reconctl resync"}, 0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

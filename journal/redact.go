@@ -63,11 +63,25 @@ func RedactArgs(args []string) []string {
 	return out
 }
 
-// redactValue is httpx.ScrubError: the keys reconctl read, anything shaped
+// redactValue is httpx.ScrubError — the keys reconctl read, anything shaped
 // like a key or signing secret, bearer tokens, secret-looking name=value
-// pairs and every URL's query string.
-func redactValue(s string) string { return httpx.ScrubError(s) }
+// pairs and every URL's query string — after masking the password of every
+// URL-style DSN (postgres://app:***@db/app, as localstate.RedactLocation
+// shows it).
+func redactValue(s string) string { return httpx.ScrubError(redactDSNPasswords(s)) }
 
 // RedactError is an error message fit for the journal's error column (the
-// same scrubbing as what main prints).
-func RedactError(s string) string { return httpx.ScrubError(s) }
+// same scrubbing as what main prints, and DSN passwords masked).
+func RedactError(s string) string { return httpx.ScrubError(redactDSNPasswords(s)) }
+
+// dsnPassword is the user:password@ of a URL (scheme://user:password@host):
+// the password runs to the last @ before the host, so one holding an
+// unescaped @ is masked whole.
+var dsnPassword = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^\s/]*@`)
+
+func redactDSNPasswords(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	return dsnPassword.ReplaceAllString(s, "${1}:***@")
+}

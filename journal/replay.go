@@ -36,8 +36,8 @@ type EventRow struct {
 // target, and with what outcome. The caller decides what a "failed" or
 // "ignored" outcome means for this run (usually: try again).
 func (j *Journal) EventProcessed(ctx context.Context, q Querier, provider, target, eventID string) (outcome string, found bool, err error) {
-	err = j.q(q).QueryRowContext(ctx,
-		`SELECT outcome FROM reconctl_events WHERE provider = ? AND target = ? AND event_id = ?`,
+	err = j.q(q).QueryRowContext(ctx, j.d.bind(
+		`SELECT outcome FROM reconctl_events WHERE provider = ? AND target = ? AND event_id = ?`),
 		provider, target, eventID).Scan(&outcome)
 	if errors.Is(err, localstate.ErrNoRows) {
 		return "", false, nil
@@ -55,12 +55,15 @@ func (j *Journal) RecordEvent(ctx context.Context, q Querier, e EventRow) error 
 	return j.RecordEvents(ctx, q, []EventRow{e})
 }
 
-const recordEventSQL = `INSERT INTO reconctl_events (provider, target, event_id, run_id, event_type, created_at, outcome, processed_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (provider, target, event_id) DO UPDATE SET
-			run_id = excluded.run_id, event_type = excluded.event_type, created_at = excluded.created_at,
-			outcome = excluded.outcome, processed_at = excluded.processed_at
-		 WHERE excluded.outcome <> 'failed' OR reconctl_events.outcome = 'failed'`
+// recordEventSQL upserts an event; a failure never overwrites a success
+// (outcome is assigned last: the MySQL form reads it in every condition).
+func (d dialect) recordEventSQL() string {
+	return d.bind(d.upsert("reconctl_events",
+		[]string{"provider", "target", "event_id", "run_id", "event_type", "created_at", "outcome", "processed_at"},
+		[]string{"provider", "target", "event_id"},
+		[]string{"run_id", "event_type", "created_at", "processed_at", "outcome"},
+		"excluded.outcome <> 'failed' OR reconctl_events.outcome = 'failed'"))
+}
 
 // execer is one prepared statement, or the query re-sent each time.
 type execer func(ctx context.Context, args ...any) error
@@ -98,7 +101,7 @@ func (j *Journal) RecordEvents(ctx context.Context, q Querier, events []EventRow
 			return err
 		}
 	}
-	exec, done, err := j.prepare(ctx, q, recordEventSQL)
+	exec, done, err := j.prepare(ctx, q, j.d.recordEventSQL())
 	if err != nil {
 		return j.fail("recording events", err)
 	}
@@ -149,11 +152,12 @@ func (j *Journal) RecordVersions(ctx context.Context, q Querier, rows []VersionR
 			return fmt.Errorf("journal: RecordVersion %s %s: no time", v.Resource, v.ObjectID)
 		}
 	}
-	exec, done, err := j.prepare(ctx, q, `INSERT INTO reconctl_versions (provider, resource, object_id, version_at, event_id, source)
-		 VALUES (?, ?, ?, ?, ?, ?)
-		 ON CONFLICT (provider, resource, object_id) DO UPDATE SET
-			version_at = excluded.version_at, event_id = excluded.event_id, source = excluded.source
-		 WHERE excluded.version_at >= reconctl_versions.version_at`)
+	// version_at is assigned last: the MySQL form reads it in every condition.
+	exec, done, err := j.prepare(ctx, q, j.d.bind(j.d.upsert("reconctl_versions",
+		[]string{"provider", "resource", "object_id", "version_at", "event_id", "source"},
+		[]string{"provider", "resource", "object_id"},
+		[]string{"event_id", "source", "version_at"},
+		"excluded.version_at >= reconctl_versions.version_at")))
 	if err != nil {
 		return j.fail("recording record versions", err)
 	}
@@ -169,8 +173,8 @@ func (j *Journal) RecordVersions(ctx context.Context, q Querier, rows []VersionR
 // Version is the newest time recorded for the record by RecordVersion.
 func (j *Journal) Version(ctx context.Context, q Querier, provider, resource, objectID string) (at time.Time, eventID string, found bool, err error) {
 	var ts string
-	err = j.q(q).QueryRowContext(ctx,
-		`SELECT version_at, event_id FROM reconctl_versions WHERE provider = ? AND resource = ? AND object_id = ?`,
+	err = j.q(q).QueryRowContext(ctx, j.d.bind(
+		`SELECT version_at, event_id FROM reconctl_versions WHERE provider = ? AND resource = ? AND object_id = ?`),
 		provider, resource, objectID).Scan(&ts, &eventID)
 	if errors.Is(err, localstate.ErrNoRows) {
 		return time.Time{}, "", false, nil
@@ -191,13 +195,12 @@ func (j *Journal) SetCheckpoint(ctx context.Context, q Querier, provider, eventI
 	if provider == "" || created.IsZero() {
 		return fmt.Errorf("journal: SetCheckpoint needs a provider and the event's created time")
 	}
-	_, err := j.q(q).ExecContext(ctx,
-		`INSERT INTO reconctl_checkpoints (provider, event_id, event_created, run_id, updated_at)
-		 VALUES (?, ?, ?, ?, ?)
-		 ON CONFLICT (provider) DO UPDATE SET
-			event_id = excluded.event_id, event_created = excluded.event_created,
-			run_id = excluded.run_id, updated_at = excluded.updated_at
-		 WHERE excluded.event_created >= reconctl_checkpoints.event_created`,
+	// event_created is assigned last: the MySQL form reads it in every condition.
+	_, err := j.q(q).ExecContext(ctx, j.d.bind(j.d.upsert("reconctl_checkpoints",
+		[]string{"provider", "event_id", "event_created", "run_id", "updated_at"},
+		[]string{"provider"},
+		[]string{"event_id", "run_id", "updated_at", "event_created"},
+		"excluded.event_created >= reconctl_checkpoints.event_created")),
 		provider, eventID, fmtTS(created), runID, fmtTS(time.Now()))
 	return j.fail("storing the replay checkpoint", err)
 }
@@ -205,8 +208,8 @@ func (j *Journal) SetCheckpoint(ctx context.Context, q Querier, provider, eventI
 // Checkpoint is the checkpoint the last successful replay stored.
 func (j *Journal) Checkpoint(ctx context.Context, provider string) (eventID string, created time.Time, found bool, err error) {
 	var ts string
-	err = j.db.QueryRowContext(ctx,
-		`SELECT event_id, event_created FROM reconctl_checkpoints WHERE provider = ?`, provider).Scan(&eventID, &ts)
+	err = j.db.QueryRowContext(ctx, j.d.bind(
+		`SELECT event_id, event_created FROM reconctl_checkpoints WHERE provider = ?`), provider).Scan(&eventID, &ts)
 	if errors.Is(err, localstate.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}
@@ -245,8 +248,8 @@ func (j *Journal) EventsProcessed(ctx context.Context, provider, target string, 
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := j.db.QueryContext(ctx,
-			`SELECT event_id, outcome FROM reconctl_events WHERE provider = ? AND target = ? AND event_id IN (`+placeholders(len(ids))+`)`, args...)
+		rows, err := j.db.QueryContext(ctx, j.d.bind(
+			`SELECT event_id, outcome FROM reconctl_events WHERE provider = ? AND target = ? AND event_id IN (`+placeholders(len(ids))+`)`), args...)
 		if err != nil {
 			return nil, j.fail("looking up processed events", err)
 		}
@@ -275,8 +278,8 @@ func (j *Journal) Versions(ctx context.Context, provider, resource string, objec
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := j.db.QueryContext(ctx,
-			`SELECT object_id, version_at FROM reconctl_versions WHERE provider = ? AND resource = ? AND object_id IN (`+placeholders(len(ids))+`)`, args...)
+		rows, err := j.db.QueryContext(ctx, j.d.bind(
+			`SELECT object_id, version_at FROM reconctl_versions WHERE provider = ? AND resource = ? AND object_id IN (`+placeholders(len(ids))+`)`), args...)
 		if err != nil {
 			return nil, j.fail("reading record versions", err)
 		}

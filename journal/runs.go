@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -64,13 +66,31 @@ func (j *Journal) StartRun(ctx context.Context, r Run) error {
 	if t, ok := procStartTime(os.Getpid()); ok {
 		procStart = t
 	}
-	_, err := j.db.ExecContext(ctx,
+	_, err := j.db.ExecContext(ctx, j.d.bind(
 		`INSERT INTO reconctl_runs (run_id, command, args_json, provider, state, resources_json,
-			started_at, status, pid, proc_start, host)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			started_at, status, error, pid, proc_start, host)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		r.ID, r.Command, string(args), r.Provider, r.State, string(res),
-		fmtTS(r.StartedAt), StatusRunning, os.Getpid(), procStart, hostname())
+		fmtTS(r.StartedAt), StatusRunning, "", os.Getpid(), procStart, hostname())
 	return j.fail("recording the start of run "+r.ID, err)
+}
+
+// noSuchRun says whether an UPDATE of runID's row found no row. MySQL
+// counts changed rows, not matched ones, so there a row updated to the
+// values it had is looked up.
+func (j *Journal) noSuchRun(ctx context.Context, q Querier, res interface{ RowsAffected() (int64, error) }, runID string) bool {
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return false
+	}
+	if !j.d.mysql() {
+		return true
+	}
+	var c int
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM reconctl_runs WHERE run_id = ?`, runID).Scan(&c); err != nil {
+		return false
+	}
+	return c == 0
 }
 
 func nonNil(s []string) []string {
@@ -145,22 +165,25 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 		return j.fail("recording the end of run "+runID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx,
+	if report, err = j.storeReport(ctx, tx, runID, report); err != nil {
+		return j.fail("recording the report of run "+runID, err)
+	}
+	res, err := tx.ExecContext(ctx, j.d.bind(
 		`UPDATE reconctl_runs SET finished_at = ?, status = ?, exit_code = ?, error = ?,
-			counts_json = ?, report_json = ? WHERE run_id = ?`,
+			counts_json = ?, report_json = ? WHERE run_id = ?`),
 		fmtTS(f.FinishedAt), f.Status, f.ExitCode, f.Err, counts, report, runID)
 	if err != nil {
 		return j.fail("recording the end of run "+runID, err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return &runNotFoundError{id: runID, path: j.path}
+	if j.noSuchRun(ctx, tx, res, runID) {
+		return &runNotFoundError{id: runID, path: j.shown()}
 	}
 	// Finishing twice replaces the drift items rather than doubling them.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM reconctl_drift WHERE run_id = ?`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_drift WHERE run_id = ?`), runID); err != nil {
 		return j.fail("recording the drift of run "+runID, err)
 	}
 	if f.Report != nil && len(f.Report.Drift) > 0 {
-		if err := insertDrift(ctx, tx, runID, f.Report.Drift); err != nil {
+		if err := j.insertDrift(ctx, tx, runID, f.Report.Drift); err != nil {
 			return j.fail("recording the drift of run "+runID, err)
 		}
 	}
@@ -182,18 +205,21 @@ func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, r
 	if reportJSON != nil {
 		report = string(reportJSON)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET counts_json = ?, report_json = ? WHERE run_id = ?`, string(counts), report, runID)
+	if report, err = j.storeReport(ctx, tx, runID, report); err != nil {
+		return j.fail("recording what run "+runID+" applies", err)
+	}
+	res, err := tx.ExecContext(ctx, j.d.bind(`UPDATE reconctl_runs SET counts_json = ?, report_json = ? WHERE run_id = ?`), string(counts), report, runID)
 	if err != nil {
 		return j.fail("recording what run "+runID+" applies", err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return &runNotFoundError{id: runID, path: j.path}
+	if j.noSuchRun(ctx, tx, res, runID) {
+		return &runNotFoundError{id: runID, path: j.shown()}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM reconctl_drift WHERE run_id = ?`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_drift WHERE run_id = ?`), runID); err != nil {
 		return j.fail("recording the drift of run "+runID, err)
 	}
 	if len(rep.Drift) > 0 {
-		if err := insertDrift(ctx, tx, runID, rep.Drift); err != nil {
+		if err := j.insertDrift(ctx, tx, runID, rep.Drift); err != nil {
 			return j.fail("recording the drift of run "+runID, err)
 		}
 	}
@@ -218,7 +244,7 @@ func (j *Journal) MarkPending(ctx context.Context, runID string, rep *reconcile.
 	if err := j.RecordApplied(ctx, tx, runID, rep, reportJSON); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET error = ? WHERE run_id = ?`, pendingPrefix+stateSHA, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, j.d.bind(`UPDATE reconctl_runs SET error = ? WHERE run_id = ?`), pendingPrefix+stateSHA, runID); err != nil {
 		return j.fail("recording the pending apply of run "+runID, err)
 	}
 	return j.fail("recording the pending apply of run "+runID, tx.Commit())
@@ -235,8 +261,8 @@ type PendingRun struct {
 // PendingRuns lists the runs still marked running with a pending apply. Call
 // it holding the state's writer lock: no live run is then applying.
 func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
-	rows, err := j.db.QueryContext(ctx, `SELECT run_id, coalesce(state, ''), error, report_json FROM reconctl_runs
-		WHERE status = ? AND substr(error, 1, ?) = ? ORDER BY started_at`, StatusRunning, len(pendingPrefix), pendingPrefix)
+	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT run_id, coalesce(state, ''), error, report_json FROM reconctl_runs
+		WHERE status = ? AND substr(error, 1, `+strconv.Itoa(len(pendingPrefix))+`) = ? ORDER BY started_at`), StatusRunning, pendingPrefix)
 	if err != nil {
 		return nil, j.fail("reading pending applies", err)
 	}
@@ -255,7 +281,18 @@ func (j *Journal) PendingRuns(ctx context.Context) ([]PendingRun, error) {
 		}
 		out = append(out, p)
 	}
-	return out, j.fail("reading pending applies", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, j.fail("reading pending applies", err)
+	}
+	rows.Close()
+	for i := range out {
+		if out[i].ReportJSON == nil {
+			if out[i].ReportJSON, err = j.loadReport(ctx, out[i].ID, nil); err != nil {
+				return nil, j.fail("reading pending applies", err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // ResolvePending settles a pending run: its writes landed (the report stays
@@ -274,22 +311,38 @@ func (j *Journal) ResolvePending(ctx context.Context, runID string, landed bool,
 			return err
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE reconctl_runs SET error = ? WHERE run_id = ?`, msg, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, j.d.bind(`UPDATE reconctl_runs SET error = ? WHERE run_id = ?`), msg, runID); err != nil {
 		return j.fail("resolving the pending apply of run "+runID, err)
 	}
 	return j.fail("resolving the pending apply of run "+runID, tx.Commit())
 }
 
-func insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift) error {
-	exec, done, err := prepareOn(ctx, tx,
-		`INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
-			action, applied, error, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+// driftBatch is how many drift rows one INSERT carries on a server (10
+// parameters each, far below either server's 65,535), so a diff with 100k
+// items is a few hundred round trips, not 100k. SQLite, in process, keeps
+// one prepared statement per row.
+const driftBatch = 500
+
+const driftCols = `INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
+			action, applied, error, fields_json) VALUES `
+
+func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift) error {
+	batch := 1
+	if j.d.kind != localstate.KindSQLite {
+		batch = driftBatch
+	}
+	row := "(" + placeholders(10) + ")"
+	stmt := func(n int) string {
+		return j.d.bind(driftCols + strings.TrimSuffix(strings.Repeat(row+",", n), ","))
+	}
+	exec, done, err := prepareOn(ctx, tx, stmt(min(batch, len(drift))))
 	if err != nil {
 		return err
 	}
 	defer done()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
+	args := make([]any, 0, 10*min(batch, len(drift)))
 	for i := range drift {
 		d := &drift[i]
 		var fields any
@@ -300,10 +353,24 @@ func insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcil
 			}
 			fields = string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 		}
-		if err := exec(ctx, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
-			d.Action, d.Applied, RedactError(d.Error), fields); err != nil {
+		applied := 0 // an integer on every kind (pgx does not turn a bool into one)
+		if d.Applied {
+			applied = 1
+		}
+		args = append(args, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
+			d.Action, applied, RedactError(d.Error), fields)
+		if len(args) < 10*batch && i < len(drift)-1 {
+			continue
+		}
+		if len(args) == 10*min(batch, len(drift)) {
+			err = exec(ctx, args...)
+		} else { // the last, shorter batch
+			_, err = tx.ExecContext(ctx, stmt(len(args)/10), args...)
+		}
+		if err != nil {
 			return err
 		}
+		args = args[:0]
 	}
 	return nil
 }
@@ -382,9 +449,11 @@ func (j *Journal) ListRuns(ctx context.Context, f Filter) ([]RunInfo, error) {
 		q += ` WHERE command = ?`
 		args = append(args, f.Command)
 	}
-	q += ` ORDER BY started_at DESC, rowid DESC LIMIT ?`
-	args = append(args, limit)
-	rows, err := j.db.QueryContext(ctx, q, args...)
+	q += ` ORDER BY started_at DESC, ` + j.d.order() + ` DESC`
+	if limit >= 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := j.db.QueryContext(ctx, j.d.bind(q), args...)
 	if err != nil {
 		return nil, j.fail("listing runs", err)
 	}
@@ -407,19 +476,19 @@ func (j *Journal) ListRuns(ctx context.Context, f Filter) ([]RunInfo, error) {
 // GetRun returns one run and the report JSON stored by FinishRun (nil while
 // the run has not finished or printed no report).
 func (j *Journal) GetRun(ctx context.Context, runID string) (RunInfo, []byte, error) {
-	row := j.db.QueryRowContext(ctx,
-		`SELECT `+runCols+`, report_json FROM reconctl_runs WHERE run_id = ?`, runID)
+	row := j.db.QueryRowContext(ctx, j.d.bind(
+		`SELECT `+runCols+`, report_json FROM reconctl_runs WHERE run_id = ?`), runID)
 	var report *string // NULL: no report
 	ri, err := scanRun(row, time.Now(), &report)
 	if errors.Is(err, localstate.ErrNoRows) {
-		return RunInfo{}, nil, &runNotFoundError{id: runID, path: j.path}
+		return RunInfo{}, nil, &runNotFoundError{id: runID, path: j.shown()}
 	}
 	if err != nil {
 		return RunInfo{}, nil, j.fail("reading run "+runID, err)
 	}
-	var rep []byte
-	if report != nil {
-		rep = []byte(*report)
+	rep, err := j.loadReport(ctx, runID, report)
+	if err != nil {
+		return RunInfo{}, nil, j.fail("reading run "+runID, err)
 	}
 	return ri, rep, nil
 }

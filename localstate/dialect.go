@@ -43,6 +43,18 @@ type sqlDialect interface {
 	// with table-qualified columns, or "") holds. types are the key's
 	// column then cols' (for a server's casts of the VALUES' parameters).
 	updateFrom(table, key string, cols []string, types []*column, values, live string) string
+	// txAbortsOnError: a failed statement leaves the transaction able to
+	// roll back only (Postgres), so the writer cannot retry a failed
+	// batch's rows one by one to name the one at fault (the server's error
+	// names it).
+	txAbortsOnError() bool
+	// batchRows is how many rows one batched statement carries at most
+	// (maxBatchRows for SQLite; a server saves a round trip per row more).
+	batchRows() int
+	// retryable: err (from an Apply's transaction) says the server rolled
+	// the whole transaction back and running it again may succeed (a
+	// deadlock or serialization failure).
+	retryable(err error) bool
 
 	// What the SQLite store (sqlite.go) and each server store (postgres.go,
 	// mysql.go) answer in their own way; the generic store (sqlstore.go)
@@ -157,6 +169,13 @@ func (sqliteDialect) upsertClause(key string, set []string) string {
 	}
 	return fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", key, strings.Join(set, ", "))
 }
+
+func (sqliteDialect) txAbortsOnError() bool { return false }
+
+func (sqliteDialect) batchRows() int { return maxBatchRows }
+
+// retryable: SQLite's busy wait (busy_timeout) is its only retry.
+func (sqliteDialect) retryable(error) bool { return false }
 
 func (sqliteDialect) inserted(col string) string { return "excluded." + col }
 

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Backend is one kind of state in the store registry: how a location names
@@ -43,6 +44,10 @@ type Backend struct {
 	// taken by the journal package) guards the state. nil: the store has no
 	// file to lock beside; a server store locks in the server (#14).
 	LockFile func(location string) string
+	// Lock takes the one-writer lock of a server state in the server
+	// itself, one lock per resource table (see LockServer). nil: the
+	// store is locked by its LockFile.
+	Lock func(ctx context.Context, location string, opts ServerOptions, resources []string, h LockHolder, wait time.Duration) (*ServerLock, error)
 	// Fingerprint identifies the state's content (a file's SHA-256), for a
 	// store without transactions: the journal compares it to tell whether a
 	// killed run's apply landed. nil: the store's writes are transactional.

@@ -54,8 +54,10 @@ func replaceOnce(s, old, new string) string {
 func init() {
 	// Open comes from each server's own file (postgres.go, mysql.go); the
 	// journal place and the server lock are shared by both.
-	Register(Backend{Name: "postgres", Title: "a PostgreSQL database", Schemes: []string{"postgres", "postgresql"}, Open: openPostgres, Redact: redactURL})
-	Register(Backend{Name: "mysql", Title: "a MySQL database", Schemes: []string{"mysql"}, Open: openMySQL, Redact: redactURL})
+	Register(Backend{Name: "postgres", Title: "a PostgreSQL database", Schemes: []string{"postgres", "postgresql"}, Open: openPostgres, Redact: redactURL,
+		Journal: InStateJournal, Lock: LockServer})
+	Register(Backend{Name: "mysql", Title: "a MySQL database", Schemes: []string{"mysql"}, Open: openMySQL, Redact: redactURL,
+		Journal: InStateJournal, Lock: LockServer})
 }
 
 // HasPassword reports whether a server location carries a password in it

@@ -26,6 +26,9 @@ type ServerOptions struct {
 	Schema string
 	// ConnectTimeout bounds connecting; 0 means 10s.
 	ConnectTimeout time.Duration
+	// Settings are Postgres session settings (lock_timeout, …) every
+	// connection starts with; a DSN's own parameter wins.
+	Settings map[string]string
 }
 
 // serverKind is the backend of a server DSN: "postgres" or "mysql", "" for
@@ -72,7 +75,7 @@ func openPool(ctx context.Context, location string, opts ServerOptions) (*sql.DB
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("cannot connect to state %s: %s", RedactLocation(location), scrubDSNError(err.Error(), location))
+		return nil, &stateError{msg: fmt.Sprintf("cannot connect to state %s: %s", RedactLocation(location), scrubDSNError(err.Error(), location)), err: err}
 	}
 	return db, nil
 }
@@ -99,6 +102,11 @@ func pgConfig(location string, opts ServerOptions) (*pgx.ConnConfig, error) {
 	}
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "reconctl"
+	}
+	for k, v := range opts.Settings {
+		if _, ok := cfg.RuntimeParams[k]; !ok {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	if opts.Schema != "" {
 		cfg.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()

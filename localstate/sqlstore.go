@@ -248,8 +248,23 @@ func (s *sqlStore) Apply(ctx context.Context, changes []Change) error {
 		return nil
 	}
 	if s.readOnly {
-		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
+		return fmt.Errorf("cannot write state %s: %w", s.loc(), ErrReadOnly)
 	}
+	for attempt := 1; ; attempt++ {
+		err := s.applyOnce(ctx, changes)
+		// The server rolled the whole transaction back (a deadlock, a
+		// serialization failure): nothing was committed, so it is run again
+		// from the start, a bounded number of times.
+		if err == nil || attempt == maxApplyAttempts || ctx.Err() != nil || !s.d.retryable(err) {
+			return err
+		}
+	}
+}
+
+// maxApplyAttempts bounds Apply's retries of a transaction the server aborted.
+const maxApplyAttempts = 3
+
+func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	w, err := s.newWriter(ctx, s.db, changes)
 	if err != nil {
 		return s.notWritten(ctx, err)
@@ -271,7 +286,7 @@ func (s *sqlStore) Apply(ctx context.Context, changes []Change) error {
 // notWritten says that a failed Apply left the database as it was.
 func (s *sqlStore) notWritten(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("writing state %s was interrupted (%w); rolled back, nothing was written", s.path, ctx.Err())
+		return fmt.Errorf("writing state %s was interrupted (%w); rolled back, nothing was written", s.loc(), ctx.Err())
 	}
 	return fmt.Errorf("%w; rolled back, nothing was written", err)
 }
@@ -282,7 +297,7 @@ func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) er
 		return nil
 	}
 	if s.readOnly {
-		return fmt.Errorf("cannot write state %s: %w", s.path, ErrReadOnly)
+		return fmt.Errorf("cannot write state %s: %w", s.loc(), ErrReadOnly)
 	}
 	w, err := s.newWriter(ctx, tx, changes)
 	if err != nil {

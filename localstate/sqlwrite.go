@@ -48,6 +48,8 @@ type writer struct {
 	cols  []colValue
 	args  []any
 	batch batch
+	// maxRows is the dialect's batch size (batchRows).
+	maxRows int
 
 	// The previous change's columns: consecutive changes usually carry the
 	// same ones, which then need no sorting.
@@ -83,7 +85,7 @@ const (
 // newWriter checks every change against the schema before anything is
 // written, so a bad batch fails without touching the database.
 func (s *sqlStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
-	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}}
+	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}, maxRows: s.d.batchRows()}
 	for _, ch := range changes {
 		p, err := w.plan(ctx, ch.Table)
 		if err != nil {
@@ -353,7 +355,7 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 		b.seen[ch.Key] = struct{}{}
 	}
 	b.rows++
-	if b.rows >= maxBatchRows || (b.rows+1)*(len(b.cols)+1) > maxBatchParams {
+	if b.rows >= w.maxRows || (b.rows+1)*(len(b.cols)+1) > maxBatchParams {
 		return w.flush(ctx, tx)
 	}
 	return nil
@@ -383,6 +385,13 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	batchErr := err
+	if batchErr != nil && w.d.txAbortsOnError() {
+		key := b.keys[0]
+		if b.rows > 1 {
+			key = fmt.Sprintf("(one of the %d batched from %s to %s)", b.rows, b.keys[0], b.keys[b.rows-1])
+		}
+		return w.fail(b.p, Change{Table: b.p.t, Op: b.changeOp(), Key: key}, batchErr)
+	}
 	one, err := w.batchStmt(ctx, tx, 1)
 	if err != nil {
 		return w.fail(b.p, Change{Table: b.p.t, Op: b.changeOp(), Key: b.keys[0]}, err)

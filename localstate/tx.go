@@ -67,11 +67,11 @@ func (t *sqlTx) Savepoint(ctx context.Context, fn func() error) error {
 	err := fn()
 	t.depth--
 	if err != nil {
-		_, _ = t.ExecContext(ctx, "ROLLBACK TO "+name)
-		_, _ = t.ExecContext(ctx, "RELEASE "+name)
+		_, _ = t.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name)
+		_, _ = t.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
 		return err
 	}
-	_, err = t.ExecContext(ctx, "RELEASE "+name)
+	_, err = t.ExecContext(ctx, "RELEASE SAVEPOINT "+name)
 	return err
 }
 

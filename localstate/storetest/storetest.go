@@ -105,6 +105,53 @@ func (f Fixture) WriteSQLite(t testing.TB, path string) {
 	}
 }
 
+// PostgresType maps a fixture column's SQLite-ish type to Postgres's:
+// INTEGER → bigint, REAL → double precision, TEXT → text; any other type is
+// taken as Postgres spells it.
+func PostgresType(typ string) string {
+	switch strings.ToUpper(typ) {
+	case "TEXT", "":
+		return "text"
+	case "INTEGER", "INT":
+		return "bigint"
+	case "REAL", "DOUBLE", "FLOAT":
+		return "double precision"
+	}
+	return typ
+}
+
+// WritePostgres creates f's tables in the Postgres database db.
+func (f Fixture) WritePostgres(t testing.TB, db *sql.DB) {
+	t.Helper()
+	for _, tb := range f.Tables {
+		var defs, names, params []string
+		for i, c := range tb.Columns {
+			d := quote(c.Name) + " " + PostgresType(c.Type)
+			if c.PrimaryKey {
+				d += " PRIMARY KEY"
+			}
+			if c.NotNull {
+				d += " NOT NULL"
+			}
+			if c.Default != "" {
+				d += " DEFAULT " + c.Default
+			}
+			defs = append(defs, d)
+			names = append(names, quote(c.Name))
+			params = append(params, fmt.Sprintf("$%d", i+1))
+		}
+		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %s (%s)", quote(tb.Name), strings.Join(defs, ", "))); err != nil {
+			t.Fatal(err)
+		}
+		ins := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", quote(tb.Name), strings.Join(names, ", "), strings.Join(params, ", "))
+		for _, row := range tb.Rows {
+			if _, err := db.Exec(ins, row...); err != nil {
+				t.Fatalf("%s: %v", ins, err)
+			}
+		}
+	}
+}
+
 // WriteJSON writes f as a JSON snapshot at path (nil values as null).
 func (f Fixture) WriteJSON(t testing.TB, path string) {
 	t.Helper()
@@ -191,7 +238,7 @@ func Run(t *testing.T, open Opener) {
 
 	t.Run("Kind", func(t *testing.T) {
 		st := fresh(t, true)
-		if k := st.Kind(); k != "sqlite" && k != "json" {
+		if k := st.Kind(); !slices.Contains([]string{"sqlite", "json", "postgres", "mysql"}, k) {
 			t.Errorf("Kind() = %q", k)
 		}
 		if st.Path() == "" {
