@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -269,10 +270,10 @@ func TestServerJournalOptions(t *testing.T) {
 	if o := s.journalServerOptions(other); o.PasswordEnv != "APP_DB_PW" || o.Schema != "" {
 		t.Errorf("same server: %+v", o)
 	}
-	if o := s.journalServerOptions("postgres://u@other.host:5432/j"); o != (localstate.ServerOptions{}) {
+	if o := s.journalServerOptions("postgres://u@other.host:5432/j"); !reflect.DeepEqual(o, localstate.ServerOptions{}) {
 		t.Errorf("another server: %+v", o)
 	}
-	if o := s.journalServerOptions(filepath.Join(t.TempDir(), "j.db")); o != (localstate.ServerOptions{}) {
+	if o := s.journalServerOptions(filepath.Join(t.TempDir(), "j.db")); !reflect.DeepEqual(o, localstate.ServerOptions{}) {
 		t.Errorf("a file: %+v", o)
 	}
 }
