@@ -391,6 +391,9 @@ func TestRedactArgs(t *testing.T) {
 		{[]string{"-H", "Authorization: Bearer eyJhbGciOi"}, []string{"-H", "Authorization: Bearer " + Redacted}},
 		{[]string{"task_sk_1", "cus_sk_1"}, []string{"task_sk_1", "cus_sk_1"}},
 		{[]string{"--", "--api-key", "v"}, []string{"--", "--api-key", "v"}},
+		{[]string{"--state", "mysql://app:s3cret@db:3306/app"}, []string{"--state", "mysql://app:***@db:3306/app"}},
+		{[]string{"--journal=postgres://app:p%40ss:w@db/app?sslmode=disable"}, []string{"--journal=postgres://app:***@db/app?…"}},
+		{[]string{"--state", "mysql://app@db/app"}, []string{"--state", "mysql://app@db/app"}},
 		{nil, nil},
 	} {
 		got := RedactArgs(tc.in)

@@ -32,6 +32,7 @@ func secretName(name string) bool {
 // replaced by [REDACTED] — both --api-key=VALUE and --api-key VALUE, and
 // name=VALUE settings — and so is anything that looks like a provider key or
 // signing secret (sk_…, rk_…, whsec_…, pk_live_…), a key reconctl read, a
+// URL's password (a DSN's user:password@ becomes user:***@), a
 // secret-looking name=value, a URL's whole query string (shown as "?…"), or
 // a bearer token.
 func RedactArgs(args []string) []string {

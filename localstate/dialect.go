@@ -43,11 +43,12 @@ type sqlDialect interface {
 	// with table-qualified columns, or "") holds. types are the key's
 	// column then cols' (for a server's casts of the VALUES' parameters).
 	updateFrom(table, key string, cols []string, types []*column, values, live string) string
-	// txAbortsOnError: a failed statement leaves the transaction able to
-	// roll back only (Postgres), so the writer cannot retry a failed
-	// batch's rows one by one to name the one at fault (the server's error
-	// names it).
-	txAbortsOnError() bool
+	// txAbortsOnError: after the failed statement err the transaction can
+	// only roll back (every error on Postgres; a deadlock or a lost
+	// connection on MySQL, whose server rolled it back already), so the
+	// writer must not retry a failed batch's rows one by one to name the
+	// one at fault (the server's error names it).
+	txAbortsOnError(err error) bool
 	// batchRows is how many rows one batched statement carries at most
 	// (maxBatchRows for SQLite; a server saves a round trip per row more).
 	batchRows() int
@@ -97,6 +98,13 @@ type sqlDialect interface {
 	// keySample is the SELECT list naming a duplicated key's lowest and
 	// highest spelling under a binary comparison, for KeyHealth's sample.
 	keySample(key string) string
+}
+
+// batchSizer is an optional part of a dialect: the rows and bound
+// parameters one batch statement of the writer may hold, when the server
+// writes faster with other bounds than maxBatchRows and maxBatchParams.
+type batchSizer interface {
+	batchLimits() (rows, params int)
 }
 
 // dbQuerier is a *sql.DB, *sql.Conn or *sql.Tx: what the store reads through.
@@ -170,7 +178,7 @@ func (sqliteDialect) upsertClause(key string, set []string) string {
 	return fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", key, strings.Join(set, ", "))
 }
 
-func (sqliteDialect) txAbortsOnError() bool { return false }
+func (sqliteDialect) txAbortsOnError(error) bool { return false }
 
 func (sqliteDialect) batchRows() int { return maxBatchRows }
 

@@ -362,7 +362,7 @@ func (pgDialect) updateFrom(table, key string, cols []string, types []*column, v
 
 // txAbortsOnError: after a failed statement a Postgres transaction accepts
 // nothing but a rollback.
-func (pgDialect) txAbortsOnError() bool { return true }
+func (pgDialect) txAbortsOnError(error) bool { return true }
 
 // retryable: a deadlock victim or a serialization failure was rolled back
 // whole by the server.

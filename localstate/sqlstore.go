@@ -26,6 +26,9 @@ type sqlStore struct {
 	// rq is what reads go through: the database, or a server store's
 	// read-only snapshot (one moment of every table for the whole run).
 	rq dbQuerier
+	// sq, when set, runs Scan's streaming query instead of rq (a server
+	// snapshot whose connection cannot run a Get while it streams).
+	sq dbQuerier
 	// txOpts begins write transactions (nil: the driver's default).
 	txOpts *sql.TxOptions
 
@@ -171,7 +174,11 @@ func (s *sqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Ro
 	if err != nil {
 		return err
 	}
-	rows, err := s.rq.QueryContext(ctx, s.d.rebind(q))
+	sq := s.rq
+	if s.sq != nil {
+		sq = s.sq
+	}
+	rows, err := sq.QueryContext(ctx, s.d.rebind(q))
 	if err != nil {
 		return s.explain(err)
 	}
@@ -261,9 +268,12 @@ func (s *sqlStore) Apply(ctx context.Context, changes []Change) error {
 	}
 }
 
-// maxApplyAttempts bounds Apply's retries of a transaction the server aborted.
+// maxApplyAttempts bounds how often Apply runs a transaction the server
+// rolled back whole (see sqlDialect.retryable).
 const maxApplyAttempts = 3
 
+// applyOnce is one attempt of Apply: one transaction, committed or rolled
+// back.
 func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	w, err := s.newWriter(ctx, s.db, changes)
 	if err != nil {

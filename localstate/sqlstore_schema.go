@@ -34,7 +34,12 @@ type tableSchema struct {
 	unique   map[int]bool   // columns with a single-column unique index (or the rowid alias)
 	indexed  map[int]bool   // columns leading some index
 	rowidCol int            // the INTEGER PRIMARY KEY column (SQLite), -1 when none
-	names    string         // "id, email, ..." for error messages
+	// upsertAnyIndex: the dialect's upsert fires on a conflict with any
+	// unique index, not only the key's (MySQL's ON DUPLICATE KEY UPDATE),
+	// and the table has more than one: a create could overwrite another
+	// row, so creates insert plainly (readSchema sets it).
+	upsertAnyIndex bool
+	names          string // "id, email, ..." for error messages
 	// ref is the table as SQL names it, quoted (and schema-qualified when
 	// table: names a schema); readSchema may set it, else quote(name).
 	ref       string

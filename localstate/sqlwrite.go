@@ -24,8 +24,10 @@ type plan struct {
 	t        *Table
 	required []int // NOT NULL columns without a default that a create must write
 	upsert   bool  // the key has a unique index: creates are INSERT ... ON CONFLICT
-	existing map[string]struct{}
-	formats  map[int]timeFormat // of the time columns (timeCols)
+	// plainInsert: creates insert plainly even so (see upsertAnyIndex).
+	plainInsert bool
+	existing    map[string]struct{}
+	formats     map[int]timeFormat // of the time columns (timeCols)
 }
 
 type colValue struct {
@@ -48,8 +50,9 @@ type writer struct {
 	cols  []colValue
 	args  []any
 	batch batch
-	// maxRows is the dialect's batch size (batchRows).
-	maxRows int
+	// maxRows and maxParams bound one batch statement (maxBatchRows and
+	// maxBatchParams unless the dialect is a batchSizer).
+	maxRows, maxParams int
 
 	// The previous change's columns: consecutive changes usually carry the
 	// same ones, which then need no sorting.
@@ -85,7 +88,11 @@ const (
 // newWriter checks every change against the schema before anything is
 // written, so a bad batch fails without touching the database.
 func (s *sqlStore) newWriter(ctx context.Context, q querier, changes []Change) (*writer, error) {
-	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{}, maxRows: s.d.batchRows()}
+	w := &writer{s: s, d: s.d, q: q, plans: map[*Table]*plan{}, now: time.Now().UTC(), stmts: map[string]*sql.Stmt{},
+		maxRows: s.d.batchRows(), maxParams: maxBatchParams}
+	if bs, ok := s.d.(batchSizer); ok {
+		w.maxRows, w.maxParams = bs.batchLimits()
+	}
 	for _, ch := range changes {
 		p, err := w.plan(ctx, ch.Table)
 		if err != nil {
@@ -133,7 +140,7 @@ func (w *writer) plan(ctx context.Context, t *Table) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key], formats: map[int]timeFormat{}}
+	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key], plainInsert: r.ts.upsertAnyIndex, formats: map[int]timeFormat{}}
 	for i := range r.timeCols {
 		tf, err := w.s.timeFormat(ctx, w.q, r.ts, i)
 		if err != nil {
@@ -302,7 +309,7 @@ func (w *writer) create(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 		return err
 	}
 	revive := p.soft >= 0 && !w.softWritten(p)
-	if !p.upsert {
+	if !p.upsert || p.plainInsert {
 		if p.existing == nil {
 			if err := w.flush(ctx, tx); err != nil {
 				return err
@@ -355,7 +362,7 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 		b.seen[ch.Key] = struct{}{}
 	}
 	b.rows++
-	if b.rows >= w.maxRows || (b.rows+1)*(len(b.cols)+1) > maxBatchParams {
+	if b.rows >= w.maxRows || (b.rows+1)*(len(b.cols)+1) > w.maxParams {
 		return w.flush(ctx, tx)
 	}
 	return nil
@@ -385,7 +392,7 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	batchErr := err
-	if batchErr != nil && w.d.txAbortsOnError() {
+	if batchErr != nil && w.d.txAbortsOnError(batchErr) {
 		key := b.keys[0]
 		if b.rows > 1 {
 			key = fmt.Sprintf("(one of the %d batched from %s to %s)", b.rows, b.keys[0], b.keys[b.rows-1])
@@ -449,7 +456,7 @@ func (w *writer) batchStmt(ctx context.Context, tx *sql.Tx, rows int) (*sql.Stmt
 			sb.WriteString(", " + w.d.quote(p.ts.cols[cv.i].name))
 		}
 		sb.WriteString(") " + values)
-		if !p.upsert {
+		if !p.upsert || p.plainInsert {
 			return sb.String()
 		}
 		var set []string

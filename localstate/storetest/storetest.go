@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite every localstate.Store passes:
-// the same fixture and the same assertions for the SQLite database and the
-// JSON snapshot, so the engine can rely on one behaviour.
+// the same fixture and the same assertions for the SQLite database, the JSON
+// snapshot and the server stores, so the engine can rely on one behaviour.
 //
 // Documented differences the suite allows: a schemaless store (JSON) does not
 // reject a mapped column that no record carries; a store may return a bool as
@@ -41,7 +41,8 @@ type FixtureTable struct {
 }
 
 // Column is a column of a fixture table. Type, PrimaryKey, NotNull and
-// Default only shape the SQLite schema.
+// Default only shape a SQL schema (SQLite's as given; a server maps Type,
+// see MySQLType).
 type Column struct {
 	Name       string
 	Type       string // SQLite declared type: TEXT, INTEGER, REAL, ...
@@ -147,6 +148,60 @@ func (f Fixture) WritePostgres(t testing.TB, db *sql.DB) {
 		for _, row := range tb.Rows {
 			if _, err := db.Exec(ins, row...); err != nil {
 				t.Fatalf("%s: %v", ins, err)
+			}
+		}
+	}
+}
+
+// MySQLType is the MySQL/MariaDB column type for a fixture column's
+// SQLite-ish Type: a TEXT primary key becomes VARCHAR(191) (an indexable
+// utf8mb4 length), other TEXT stays TEXT, INTEGER BIGINT, REAL DOUBLE,
+// BOOLEAN TINYINT(1); any other Type is taken as the server's own.
+func MySQLType(c Column) string {
+	switch strings.ToUpper(c.Type) {
+	case "TEXT":
+		if c.PrimaryKey {
+			return "VARCHAR(191)"
+		}
+		return "TEXT"
+	case "INTEGER":
+		return "BIGINT"
+	case "REAL":
+		return "DOUBLE"
+	case "BOOLEAN", "BOOL":
+		return "TINYINT(1)"
+	}
+	return c.Type
+}
+
+// WriteMySQL creates f's tables in the MySQL/MariaDB database behind db
+// (types mapped by MySQLType) and inserts its rows.
+func (f Fixture) WriteMySQL(t testing.TB, db *sql.DB) {
+	t.Helper()
+	mq := func(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+	for _, tb := range f.Tables {
+		var defs, names []string
+		for _, c := range tb.Columns {
+			d := mq(c.Name) + " " + MySQLType(c)
+			if c.PrimaryKey {
+				d += " PRIMARY KEY"
+			}
+			if c.NotNull {
+				d += " NOT NULL"
+			}
+			if c.Default != "" {
+				d += " DEFAULT " + c.Default
+			}
+			defs = append(defs, d)
+			names = append(names, mq(c.Name))
+		}
+		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %s (%s) ENGINE=InnoDB", mq(tb.Name), strings.Join(defs, ", "))); err != nil {
+			t.Fatal(err)
+		}
+		ins := fmt.Sprintf("INSERT INTO %s (%s) VALUES (?%s)", mq(tb.Name), strings.Join(names, ", "), strings.Repeat(", ?", len(names)-1))
+		for _, row := range tb.Rows {
+			if _, err := db.Exec(ins, row...); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
