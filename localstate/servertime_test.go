@@ -32,7 +32,7 @@ func TestServerTimePrecision(t *testing.T) {
 		schema string
 		digits map[string]int // column -> fraction digits it keeps
 	}{
-		{"postgres", `CREATE TABLE times (id varchar(64) PRIMARY KEY, a timestamptz(0), b timestamp(3), c timestamptz(1), d timestamptz, e timestamp(0))`,
+		{"postgres", `CREATE DOMAIN whole_seconds AS timestamptz(0); CREATE TABLE times (id varchar(64) PRIMARY KEY, a timestamptz(0), b timestamp(3), c timestamptz(1), d timestamptz, e whole_seconds)`,
 			map[string]int{"a": 0, "b": 3, "c": 1, "d": 6, "e": 0}},
 		{"mysql", `CREATE TABLE times (id varchar(64) PRIMARY KEY, a DATETIME NULL, b DATETIME(3) NULL, c TIMESTAMP NULL DEFAULT NULL, d DATETIME(6) NULL, e TIMESTAMP(1) NULL DEFAULT NULL)`,
 			map[string]int{"a": 0, "b": 3, "c": 0, "d": 6, "e": 1}},
