@@ -119,16 +119,45 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		s.Logger.Info("wrote the ignore baseline", "file", job.writeIgnore, "items", len(res.Drift))
 	}
 	res.Ignore(rules)
+	if job.noDelete {
+		res.SkipDeletes()
+	}
+	// refused runs the guards and the brake on the plan as it stands; a
+	// refusal is the run's report (exit 3) or its error (exit 1).
+	refused := func() (bool, error) {
+		if err := res.Guard(job.allowAbsent); err != nil {
+			return true, err
+		}
+		b := res.Brake(job.brake)
+		if !job.allowEmptyRemote {
+			if mb := res.MassDelete(); mb != nil {
+				b = mb
+			}
+		}
+		if b == nil {
+			return false, nil
+		}
+		rep.Drift, rep.Summary = res.Drift, res.Summaries()
+		rep.Brake = b
+		rep.ExitCode = reconcile.ExitBrake
+		return true, nil
+	}
 	if job.write {
+		// A plan the guards or the brake refuse is refused before any
+		// re-read is spent on it; re-reads only shrink a plan or turn an
+		// update into a deletion, which the second check below sees.
+		if stop, err := refused(); stop {
+			return err
+		}
 		// Just before writing: records whose listed copy is old are read
 		// again, and the guards and the brake below see the re-planned plan.
 		if err := eng.Reconfirm(ctx, res); err != nil {
 			return err
 		}
 		res.Ignore(rules) // a re-planned record's ignored fields
-	}
-	if job.noDelete {
-		res.SkipDeletes()
+		if job.noDelete {
+			res.SkipDeletes()
+		}
 	}
 	rep.Drift = res.Drift
 	rep.Summary = res.Summaries()
@@ -136,20 +165,8 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		rep.ExitCode = driftExit(res)
 		return nil
 	}
-	if err := res.Guard(job.allowAbsent); err != nil {
+	if stop, err := refused(); stop {
 		return err
-	}
-	if !job.allowEmptyRemote {
-		if b := res.MassDelete(); b != nil {
-			rep.Brake = b
-			rep.ExitCode = reconcile.ExitBrake
-			return nil
-		}
-	}
-	if b := res.Brake(job.brake); b != nil {
-		rep.Brake = b
-		rep.ExitCode = reconcile.ExitBrake
-		return nil
 	}
 	inTx := r.journalsInState()
 	if inTx {
