@@ -53,7 +53,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config `FILE` (default ./reconctl.yaml when present)", EnvVars: envs("CONFIG")},
 		&cli.StringFlag{Name: "provider", Usage: "provider `NAME`: " + providers.Usages(), EnvVars: envs("PROVIDER")},
 		&cli.StringFlag{Name: "api-base", Usage: "provider base `URL` (a proxy or fake; plain http:// only for loopback hosts)", EnvVars: envs("API_BASE")},
-		&cli.StringFlag{Name: "state", Usage: "app state `PATH`: .db/.sqlite/.sqlite3 (SQLite) or .json (snapshot)", EnvVars: envs("STATE")},
+		&cli.StringFlag{Name: "state", Usage: "app state `PATH` or DSN: .db/.sqlite/.sqlite3 (SQLite), .json (snapshot), or a database server: postgres:// or postgresql:// (PostgreSQL), mysql:// (MySQL/MariaDB)", EnvVars: envs("STATE")},
 		&cli.StringSliceFlag{Name: "resource", Aliases: []string{"r"}, Usage: "resource `NAME` to check (repeatable; default: the config's resources or the provider's defaults)", EnvVars: envs("RESOURCE")},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "report `FORMAT`: table, json, ndjson, csv, markdown", EnvVars: envs("OUTPUT")},
 		&cli.StringFlag{Name: "journal", Usage: "journal `PATH` or DSN: a SQLite file or a postgres:// or mysql:// database (default: inside the SQLite or server state, or <snapshot>.reconctl.db beside a JSON state)", EnvVars: envs("JOURNAL")},

@@ -370,6 +370,15 @@ func (s *Settings) journalServerOptions(path string) localstate.ServerOptions {
 	return localstate.ServerOptions{}
 }
 
+// checkLock says whether the run still holds its writer lock (a server
+// lock's session may have ended); a file lock cannot be lost.
+func (r *run) checkLock(ctx context.Context) error {
+	if c, ok := r.lock.(interface{ Check(context.Context) error }); ok {
+		return c.Check(ctx)
+	}
+	return nil
+}
+
 func (r *run) releaseLock() {
 	if r.lock != nil {
 		if err := r.lock.Release(); err != nil {

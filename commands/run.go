@@ -169,12 +169,18 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		return err
 	}
 	inTx := r.journalsInState()
-	if inTx {
-		// The journal is in the state's database: what the run applied is
-		// recorded in the apply's own transaction.
-		eng.BeforeCommit = func(ctx context.Context, tx localstate.Tx, res *reconcile.Result) error {
+	eng.BeforeCommit = func(ctx context.Context, tx localstate.Tx, res *reconcile.Result) error {
+		// A server lock whose session ended no longer keeps other
+		// writers out: the apply does not commit.
+		if err := r.checkLock(ctx); err != nil {
+			return err
+		}
+		if inTx {
+			// The journal is in the state's database: what the run applied
+			// is recorded in the apply's own transaction.
 			return r.recordApplied(ctx, tx, rep, res, p.Name())
 		}
+		return nil
 	}
 	if store.Features().Begin == nil {
 		// A JSON state cannot share a transaction with the journal: the

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +293,51 @@ func TestDisplayStateRedactsDSN(t *testing.T) {
 	s := serverSettings("postgres://app:s3cret@db.internal/app", "")
 	if got := s.displayState(); got != "postgres://app:***@db.internal/app" {
 		t.Errorf("displayState = %q", got)
+	}
+}
+
+// A writing run whose server lock's session ended notices before it
+// commits (checkLock, which the apply's commit hook calls): the lock is
+// lost, nothing is written, and the journal records why.
+func TestServerStateLockLostBeforeCommit(t *testing.T) {
+	for _, kind := range []string{"postgres", "mysql"} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			state := servertest.New(t, kind)
+			a, err := serverSettings(state.DSN, "").beginRun(ctx, "resync", true, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.checkLock(ctx); err != nil {
+				t.Fatalf("a held lock: %v", err)
+			}
+			var sess int64
+			if err := state.SQL.QueryRow("SELECT session_id FROM reconctl_lock_holders").Scan(&sess); err != nil {
+				t.Fatal(err)
+			}
+			if kind == "postgres" {
+				state.Exec(t, "SELECT pg_terminate_backend("+strconv.FormatInt(sess, 10)+")")
+			} else {
+				state.Exec(t, "KILL "+strconv.FormatInt(sess, 10))
+			}
+			err = a.checkLock(ctx)
+			var le *localstate.LockLostError
+			if !errors.As(err, &le) || !strings.Contains(err.Error(), "(table customers) was lost (its session ended): nothing was written; run again") {
+				t.Fatalf("checkLock after the lock's session ended: %v", err)
+			}
+			a.finish(ctx, 1, err, nil, nil, nil)
+			j, err := journal.Open(ctx, state.DSN, journal.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			info, _, err := j.GetRun(ctx, a.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Error == "" || !strings.Contains(info.Error, "was lost (its session ended)") {
+				t.Errorf("journal error = %q", info.Error)
+			}
+		})
 	}
 }

@@ -401,6 +401,13 @@ func TestRedactArgs(t *testing.T) {
 			t.Errorf("RedactArgs(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// A DSN with the password twice (user:pw@ and ?password=): neither is kept.
+	for _, in := range [][]string{{"--state", "postgres://app:one1@db/app?password=two2"}, {"--state=mysql://app@db/app?password=two2"}, {"--journal", "mysql://a:one1@h/j?sslmode=x&password=two2"}} {
+		got := strings.Join(RedactArgs(in), " ")
+		if strings.Contains(got, "one1") || strings.Contains(got, "two2") || !strings.Contains(got, "://") {
+			t.Errorf("RedactArgs(%q) = %q: a password kept", in, got)
+		}
+	}
 	in := []string{"--api-key", "abc"}
 	RedactArgs(in)
 	if in[1] != "abc" {

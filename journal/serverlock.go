@@ -68,5 +68,10 @@ func (l *ServerLock) StaleNote() string {
 	return note
 }
 
+// Check says whether the server still holds the lock for this run: nil,
+// or a *localstate.LockLostError once its session ended. A write checks it
+// right before it commits.
+func (l *ServerLock) Check(ctx context.Context) error { return l.l.Check(ctx) }
+
 // Release releases the lock (again: nothing).
 func (l *ServerLock) Release() error { return l.l.Release() }

@@ -41,6 +41,16 @@ func TestRegistryDSN(t *testing.T) {
 	if got := localstate.RedactLocation("mysql://u@h/db?password=pw"); strings.Contains(got, "pw") {
 		t.Errorf("RedactLocation kept a query password: %q", got)
 	}
+	// Both at once (user:pw@ and ?password=): both are masked.
+	for _, c := range []struct{ in, want string }{
+		{"postgres://app:one@db/app?password=two&sslmode=disable", "postgres://app:***@db/app?password=***&sslmode=disable"},
+		{"mysql://u:one@h:3306/db?password=two", "mysql://u:***@h:3306/db?password=***"},
+		{"postgresql://app@db/app?password=two", "postgresql://app@db/app?password=***"},
+	} {
+		if got := localstate.RedactLocation(c.in); got != c.want || strings.Contains(got, "one") || strings.Contains(got, "two") {
+			t.Errorf("RedactLocation(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
 	if got := localstate.RedactLocation("app.db"); got != "app.db" {
 		t.Errorf("RedactLocation of a path = %q", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 )
 
 // Server stores (issue #14) are registered by scheme so that a DSN is
@@ -28,18 +29,26 @@ func redactURL(loc string) string {
 		}
 		return "***"
 	}
+	// Both places are masked: a DSN may carry the password as user:pw@
+	// and as ?password= at once.
 	if u.User != nil {
 		if _, has := u.User.Password(); has {
-			return replaceOnce(u.Redacted(), ":xxxxx@", ":***@")
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
 		}
 	}
 	q := u.Query()
 	if q.Has("password") {
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
-		return replaceOnce(u.String(), "password=xxxxx", "password=***")
 	}
-	return u.String()
+	s := u.String()
+	if u.User != nil {
+		s = replaceOnce(s, ":xxxxx@", ":***@")
+	}
+	for strings.Contains(s, "password=xxxxx") {
+		s = replaceOnce(s, "password=xxxxx", "password=***")
+	}
+	return s
 }
 
 func replaceOnce(s, old, new string) string {

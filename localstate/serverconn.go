@@ -180,6 +180,12 @@ func scrubDSNError(msg, location string) string {
 			msg = scrubPassword(msg, url.QueryEscape(pw))
 		}
 	}
+	if u, err := url.Parse(location); err == nil {
+		if pw := u.Query().Get("password"); pw != "" {
+			msg = scrubPassword(msg, pw)
+			msg = scrubPassword(msg, url.QueryEscape(pw))
+		}
+	}
 	return msg
 }
 

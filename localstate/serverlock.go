@@ -11,6 +11,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,6 +57,13 @@ type ServerLock struct {
 	session int64
 	done    bool
 	err     error
+
+	location string // redacted
+	// mu serialises the session's use by the background check, Check and
+	// Release.
+	mu            sync.Mutex
+	lost          error
+	stop, stopped chan struct{}
 }
 
 // LockBusyError is returned when another session holds the lock on one of
@@ -151,16 +160,28 @@ func LockServer(ctx context.Context, location string, opts ServerOptions, resour
 	if err != nil {
 		return fail(wrap(err))
 	}
+	seen := map[string]bool{}
 	for _, r := range res {
-		sum := sha256.Sum256([]byte("reconctl writer lock\x00" + db + "\x00" + schema + "\x00" + r))
+		// The lock is the table's, not its spelling's: keyed by the schema
+		// (database) and name the server resolves it to.
+		nsp, rel, err := l.identity(ctx, r, db, schema)
+		if err != nil {
+			return fail(wrap(err))
+		}
+		sum := sha256.Sum256([]byte("reconctl writer lock\x00" + db + "\x00" + nsp + "\x00" + rel))
 		k := serverLockKey{resource: r, pg: int64(binary.BigEndian.Uint64(sum[:8]))}
 		if kind == KindPostgres {
 			k.name = strconv.FormatInt(k.pg, 10)
 		} else {
 			k.name = "reconctl_" + hex.EncodeToString(sum[:20])
 		}
+		if seen[k.name] {
+			continue // two spellings of one table: one lock
+		}
+		seen[k.name] = true
 		l.keys = append(l.keys, k)
 	}
+	slices.SortFunc(l.keys, func(a, b serverLockKey) int { return strings.Compare(a.name, b.name) })
 	holders := l.ensureHolders(ctx)
 
 	start := time.Now()
@@ -203,7 +224,132 @@ func LockServer(ctx context.Context, location string, opts ServerOptions, resour
 		// leaves a refusal unable to name this run.
 		_ = l.recordHolder(ctx, h)
 	}
+	l.location = RedactLocation(location)
+	l.stop = make(chan struct{})
+	l.stopped = make(chan struct{})
+	go l.keepAlive(ServerLockKeepAlive)
 	return l, nil
+}
+
+// identity is the table r resolves to on the server, as the store resolves
+// it: Postgres the schema and relation the catalog finds for r with the
+// session's search_path (schema:) — "schema.table" names its schema —,
+// MySQL the database and TABLE_NAME as information_schema spells it
+// (lower_case_table_names). A table that does not exist yet is its spelled
+// name lower-cased, with the current schema (database) made explicit.
+func (l *ServerLock) identity(ctx context.Context, r, db, current string) (schema, table string, err error) {
+	if l.kind == KindPostgres {
+		schema, table := splitPGName(r)
+		var oid uint32
+		var nsp, rel string
+		err := l.conn.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel)
+		if errors.Is(err, sql.ErrNoRows) && schema != "" {
+			err = l.conn.QueryRowContext(ctx, pgRelation, "", r).Scan(&oid, &nsp, &rel)
+		}
+		switch {
+		case err == nil:
+			return nsp, rel, nil
+		case errors.Is(err, sql.ErrNoRows):
+			if schema == "" {
+				schema = current
+			}
+			return strings.ToLower(schema), strings.ToLower(table), nil
+		}
+		return "", "", err
+	}
+	var name string
+	err = l.conn.QueryRowContext(ctx, `SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?
+		ORDER BY BINARY TABLE_NAME = BINARY ? DESC LIMIT 1`, r, r).Scan(&name)
+	switch {
+	case err == nil:
+		return db, name, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return db, strings.ToLower(r), nil
+	}
+	return "", "", err
+}
+
+// ServerLockKeepAlive is how often a held lock's session is checked in the
+// background (which also keeps an idle connection from timing out).
+var ServerLockKeepAlive = 30 * time.Second
+
+// keepAliveHook, when set (tests), gets the result of each background check.
+var keepAliveHook func(error)
+
+// LockLostError says a held writer lock is gone: its session ended (a
+// network failure, wait_timeout, a proxy, an operator's kill) and the
+// server released the lock, so another run may be writing.
+type LockLostError struct {
+	Location string // the state, redacted
+	Resource string // the table whose lock is gone
+	Err      error  // what the check saw
+}
+
+func (e *LockLostError) Error() string {
+	return fmt.Sprintf("the writer lock on state %s (table %s) was lost (its session ended): nothing was written; run again", e.Location, e.Resource)
+}
+
+func (e *LockLostError) Unwrap() error { return e.Err }
+
+func (l *ServerLock) keepAlive(every time.Duration) {
+	defer close(l.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := l.Check(ctx)
+		cancel()
+		if keepAliveHook != nil {
+			keepAliveHook(err)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Check says whether the server still says this session holds every lock:
+// nil, or a *LockLostError once the session or a lock is gone (it stays
+// lost). A write must not commit after Check fails.
+func (l *ServerLock) Check(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lost != nil {
+		return l.lost
+	}
+	if l.done {
+		return &LockLostError{Location: l.location, Resource: l.keys[0].resource, Err: errors.New("released")}
+	}
+	for _, k := range l.keys {
+		var held bool
+		var err error
+		if l.kind == KindPostgres {
+			u := uint64(k.pg)
+			err = l.conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+				AND pid = pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+				AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1)`, int64(u>>32), int64(u&0xffffffff)).Scan(&held)
+		} else {
+			var n *int64
+			err = l.conn.QueryRowContext(ctx, `SELECT IS_USED_LOCK(?) = CONNECTION_ID()`, k.name).Scan(&n)
+			held = n != nil && *n == 1
+		}
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("checking the writer lock on state %s: %w", l.location, ctx.Err())
+		}
+		if err == nil && !held {
+			err = errors.New("the server no longer says this session holds it")
+		}
+		if err != nil {
+			l.lost = &LockLostError{Location: l.location, Resource: k.resource, Err: err}
+			return l.lost
+		}
+	}
+	return nil
 }
 
 // tryAll tries every lock in order; on the first busy one it releases
@@ -384,6 +530,16 @@ func (l *ServerLock) holderOf(ctx context.Context, k serverLockKey, holders bool
 // Release clears the holder rows and releases every lock, then closes the
 // lock's session. Calling it again does nothing.
 func (l *ServerLock) Release() error {
+	if l.stop != nil {
+		select {
+		case <-l.stop:
+		default:
+			close(l.stop)
+		}
+		<-l.stopped
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.done {
 		return l.err
 	}
@@ -412,6 +568,7 @@ func (l *ServerLock) Resources() []string {
 	for i, k := range l.keys {
 		out[i] = k.resource
 	}
+	slices.Sort(out)
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,5 +161,128 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The lock is the table's, however the config spells it: schema: app with
+// customers and app.customers are one table; so are t and public.t (and T,
+// unquoted names being lower case); on MySQL t and T with
+// lower_case_table_names, and a missing table's spellings.
+func TestServerLockKeyedByTable(t *testing.T) {
+	ctx := context.Background()
+	lock := func(dsn string, opts localstate.ServerOptions, table, run string) (*localstate.ServerLock, error) {
+		return localstate.LockServer(ctx, dsn, opts, []string{table}, localstate.LockHolder{RunID: run}, 0)
+	}
+	busy := func(t *testing.T, dsn string, a localstate.ServerOptions, ta string, b localstate.ServerOptions, tb string) {
+		t.Helper()
+		l1, err := lock(dsn, a, ta, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l1.Release()
+		l2, err := lock(dsn, b, tb, "r2")
+		var be *localstate.LockBusyError
+		if !errors.As(err, &be) {
+			if err == nil {
+				l2.Release()
+			}
+			t.Errorf("%q (schema %q) then %q (schema %q), one table: both got the writer lock (%v)", ta, a.Schema, tb, b.Schema, err)
+		}
+	}
+	t.Run("postgres", func(t *testing.T) {
+		db := servertest.New(t, "postgres")
+		db.Exec(t, "CREATE SCHEMA app; CREATE TABLE app.customers (id text primary key); CREATE TABLE t (id text primary key)")
+		none, app := localstate.ServerOptions{}, localstate.ServerOptions{Schema: "app"}
+		busy(t, db.DSN, app, "customers", none, "app.customers")
+		busy(t, db.DSN, none, "public.t", none, "t")
+		busy(t, db.DSN, none, "T", none, "public.t")
+		busy(t, db.DSN, none, "missing", none, "public.Missing")
+		// Different tables still do not wait for each other.
+		l1, err := lock(db.DSN, app, "t", "r1") // app.t: no such table, not public.t
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l1.Release()
+		l2, err := lock(db.DSN, none, "t", "r2")
+		if err != nil {
+			t.Fatalf("app.t (missing) and public.t are different tables: %v", err)
+		}
+		l2.Release()
+	})
+	t.Run("mysql", func(t *testing.T) {
+		db := servertest.New(t, "mysql")
+		db.Exec(t, "CREATE TABLE t (id VARCHAR(16) PRIMARY KEY)")
+		none := localstate.ServerOptions{}
+		var lctn int
+		if err := db.SQL.QueryRow("SELECT @@lower_case_table_names").Scan(&lctn); err != nil {
+			t.Fatal(err)
+		}
+		if lctn != 0 {
+			busy(t, db.DSN, none, "T", none, "t")
+		}
+		busy(t, db.DSN, none, "missing", none, "Missing")
+	})
+}
+
+// A lock whose session ended (killed, a network failure, wait_timeout) is
+// noticed: Check says so, and so does the background check, so the run
+// does not commit believing it still holds it.
+func TestServerLockLostNoticed(t *testing.T) {
+	for _, kind := range serverKinds {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			db := servertest.New(t, kind)
+			checks := make(chan error, 100)
+			localstate.SetKeepAlive(time.Millisecond, func(err error) {
+				select {
+				case checks <- err:
+				default:
+				}
+			})
+			defer localstate.SetKeepAlive(30*time.Second, nil)
+			l1, err := lockOn(t, db.DSN, []string{"t"}, "r1", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l1.Release()
+			if err := l1.Check(ctx); err != nil {
+				t.Fatalf("a held lock: Check = %v", err)
+			}
+			if err := <-checks; err != nil {
+				t.Fatalf("a held lock: background check = %v", err)
+			}
+			var sess int64
+			if err := db.SQL.QueryRow("SELECT session_id FROM reconctl_lock_holders").Scan(&sess); err != nil {
+				t.Fatal(err)
+			}
+			if kind == "postgres" {
+				db.Exec(t, "SELECT pg_terminate_backend("+itoa64(sess)+")")
+			} else {
+				db.Exec(t, "KILL "+itoa64(sess))
+			}
+			// The background check notices (a guard against a hang, not a
+			// timing assertion).
+			deadline := time.After(2 * time.Minute)
+			for noticed := false; !noticed; {
+				select {
+				case err := <-checks:
+					noticed = err != nil
+				case <-deadline:
+					t.Fatal("the background check never noticed the lost lock")
+				}
+			}
+			err = l1.Check(ctx)
+			var le *localstate.LockLostError
+			if !errors.As(err, &le) || le.Resource != "t" || !strings.Contains(err.Error(), "was lost (its session ended): nothing was written; run again") {
+				t.Errorf("Check after the session ended = %v", err)
+			}
+			// Another run may take it now (the server released it).
+			l2, err := lockOn(t, db.DSN, []string{"t"}, "r2", 0)
+			if err != nil {
+				t.Fatalf("after the holder's session ended: %v", err)
+			}
+			must(t, l2.Release())
+			_ = l1.Release()
+		})
 	}
 }

@@ -73,7 +73,7 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, s.explain(err)
 	}
-	return &sqlTx{Tx: tx, apply: s.applyTx}, nil
+	return &stateTx{sqlTx: &sqlTx{Tx: tx, apply: s.applyTx}, loc: s.loc()}, nil
 }
 
 func (s *sqlStore) Close() error {
@@ -288,6 +288,9 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 		return s.notWritten(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {
+		if commitOutcomeUnknown(err) {
+			return &CommitUnknownError{Location: s.loc(), Err: err}
+		}
 		return s.notWritten(ctx, s.explain(err))
 	}
 	return nil

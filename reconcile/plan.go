@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -416,12 +417,20 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 	}
 	if err := tx.Commit(); err != nil {
 		res.setApplied(false)
+		var unknown *localstate.CommitUnknownError
+		if errors.As(err, &unknown) {
+			return err // the writes may or may not be in the state
+		}
 		return notWritten(ctx, err)
 	}
 	return nil
 }
 
 func notWritten(ctx context.Context, err error) error {
+	var lost *localstate.LockLostError
+	if errors.As(err, &lost) {
+		return err // it says nothing was written
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("the apply was interrupted (%w); rolled back, nothing was written", ctx.Err())
 	}

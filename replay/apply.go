@@ -333,7 +333,7 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 		switch {
 		case fastErr == nil:
 		case sameDB:
-			err = inStateTx(ctx, a.store, func(tx stateTx) error {
+			err = inStateTx(ctx, a.env, a.store, func(tx stateTx) error {
 				return commit(tx.Journal(), func(chs []localstate.Change) error {
 					return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
 				})
@@ -341,7 +341,12 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 		default:
 			// Journal elsewhere: each change lands first, then its journal rows;
 			// a crash in between re-applies an idempotent upsert next time.
-			err = commit(nil, func(chs []localstate.Change) error { return a.store.Apply(ctx, chs) })
+			err = commit(nil, func(chs []localstate.Change) error {
+				if err := a.env.checkLock(ctx); err != nil {
+					return err
+				}
+				return a.store.Apply(ctx, chs)
+			})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
@@ -452,12 +457,15 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 		return env.Journal.RecordVersions(ctx, q, vers)
 	}
 	if sameDB {
-		return inStateTx(ctx, store, func(tx stateTx) error {
+		return inStateTx(ctx, env, store, func(tx stateTx) error {
 			if err := tx.Apply(ctx, changes); err != nil {
 				return err
 			}
 			return record(tx.Journal())
 		})
+	}
+	if err := env.checkLock(ctx); err != nil {
+		return err
 	}
 	if err := store.Apply(ctx, changes); err != nil {
 		return err

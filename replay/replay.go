@@ -72,8 +72,11 @@ type Env struct {
 	// JournalInState: the journal is the state's own database, so an
 	// event's change and its journal row commit in one transaction.
 	JournalInState bool
-	Logger         *slog.Logger
-	Progress       Progress // nil: none
+	// CheckLock, when set, says whether the run still holds its writer
+	// lock; it runs right before each write commits, whose error aborts it.
+	CheckLock func(ctx context.Context) error
+	Logger    *slog.Logger
+	Progress  Progress // nil: none
 }
 
 // job is a run's resolved inputs.

@@ -28,11 +28,23 @@ func sharesTx(store localstate.Store, journalInState bool) bool {
 }
 
 // inStateTx runs fn in one transaction of store (sharesTx said yes): fn's
-// error rolls it all back.
-func inStateTx(ctx context.Context, store localstate.Store, fn func(stateTx) error) error {
+// error rolls it all back, and so does env.CheckLock's right before the
+// commit.
+func inStateTx(ctx context.Context, env *Env, store localstate.Store, fn func(stateTx) error) error {
 	return localstate.InTx(ctx, store.Features().Begin, func(tx localstate.Tx) error {
-		return fn(seamTx{tx})
+		if err := fn(seamTx{tx}); err != nil {
+			return err
+		}
+		return env.checkLock(ctx)
 	})
+}
+
+// checkLock is env.CheckLock (nil: nothing to check).
+func (env *Env) checkLock(ctx context.Context) error {
+	if env.CheckLock == nil {
+		return nil
+	}
+	return env.CheckLock(ctx)
 }
 
 // inJournalTx runs fn in one transaction of the journal's database.
