@@ -62,6 +62,12 @@ func openMySQL(ctx context.Context, loc string, opts OpenOptions) (Store, error)
 		db.Close()
 		return nil, d.connectError(err, loc, cfg)
 	}
+	// MariaDB and MySQL both have it; a server that does not answer keeps
+	// the default (0: a timeout undoes its statement only).
+	var rot sql.NullInt64
+	if err := db.QueryRowContext(pctx, "SELECT @@innodb_rollback_on_timeout").Scan(&rot); err == nil {
+		d.rollbackOnTimeout = rot.Int64 != 0
+	}
 	s := newSQLStore(d, loc, db, opts)
 	if !opts.ReadOnly {
 		return s, nil
@@ -144,8 +150,13 @@ func (snap *mysqlSnapshot) close() {
 	}
 }
 
-// mysqlDialect is MySQL 8's and MariaDB's.
-type mysqlDialect struct{}
+// mysqlDialect is MySQL 8's and MariaDB's. rollbackOnTimeout is the
+// server's @@innodb_rollback_on_timeout (a global, read-only variable, read
+// once at open): when set, a lock wait timeout (1205) rolls the whole
+// transaction back, not only the statement.
+type mysqlDialect struct {
+	rollbackOnTimeout bool
+}
 
 func (mysqlDialect) kind() string { return "mysql" }
 
@@ -226,15 +237,33 @@ func (mysqlDialect) retryable(err error) bool {
 }
 
 // txAbortsOnError: InnoDB rolls a deadlock victim's whole transaction
-// back, and a lost connection ends it; later statements would run outside
-// it (autocommit), so the writer must stop at once. Other errors undo only
-// their statement.
+// back (and a lock wait timeout's when the server runs with
+// innodb_rollback_on_timeout=1), and a lost connection ends it; later
+// statements would run outside it (autocommit), so the writer must stop at
+// once. Other errors undo only their statement.
 func (d mysqlDialect) txAbortsOnError(err error) bool {
+	_, gone := d.txGone(err)
+	return gone
+}
+
+// txGone (see txGoner) is txAbortsOnError with the reason.
+func (d mysqlDialect) txGone(err error) (string, bool) {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
-		return me.Number == 1213
+		switch {
+		case me.Number == 1213:
+			return "deadlock", true
+		case me.Number == 1205 && d.rollbackOnTimeout:
+			return "lock wait timeout, with innodb_rollback_on_timeout", true
+		case me.Number == 2006 || me.Number == 2013:
+			return "lost connection", true
+		}
+		return "", false
 	}
-	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn)
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) {
+		return "lost connection", true
+	}
+	return "", false
 }
 
 // batchRows is mysqlBatchRows (batchLimits also bounds the parameters).

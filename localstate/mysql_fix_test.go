@@ -2,10 +2,13 @@ package localstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/localstate/servertest"
@@ -60,5 +63,101 @@ func TestMySQLDSNPasswordParam(t *testing.T) {
 	_, err := localstate.Open(ctx, fmt.Sprintf("mysql://%s@%s/%s?password=nope-%s", user, host, db.Name, pw), localstate.OpenOptions{})
 	if err == nil || !strings.Contains(err.Error(), "access denied") || strings.Contains(err.Error(), pw) {
 		t.Errorf("wrong ?password=: %v", err)
+	}
+}
+
+// waitInnoDBLockWait returns once some transaction of db waits for a row lock
+// (the test's own ordering, no clock involved).
+func waitInnoDBLockWait(t *testing.T, db *servertest.DB) {
+	t.Helper()
+	for {
+		var n int
+		if err := db.SQL.QueryRow("SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// A statement inside Savepoint that is a deadlock victim: InnoDB rolled the
+// WHOLE transaction back. Savepoint says so, every later call fails, and
+// nothing runs in autocommit outside the transaction.
+func TestMySQLSavepointDeadlock(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "mysql")
+	db.Exec(t, "CREATE TABLE t (id VARCHAR(16) PRIMARY KEY, v TEXT)")
+	var rows []string
+	for i := range 60 {
+		rows = append(rows, fmt.Sprintf("('k%d', 'old')", i))
+	}
+	db.Exec(t, "INSERT INTO t VALUES "+strings.Join(rows, ", "))
+	app, err := db.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	// The application holds k2…k58 (many rows: InnoDB picks the smaller
+	// transaction, ours, as the victim).
+	if _, err := app.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i < 59; i++ {
+		if _, err := app.ExecContext(ctx, fmt.Sprintf("UPDATE t SET v = 'app' WHERE id = 'k%d'", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := &localstate.Table{Resource: "t"}
+	st := mysqlStore(t, db, localstate.OpenOptions{BusyTimeout: 50 * time.Second})
+	tx, err := st.Features().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpUpdate, Key: "k1", Values: map[string]any{"v": "ours"}}}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- tx.Savepoint(ctx, func() error {
+			return tx.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpDelete, Key: "k2"}})
+		})
+	}()
+	waitInnoDBLockWait(t, db) // ours waits for k2
+	if _, err := app.ExecContext(ctx, "UPDATE t SET v = 'app' WHERE id = 'k1'"); err != nil {
+		t.Fatalf("the application was the deadlock victim: %v", err)
+	}
+	if _, err := app.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	spErr := <-done
+	t.Logf("Savepoint: %v", spErr)
+	if !errors.Is(spErr, localstate.ErrTxRolledBack) || !strings.Contains(spErr.Error(), "deadlock") || !strings.Contains(spErr.Error(), "nothing of it was committed") {
+		t.Errorf("Savepoint must say the whole transaction was rolled back: %v", spErr)
+	}
+	aerr := tx.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpUpdate, Key: "k59", Values: map[string]any{"v": "after-failure"}}})
+	if !errors.Is(aerr, localstate.ErrTxRolledBack) {
+		t.Errorf("Apply after the deadlock: %v, want ErrTxRolledBack", aerr)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE t SET v = 'journal' WHERE id = 'k0'"); !errors.Is(err, localstate.ErrTxRolledBack) {
+		t.Errorf("ExecContext after the deadlock: %v, want ErrTxRolledBack", err)
+	}
+	if err := tx.Savepoint(ctx, func() error { return nil }); !errors.Is(err, localstate.ErrTxRolledBack) {
+		t.Errorf("Savepoint after the deadlock: %v, want ErrTxRolledBack", err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n); err == nil {
+		t.Errorf("QueryRowContext after the deadlock read in autocommit")
+	}
+	if err := tx.Commit(); !errors.Is(err, localstate.ErrTxRolledBack) {
+		t.Errorf("Commit after the deadlock: %v, want ErrTxRolledBack", err)
+	}
+	var v0, v1, v59 string
+	if err := db.SQL.QueryRow("SELECT (SELECT v FROM t WHERE id='k0'), (SELECT v FROM t WHERE id='k1'), (SELECT v FROM t WHERE id='k59')").Scan(&v0, &v1, &v59); err != nil {
+		t.Fatal(err)
+	}
+	if v0 != "old" || v1 != "app" || v59 != "old" {
+		t.Errorf("k0=%q k1=%q k59=%q: want old, app (the application's commit), old: nothing of the rolled-back transaction may be written", v0, v1, v59)
 	}
 }

@@ -73,7 +73,11 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, s.explain(err)
 	}
-	return &sqlTx{Tx: tx, apply: s.applyTx}, nil
+	stx := &sqlTx{Tx: tx, apply: s.applyTx}
+	if g, ok := s.d.(txGoner); ok {
+		stx.gone = g.txGone
+	}
+	return stx, nil
 }
 
 func (s *sqlStore) Close() error {
