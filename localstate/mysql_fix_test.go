@@ -161,3 +161,58 @@ func TestMySQLSavepointDeadlock(t *testing.T) {
 		t.Errorf("k0=%q k1=%q k59=%q: want old, app (the application's commit), old: nothing of the rolled-back transaction may be written", v0, v1, v59)
 	}
 }
+
+// A table whose engine has no transactions (MyISAM, MEMORY) would be left
+// half written by a failing Apply: writes are refused with one line naming
+// the engine and what to do; reads work.
+func TestMySQLNonTransactionalEngine(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "mysql")
+	db.Exec(t, "CREATE TABLE t (id VARCHAR(32) PRIMARY KEY, code VARCHAR(5)) ENGINE=MyISAM; INSERT INTO t VALUES ('k0', 'old');"+
+		"CREATE TABLE m (id VARCHAR(32) PRIMARY KEY, code VARCHAR(5)) ENGINE=MEMORY; CREATE TABLE i (id VARCHAR(32) PRIMARY KEY, code VARCHAR(5)) ENGINE=InnoDB")
+	var changes []localstate.Change
+	tb := &localstate.Table{Resource: "t"}
+	for i := range 5 {
+		v := "ok"
+		if i == 3 {
+			v = "far too long for five"
+		}
+		changes = append(changes, localstate.Change{Table: tb, Op: localstate.OpCreate, Key: fmt.Sprintf("k%03d", i+1), Values: map[string]any{"code": v}})
+	}
+	st := mysqlStore(t, db, localstate.OpenOptions{})
+	err := st.Apply(ctx, changes)
+	if err == nil || !strings.Contains(err.Error(), "MyISAM") || !strings.Contains(err.Error(), "ENGINE=InnoDB") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Apply to a MyISAM table: %v, want one line naming the engine and what to do", err)
+	}
+	var n int
+	if err := db.SQL.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("after a failed Apply the MyISAM table holds %d rows, want 1", n)
+	}
+	// Inside a transaction too, and for MEMORY; InnoDB is written.
+	tx, err := st.Features().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := &localstate.Table{Resource: "m"}
+	if err := tx.Apply(ctx, []localstate.Change{{Table: mt, Op: localstate.OpCreate, Key: "a", Values: map[string]any{"code": "x"}}}); err == nil || !strings.Contains(err.Error(), "MEMORY") {
+		t.Errorf("Tx.Apply to a MEMORY table: %v", err)
+	}
+	tx.Rollback()
+	if err := st.Apply(ctx, []localstate.Change{{Table: &localstate.Table{Resource: "i"}, Op: localstate.OpCreate, Key: "a", Values: map[string]any{"code": "x"}}}); err != nil {
+		t.Errorf("Apply to an InnoDB table: %v", err)
+	}
+	// Reads work, read-only and writable.
+	if got := mysqlDump(t, st, tb, "code"); len(got) != 1 {
+		t.Errorf("Scan of the MyISAM table: %v", got)
+	}
+	ro := mysqlStore(t, db, localstate.OpenOptions{ReadOnly: true})
+	if got := mysqlDump(t, ro, tb, "code"); len(got) != 1 {
+		t.Errorf("read-only Scan of the MyISAM table: %v", got)
+	}
+	if c, err := ro.Features().Count(ctx, tb); err != nil || c != 1 {
+		t.Errorf("read-only Count of the MyISAM table: %d, %v", c, err)
+	}
+}
