@@ -53,6 +53,7 @@ EXIT STATUS:
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
+			reconfirmAfterFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -68,7 +69,7 @@ EXIT STATUS:
 				return err
 			}
 			o := checkUserOptions{Query: c.Args().First(), Fix: c.Bool("fix"), Search: c.Bool("search"), Brake: brake, AllowEmpty: c.Bool("allow-empty-remote"),
-				AllowAbsentPaths: c.StringSlice("allow-absent-path")}
+				AllowAbsentPaths: c.StringSlice("allow-absent-path"), ReconfirmAfter: c.Duration("reconfirm-after")}
 			if c.IsSet("wait") {
 				w := c.Duration("wait")
 				o.Wait = &w
@@ -88,6 +89,8 @@ type checkUserOptions struct {
 	// AllowAbsentPaths (--allow-absent-path) add to allow_absent_paths.
 	AllowAbsentPaths []string
 	Wait             *time.Duration
+	// ReconfirmAfter: --reconfirm-after.
+	ReconfirmAfter time.Duration
 }
 
 // runCheckUser opens the journal run, the state and the provider, asks the
@@ -136,7 +139,7 @@ func (s *Settings) checkUser(ctx context.Context, u *report.UserReport, o checkU
 		return nil, err
 	}
 	u.Resource = reconcile.UserResource(s.Config.UserResource, p)
-	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger}
+	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger, ReconfirmAfter: o.ReconfirmAfter}
 	return eng.CheckUser(ctx, u, reconcile.UserOptions{
 		Search: o.Search, Fix: o.Fix, Brake: o.Brake, AllowEmpty: o.AllowEmpty,
 		// --allow-absent-path adds to the config's allow_absent_paths.

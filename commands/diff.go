@@ -30,6 +30,12 @@ local key is not unique (or collides under COLLATE NOCASE), when the provider
 listed an id twice, or when a mapped path no listed record has would null a
 column (--allow-absent-path PATH confirms it).
 
+Against a live app: each record to create or update whose listed copy is
+older than --reconfirm-after (default 5s) is read again just before writing
+and re-planned from the fresh copy; every write is conditional on the local
+row still holding what the comparison read, and one whose row the app changed
+meanwhile is a conflict: not applied, reported with its reason, exit 2.
+
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
    reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'
@@ -39,13 +45,14 @@ EXAMPLES:
 EXIT STATUS:
    0  in sync (or, with --apply, every drift item was fixed)
    1  error: bad input, config, credentials, provider or state failure; nothing written
-   2  drift remains (found and not fixed, or not fixable: exists, inaccessible, unconfirmed)
+   2  drift remains (found and not fixed, or not fixable: exists, inaccessible, unconfirmed; or a conflict)
    3  the safety brake refused to write; the plan is printed, nothing written`,
 		Flags: withGlobal(
 			&cli.BoolFlag{Name: "apply", Usage: "write the fixes (default: report only)", EnvVars: envs("APPLY")},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
+			reconfirmAfterFlag(),
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
 		),
@@ -59,7 +66,8 @@ EXIT STATUS:
 				return err
 			}
 			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
-				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
+				reconfirmAfter: c.Duration("reconfirm-after")}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				return runReconcile(c.Context, s, job, rep, r)
 			})

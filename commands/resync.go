@@ -48,6 +48,7 @@ EXIT STATUS:
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
+			reconfirmAfterFlag(),
 			waitFlag(),
 		),
 		Action: func(c *cli.Context) error {
@@ -60,7 +61,8 @@ EXIT STATUS:
 				return err
 			}
 			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete"),
-				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...)}
+				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
+				reconfirmAfter: c.Duration("reconfirm-after")}
 			if c.Bool("force") {
 				job.mode = reconcile.ModeResyncForce
 			}

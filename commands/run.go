@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,6 +31,15 @@ func allowEmptyRemoteFlag() cli.Flag {
 func allowAbsentPathFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: "allow-absent-path", Usage: "write null into the column mapped from provider `PATH` even though no listed record has that path (repeatable; otherwise such a plan is refused with exit 1 as a likely typo)", EnvVars: envs("ALLOW_ABSENT_PATH")}
 }
+
+// reconfirmAfterFlag bounds how old a listed copy may be when it is written
+// (issue #15): older ones are re-read from the provider first.
+func reconfirmAfterFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "reconfirm-after", Value: DefaultReconfirmAfter, Usage: "before writing, re-read from the provider each record to create or update whose listed copy is older than `DURATION` and re-plan it from the fresh copy (0: re-read every one; a large value such as 1000h: none)", EnvVars: envs("RECONFIRM_AFTER")}
+}
+
+// DefaultReconfirmAfter is --reconfirm-after's default.
+const DefaultReconfirmAfter = 5 * time.Second
 
 func (s *Settings) maxChanges(c *cli.Context) (config.MaxChanges, error) {
 	v := s.Config.MaxChanges
@@ -56,6 +66,8 @@ type reconcileJob struct {
 	// mapped paths the operator confirmed absent.
 	allowEmptyRemote bool
 	allowAbsent      []string
+	// reconfirmAfter: see reconfirmAfterFlag.
+	reconfirmAfter time.Duration
 }
 
 // runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
@@ -74,7 +86,7 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	if err != nil {
 		return err
 	}
-	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger}
+	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger, ReconfirmAfter: job.reconfirmAfter}
 	if bar := s.progress(); bar != nil {
 		eng.Progress = bar // never a typed nil in the interface
 	}
@@ -107,6 +119,14 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 		s.Logger.Info("wrote the ignore baseline", "file", job.writeIgnore, "items", len(res.Drift))
 	}
 	res.Ignore(rules)
+	if job.write {
+		// Just before writing: records whose listed copy is old are read
+		// again, and the guards and the brake below see the re-planned plan.
+		if err := eng.Reconfirm(ctx, res); err != nil {
+			return err
+		}
+		res.Ignore(rules) // a re-planned record's ignored fields
+	}
 	if job.noDelete {
 		res.SkipDeletes()
 	}
@@ -167,7 +187,7 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 func freshness(rep *reconcile.Report, res *reconcile.Result) (whole []string, partial []reconcile.Drift) {
 	sum := res.Summaries()
 	for _, name := range rep.Resources {
-		if s := sum[name]; s != nil && s.Unresolved == 0 {
+		if s := sum[name]; s != nil && s.Unresolved == 0 && s.Conflicts == 0 {
 			whole = append(whole, name)
 		}
 	}
@@ -202,7 +222,8 @@ func checkAbsentPaths(paths []string, s *Settings, resources []*reconcile.Resour
 }
 
 func driftExit(res *reconcile.Result) int {
-	if res.Unresolved() > 0 {
+	if res.Unresolved() > 0 || res.Conflicts() > 0 { // a conflict: the next run looks again
+
 		return reconcile.ExitDrift
 	}
 	return reconcile.ExitOK

@@ -358,7 +358,7 @@ func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, dri
 			applied = 1
 		}
 		args = append(args, runID, i, d.Resource, d.ID, d.Kind, d.RemoteStatus,
-			d.Action, applied, RedactError(d.Error), fields)
+			d.Action, applied, RedactError(driftError(d)), fields)
 		if len(args) < 10*batch && i < len(drift)-1 {
 			continue
 		}

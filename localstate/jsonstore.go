@@ -402,6 +402,9 @@ func (s *jsonStore) applyOne(drafts map[string]*draft, ch Change, now string) er
 	if err != nil {
 		return err
 	}
+	if !checkJSON(d, t, &ch) {
+		return nil // a conflict: not written, its Expect says why
+	}
 	key, soft := keyName(t), t.SoftDelete
 	i, exists := d.idx[ch.Key]
 	live := exists && (soft == "" || isLive(d.recs[i][soft]))

@@ -55,7 +55,7 @@ func mysqlClass(c *column) byte {
 // are as the server compares them (lower_case_table_names).
 func (d mysqlDialect) readSchema(ctx context.Context, q dbQuerier, name, stateName string) (*tableSchema, error) {
 	ts := newTableSchema(name, stateName)
-	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL, EXTRA, ORDINAL_POSITION, TABLE_NAME
+	rows, err := q.QueryContext(ctx, `SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT IS NOT NULL, EXTRA, ORDINAL_POSITION, TABLE_NAME, DATETIME_PRECISION
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, name)
 	if err != nil {
 		return nil, err
@@ -64,9 +64,14 @@ func (d mysqlDialect) readSchema(ctx context.Context, q dbQuerier, name, stateNa
 	for rows.Next() {
 		var c column
 		var nullable, extra string
-		if err := rows.Scan(&c.name, &c.declType, &c.udt, &nullable, &c.hasDefault, &extra, &c.cid, &table); err != nil {
+		var fsp sql.NullInt64
+		if err := rows.Scan(&c.name, &c.declType, &c.udt, &nullable, &c.hasDefault, &extra, &c.cid, &table, &fsp); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		c.fsp = -1
+		if fsp.Valid && (strings.EqualFold(c.udt, "datetime") || strings.EqualFold(c.udt, "timestamp")) {
+			c.fsp = int(fsp.Int64)
 		}
 		c.declType = strings.ToUpper(c.declType)
 		c.udt = strings.ToLower(c.udt)
@@ -266,10 +271,17 @@ func (mysqlDialect) scanConv(c *column) func(any) any {
 			return v
 		}
 	case 't':
+		fsp := c.fsp
 		return func(v any) any {
 			s, ok := v.(string)
 			if !ok || len(s) < 19 || s[10] != ' ' || strings.HasPrefix(s, "0000") {
 				return v
+			}
+			if fsp >= 0 && fsp < 3 {
+				// The session's time zone is UTC (serverconn.go).
+				if t, err := time.Parse("2006-01-02 15:04:05.999999999", s); err == nil {
+					return serverTime(t, fsp)
+				}
 			}
 			return s[:10] + "T" + s[11:] + "Z"
 		}
@@ -357,11 +369,15 @@ func (d mysqlDialect) value(c *column, v any, asTime bool, tf timeFormat) (any, 
 			if mysqlClass(c) == 'D' {
 				return t.UTC().Format("2006-01-02"), nil
 			}
+			// In UTC (the session's zone), truncated to the column's
+			// fraction digits: the server would truncate (MariaDB) or
+			// round (MySQL), and a rounded second reads as drift forever.
+			t = truncTime(t, c.fsp)
 			layout := "2006-01-02 15:04:05"
 			if t.Nanosecond() != 0 {
 				layout += ".000000"
 			}
-			return t.UTC().Format(layout), nil
+			return t.Format(layout), nil
 		}
 	case 'd':
 		switch x := v.(type) {

@@ -390,9 +390,10 @@ func (pgDialect) scanConv(c *column) func(any) any {
 			return v
 		}
 	case pgTimestamp(c.declType):
+		fsp := c.fsp
 		return func(v any) any {
 			if t, ok := v.(time.Time); ok {
-				return t.UTC()
+				return serverTime(t, fsp)
 			}
 			return v
 		}
@@ -507,11 +508,13 @@ func (pgDialect) value(c *column, v any, asTime bool, tf timeFormat) (any, error
 	d := c.declType
 	switch {
 	case pgTimestamp(d):
+		// Truncated to the column's precision here: Postgres would round
+		// (30.7 → 31), which no later comparison could tell from drift.
 		if t, ok := v.(time.Time); ok {
-			return t.UTC(), nil
+			return truncTime(t, c.fsp), nil
 		}
 		if t, ok := ParseTime(v); ok {
-			return t.UTC(), nil
+			return truncTime(t, c.fsp), nil
 		}
 		return pgText1(v)
 	case d == "DATE":

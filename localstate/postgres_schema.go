@@ -33,7 +33,8 @@ SELECT a.attnum, a.attname, a.attnotnull, a.atthasdef OR a.attidentity <> '', a.
   format_type(a.atttypid, NULL),
   CASE WHEN coalesce(b.typtype, t.typtype) = 'e' THEN 'ENUM'
        WHEN coalesce(b.typcategory, t.typcategory) = 'A' THEN 'ARRAY'
-       ELSE upper(coalesce(b.typname, t.typname)::text) END
+       ELSE upper(coalesce(b.typname, t.typname)::text) END,
+  CASE WHEN a.atttypmod >= 0 THEN a.atttypmod ELSE t.typtypmod END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype
@@ -78,9 +79,18 @@ func (d pgDialect) readSchema(ctx context.Context, q dbQuerier, name, stateName 
 	}
 	for rows.Next() {
 		var c column
-		if err := rows.Scan(&c.cid, &c.name, &c.notNull, &c.hasDefault, &c.generated, &c.udt, &c.declType); err != nil {
+		var typmod int
+		if err := rows.Scan(&c.cid, &c.name, &c.notNull, &c.hasDefault, &c.generated, &c.udt, &c.declType, &typmod); err != nil {
 			rows.Close()
 			return nil, err
+		}
+		c.fsp = -1
+		if pgTimestamp(c.declType) {
+			// A timestamp's typmod is its fraction digits; none (-1) is 6.
+			c.fsp = 6
+			if typmod >= 0 && typmod < 6 {
+				c.fsp = typmod
+			}
 		}
 		ts.add(c)
 	}

@@ -24,6 +24,10 @@ type column struct {
 	hasDefault bool
 	pk         int
 	generated  bool
+	// fsp is how many fraction-of-second digits a server's time column
+	// keeps (Postgres timestamp(p), MySQL DATETIME(fsp)); set only for a
+	// server's time columns (else -1 or 0, and unused).
+	fsp int
 }
 
 type tableSchema struct {

@@ -58,6 +58,10 @@ type writer struct {
 	// same ones, which then need no sorting.
 	prevPlan *plan
 	prevCols []colValue
+
+	// cond is, per change, its conditional state (conditional.go); nil
+	// when no change is conditional.
+	cond []byte
 }
 
 // batch collects consecutive inserts, or updates by a unique key, of one
@@ -211,6 +215,9 @@ func (w *writer) run(ctx context.Context, tx *sql.Tx, changes []Change) error {
 	// which halves the write rate. Cancellation is checked here instead, and
 	// database/sql rolls the transaction back when ctx ends.
 	xctx := context.WithoutCancel(ctx)
+	if err := w.checkExpect(xctx, tx, changes); err != nil {
+		return err
+	}
 	for n, ch := range changes {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -219,12 +226,16 @@ func (w *writer) run(ctx context.Context, tx *sql.Tx, changes []Change) error {
 		}
 		p := w.plans[ch.Table]
 		var err error
-		switch ch.Op {
-		case OpCreate:
+		switch c := w.condOf(n); {
+		case c == condConflict:
+			continue // not written: its Expect says why
+		case c == condInsert && p.upsert:
+			err = w.insertOrNothing(xctx, tx, p, &changes[n])
+		case ch.Op == OpCreate:
 			err = w.create(xctx, tx, p, ch)
-		case OpUpdate:
+		case ch.Op == OpUpdate:
 			err = w.update(xctx, tx, p, ch)
-		case OpDelete:
+		case ch.Op == OpDelete:
 			err = w.delete(xctx, tx, p, ch)
 		}
 		if err != nil {

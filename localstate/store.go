@@ -64,6 +64,9 @@ type Change struct {
 	Op     Op
 	Key    string
 	Values map[string]any
+	// Expect, when set, makes the write conditional on the local row as
+	// the caller read it (see Expect); nil: unconditional.
+	Expect *Expect
 }
 
 // Store is the local side of a reconciliation.

@@ -244,3 +244,44 @@ func isLive(v any) bool {
 	}
 	return false
 }
+
+// Time is a timestamp read from a server time column that keeps fewer
+// fraction-of-second digits than the engine's time comparison (milliseconds):
+// Postgres timestamp(0)–(2), MySQL DATETIME/TIMESTAMP with fsp 0–2. The
+// store writes a provider's instant truncated to Digits, so the engine
+// compares a provider's instant with it truncated likewise (30.7 equals a
+// stored 30; a stored 31 does not).
+type Time struct {
+	T      time.Time // UTC
+	Digits int       // fraction digits the column keeps (0–2)
+}
+
+// MarshalJSON writes the time as RFC 3339 text.
+func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+
+func (t Time) String() string { return t.T.UTC().Format(time.RFC3339Nano) }
+
+// truncTime is t in UTC truncated (never rounded: the servers round or
+// truncate as they please) to digits fraction digits; digits outside 0–8
+// keep t whole.
+func truncTime(t time.Time, digits int) time.Time {
+	t = t.UTC()
+	if digits < 0 || digits >= 9 {
+		return t
+	}
+	unit := time.Second
+	for range digits {
+		unit /= 10
+	}
+	return t.Truncate(unit)
+}
+
+// serverTime is what scanConv gives the engine for a time read from a
+// column keeping digits fraction digits: a Time when the column is coarser
+// than milliseconds, else the UTC time.
+func serverTime(t time.Time, digits int) any {
+	if digits >= 0 && digits < 3 {
+		return Time{T: t.UTC(), Digits: digits}
+	}
+	return t.UTC()
+}

@@ -27,7 +27,49 @@ import (
 
 // Equal reports whether a and b are equal under mode.
 func Equal(a, b any, mode string) bool {
+	if mode == localstate.CompareTime {
+		if eq, ok := equalAtPrecision(a, b); ok {
+			return eq
+		}
+	}
 	return bytes.Equal(appendCanon(nil, a, mode), appendCanon(nil, b, mode))
+}
+
+// equalAtPrecision compares two instants at the precision of a local
+// column coarser than milliseconds (a localstate.Time on either side): the
+// store writes a provider's instant truncated to the column's digits, so
+// the provider's 10:20:30.700 equals a stored 10:20:30 and a stored
+// 10:20:31 does not. ok is false when neither side is such a time or one is
+// no instant. (The local index hashes the stored instant; a provider value
+// with a finer fraction reaches this comparison as a candidate.)
+func equalAtPrecision(a, b any) (eq, ok bool) {
+	digits := -1
+	if t, isT := a.(localstate.Time); isT {
+		digits = t.Digits
+	} else if t, isT := b.(localstate.Time); isT {
+		digits = t.Digits
+	}
+	if digits < 0 || digits >= 3 {
+		return false, false
+	}
+	am, aok := toInstant(a)
+	bm, bok := toInstant(b)
+	if !aok || !bok {
+		return false, false
+	}
+	unit := int64(1000)
+	for range digits {
+		unit /= 10
+	}
+	return floorDiv(am, unit) == floorDiv(bm, unit), true
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
 }
 
 func appendCanon(buf []byte, v any, mode string) []byte {
@@ -107,6 +149,8 @@ func appendExact(buf []byte, v any, fold bool) []byte {
 		return append(buf, 'n', '0')
 	case time.Time:
 		return append(append(buf, 's'), formatTime(x)...)
+	case localstate.Time:
+		return append(append(buf, 's'), formatTime(x.T)...)
 	case map[string]any, []any:
 		b, _ := json.Marshal(x)
 		return append(append(buf, 'j'), b...)
@@ -251,6 +295,8 @@ func toInstant(v any) (int64, bool) {
 	switch x := v.(type) {
 	case time.Time:
 		return x.UnixMilli(), true
+	case localstate.Time:
+		return x.T.UnixMilli(), true
 	case int64:
 		return intToMs(x), true
 	case int:
@@ -335,6 +381,8 @@ func DisplayValue(v any) any {
 		return string(x)
 	case time.Time:
 		return formatTime(x)
+	case localstate.Time:
+		return formatTime(x.T)
 	}
 	return v
 }

@@ -61,6 +61,9 @@ type Engine struct {
 	Progress           Progress
 	// Now is the clock (tests); time.Now when nil.
 	Now func() time.Time
+	// ReconfirmAfter is how old a listed copy may be when it is written:
+	// Reconfirm re-reads older ones first (0: every one).
+	ReconfirmAfter time.Duration
 	// BeforeCommit, when set, runs inside Apply's transaction (a store with
 	// Features().Begin) after every write and before the commit, with res
 	// already marked as applied: the journal records the run there, through
@@ -185,6 +188,12 @@ type pending struct {
 	vals    []any
 	drift   int // index into Result.Drift, -1 when the write is not reported as drift
 	changes bool
+	// What the write is conditional on (conditional.go): cond says which;
+	// hash and upd are the local row's compared values' hash and
+	// updated_at (ms) as the scan read them.
+	cond uint8
+	hash uint64
+	upd  int64
 }
 
 // ResourceResult is the comparison of one resource.
@@ -211,6 +220,10 @@ type ResourceResult struct {
 	// createNulls counts, per such column, the planned creates (which
 	// write null there); only a scoped run's guard refuses them.
 	createNulls map[string]int
+	// cond checks the local rows of its conditional writes (conditional.go);
+	// conflicts counts the writes whose check failed.
+	cond      *rowCheck
+	conflicts int
 }
 
 // Planned counts the creates, updates and deletes that change values (what the brake counts).
@@ -279,6 +292,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 		return nil, nil, err
 	}
 	run.rr.Summary.Unresolved = len(run.drift)
+	run.rr.cond.mode, run.rr.cond.absent = run.mode, run.absent
 	sortDrift(run.drift, run.rr.plan)
 	return run.rr, run.drift, nil
 }
@@ -324,6 +338,8 @@ type resourceRun struct {
 type candidate struct {
 	rec  providers.Record
 	vals []any
+	hash uint64 // the local row's, as indexed
+	upd  int64
 }
 
 func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
@@ -334,6 +350,7 @@ func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
 		run.updIdx = len(run.cols)
 		run.cols = append(run.cols, t.UpdatedAt)
 	}
+	run.rowCheck()
 	return run
 }
 
@@ -446,6 +463,7 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	// The List callback (the reader) keeps its own counters, apart from
 	// what the consumer writes.
 	listed := 0
+	var readAt int64
 	pathSeen := make([]bool, len(r.fields))
 	rp := newPipe(len(r.fields))
 	rp.start(run.compareRemote)
@@ -453,12 +471,15 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
 		}
+		if listed%64 == 0 {
+			readAt = e.now().UnixNano() // a page's records arrive together
+		}
 		listed++
 		if e.Progress != nil && listed%100 == 0 {
 			e.Progress.Listed(t.Resource, 100)
 		}
 		it := rp.next()
-		it.key, it.upd = rec.ID, rec.UpdatedAt
+		it.key, it.upd, it.at = rec.ID, rec.UpdatedAt, readAt
 		for i := range r.fields {
 			v, found := Lookup(rec.Data, r.fields[i].segs)
 			if found {
@@ -522,6 +543,7 @@ func (run *resourceRun) compareRemote(it *item) {
 		run.created[it.key] = true
 		rr.Summary.Remote++
 		run.addCreate(it)
+		run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 		return
 	}
 	if ent.seen {
@@ -544,10 +566,10 @@ func (run *resourceRun) compareRemote(it *item) {
 		// Equal values, rewritten anyway: no field-by-field comparison,
 		// and nothing for the brake to count.
 		rr.Summary.InSync++
-		run.addRewrite(it)
+		run.addRewrite(it, ent)
 		return
 	}
-	run.addCandidate(it)
+	run.addCandidate(it, ent)
 }
 
 // addCreate plans the create of a listed record no local row has, with the
@@ -566,18 +588,19 @@ func (run *resourceRun) addCreate(it *item) {
 		use = append(use, t.UpdatedAt)
 		vals = append(vals, formatTime(it.upd))
 	}
-	run.creates = append(run.creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true})
+	run.creates = append(run.creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true, cond: condAbsent})
 }
 
 // addRewrite plans the --force rewrite of an in-sync record: every mapped
 // column it has, sharing the column list when it has them all.
-func (run *resourceRun) addRewrite(it *item) {
+func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	r, t := run.r, run.t
 	allPresent := true
 	for _, ok := range it.present {
 		allPresent = allPresent && ok
 	}
-	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1)}
+	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1),
+		cond: condRow, hash: ent.hash, upd: ent.updated}
 	if !allPresent { // auto mapping, a column absent from this object: its own column list
 		p.cols = nil
 	}
@@ -602,7 +625,7 @@ func (run *resourceRun) addRewrite(it *item) {
 
 // addCandidate keeps a differing record for the field-by-field pass: only
 // the compared values, not the whole provider object.
-func (run *resourceRun) addCandidate(it *item) {
+func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 	r := run.r
 	small := providers.Record{ID: it.key, UpdatedAt: it.upd}
 	if r.auto {
@@ -613,7 +636,8 @@ func (run *resourceRun) addCandidate(it *item) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals)})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.hash, upd: ent.updated})
+	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 
 // planCreates turns the new ids into missing_local drift and creates.
@@ -690,6 +714,7 @@ func (run *resourceRun) planCandidate(c candidate, lv []any) {
 	}
 	if p.op != "" && len(p.cols) > 0 {
 		rr.plan = append(rr.plan, p)
+		run.rowCheck().was[c.rec.ID] = lv
 	}
 }
 
@@ -725,7 +750,7 @@ func (run *resourceRun) fieldDiffs(c candidate, lv []any) (diffs []FieldDiff, dc
 // provider's.
 func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, dvals []any) pending {
 	r, t := run.r, run.t
-	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1}
+	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, cond: condRow, hash: c.hash, upd: c.upd}
 	switch run.mode {
 	case ModeResyncForce:
 		for i, f := range r.fields {
@@ -758,9 +783,11 @@ func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, d
 func (run *resourceRun) planMissing(ctx context.Context) error {
 	t, rr, index := run.t, run.rr, run.index
 	var missing []string
+	seenAt := map[string]*localEntry{}
 	for i := range index.entries {
 		if ent := &index.entries[i]; !ent.seen {
 			missing = append(missing, index.key(ent))
+			seenAt[index.key(ent)] = ent
 		}
 	}
 	sort.Strings(missing)
@@ -773,7 +800,8 @@ func (run *resourceRun) planMissing(ctx context.Context) error {
 		d := Drift{Resource: t.Resource, ID: k, Kind: KindMissingRemote, RemoteStatus: statuses[i].status, Action: ActionNone, Error: statuses[i].err}
 		if d.RemoteStatus == RemoteDeleted {
 			d.Action = ActionDelete
-			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true})
+			ent := seenAt[k]
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.hash, upd: ent.updated})
 		}
 		run.drift = append(run.drift, d)
 	}
@@ -908,7 +936,42 @@ type confirmation struct {
 // from out of scope from forbidden. A check that fails is "unconfirmed";
 // a rejected key fails the run.
 func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]confirmation, error) {
+	got, err := e.getMany(ctx, resource, ids)
+	if err != nil {
+		return nil, fmt.Errorf("confirming missing %s: %w", resource, err)
+	}
 	out := make([]confirmation, len(ids))
+	for i, g := range got {
+		out[i] = g.confirmation()
+	}
+	return out, nil
+}
+
+// fetched is one single-object read.
+type fetched struct {
+	rec providers.Record
+	st  providers.RemoteStatus
+	err error
+}
+
+func (g fetched) confirmation() confirmation {
+	switch {
+	case g.err != nil:
+		return confirmation{status: RemoteUnconfirmed, err: g.err.Error()}
+	case g.st == providers.StatusDeleted:
+		return confirmation{status: RemoteDeleted}
+	case g.st == providers.StatusInaccessible:
+		return confirmation{status: RemoteInaccessible}
+	}
+	return confirmation{status: RemoteExists}
+}
+
+// getMany reads each id once with the provider's Get, at most
+// ConfirmConcurrency at a time: the path of the deletion checks and of
+// Reconfirm's re-reads. A rejected key (or the end of ctx) fails them all;
+// any other failure is that id's err.
+func (e *Engine) getMany(ctx context.Context, resource string, ids []string) ([]fetched, error) {
+	out := make([]fetched, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -923,11 +986,10 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		fatal    error
-		next     int
-		finished int
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fatal error
+		next  int
 	)
 	for w := 0; w < min(n, len(ids)); w++ {
 		wg.Add(1)
@@ -942,10 +1004,8 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 				i := next
 				next++
 				mu.Unlock()
-				_, st, err := e.Provider.Get(ctx, resource, ids[i])
-				var c confirmation
-				switch {
-				case err != nil:
+				rec, st, err := e.Provider.Get(ctx, resource, ids[i])
+				if err != nil {
 					var auth *providers.AuthError
 					if errors.As(err, &auth) || ctx.Err() != nil {
 						mu.Lock()
@@ -959,18 +1019,8 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 						cancel()
 						return
 					}
-					c = confirmation{status: RemoteUnconfirmed, err: err.Error()}
-				case st == providers.StatusDeleted:
-					c = confirmation{status: RemoteDeleted}
-				case st == providers.StatusInaccessible:
-					c = confirmation{status: RemoteInaccessible}
-				default:
-					c = confirmation{status: RemoteExists}
 				}
-				out[i] = c
-				mu.Lock()
-				finished++
-				mu.Unlock()
+				out[i] = fetched{rec: rec, st: st, err: err}
 				if e.Progress != nil {
 					e.Progress.Confirmed(resource, 1)
 				}
@@ -979,7 +1029,7 @@ func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]
 	}
 	wg.Wait()
 	if fatal != nil {
-		return nil, fmt.Errorf("confirming missing %s: %w", resource, fatal)
+		return nil, fatal
 	}
 	return out, nil
 }
@@ -1019,4 +1069,11 @@ func (s *valueSlab) take(n int) []any {
 	start := len(s.block)
 	s.block = s.block[:start+n]
 	return s.block[start : start : start+n]
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
 }

@@ -19,6 +19,7 @@ type pipe struct {
 type item struct {
 	key     string
 	upd     time.Time
+	at      int64 // when the provider's copy was read (unix ns)
 	vals    []any
 	present []bool
 }

@@ -241,20 +241,39 @@ func (b *BrakeRefusal) Error() string {
 		b.Planned, b.Resource, b.Limit, b.Setting, b.Planned)
 }
 
-// Changes returns the store changes of the plan, in resource order.
+// Changes returns the store changes of the plan, in resource order, each
+// conditional on what the comparison read (see conditional.go).
 func (res *Result) Changes() []localstate.Change {
 	var out []localstate.Change
 	for _, rr := range res.Resources {
-		for _, p := range rr.plan {
-			out = append(out, p.change(rr.Resource.Table))
+		for i := range rr.plan {
+			p := &rr.plan[i]
+			c := p.change(rr.Resource.Table)
+			c.Expect = rr.expect(p, &localstate.Expect{})
+			out = append(out, c)
 		}
 	}
 	return out
 }
 
-// changeInto is change with Values written into m (nil when no columns).
-func (p *pending) changeInto(t *localstate.Table, m map[string]any) localstate.Change {
-	c := localstate.Change{Table: t, Op: p.op, Key: p.key}
+// markConflicts marks the writes of changes (Changes' order) whose
+// condition failed.
+func (res *Result) markConflicts(changes []localstate.Change) {
+	n := 0
+	for _, rr := range res.Resources {
+		for i := range rr.plan {
+			if e := changes[n].Expect; e != nil && e.Conflict != "" {
+				res.conflicted(rr, &rr.plan[i], e.Conflict)
+			}
+			n++
+		}
+	}
+}
+
+// changeInto is change with Values written into m (nil when no columns)
+// and its condition into e.
+func (p *pending) changeInto(rr *ResourceResult, m map[string]any, e *localstate.Expect) localstate.Change {
+	c := localstate.Change{Table: rr.Resource.Table, Op: p.op, Key: p.key, Expect: rr.expect(p, e)}
 	if len(p.cols) > 0 {
 		for i, col := range p.cols {
 			m[col] = p.vals[i]
@@ -311,9 +330,11 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 				return fmt.Errorf("%w; nothing was written", err)
 			}
 		}
-		if err := e.Store.Apply(ctx, res.Changes()); err != nil {
+		changes := res.Changes()
+		if err := e.Store.Apply(ctx, changes); err != nil {
 			return err
 		}
+		res.markConflicts(changes)
 		if e.Progress != nil {
 			e.Progress.Applied(total)
 		}
@@ -328,6 +349,9 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 	// The chunk's value maps are reused from one chunk to the next (Tx.Apply
 	// does not keep them), so a million-record apply allocates 8,192 maps.
 	valueMaps := make([]map[string]any, applyChunk)
+	expects := make([]localstate.Expect, applyChunk)
+	var chunkRR *ResourceResult
+	chunkPlan := make([]int, 0, applyChunk) // the plan entry of each change in chunk
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -336,10 +360,18 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 		if err == nil && e.Progress != nil {
 			e.Progress.Applied(len(chunk))
 		}
-		chunk = chunk[:0]
+		if err == nil {
+			for j, ch := range chunk {
+				if ch.Expect != nil && ch.Expect.Conflict != "" {
+					res.conflicted(chunkRR, &chunkRR.plan[chunkPlan[j]], ch.Expect.Conflict)
+				}
+			}
+		}
+		chunk, chunkPlan = chunk[:0], chunkPlan[:0]
 		return err
 	}
 	for _, rr := range res.Resources {
+		chunkRR = rr
 		done := 0 // plan entries before this one are in the transaction
 		for i := range rr.plan {
 			if i-done >= 2*applyChunk {
@@ -359,7 +391,8 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 				valueMaps[len(chunk)] = m
 			}
 			clear(m)
-			chunk = append(chunk, rr.plan[i].changeInto(rr.Resource.Table, m))
+			chunk = append(chunk, rr.plan[i].changeInto(rr, m, &expects[len(chunk)]))
+			chunkPlan = append(chunkPlan, i)
 			if len(chunk) == applyChunk {
 				if err := flush(); err != nil {
 					_ = tx.Rollback()
@@ -404,12 +437,13 @@ func (res *Result) setApplied(v bool) {
 	for _, rr := range res.Resources {
 		for _, p := range rr.plan {
 			if p.drift >= 0 {
-				res.Drift[p.drift].Applied = v
+				res.Drift[p.drift].Applied = v && !res.Drift[p.drift].Conflict
 			}
 		}
 	}
 	for _, rr := range res.Resources {
 		rr.Summary.Applied, rr.Summary.Unresolved = 0, 0
+		rr.Summary.Conflicts = rr.conflicts
 	}
 	for _, d := range res.Drift {
 		rr := res.resource(d.Resource)

@@ -62,7 +62,13 @@ type ResourceSummary struct {
 	Changed       int `json:"changed"`
 	Applied       int `json:"applied"`
 	Unresolved    int `json:"unresolved"`
-	Ignored       int `json:"ignored,omitempty"`
+	// Conflicts counts the writes not applied because the local row changed
+	// since it was read (contract: Guards).
+	Conflicts int `json:"conflicts"`
+	// Reconfirmed counts the records re-read from the provider just before
+	// writing, because their listed copy was older than --reconfirm-after.
+	Reconfirmed int `json:"reconfirmed"`
+	Ignored     int `json:"ignored,omitempty"`
 	// Guards (issue #11): local rows sharing a key with another row (under
 	// the key column's collation), local rows without a key, ids the
 	// provider listed more than once, and mapped paths no listed record has.
@@ -85,6 +91,10 @@ type Drift struct {
 	// (resync: the local record is as new as the provider's).
 	Note  string `json:"note,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Conflict: the write was not applied because the local row changed
+	// since it was read (Reason says how); the next run looks again.
+	Conflict bool   `json:"conflict,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // FieldDiff is one differing field: Name is the LOCAL column, Path the provider field path.

@@ -319,6 +319,18 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 			rr.BrakeBase = n
 		}
 	}
+	// Just before writing: an old listed copy is read again (issue #15).
+	if err := eng.Reconfirm(ctx, res); err != nil {
+		return nil, err
+	}
+	if o.IgnoreRules != nil {
+		rules, err := o.IgnoreRules()
+		if err != nil {
+			return nil, err
+		}
+		res.Ignore(rules)
+	}
+	u.Drift, u.Summary = res.Drift, res.Summaries()
 	if err := res.Guard(o.AllowAbsentPaths); err != nil {
 		return nil, err
 	}
@@ -340,7 +352,7 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 	}
 	u.Drift = res.Drift
 	u.Summary = res.Summaries()
-	u.Applied = res.PlannedWrites() > 0
+	u.Applied = res.PlannedWrites() > res.Conflicts() // a conflict was not written
 	if res.Unresolved() == 0 {
 		u.ExitCode = ExitOK
 	}

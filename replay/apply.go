@@ -281,6 +281,7 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 		failedAt := -1
 		var failErr error
 		known := existence{}
+		stale := map[string]string{} // event id -> why its write was not applied (issue #15)
 		commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
 			for i, t := range chunk {
 				if t.et == nil { // stale: only recorded
@@ -300,6 +301,13 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 					failedAt, failErr = i, err
 					return nil
 				}
+				if why := conflict(ch); why != "" {
+					stale[t.e.ID] = why
+					if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
+						return err
+					}
+					continue
+				}
 				if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
 					return err
 				}
@@ -312,7 +320,10 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 		// Fast path: the chunk's net changes in one write, with all its
 		// journal rows. If any change fails, the chunk is rolled back and
 		// replayed event by event below, to stop exactly at the failing one.
-		fastErr := applyChunkNet(ctx, a.store, a.env, a.provider, chunk, sameDB)
+		fastErr := applyChunkNet(ctx, a.store, a.env, a.provider, chunk, sameDB, stale)
+		if fastErr != nil {
+			clear(stale)
+		}
 		if fastErr == nil {
 			failedAt = -1
 		} else if ctx.Err() != nil {
@@ -343,6 +354,10 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 			if t.et == nil {
 				continue // already counted as stale
 			}
+			if why, ok := stale[t.e.ID]; ok {
+				a.rep.addReason(t.e, OutcomeStale, why)
+				continue
+			}
 			a.rep.add(t.e, OutcomeApplied, "")
 			if bar != nil {
 				bar.Step()
@@ -367,7 +382,7 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 // a record's last event decides its state) in one write, and journals every
 // event of the chunk with it: in the same transaction when the journal lives
 // in the state, else right after.
-func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provider string, chunk []planned, sameDB bool) error {
+func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provider string, chunk []planned, sameDB bool, stale map[string]string) error {
 	known := existence{}
 	before := map[string]bool{}
 	net := map[string]*localstate.Change{}
@@ -392,6 +407,7 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 		switch {
 		case t.e.Deleted && before[k]:
 			net[k] = &localstate.Change{Table: t.et.table, Op: localstate.OpDelete, Key: t.e.ObjectID}
+			guard(net[k], t.et.table, t.e)
 		case t.e.Deleted && t.et.table.SoftDelete != "":
 			// Created and deleted inside the chunk, with a soft delete: event
 			// by event leaves a soft-deleted row, which one net change cannot.
@@ -403,6 +419,7 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 			if before[k] {
 				ch.Op = localstate.OpUpdate
 			}
+			guard(ch, t.et.table, t.e)
 			net[k] = ch
 		}
 	}
@@ -419,6 +436,11 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 			outcome := OutcomeApplied
 			if t.et == nil {
 				outcome = OutcomeStale
+			} else if why := conflict(net[t.e.Resource+"/"+t.e.ObjectID]); why != "" {
+				// The local row moved past the chunk's last event of this
+				// record (the app wrote it): every one of them is stale.
+				outcome = OutcomeStale
+				stale[t.e.ID] = why
 			} else {
 				vers = append(vers, journal.VersionRow{Provider: provider, Resource: t.e.Resource, ObjectID: t.e.ObjectID, At: t.e.Created, EventID: t.e.ID, Source: "replay " + env.RunID})
 			}
@@ -526,7 +548,9 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		if !exists {
 			return nil, nil // already gone
 		}
-		return &localstate.Change{Table: et.table, Op: localstate.OpDelete, Key: e.ObjectID}, nil
+		ch := &localstate.Change{Table: et.table, Op: localstate.OpDelete, Key: e.ObjectID}
+		guard(ch, et.table, e)
+		return ch, nil
 	}
 	ch := &localstate.Change{Table: et.table, Op: localstate.OpUpdate, Key: e.ObjectID, Values: map[string]any{}}
 	if !exists {
@@ -545,6 +569,7 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 	if et.table.UpdatedAt != "" {
 		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339)
 	}
+	guard(ch, et.table, e)
 	return ch, nil
 }
 

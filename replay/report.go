@@ -62,6 +62,9 @@ type Event struct {
 	ObjectID string `json:"object_id"`
 	Outcome  string `json:"outcome"`
 	Error    string `json:"error,omitempty"`
+	// Reason says why a stale event found by its write was not applied (the
+	// local row was newer: issue #15).
+	Reason string `json:"reason,omitempty"`
 	// APIVersion is set when the event's payload is rendered in another
 	// API version than the client pins; Payload then says what replay did:
 	// PayloadRefetched or PayloadAbsentUnknown.
@@ -79,6 +82,12 @@ const (
 	// they were instead of written as NULL.
 	PayloadAbsentUnknown = "absent_fields_unknown"
 )
+
+// addReason is add with the reason an event was not applied.
+func (rep *Report) addReason(e providers.Event, outcome, reason string) {
+	rep.add(e, outcome, "")
+	rep.Events[len(rep.Events)-1].Reason = reason
+}
 
 func (rep *Report) add(e providers.Event, outcome, errText string) {
 	ev := Event{ID: e.ID, Type: e.Type, Created: e.Created.UTC().Format(time.RFC3339), Resource: e.Resource, ObjectID: e.ObjectID, Outcome: outcome, Error: errText}

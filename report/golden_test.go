@@ -38,6 +38,27 @@ func goldenDiff() *reconcile.Report {
 	}
 }
 
+// goldenConflict is an applied diff where the app changed one row meanwhile
+// (issue #15): one fix applied, one conflict, two records re-read.
+func goldenConflict() *reconcile.Report {
+	return &reconcile.Report{
+		Command: "diff", RunID: "r_conflict", Provider: "stripe", State: "app.db",
+		StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), FinishedAt: time.Date(2026, 1, 2, 3, 4, 9, 0, time.UTC),
+		Resources: []string{"customers"},
+		Summary: map[string]*reconcile.ResourceSummary{
+			"customers": {Remote: 3, Local: 3, InSync: 1, Changed: 2, Applied: 1, Unresolved: 1, Conflicts: 1, Reconfirmed: 2},
+		},
+		Drift: []reconcile.Drift{
+			{Resource: "customers", ID: "cus_ann", Kind: reconcile.KindChanged, RemoteStatus: "present", Action: reconcile.ActionUpdate, Applied: true,
+				Fields: []reconcile.FieldDiff{{Name: "plan", Path: "metadata.plan", Local: "free", Remote: "pro"}}},
+			{Resource: "customers", ID: "cus_bob", Kind: reconcile.KindChanged, RemoteStatus: "present", Action: reconcile.ActionUpdate,
+				Conflict: true, Reason: "local row changed since it was read: plan=free now=team (column plan)",
+				Fields: []reconcile.FieldDiff{{Name: "plan", Path: "metadata.plan", Local: "free", Remote: "pro"}}},
+		},
+		ExitCode: 2,
+	}
+}
+
 func goldenUser() *reconcile.UserReport {
 	return &reconcile.UserReport{Command: "check-user", RunID: "r_user", Provider: "stripe", State: "app.db", StartedAt: "2026-01-02T03:04:05Z", FinishedAt: "2026-01-02T03:04:06Z",
 		Resource: "customers", ID: "cus_ann", Query: "ann@example.com", Verdict: reconcile.VerdictDrifted, Fixable: true,
@@ -91,6 +112,9 @@ var goldenKinds = []struct {
 }{
 	{"diff", func(w io.Writer, f string) error {
 		return report.Render(w, f, report.Diff(goldenDiff()), report.Options{})
+	}},
+	{"diff_conflict", func(w io.Writer, f string) error {
+		return report.Render(w, f, report.Diff(goldenConflict()), report.Options{})
 	}},
 	{"user", func(w io.Writer, f string) error {
 		return report.Render(w, f, report.User(goldenUser()), report.Options{})

@@ -143,6 +143,8 @@ func driftRows(r *reconcile.Report, short int) [][]string {
 		action := d.Action
 		if d.Applied {
 			action += " (applied)"
+		} else if d.Conflict {
+			action += " (conflict)"
 		} else if d.Note != "" && d.Action == reconcile.ActionNone {
 			action += " (local newer)"
 		}
@@ -253,13 +255,7 @@ func renderTable(t *Text, r *reconcile.Report) error {
 		mode = " (dry run)"
 	}
 	t.Printf("%s: %s against %s%s\n", EscapeText(r.Command), EscapeText(r.Provider), EscapeText(r.State), mode)
-	header, srows := summaryHeader, summaryRows(r)
-	if ignored := ignoredColumn(r); ignored != nil {
-		header = append(append([]string{}, summaryHeader...), "ignored")
-		for i := range srows {
-			srows[i] = append(srows[i], ignored[i])
-		}
-	}
+	header, srows := summaryColumns(r, true)
 	if err := t.Table(header, srows); err != nil {
 		return err
 	}
@@ -272,6 +268,7 @@ func renderTable(t *Text, r *reconcile.Report) error {
 			t.Printf("... and %d more rows: use -o json, ndjson or csv for the full list\n", more)
 		}
 	}
+	conflictLines(t, r)
 	// Render escapes the rest (provider, state, verdict) and keeps only our
 	// own colours.
 	t.WriteString("\n" + EscapeText(Verdict(r)) + "\n")
@@ -294,6 +291,9 @@ func Verdict(r *reconcile.Report) string {
 			r.Brake.Planned, r.Brake.Resource, r.Brake.Limit, r.Brake.Setting, r.ExitCode)
 	case drift == 0:
 		return fmt.Sprintf("In sync. Exit %d.", r.ExitCode)
+	case conflicts(r) > 0:
+		return fmt.Sprintf("%s, %d fixed, %d remain; %s not written because the app changed the local row meanwhile: run again. Exit %d.",
+			driftItems(drift), applied, drift-applied, plural(conflicts(r), "conflict was", "conflicts were"), r.ExitCode)
 	case applied == drift:
 		return fmt.Sprintf("%s, all fixed. Exit %d.", driftItems(drift), r.ExitCode)
 	case applied > 0:
@@ -352,6 +352,9 @@ func (d diffDoc) CSV() ([]string, [][]string) {
 	var rows [][]string
 	for _, d := range d.r.Drift {
 		applied := strconv.FormatBool(d.Applied)
+		if d.Conflict {
+			applied = "conflict"
+		}
 		if len(d.Fields) == 0 {
 			rows = append(rows, []string{d.Resource, d.ID, d.Kind, d.RemoteStatus, "", "", "", "", d.Action, applied})
 			continue
@@ -393,7 +396,8 @@ func renderMarkdown(t *Text, r *reconcile.Report) {
 	t.Printf("## reconctl %s: %s against `%s`\n\n", r.Command, r.Provider, mdEscape(r.State))
 	t.Printf("Run `%s`, %s to %s.\n\n", r.RunID, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"), r.FinishedAt.UTC().Format("15:04:05Z"))
 	t.WriteString("### Summary\n\n")
-	mdTable(&t.buf, summaryHeader, summaryRows(r))
+	header, srows := summaryColumns(r, false)
+	mdTable(&t.buf, header, srows)
 	if rows, more := capRows(driftRows(r, 0)); len(rows) > 0 {
 		t.WriteString("\n### Drift\n\n")
 		mdTable(&t.buf, []string{"resource", "id", "kind", "field", "local", "remote", "action"}, rows)

@@ -108,6 +108,8 @@ func userVerdict(u *UserReport) string {
 		s += "; refused by the " + u.Brake.Error()
 	case u.Brake != nil:
 		s += fmt.Sprintf("; the safety brake refused %d changes to %s (limit %d); nothing written", u.Brake.Planned, u.Brake.Resource, u.Brake.Limit)
+	case driftConflicts(u.Drift) > 0:
+		s += fmt.Sprintf("; %s not written because the app changed the local row meanwhile: run again", plural(driftConflicts(u.Drift), "conflict was", "conflicts were"))
 	case u.Applied:
 		s += "; fixed"
 	case u.Verdict == "in_sync" || u.Verdict == "not_found" || len(u.Matches) > 0:

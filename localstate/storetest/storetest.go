@@ -630,6 +630,7 @@ func Run(t *testing.T, open Opener) {
 	})
 
 	runFeatures(t, fresh)
+	runConditional(t, fresh)
 }
 
 // runFeatures checks what a store's Features promise: Count and KeyIndexed

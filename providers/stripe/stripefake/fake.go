@@ -109,6 +109,10 @@ type Fake struct {
 	// testClocksDenied: the test clock list answers 403, as it does for a
 	// restricted key without test clock read access (SetTestClocksDenied).
 	testClocksDenied bool
+
+	// listHook runs between list pages (SetListHook); listPages counts them.
+	listHook  func(resource string, page int)
+	listPages map[string]int
 }
 
 // SetTestClocksDenied makes GET /v1/test_helpers/test_clocks answer 403

@@ -33,7 +33,9 @@ func (f *Fake) answer(r *http.Request) response {
 	if failing {
 		return errResp(status, "api_error", "", "An unknown error occurred (injected by stripefake).", "")
 	}
-	return f.route(r)
+	resp := f.route(r)
+	f.afterList(r, resp)
+	return resp
 }
 
 func errResp(status int, typ, code, msg, param string) response {

@@ -1,0 +1,119 @@
+package reconcile
+
+// Conditional writes (issue #15): every planned write carries what the
+// comparison saw of the local row, and the store writes it only if the row
+// still holds that (localstate.Expect). A write whose row moved meanwhile —
+// the app's own webhook handler wrote it — is not applied: its drift item is
+// a conflict, and the next run looks again.
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/reconctl/reconctl/localstate"
+)
+
+// What a pending write is conditional on.
+const (
+	condNone   uint8 = iota // unconditional
+	condAbsent              // a create: no live row with the key
+	condRow                 // the live row's compared values hash to pending.hash (and updated_at is pending.upd)
+)
+
+// rowCheck compares a resource's local rows, as they are at write time,
+// with what the scan indexed: the same canonical forms the comparison
+// hashes, so 10.50 and 10.5 or one time in two layouts is no conflict.
+type rowCheck struct {
+	fields []field
+	cols   []string // the compared columns, then updated_at
+	updIdx int
+	buf    []byte
+	// was holds the local values an update's comparison read (by key),
+	// for the conflict's reason and Reconfirm's re-plan.
+	was map[string][]any
+	// listed says when the listed copy of each planned create or update
+	// was read, and its updated_at (Reconfirm).
+	listed map[string]listedCopy
+	mode   Mode
+	absent []bool
+}
+
+type listedCopy struct {
+	at  int64 // unix ns
+	upd time.Time
+}
+
+func (run *resourceRun) rowCheck() *rowCheck {
+	if run.rr.cond == nil {
+		run.rr.cond = &rowCheck{fields: run.r.fields, cols: run.cols, updIdx: run.updIdx, was: map[string][]any{}, listed: map[string]listedCopy{}}
+	}
+	return run.rr.cond
+}
+
+// expect is p's condition for the store, written into e (reused).
+func (rr *ResourceResult) expect(p *pending, e *localstate.Expect) *localstate.Expect {
+	switch p.cond {
+	case condAbsent:
+		*e = localstate.Expect{Absent: true}
+	case condRow:
+		rc := rr.cond
+		*e = localstate.Expect{Columns: rc.cols, Match: func(now []any) string { return rc.match(p, now) }}
+	default:
+		return nil
+	}
+	return e
+}
+
+// match is "" when now (the row's rc.cols) is what the scan indexed for
+// p, otherwise the reason: the first column that moved, plan (what the
+// comparison read) against now.
+func (rc *rowCheck) match(p *pending, now []any) string {
+	var h uint64
+	rc.buf, h = hashValues(rc.buf, rc.fields, func(i int) (any, bool) { return now[i], true })
+	var upd int64
+	if rc.updIdx >= 0 {
+		upd, _ = toInstant(now[rc.updIdx])
+	}
+	if h == p.hash && upd == p.upd {
+		return ""
+	}
+	if was, ok := rc.was[p.key]; ok {
+		for i, f := range rc.fields {
+			if !Equal(was[i], now[i], f.mode) {
+				return fmt.Sprintf("local row changed since it was read: plan=%s now=%s (column %s)", shown(was[i]), shown(now[i]), f.col)
+			}
+		}
+		if rc.updIdx >= 0 {
+			if w, _ := toInstant(was[rc.updIdx]); w != upd {
+				return fmt.Sprintf("local row changed since it was read: plan=%s now=%s (column %s)", shown(was[rc.updIdx]), shown(now[rc.updIdx]), rc.cols[rc.updIdx])
+			}
+		}
+	}
+	return "local row changed since it was read"
+}
+
+func shown(v any) string {
+	if v == nil {
+		return "null"
+	}
+	return fmt.Sprint(DisplayValue(v))
+}
+
+// conflicted marks p's write as not applied: its condition failed for why.
+func (res *Result) conflicted(rr *ResourceResult, p *pending, why string) {
+	rr.conflicts++
+	if p.drift >= 0 {
+		d := &res.Drift[p.drift]
+		d.Conflict, d.Reason = true, why
+	}
+}
+
+// Conflicts counts the writes not applied because their local row changed
+// since it was read (with or without a drift item: a --force rewrite has none).
+func (res *Result) Conflicts() int {
+	n := 0
+	for _, rr := range res.Resources {
+		n += rr.conflicts
+	}
+	return n
+}
