@@ -17,6 +17,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -62,6 +63,12 @@ func openMySQL(ctx context.Context, loc string, opts OpenOptions) (Store, error)
 		db.Close()
 		return nil, d.connectError(err, loc, cfg)
 	}
+	// MariaDB and MySQL both have it; a server that does not answer keeps
+	// the default (0: a timeout undoes its statement only).
+	var rot sql.NullInt64
+	if err := db.QueryRowContext(pctx, "SELECT @@innodb_rollback_on_timeout").Scan(&rot); err == nil {
+		d.rollbackOnTimeout = rot.Int64 != 0
+	}
 	s := newSQLStore(d, loc, db, opts)
 	if !opts.ReadOnly {
 		return s, nil
@@ -71,72 +78,179 @@ func openMySQL(ctx context.Context, loc string, opts OpenOptions) (Store, error)
 		db.Close()
 		return nil, s.explain(err)
 	}
-	s.rq, s.sq = snap.main, snap.scan
-	return &mysqlStore{sqlStore: s, snap: snap}, nil
+	s.rq = snap.main
+	return &mysqlStore{sqlStore: s, snap: snap, opts: opts}, nil
 }
 
 // mysqlStore is a read-only MySQL store: the generic store reading through
 // a snapshot that Close ends.
+//
+// Every read runs on ONE snapshot connection (snap.main), so a run sees one
+// moment of every table: the engine never queries the store while a Scan's
+// rows are open (diff and resync: Count, then Scan, then KeyHealth, one
+// table at a time; check-user and replay: Get between Scans). A connection
+// streaming a result cannot run another query (the protocol has one result
+// in flight), and MySQL, unlike Postgres, cannot share a snapshot between
+// connections: so only when a query does arrive while a Scan streams (the
+// narrow case no command has today) is a second snapshot opened for it, and
+// for every later such query. That second snapshot starts later than the
+// first: it may see commits the first does not.
 type mysqlStore struct {
 	*sqlStore
 	snap *mysqlSnapshot
+	opts OpenOptions
+}
+
+// reader is the store a read other than a streaming Scan goes through: the
+// main snapshot, or while a Scan streams on it the side snapshot (opened
+// on first need).
+func (s *mysqlStore) reader(ctx context.Context) (*sqlStore, error) {
+	snap := s.snap
+	snap.mu.Lock()
+	defer snap.mu.Unlock()
+	if snap.streaming == 0 {
+		return s.sqlStore, nil
+	}
+	if snap.side == nil {
+		conn, err := startMySQLSnapshot(ctx, s.db)
+		if err != nil {
+			return nil, s.explain(err)
+		}
+		snap.sideConn = conn
+		snap.side = newSQLStore(s.d, s.path, s.db, s.opts)
+		snap.side.rq = conn
+	}
+	return snap.side, nil
+}
+
+func (s *mysqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Row) error) error {
+	snap := s.snap
+	snap.mu.Lock()
+	if snap.streaming > 0 {
+		// A Scan inside a Scan reads the side snapshot.
+		snap.mu.Unlock()
+		r, err := s.reader(ctx)
+		if err != nil {
+			return err
+		}
+		return r.Scan(ctx, t, cols, fn)
+	}
+	snap.streaming++
+	snap.mu.Unlock()
+	defer func() {
+		snap.mu.Lock()
+		snap.streaming--
+		snap.mu.Unlock()
+	}()
+	return s.sqlStore.Scan(ctx, t, cols, fn)
+}
+
+func (s *mysqlStore) Get(ctx context.Context, t *Table, cols []string, key string) (Row, bool, error) {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return Row{}, false, err
+	}
+	return r.Get(ctx, t, cols, key)
+}
+
+func (s *mysqlStore) Columns(ctx context.Context, t *Table) ([]string, error) {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Columns(ctx, t)
+}
+
+func (s *mysqlStore) Count(ctx context.Context, t *Table) (int, error) {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return r.Count(ctx, t)
+}
+
+func (s *mysqlStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error) {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return KeyHealth{}, err
+	}
+	return r.KeyHealth(ctx, t)
+}
+
+func (s *mysqlStore) KeyIndexed(ctx context.Context, t *Table) bool {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return false
+	}
+	return r.KeyIndexed(ctx, t)
+}
+
+// Features are the generic store's, read through reader.
+func (s *mysqlStore) Features() Features {
+	f := s.sqlStore.Features()
+	f.Count, f.KeyIndexed, f.KeyHealth = s.Count, s.KeyIndexed, s.KeyHealth
+	return f
 }
 
 func (s *mysqlStore) Close() error {
-	s.mu.Lock()
-	for _, st := range s.gets {
-		st.Close()
+	for _, st := range []*sqlStore{s.sqlStore, s.snap.side} {
+		if st == nil {
+			continue
+		}
+		st.mu.Lock()
+		for _, g := range st.gets {
+			g.Close()
+		}
+		st.gets = map[string]*sql.Stmt{}
+		st.mu.Unlock()
 	}
-	s.gets = map[string]*sql.Stmt{}
-	s.mu.Unlock()
 	s.snap.close()
 	return s.db.Close()
 }
 
-// mysqlSnapshot is a read-only run's view of the database: REPEATABLE READ,
-// READ ONLY transactions started WITH CONSISTENT SNAPSHOT when the store
-// opens, held until it closes, so every table is read as of one moment
-// whatever the application commits meanwhile.
-//
-// A connection streaming a result cannot run another query (the protocol
-// has one result in flight), and MySQL, unlike Postgres, cannot share one
-// snapshot between connections. So Scan's streaming query has a connection
-// of its own (scan) and everything else — Get while a Scan streams, Count,
-// KeyHealth, the schema — runs on main. The two snapshots are started back
-// to back at Open, before reconctl reads anything; a commit landing exactly
-// between the two statements is seen by one of them only. Two Scans at once
-// are not supported (the engine scans one table at a time).
+// mysqlSnapshot is a read-only run's view of the database: a REPEATABLE
+// READ, READ ONLY transaction started WITH CONSISTENT SNAPSHOT when the
+// store opens, held until it closes, so every table is read as of one
+// moment whatever the application commits meanwhile. side is the second
+// snapshot for a query arriving while main streams a Scan (see mysqlStore).
 type mysqlSnapshot struct {
-	main, scan *sql.Conn
+	main *sql.Conn
+
+	mu        sync.Mutex
+	streaming int // Scans streaming on main (0 or 1)
+	side      *sqlStore
+	sideConn  *sql.Conn
 }
 
 func newMySQLSnapshot(ctx context.Context, db *sql.DB) (*mysqlSnapshot, error) {
-	snap := &mysqlSnapshot{}
-	for _, c := range []**sql.Conn{&snap.main, &snap.scan} {
-		conn, err := db.Conn(ctx)
-		if err != nil {
-			snap.close()
-			return nil, err
-		}
-		*c = conn
-		// SET TRANSACTION applies to the next transaction only: the
-		// isolation is REPEATABLE READ whatever the server's default.
-		if _, err := conn.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
-			snap.close()
-			return nil, err
-		}
+	conn, err := startMySQLSnapshot(ctx, db)
+	if err != nil {
+		return nil, err
 	}
-	for _, conn := range []*sql.Conn{snap.main, snap.scan} {
-		if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
-			snap.close()
-			return nil, err
-		}
+	return &mysqlSnapshot{main: conn}, nil
+}
+
+// startMySQLSnapshot reserves a connection of db and starts its snapshot.
+func startMySQLSnapshot(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return snap, nil
+	// SET TRANSACTION applies to the next transaction only: the isolation
+	// is REPEATABLE READ whatever the server's default.
+	if _, err := conn.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 func (snap *mysqlSnapshot) close() {
-	for _, c := range []*sql.Conn{snap.main, snap.scan} {
+	for _, c := range []*sql.Conn{snap.main, snap.sideConn} {
 		if c != nil {
 			_, _ = c.ExecContext(context.Background(), "ROLLBACK")
 			c.Close()
@@ -144,8 +258,13 @@ func (snap *mysqlSnapshot) close() {
 	}
 }
 
-// mysqlDialect is MySQL 8's and MariaDB's.
-type mysqlDialect struct{}
+// mysqlDialect is MySQL 8's and MariaDB's. rollbackOnTimeout is the
+// server's @@innodb_rollback_on_timeout (a global, read-only variable, read
+// once at open): when set, a lock wait timeout (1205) rolls the whole
+// transaction back, not only the statement.
+type mysqlDialect struct {
+	rollbackOnTimeout bool
+}
 
 func (mysqlDialect) kind() string { return "mysql" }
 
@@ -226,15 +345,33 @@ func (mysqlDialect) retryable(err error) bool {
 }
 
 // txAbortsOnError: InnoDB rolls a deadlock victim's whole transaction
-// back, and a lost connection ends it; later statements would run outside
-// it (autocommit), so the writer must stop at once. Other errors undo only
-// their statement.
+// back (and a lock wait timeout's when the server runs with
+// innodb_rollback_on_timeout=1), and a lost connection ends it; later
+// statements would run outside it (autocommit), so the writer must stop at
+// once. Other errors undo only their statement.
 func (d mysqlDialect) txAbortsOnError(err error) bool {
+	_, gone := d.txGone(err)
+	return gone
+}
+
+// txGone (see txGoner) is txAbortsOnError with the reason.
+func (d mysqlDialect) txGone(err error) (string, bool) {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
-		return me.Number == 1213
+		switch {
+		case me.Number == 1213:
+			return "deadlock", true
+		case me.Number == 1205 && d.rollbackOnTimeout:
+			return "lock wait timeout, with innodb_rollback_on_timeout", true
+		case me.Number == 2006 || me.Number == 2013:
+			return "lost connection", true
+		}
+		return "", false
 	}
-	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn)
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) {
+		return "lost connection", true
+	}
+	return "", false
 }
 
 // batchRows is mysqlBatchRows (batchLimits also bounds the parameters).

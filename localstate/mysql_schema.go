@@ -98,11 +98,37 @@ func (d mysqlDialect) readSchema(ctx context.Context, q dbQuerier, name, stateNa
 	if err := d.readJSONChecks(ctx, q, ts, table); err != nil {
 		return nil, err
 	}
+	if err := d.readEngine(ctx, q, ts, table); err != nil {
+		return nil, err
+	}
 	ts.finish()
 	if err := d.readIndexes(ctx, q, ts, table); err != nil {
 		return nil, err
 	}
 	return ts, nil
+}
+
+// readEngine refuses writes to a table whose storage engine has no
+// transactions (MyISAM, MEMORY, ARIA, CSV, …): a write that fails half way
+// would stay half done, while reconctl's Apply promises all or nothing. A
+// view (no engine) is written through to its base table, which the server
+// checks.
+func (d mysqlDialect) readEngine(ctx context.Context, q dbQuerier, ts *tableSchema, table string) error {
+	var engine, txs sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT t.ENGINE, e.TRANSACTIONS FROM information_schema.TABLES t
+		LEFT JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE
+		WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_NAME = ?`, table).Scan(&engine, &txs)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	if engine.Valid && engine.String != "" && !strings.EqualFold(txs.String, "YES") {
+		ts.noWrite = fmt.Sprintf("state %s: table %q uses the %s storage engine, which has no transactions: a write failing half way would stay half done, so reconctl does not write it; convert it (ALTER TABLE %s ENGINE=InnoDB) or run read-only (diff)",
+			ts.stateName, ts.name, engine.String, d.quote(table))
+	}
+	return nil
 }
 
 // readJSONChecks marks MariaDB's JSON columns (LONGTEXT with a json_valid

@@ -116,17 +116,24 @@ func pgConfig(location string, opts ServerOptions) (*pgx.ConnConfig, error) {
 
 // mysqlConfig turns mysql://user[:password]@host[:port]/db[?param=value]
 // into the driver's configuration. The password comes from password_env,
-// else MYSQL_PWD, else the DSN.
+// else the DSN (user:password@, else ?password=), else MYSQL_PWD.
 func mysqlConfig(location string, opts ServerOptions) (*mysql.Config, error) {
 	u, err := url.Parse(location)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: not a valid MySQL DSN (mysql://user@host:3306/database)", RedactLocation(location))
 	}
 	cfg := mysql.NewConfig()
+	q := u.Query()
 	if u.User != nil {
 		cfg.User = u.User.Username()
 		cfg.Passwd, _ = u.User.Password()
 	}
+	// ?password= is a DSN password too (the contract accepts one in the
+	// DSN); the userinfo's wins when both are given.
+	if pw := q.Get("password"); pw != "" && cfg.Passwd == "" {
+		cfg.Passwd = pw
+	}
+	q.Del("password")
 	switch {
 	case opts.PasswordEnv != "":
 		pw, ok := os.LookupEnv(opts.PasswordEnv)
@@ -137,7 +144,6 @@ func mysqlConfig(location string, opts ServerOptions) (*mysql.Config, error) {
 	case cfg.Passwd == "":
 		cfg.Passwd = os.Getenv("MYSQL_PWD")
 	}
-	q := u.Query()
 	host := u.Host
 	if sock := q.Get("socket"); sock != "" {
 		cfg.Net, cfg.Addr = "unix", sock
@@ -161,7 +167,7 @@ func mysqlConfig(location string, opts ServerOptions) (*mysql.Config, error) {
 		q.Del("tls")
 	}
 	for k := range q {
-		return nil, fmt.Errorf("state %s: unknown DSN parameter %q (reconctl's MySQL DSNs take socket= and tls=)", RedactLocation(location), k)
+		return nil, fmt.Errorf("state %s: unknown DSN parameter %q (reconctl's MySQL DSNs take socket=, tls= and password=)", RedactLocation(location), k)
 	}
 	// Times are read as written: UTC wall clock, no driver conversion.
 	cfg.Loc = time.UTC

@@ -73,7 +73,11 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, s.explain(err)
 	}
-	return &stateTx{sqlTx: &sqlTx{Tx: tx, apply: s.applyTx}, loc: s.loc()}, nil
+	stx := &sqlTx{Tx: tx, apply: s.applyTx}
+	if g, ok := s.d.(txGoner); ok {
+		stx.gone = g.txGone
+	}
+	return &stateTx{sqlTx: stx, loc: s.loc()}, nil
 }
 
 func (s *sqlStore) Close() error {

@@ -48,6 +48,10 @@ type tableSchema struct {
 	// table: names a schema); readSchema may set it, else quote(name).
 	ref       string
 	stateName string
+	// noWrite, when set, is why the table is not written (the writer
+	// refuses with it; reads work): a MySQL table whose engine has no
+	// transactions, say.
+	noWrite string
 }
 
 func (ts *tableSchema) lookup(name string) (int, bool) {

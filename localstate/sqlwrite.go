@@ -140,6 +140,9 @@ func (w *writer) plan(ctx context.Context, t *Table) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.ts.noWrite != "" {
+		return nil, errors.New(r.ts.noWrite)
+	}
 	p := &plan{resolved: r, id: len(w.plans), t: t, upsert: r.ts.unique[r.key], plainInsert: r.ts.upsertAnyIndex, formats: map[int]timeFormat{}}
 	for i := range r.timeCols {
 		tf, err := w.s.timeFormat(ctx, w.q, r.ts, i)
