@@ -50,6 +50,8 @@ type writer struct {
 	cols  []colValue
 	args  []any
 	batch batch
+	// arrayArgs: the batch's columns as arrays (an arrayWriter's), reused.
+	arrayArgs []any
 	// maxRows and maxParams bound one batch statement (maxBatchRows and
 	// maxBatchParams unless the dialect is a batchSizer).
 	maxRows, maxParams int
@@ -368,10 +370,10 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 	}
 	defer func() { b.rows = 0 }()
 	width := len(b.cols) + 1
-	st, err := w.batchStmt(ctx, tx, b.rows)
+	st, args, err := w.batchExec(ctx, tx)
 	if err == nil {
 		var res sql.Result
-		if res, err = st.ExecContext(ctx, b.args...); err == nil {
+		if res, err = st.ExecContext(ctx, args...); err == nil {
 			if b.op == 'c' {
 				return nil
 			}
@@ -413,6 +415,45 @@ func (b *batch) changeOp() Op {
 		return OpUpdate
 	}
 	return OpCreate
+}
+
+// arrayWriter is a dialect that writes an update batch from one array
+// parameter per column (Postgres: UPDATE ... FROM unnest(...)), one
+// statement for any row count, instead of a parameter per value.
+type arrayWriter interface {
+	// updateArrays is the statement; its parameters are what arrays gives.
+	updateArrays(table, key string, cols []string, types []*column, live string) string
+	// arrays turns the batch's rows (args: key, values... per row) into one
+	// parameter per column, reusing buf; ok false if a value has no faithful
+	// array form (the batch then takes the VALUES statement).
+	arrays(types []*column, args []any, rows int, buf []any) (out []any, ok bool)
+}
+
+// batchExec is the batch's statement and its arguments.
+func (w *writer) batchExec(ctx context.Context, tx *sql.Tx) (*sql.Stmt, []any, error) {
+	b := &w.batch
+	if aw, ok := w.d.(arrayWriter); ok && b.op == 'u' && b.rows > 1 {
+		p := b.p
+		types := []*column{&p.ts.cols[p.key]}
+		for _, cv := range b.cols {
+			types = append(types, &p.ts.cols[cv.i])
+		}
+		if args, ok := aw.arrays(types, b.args, b.rows, w.arrayArgs); ok {
+			w.arrayArgs = args
+			w.bkey = append(append(w.bkey[:0], b.shape...), '#', 'a')
+			table, key := p.ts.ref, w.d.quote(p.ts.cols[p.key].name)
+			st, err := w.stmt(ctx, tx, w.bkey, func() string {
+				cols := make([]string, len(b.cols))
+				for j, cv := range b.cols {
+					cols[j] = w.d.quote(p.ts.cols[cv.i].name)
+				}
+				return aw.updateArrays(table, key, cols, types, p.liveSQLOf(table))
+			})
+			return st, args, err
+		}
+	}
+	st, err := w.batchStmt(ctx, tx, b.rows)
+	return st, b.args, err
 }
 
 // batchStmt prepares the batch's statement for rows rows.
