@@ -67,7 +67,7 @@ type writer struct {
 // (VALUES ...). One statement per maxBatchRows rows writes about twice as
 // fast as one per row.
 type batch struct {
-	op     byte // 'c' insert, 'u' update
+	op     byte // 'c' insert, 'u' update, 'd' delete (keys only)
 	p      *plan
 	shape  string
 	cols   []colValue // columns only (values are in args)
