@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 var openPostgres = func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
@@ -358,6 +360,89 @@ func (pgDialect) updateFrom(table, key string, cols []string, types []*column, v
 	}
 	return fmt.Sprintf("UPDATE %s SET %s FROM (%s) AS reconctl_v(%s) WHERE %s.%s = reconctl_v.reconctl_c1%s",
 		table, strings.Join(set, ", "), vals, strings.Join(names, ", "), table, key, live)
+}
+
+// updateArrays: UPDATE ... FROM unnest of one text[] parameter per column,
+// each element cast to its column's type as updateFrom's VALUES are (the
+// text form of a value is what the driver sends for it there). One
+// parameter per column: the statement's parse, bind and plan no longer
+// grow with the batch, and unnest's fixed row estimate keeps the plan an
+// index lookup per row.
+func (pgDialect) updateArrays(table, key string, cols []string, types []*column, live string) string {
+	width := len(cols) + 1
+	params := make([]string, width)
+	names := make([]string, width)
+	for j := range width {
+		params[j] = fmt.Sprintf("$%d::text[]", j+1)
+		names[j] = fmt.Sprintf("reconctl_c%d", j+1)
+	}
+	set := make([]string, len(cols))
+	for j, c := range cols {
+		set[j] = fmt.Sprintf("%s = reconctl_v.%s::%s", c, names[j+1], pgCast(types[j+1]))
+	}
+	return fmt.Sprintf("UPDATE %s SET %s FROM unnest(%s) AS reconctl_v(%s) WHERE %s.%s = reconctl_v.reconctl_c1::%s%s",
+		table, strings.Join(set, ", "), strings.Join(params, ", "), strings.Join(names, ", "), table, key, pgCast(types[0]), live)
+}
+
+// arrays transposes the batch into one []pgtype.Text per column.
+func (pgDialect) arrays(types []*column, args []any, rows int, buf []any) ([]any, bool) {
+	width := len(types)
+	for _, c := range types {
+		if c.declType == "BYTEA" || c.udt == "bytea" {
+			return buf, false // text to bytea reads escapes; the driver sends the bytes
+		}
+	}
+	if len(buf) != width {
+		buf = make([]any, width)
+	}
+	for j := range width {
+		col, _ := buf[j].([]pgtype.Text)
+		col = col[:0]
+		for r := range rows {
+			v := args[r*width+j]
+			if v == nil {
+				col = append(col, pgtype.Text{})
+				continue
+			}
+			s, ok := pgArrayText(v)
+			if !ok {
+				return buf, false
+			}
+			col = append(col, pgtype.Text{String: s, Valid: true})
+		}
+		buf[j] = col
+	}
+	return buf, true
+}
+
+// pgArrayText is a converted value (what value returns) in the text form
+// its column's input function reads as the driver's encoding of it.
+func pgArrayText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, !strings.ContainsRune(x, 0)
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			return "NaN", true
+		case math.IsInf(x, 1):
+			return "Infinity", true
+		case math.IsInf(x, -1):
+			return "-Infinity", true
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	case time.Time:
+		// The driver sends microseconds, truncated; the server would round.
+		if y := x.Year(); y < 1 || y > 9999 {
+			return "", false
+		}
+		return x.Truncate(time.Microsecond).Format("2006-01-02T15:04:05.999999Z07:00"), true
+	}
+	return "", false
 }
 
 // txAbortsOnError: after a failed statement a Postgres transaction accepts

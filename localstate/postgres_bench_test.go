@@ -238,7 +238,7 @@ func BenchmarkPostgresDiff1M(b *testing.B) {
 // in one transaction: multi-row INSERT … ON CONFLICT DO UPDATE of 1000 rows
 // a statement.
 func BenchmarkPostgresResyncForce1M(b *testing.B) {
-	const n = 1_000_000
+	n := mysqlBenchN() // RECONCTL_BENCH_N for a quick try
 	db := benchPGDB(b, n)
 	ctx := context.Background()
 	var store, bare, compare time.Duration

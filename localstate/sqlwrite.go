@@ -50,6 +50,8 @@ type writer struct {
 	cols  []colValue
 	args  []any
 	batch batch
+	// arrayArgs: the batch's columns as arrays (an arrayWriter's), reused.
+	arrayArgs []any
 	// maxRows and maxParams bound one batch statement (maxBatchRows and
 	// maxBatchParams unless the dialect is a batchSizer).
 	maxRows, maxParams int
@@ -69,7 +71,7 @@ type writer struct {
 // (VALUES ...). One statement per maxBatchRows rows writes about twice as
 // fast as one per row.
 type batch struct {
-	op     byte // 'c' insert, 'u' update
+	op     byte // 'c' insert, 'u' update, 'd' delete (keys only)
 	p      *plan
 	shape  string
 	cols   []colValue // columns only (values are in args)
@@ -339,7 +341,7 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 			return err
 		}
 	}
-	if op == 'u' {
+	if op != 'c' {
 		if _, dup := b.seen[ch.Key]; dup {
 			if err := w.flush(ctx, tx); err != nil {
 				return err
@@ -361,7 +363,7 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 		return w.fail(p, ch, err)
 	}
 	b.keys = append(b.keys, ch.Key)
-	if op == 'u' {
+	if op != 'c' {
 		b.seen[ch.Key] = struct{}{}
 	}
 	b.rows++
@@ -381,11 +383,14 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 		return nil
 	}
 	defer func() { b.rows = 0 }()
+	if b.op == 'd' {
+		return w.flushDeletes(ctx, tx)
+	}
 	width := len(b.cols) + 1
-	st, err := w.batchStmt(ctx, tx, b.rows)
+	st, args, err := w.batchExec(ctx, tx)
 	if err == nil {
 		var res sql.Result
-		if res, err = st.ExecContext(ctx, b.args...); err == nil {
+		if res, err = st.ExecContext(ctx, args...); err == nil {
 			if b.op == 'c' {
 				return nil
 			}
@@ -423,10 +428,52 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 }
 
 func (b *batch) changeOp() Op {
-	if b.op == 'u' {
+	switch b.op {
+	case 'u':
 		return OpUpdate
+	case 'd':
+		return OpDelete
 	}
 	return OpCreate
+}
+
+// arrayWriter is a dialect that writes an update batch from one array
+// parameter per column (Postgres: UPDATE ... FROM unnest(...)), one
+// statement for any row count, instead of a parameter per value.
+type arrayWriter interface {
+	// updateArrays is the statement; its parameters are what arrays gives.
+	updateArrays(table, key string, cols []string, types []*column, live string) string
+	// arrays turns the batch's rows (args: key, values... per row) into one
+	// parameter per column, reusing buf; ok false if a value has no faithful
+	// array form (the batch then takes the VALUES statement).
+	arrays(types []*column, args []any, rows int, buf []any) (out []any, ok bool)
+}
+
+// batchExec is the batch's statement and its arguments.
+func (w *writer) batchExec(ctx context.Context, tx *sql.Tx) (*sql.Stmt, []any, error) {
+	b := &w.batch
+	if aw, ok := w.d.(arrayWriter); ok && b.op == 'u' && b.rows > 1 {
+		p := b.p
+		types := []*column{&p.ts.cols[p.key]}
+		for _, cv := range b.cols {
+			types = append(types, &p.ts.cols[cv.i])
+		}
+		if args, ok := aw.arrays(types, b.args, b.rows, w.arrayArgs); ok {
+			w.arrayArgs = args
+			w.bkey = append(append(w.bkey[:0], b.shape...), '#', 'a')
+			table, key := p.ts.ref, w.d.quote(p.ts.cols[p.key].name)
+			st, err := w.stmt(ctx, tx, w.bkey, func() string {
+				cols := make([]string, len(b.cols))
+				for j, cv := range b.cols {
+					cols[j] = w.d.quote(p.ts.cols[cv.i].name)
+				}
+				return aw.updateArrays(table, key, cols, types, p.liveSQLOf(table))
+			})
+			return st, args, err
+		}
+	}
+	st, err := w.batchStmt(ctx, tx, b.rows)
+	return st, b.args, err
 }
 
 // batchStmt prepares the batch's statement for rows rows.
@@ -569,12 +616,21 @@ func (w *writer) update(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 }
 
 func (w *writer) delete(ctx context.Context, tx *sql.Tx, p *plan, ch Change) error {
+	w.cols = w.cols[:0]
+	w.shape('d', p)
+	if p.upsert { // a unique key: one DELETE ... WHERE key IN (...) per batch
+		return w.add(ctx, tx, 'd', p, ch, false)
+	}
 	if err := w.flush(ctx, tx); err != nil {
 		return err
 	}
-	w.cols = w.cols[:0]
-	w.shape('d', p)
-	st, err := w.stmt(ctx, tx, w.key, func() string {
+	return w.deleteOne(ctx, tx, p, ch, w.key)
+}
+
+// deleteOne deletes (or soft-deletes) ch's row alone; shape is 'd' and the
+// plan's id (w.shape).
+func (w *writer) deleteOne(ctx context.Context, tx *sql.Tx, p *plan, ch Change, shape []byte) error {
+	st, err := w.stmt(ctx, tx, shape, func() string {
 		key := w.d.quote(p.ts.cols[p.key].name)
 		if p.soft < 0 {
 			return fmt.Sprintf("DELETE FROM %s WHERE %s = ?", p.ts.ref, key)
@@ -590,6 +646,65 @@ func (w *writer) delete(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 	}
 	w.args = append(w.args, ch.Key)
 	return w.execOne(ctx, st, p, ch)
+}
+
+// flushDeletes writes a batch of deletes by a unique key in one statement
+// under a savepoint: if it deletes fewer rows than it names, the savepoint
+// is rolled back and the rows are deleted one by one so that the error
+// names the row that is gone.
+func (w *writer) flushDeletes(ctx context.Context, tx *sql.Tx) error {
+	b := &w.batch
+	p := b.p
+	shape := []byte(b.shape)
+	if b.rows == 1 {
+		return w.deleteOne(ctx, tx, p, Change{Table: p.t, Op: OpDelete, Key: b.keys[0]}, shape)
+	}
+	w.bkey = append(append(w.bkey[:0], shape...), '#')
+	w.bkey = binary.AppendUvarint(w.bkey, uint64(b.rows))
+	st, err := w.stmt(ctx, tx, w.bkey, func() string {
+		key := w.d.quote(p.ts.cols[p.key].name)
+		in := key + " IN (?" + strings.Repeat(", ?", b.rows-1) + ")"
+		if p.soft < 0 {
+			return fmt.Sprintf("DELETE FROM %s WHERE %s", p.ts.ref, in)
+		}
+		return fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s%s", p.ts.ref, w.d.quote(p.ts.cols[p.soft].name), in, p.liveSQL())
+	})
+	if err == nil {
+		if _, err = tx.ExecContext(ctx, "SAVEPOINT reconctl_batch"); err == nil {
+			w.args = w.args[:0]
+			if p.soft >= 0 {
+				w.args = append(w.args, w.d.softDeleted(&p.ts.cols[p.soft], w.now))
+			}
+			w.args = append(w.args, b.args...)
+			var res sql.Result
+			if res, err = st.ExecContext(ctx, w.args...); err == nil {
+				if n, err := res.RowsAffected(); err == nil && n == int64(b.rows) {
+					_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT reconctl_batch")
+					if err != nil {
+						return w.fail(p, Change{Table: p.t, Op: OpDelete, Key: b.keys[0]}, err)
+					}
+					return nil
+				}
+			}
+		}
+	}
+	batchErr := err
+	if batchErr != nil && w.d.txAbortsOnError(batchErr) {
+		key := fmt.Sprintf("(one of the %d batched from %s to %s)", b.rows, b.keys[0], b.keys[b.rows-1])
+		return w.fail(p, Change{Table: p.t, Op: OpDelete, Key: key}, batchErr)
+	}
+	if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT reconctl_batch"); err != nil {
+		return w.fail(p, Change{Table: p.t, Op: OpDelete, Key: b.keys[0]}, err)
+	}
+	for _, k := range b.keys[:b.rows] {
+		if err := w.deleteOne(ctx, tx, p, Change{Table: p.t, Op: OpDelete, Key: k}, shape); err != nil {
+			return err
+		}
+	}
+	if batchErr == nil {
+		batchErr = errors.New("the batch deleted fewer rows than it holds")
+	}
+	return w.fail(p, Change{Table: p.t, Op: OpDelete, Key: b.keys[0]}, batchErr)
 }
 
 // execOne runs an update or delete that must hit a row: if the row is gone,
