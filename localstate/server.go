@@ -1,22 +1,13 @@
 package localstate
 
 import (
-	"context"
-	"fmt"
 	"net/url"
 	"strings"
 )
 
-// Server stores (issue #14) are registered by scheme so that a DSN is
-// recognised, redacted and left unresolved everywhere already; opening one
-// says it is not supported yet. Their backend file replaces this entry with
-// a real Open, an in-database Journal and a server advisory lock.
-
-func notYet(kind string) func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
-	return func(ctx context.Context, loc string, opts OpenOptions) (Store, error) {
-		return nil, fmt.Errorf("state %s: %s states are not supported yet; use a SQLite database (.db, .sqlite, .sqlite3) or a JSON snapshot (.json)", redactURL(loc), kind)
-	}
-}
+// Server stores (issue #14) are registered by scheme: postgres.go and
+// mysql.go open them, their journal is in their own database and their
+// writer lock is the server's (serverlock.go).
 
 // redactURL masks the password of a URL-style DSN: postgres://app:***@db/app.
 // A DSN that does not parse is shown as its scheme only, so a password in it
