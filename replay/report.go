@@ -65,6 +65,10 @@ type Event struct {
 	// Reason says why a stale event found by its write was not applied (the
 	// local row was newer: issue #15).
 	Reason string `json:"reason,omitempty"`
+	// Conflict marks an event not applied because its create met a row the
+	// app inserted meanwhile and nothing tells which is newer (no
+	// updated_at mapped): the run exits 2 (issue #15).
+	Conflict bool `json:"conflict,omitempty"`
 	// APIVersion is set when the event's payload is rendered in another
 	// API version than the client pins; Payload then says what replay did:
 	// PayloadRefetched or PayloadAbsentUnknown.
