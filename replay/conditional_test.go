@@ -1,15 +1,18 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/report"
 )
 
 var t0 = time.Date(2026, 1, 1, 10, 0, 0, 500e6, time.UTC) // 10:00:00.500
@@ -176,6 +179,13 @@ func TestReplayCreateMeetsAppRow(t *testing.T) {
 		b, _ := json.Marshal(rep.Events[0])
 		if rep.ExitCode != reconcile.ExitDrift || rep.Summary["conflicts"] != 1 || !rep.Events[0].Conflict {
 			t.Errorf("exit %d, summary %v, event %s; want a conflict, exit 2", rep.ExitCode, rep.Summary, b)
+		}
+		var text bytes.Buffer
+		if err := report.Render(&text, "table", rep, report.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text.String(), "conflicts (not applied; run reconctl diff to settle these records):\n  evt_ev customer.updated cus_1: the app created the local row since the event: not overwritten") {
+			t.Errorf("the text report does not list the conflict:\n%s", text.String())
 		}
 	})
 }

@@ -206,6 +206,15 @@ func (rep *Report) Text(t *report.Text) error {
 	if len(failed) > 0 {
 		t.WriteString("\nfailed:\n" + strings.Join(failed, "\n") + "\n")
 	}
+	var conflicts []string
+	for _, e := range rep.Events {
+		if e.Conflict {
+			conflicts = append(conflicts, fmt.Sprintf("  %s %s %s: %s", e.ID, e.Type, e.ObjectID, e.Reason))
+		}
+	}
+	if len(conflicts) > 0 {
+		t.WriteString("\nconflicts (not applied; run reconctl diff to settle these records):\n" + strings.Join(conflicts, "\n") + "\n")
+	}
 	if rep.Stopped != "" {
 		t.WriteString("\n" + rep.Stopped + "\n")
 	}
