@@ -360,7 +360,7 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 				continue // already counted as stale
 			}
 			if why, ok := stale[t.e.ID]; ok {
-				a.rep.addReason(t.e, OutcomeStale, why)
+				a.rep.notApplied(t.e, why)
 				continue
 			}
 			a.rep.add(t.e, OutcomeApplied, "")
@@ -575,7 +575,7 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		ch.Values[f.Column] = v
 	}
 	if et.table.UpdatedAt != "" {
-		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339)
+		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339Nano) // the store keeps the column's digits
 	}
 	guard(ch, et.table, e)
 	return ch, nil
