@@ -62,7 +62,7 @@ type Reader struct {
 	path    string
 	src     io.ReaderAt
 	dec     *json.Decoder
-	state   int // 0 before '{', 1 expecting a key, 2 a table's value is next, 3 done
+	state   int // 0 before '{', 1 expecting a key, 2 a table's value is next, 3 done, 4 left by RecordsWith
 	table   string
 	tableAt int64 // offset of the current table's key
 }
@@ -94,6 +94,8 @@ func (r *Reader) NextTable() (string, error) {
 		return "", fmt.Errorf("snapshot: table %q not consumed before NextTable", r.table)
 	case 3:
 		return "", io.EOF
+	case 4:
+		return "", errors.New("snapshot: the reader read a table with RecordsWith and cannot go on")
 	case 0:
 		before := r.dec.InputOffset()
 		tok, err := r.dec.Token()
@@ -161,6 +163,132 @@ func (r *Reader) Records(fn func(off int64, rec map[string]any) error) error {
 		}
 		return fn(off, rec)
 	}, true)
+}
+
+// DecodeFunc decodes the one JSON object that begins data and returns it
+// with the number of bytes it took. io.ErrUnexpectedEOF means data ends
+// inside it (RecordsWith reads more and calls again); any other error that
+// it cannot (RecordsWith then reads the table with encoding/json).
+type DecodeFunc func(data []byte) (map[string]any, int, error)
+
+// RecordsWith streams the current table's records like Records, each decoded
+// by decode from the bytes of the file, which is much faster than the
+// token-by-token decoder when decode keeps only a few fields
+// (providers/pick). Input decode refuses is read again from the table's start
+// with encoding/json, skipping the records already delivered, so an error
+// reads exactly as Records reports it. The reader cannot go on to another
+// table afterwards.
+func (r *Reader) RecordsWith(decode DecodeFunc, fn func(off int64, rec map[string]any) error) error {
+	if r.state != 2 {
+		return errors.New("snapshot: no table to read: call NextTable first")
+	}
+	delivered := 0
+	var fnErr error
+	ok := r.fastRecords(r.dec.InputOffset(), decode, func(off int64, rec map[string]any) error {
+		delivered++
+		fnErr = fn(off, rec)
+		return fnErr
+	})
+	if ok || fnErr != nil {
+		r.state = 4
+		return fnErr
+	}
+	// The decoder still sits after the table's key: read it the slow way.
+	skip := delivered
+	err := r.Records(func(off int64, rec map[string]any) error {
+		if skip > 0 {
+			skip--
+			return nil
+		}
+		return fn(off, rec)
+	})
+	r.state = 4
+	return err
+}
+
+// fastBuffer is RecordsWith's first buffer size (it grows for a larger record).
+var fastBuffer = 1 << 20
+
+// fastRecords reads the table whose key ends at start, calling fn with each
+// record decode reads. It returns true when it read the whole table or fn
+// failed, false when the input needs encoding/json's reading.
+func (r *Reader) fastRecords(start int64, decode DecodeFunc, fn func(off int64, rec map[string]any) error) bool {
+	buf := make([]byte, 0, fastBuffer)
+	base, pos, eof := start, 0, false // buf[0] is at base in the file
+	fill := func() bool {
+		if eof {
+			return false
+		}
+		n := copy(buf, buf[pos:])
+		buf, base, pos = buf[:n], base+int64(pos), 0
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, cap(buf))...)[:n]
+		}
+		m, err := r.src.ReadAt(buf[n:cap(buf)], base+int64(n))
+		buf = buf[:n+m]
+		if err == io.EOF {
+			eof = true
+		} else if err != nil {
+			return false
+		}
+		return m > 0 || !eof
+	}
+	// peek returns the next byte that is not whitespace, false at the end.
+	peek := func() (byte, bool) {
+		for {
+			for pos < len(buf) {
+				switch c := buf[pos]; c {
+				case ' ', '\t', '\r', '\n':
+					pos++
+				default:
+					return c, true
+				}
+			}
+			if !fill() {
+				return 0, false
+			}
+		}
+	}
+	if c, ok := peek(); !ok || c != ':' {
+		return false
+	}
+	pos++
+	if c, ok := peek(); !ok || c != '[' {
+		return false
+	}
+	pos++
+	for first := true; ; first = false {
+		c, ok := peek()
+		if !ok {
+			return false
+		}
+		if c == ']' {
+			return true
+		}
+		if !first {
+			if c != ',' {
+				return false
+			}
+			pos++
+			if _, ok := peek(); !ok {
+				return false
+			}
+		}
+		for {
+			rec, n, err := decode(buf[pos:])
+			if errors.Is(err, io.ErrUnexpectedEOF) && fill() {
+				continue
+			}
+			if err != nil {
+				return false
+			}
+			if err := fn(base+int64(pos), rec); err != nil {
+				return true
+			}
+			pos += n
+			break
+		}
+	}
 }
 
 // Each streams the current table's records like Records, but lets fn decode

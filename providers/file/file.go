@@ -6,6 +6,7 @@ package file
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/pick"
 	"github.com/reconctl/reconctl/snapshot"
 )
 
@@ -51,9 +53,38 @@ type index struct {
 	stamp   stamp
 	offsets map[string]int64
 	// hashed is the index a complete List leaves behind: a 64-bit hash of
-	// each id -> offset (-1 when two ids share a hash), so the Gets that
-	// confirm missing records need no second pass over the file.
-	hashed map[uint64]int64
+	// each id and its record's offset, in file order until the first Get
+	// sorts it (a listing only appends; most runs never look anything up),
+	// so the Gets that confirm missing records need no second pass over the
+	// file.
+	hashed []hashOff
+	sorted bool
+}
+
+type hashOff struct {
+	hash uint64
+	off  int64
+}
+
+// find returns the offset of the one record whose id hashes to h (the
+// first in the file when an id repeats: Get answers with the first); ok is
+// false when none does, many is true when two records with different ids
+// share the hash. The caller holds ix.mu.
+func (ix *index) find(h uint64) (off int64, ok, many bool) {
+	if !ix.sorted {
+		slices.SortFunc(ix.hashed, func(a, b hashOff) int {
+			if a.hash != b.hash {
+				return cmp.Compare(a.hash, b.hash)
+			}
+			return cmp.Compare(a.off, b.off)
+		})
+		ix.sorted = true
+	}
+	i, found := slices.BinarySearchFunc(ix.hashed, h, func(e hashOff, h uint64) int { return cmp.Compare(e.hash, h) })
+	if !found {
+		return 0, false, false
+	}
+	return ix.hashed[i].off, true, i+1 < len(ix.hashed) && ix.hashed[i+1].hash == h
 }
 
 var idSeed = maphash.MakeSeed()
@@ -87,8 +118,9 @@ func New(opts providers.Options) (providers.Provider, error) {
 
 func (p *Provider) Name() string { return "file" }
 
-// Features implements providers.Featurer: an export has no optional capability.
-func (p *Provider) Features() providers.Features { return providers.Features{} }
+// Features implements providers.Featurer: an export lists decoding only
+// the mapped paths (ListPaths) and has no other optional capability.
+func (p *Provider) Features() providers.Features { return providers.Features{Paths: p} }
 
 // DefaultResources are the export's top-level keys, sorted. It reads only
 // the keys (records are skipped one at a time); a file it cannot read has
@@ -170,6 +202,19 @@ func (p *Provider) seek(ctx context.Context, resource string) (*os.File, *snapsh
 
 // List streams resource's records in file order, decoding one at a time.
 func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, nil, fn)
+}
+
+// ListPaths implements providers.PathLister: List, each record decoded
+// with only paths (and the id and updated_at fields List reads) kept.
+func (p *Provider) ListPaths(ctx context.Context, resource string, paths [][]string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, pick.Compile(paths, "id", "updated_at", "updated"), fn)
+}
+
+// list reads resource's records with the bytes-level decoder (the whole
+// object when keep is nil); input it refuses is read by encoding/json, so
+// an error reads the same either way.
+func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, fn func(providers.Record) error) error {
 	f, r, err := p.seek(ctx, resource)
 	if err != nil {
 		var unknown *providers.UnknownResourceError
@@ -180,10 +225,10 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 	}
 	defer f.Close()
 	st, stErr := fileStamp(f)
-	hashed := map[uint64]int64{}
+	var hashed []hashOff
 	n := 0
 	var fnErr error
-	err = r.Records(func(off int64, rec map[string]any) error {
+	err = r.RecordsWith(keep.Object, func(off int64, rec map[string]any) error {
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -194,12 +239,7 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 		if !ok {
 			return r.Errorf(off, "%s record #%d has no \"id\" (a non-empty string or a number)", resource, n)
 		}
-		h := maphash.String(idSeed, id)
-		if _, seen := hashed[h]; seen {
-			hashed[h] = -1
-		} else {
-			hashed[h] = off
-		}
+		hashed = append(hashed, hashOff{maphash.String(idSeed, id), off})
 		if err := fn(providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}); err != nil {
 			fnErr = err
 			return err
@@ -219,7 +259,10 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 		p.mu.Unlock()
 		ix.mu.Lock()
 		if !ix.built {
-			ix.hashed, ix.stamp = hashed, st
+			if hashed == nil {
+				hashed = []hashOff{} // an empty listing is an index too
+			}
+			ix.hashed, ix.sorted, ix.stamp = hashed, false, st
 		}
 		ix.mu.Unlock()
 	}
@@ -313,12 +356,12 @@ func (p *Provider) lookup(ctx context.Context, resource, id string) (int64, stam
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if !ix.built && ix.hashed != nil {
-		if off, ok := ix.hashed[maphash.String(idSeed, id)]; !ok {
+		if off, ok, many := ix.find(maphash.String(idSeed, id)); !ok {
 			return 0, ix.stamp, false, nil // the complete listing never saw it
-		} else if off >= 0 {
+		} else if !many {
 			return off, ix.stamp, true, nil
 		}
-		// two ids share this hash: fall back to the exact index
+		// two records share this hash (the same id twice, or two ids): the exact index tells
 	}
 	if !ix.built {
 		if err := p.build(ctx, resource, ix); err != nil {
