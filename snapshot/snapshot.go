@@ -167,14 +167,16 @@ func (r *Reader) Records(fn func(off int64, rec map[string]any) error) error {
 
 // DecodeFunc decodes the one JSON object that begins data and returns it
 // with the number of bytes it took. io.ErrUnexpectedEOF means data ends
-// inside it (RecordsWith reads more and calls again); any other error that
-// it cannot (RecordsWith then reads the table with encoding/json).
+// inside it; any other error that it cannot (RecordsWith then reads the
+// table with encoding/json). RecordsWith calls it from several goroutines
+// at once.
 type DecodeFunc func(data []byte) (map[string]any, int, error)
 
 // RecordsWith streams the current table's records like Records, each decoded
 // by decode from the bytes of the file, which is much faster than the
 // token-by-token decoder when decode keeps only a few fields
-// (providers/pick). Input decode refuses is read again from the table's start
+// (providers/pick), and decoded on every core while fn runs on the
+// caller's goroutine, one record at a time, in file order. Input decode refuses is read again from the table's start
 // with encoding/json, skipping the records already delivered, so an error
 // reads exactly as Records reports it. The reader cannot go on to another
 // table afterwards.
@@ -204,91 +206,6 @@ func (r *Reader) RecordsWith(decode DecodeFunc, fn func(off int64, rec map[strin
 	})
 	r.state = 4
 	return err
-}
-
-// fastBuffer is RecordsWith's first buffer size (it grows for a larger record).
-var fastBuffer = 1 << 20
-
-// fastRecords reads the table whose key ends at start, calling fn with each
-// record decode reads. It returns true when it read the whole table or fn
-// failed, false when the input needs encoding/json's reading.
-func (r *Reader) fastRecords(start int64, decode DecodeFunc, fn func(off int64, rec map[string]any) error) bool {
-	buf := make([]byte, 0, fastBuffer)
-	base, pos, eof := start, 0, false // buf[0] is at base in the file
-	fill := func() bool {
-		if eof {
-			return false
-		}
-		n := copy(buf, buf[pos:])
-		buf, base, pos = buf[:n], base+int64(pos), 0
-		if len(buf) == cap(buf) {
-			buf = append(buf, make([]byte, cap(buf))...)[:n]
-		}
-		m, err := r.src.ReadAt(buf[n:cap(buf)], base+int64(n))
-		buf = buf[:n+m]
-		if err == io.EOF {
-			eof = true
-		} else if err != nil {
-			return false
-		}
-		return m > 0 || !eof
-	}
-	// peek returns the next byte that is not whitespace, false at the end.
-	peek := func() (byte, bool) {
-		for {
-			for pos < len(buf) {
-				switch c := buf[pos]; c {
-				case ' ', '\t', '\r', '\n':
-					pos++
-				default:
-					return c, true
-				}
-			}
-			if !fill() {
-				return 0, false
-			}
-		}
-	}
-	if c, ok := peek(); !ok || c != ':' {
-		return false
-	}
-	pos++
-	if c, ok := peek(); !ok || c != '[' {
-		return false
-	}
-	pos++
-	for first := true; ; first = false {
-		c, ok := peek()
-		if !ok {
-			return false
-		}
-		if c == ']' {
-			return true
-		}
-		if !first {
-			if c != ',' {
-				return false
-			}
-			pos++
-			if _, ok := peek(); !ok {
-				return false
-			}
-		}
-		for {
-			rec, n, err := decode(buf[pos:])
-			if errors.Is(err, io.ErrUnexpectedEOF) && fill() {
-				continue
-			}
-			if err != nil {
-				return false
-			}
-			if err := fn(base+int64(pos), rec); err != nil {
-				return true
-			}
-			pos += n
-			break
-		}
-	}
 }
 
 // Each streams the current table's records like Records, but lets fn decode
