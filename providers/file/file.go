@@ -53,12 +53,11 @@ type index struct {
 	stamp   stamp
 	offsets map[string]int64
 	// hashed is the index a complete List leaves behind: a 64-bit hash of
-	// each id and its record's offset, in file order until the first Get
-	// sorts it (a listing only appends; most runs never look anything up),
-	// so the Gets that confirm missing records need no second pass over the
-	// file.
-	hashed []hashOff
-	sorted bool
+	// each id and its record's offset, in blocks (a listing only appends,
+	// and never copies a million entries to grow) that the first Get sorts
+	// (most runs never look anything up), so the Gets that confirm missing
+	// records need no second pass over the file.
+	hashed *hashIndex
 }
 
 type hashOff struct {
@@ -66,25 +65,44 @@ type hashOff struct {
 	off  int64
 }
 
-// find returns the offset of the one record whose id hashes to h (the
-// first in the file when an id repeats: Get answers with the first); ok is
-// false when none does, many is true when two records with different ids
-// share the hash. The caller holds ix.mu.
-func (ix *index) find(h uint64) (off int64, ok, many bool) {
-	if !ix.sorted {
-		slices.SortFunc(ix.hashed, func(a, b hashOff) int {
-			if a.hash != b.hash {
-				return cmp.Compare(a.hash, b.hash)
-			}
-			return cmp.Compare(a.off, b.off)
-		})
-		ix.sorted = true
+// hashIndex holds hash/offset pairs in blocks of hashBlock.
+type hashIndex struct {
+	blocks [][]hashOff
+	sorted bool
+}
+
+const hashBlock = 1 << 16
+
+func (h *hashIndex) add(hash uint64, off int64) {
+	if n := len(h.blocks); n == 0 || len(h.blocks[n-1]) == hashBlock {
+		h.blocks = append(h.blocks, make([]hashOff, 0, min(hashBlock, 1024<<min(len(h.blocks), 6))))
 	}
-	i, found := slices.BinarySearchFunc(ix.hashed, h, func(e hashOff, h uint64) int { return cmp.Compare(e.hash, h) })
-	if !found {
-		return 0, false, false
+	b := &h.blocks[len(h.blocks)-1]
+	*b = append(*b, hashOff{hash, off})
+}
+
+// find returns the offset of the record whose id hashes to h; ok is false
+// when none does, many is true when more than one record does (the same
+// id twice, or two ids): the exact index must tell. The caller holds the
+// index's lock.
+func (h *hashIndex) find(hash uint64) (off int64, ok, many bool) {
+	if !h.sorted {
+		for _, b := range h.blocks {
+			slices.SortFunc(b, func(a, b hashOff) int { return cmp.Compare(a.hash, b.hash) })
+		}
+		h.sorted = true
 	}
-	return ix.hashed[i].off, true, i+1 < len(ix.hashed) && ix.hashed[i+1].hash == h
+	for _, b := range h.blocks {
+		i, found := slices.BinarySearchFunc(b, hash, func(e hashOff, h uint64) int { return cmp.Compare(e.hash, h) })
+		if !found {
+			continue
+		}
+		if ok || i+1 < len(b) && b[i+1].hash == hash {
+			return 0, true, true
+		}
+		off, ok = b[i].off, true
+	}
+	return off, ok, false
 }
 
 var idSeed = maphash.MakeSeed()
@@ -225,7 +243,7 @@ func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, 
 	}
 	defer f.Close()
 	st, stErr := fileStamp(f)
-	var hashed []hashOff
+	hashed := &hashIndex{}
 	n := 0
 	var fnErr error
 	err = r.RecordsWith(keep.Object, func(off int64, rec map[string]any) error {
@@ -239,7 +257,7 @@ func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, 
 		if !ok {
 			return r.Errorf(off, "%s record #%d has no \"id\" (a non-empty string or a number)", resource, n)
 		}
-		hashed = append(hashed, hashOff{maphash.String(idSeed, id), off})
+		hashed.add(maphash.String(idSeed, id), off)
 		if err := fn(providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}); err != nil {
 			fnErr = err
 			return err
@@ -259,10 +277,7 @@ func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, 
 		p.mu.Unlock()
 		ix.mu.Lock()
 		if !ix.built {
-			if hashed == nil {
-				hashed = []hashOff{} // an empty listing is an index too
-			}
-			ix.hashed, ix.sorted, ix.stamp = hashed, false, st
+			ix.hashed, ix.stamp = hashed, st
 		}
 		ix.mu.Unlock()
 	}
@@ -356,7 +371,7 @@ func (p *Provider) lookup(ctx context.Context, resource, id string) (int64, stam
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if !ix.built && ix.hashed != nil {
-		if off, ok, many := ix.find(maphash.String(idSeed, id)); !ok {
+		if off, ok, many := ix.hashed.find(maphash.String(idSeed, id)); !ok {
 			return 0, ix.stamp, false, nil // the complete listing never saw it
 		} else if !many {
 			return off, ix.stamp, true, nil

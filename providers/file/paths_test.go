@@ -99,3 +99,30 @@ func TestListPathsErrorsReadAsList(t *testing.T) {
 		t.Errorf("error not positioned on line 3: %v", errList)
 	}
 }
+
+// The listing's hash index spans blocks: a hash found once is answered, one
+// found twice (in one block or two) sends the Get to the exact index.
+func TestHashIndexBlocks(t *testing.T) {
+	h := &hashIndex{}
+	n := 2*hashBlock + 10
+	for i := range n {
+		h.add(uint64(i)*2+1, int64(i))
+	}
+	h.add(7, 99)            // again, in the last block: hash of record 3
+	h.add(uint64(n)*2+1, 5) // new
+	h.add(uint64(n)*2+1, 6) // twice in one block
+	if len(h.blocks) != 3 {
+		t.Fatalf("%d blocks", len(h.blocks))
+	}
+	for _, c := range []struct {
+		hash     uint64
+		off      int64
+		ok, many bool
+	}{{1, 0, true, false}, {uint64(hashBlock+5)*2 + 1, hashBlock + 5, true, false}, {7, 0, true, true},
+		{uint64(n)*2 + 1, 0, true, true}, {2, 0, false, false}, {uint64(n)*2 + 3, 0, false, false}} {
+		off, ok, many := h.find(c.hash)
+		if ok != c.ok || many != c.many || ok && !many && off != c.off {
+			t.Errorf("find(%d) = %d %v %v, want %d %v %v", c.hash, off, ok, many, c.off, c.ok, c.many)
+		}
+	}
+}
