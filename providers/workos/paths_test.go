@@ -2,6 +2,9 @@ package workos
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/reconctl/reconctl/providers"
@@ -38,5 +41,25 @@ func TestListPathsKeepsOnlyThePaths(t *testing.T) {
 	}
 	if _, ok := d["metadata"].(map[string]any)["x"]; ok {
 		t.Errorf("an unmapped nested field was decoded: %v", d)
+	}
+}
+
+// An answer without a data array is no listing, with ListPaths too.
+func TestListPathsNotAList(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"object":"list","list_metadata":{"after":null}}`))
+	}))
+	defer srv.Close()
+	p := newProvider(t, srv.URL, providers.Options{})
+	for _, list := range []func() error{
+		func() error { return p.List(context.Background(), Users, func(providers.Record) error { return nil }) },
+		func() error {
+			return p.ListPaths(context.Background(), Users, [][]string{{"email"}}, func(providers.Record) error { return nil })
+		},
+	} {
+		if err := list(); !errors.Is(err, errNotAList) {
+			t.Errorf("got %v, want errNotAList", err)
+		}
 	}
 }
