@@ -29,7 +29,8 @@ type Paths struct {
 }
 
 type node struct {
-	all  bool // keep the whole value here
+	name string // the key that leads here (kept maps use it: no copy per object)
+	all  bool   // keep the whole value here
 	kids map[string]*node
 	// idx is kids by array index, for the keys that are one.
 	idx map[int]*node
@@ -41,7 +42,7 @@ func (n *node) child(key string) *node {
 	}
 	c := n.kids[key]
 	if c == nil {
-		c = &node{}
+		c = &node{name: key}
 		n.kids[key] = c
 		if i, err := strconv.Atoi(key); err == nil && i >= 0 && strconv.Itoa(i) == key {
 			if n.idx == nil {
@@ -292,7 +293,7 @@ func (d *decoder) object(n *node, depth int) (any, error) {
 				key, kid = d.keyString(raw, simple), n
 			case simple:
 				if kid = n.kids[string(raw)]; kid != nil {
-					key = string(raw)
+					key = kid.name
 				}
 			default:
 				key = d.keyString(raw, simple)
