@@ -17,12 +17,16 @@ import (
 const (
 	condNone   uint8 = iota // unconditional
 	condAbsent              // a create: no live row with the key
-	condRow                 // the live row's compared values hash to pending.hash (and updated_at is pending.upd)
+	condRow                 // the live row's compared values hash to pending.hash (exactValues; and updated_at is pending.upd)
 )
 
 // rowCheck compares a resource's local rows, as they are at write time,
-// with what the scan indexed: the same canonical forms the comparison
-// hashes, so 10.50 and 10.5 or one time in two layouts is no conflict.
+// with what the comparison read: the exact values (exactValues), not the
+// compare modes' canonical forms — an app write of U@X over u@x, equal
+// under casefold, is a change of the row, and the stale listed value must
+// not overwrite it. The scan and the store's locking read type a stored
+// value alike (one row scanner), and exactValues' default-mode forms
+// bridge the rest ("42" and 42), so an untouched typed row is no conflict.
 type rowCheck struct {
 	fields []field
 	cols   []string // the compared columns, then updated_at
@@ -68,18 +72,13 @@ func (rr *ResourceResult) expect(p *pending, e *localstate.Expect) *localstate.E
 // p, otherwise the reason: the first column that moved, plan (what the
 // comparison read) against now.
 func (rc *rowCheck) match(p *pending, now []any) string {
-	var h uint64
-	rc.buf, h = hashValues(rc.buf, rc.fields, func(i int) (any, bool) { return now[i], true })
-	var upd int64
-	if rc.updIdx >= 0 {
-		upd, _ = toInstant(now[rc.updIdx])
-	}
+	h, upd := rc.baseline(now)
 	if h == p.hash && upd == p.upd {
 		return ""
 	}
 	if was, ok := rc.was[p.key]; ok {
 		for i, f := range rc.fields {
-			if !Equal(was[i], now[i], f.mode) {
+			if !Equal(was[i], now[i], "") {
 				return fmt.Sprintf("local row changed since it was read: plan=%s now=%s (column %s)", shown(was[i]), shown(now[i]), f.col)
 			}
 		}
@@ -90,6 +89,20 @@ func (rc *rowCheck) match(p *pending, now []any) string {
 		}
 	}
 	return "local row changed since it was read"
+}
+
+// baseline is the condition (pending.hash, pending.upd) of a write planned
+// from lv, a local row as read (rc.cols).
+func (rc *rowCheck) baseline(lv []any) (uint64, int64) {
+	get := func(i int) (any, bool) { return lv[i], true }
+	var h uint64
+	rc.buf, h = hashValues(rc.buf, rc.fields, get)
+	rc.buf, h = exactValues(rc.buf, rc.fields, h, get)
+	var upd int64
+	if rc.updIdx >= 0 {
+		upd, _ = toInstant(lv[rc.updIdx])
+	}
+	return h, upd
 }
 
 func shown(v any) string {

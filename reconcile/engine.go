@@ -180,6 +180,41 @@ func hashValues(buf []byte, fields []field, get func(i int) (any, bool)) ([]byte
 	return buf, maphash.Bytes(hashSeed, buf)
 }
 
+// exactValues hashes vals as read, without the fields' compare modes (the
+// default mode's canonical forms, which only bridge how the scan and a
+// store's other reads type one stored value: "42" and 42): u@x and U@X, or
+// 10.5 and 10.50, hash apart even under casefold or number. It is what a
+// write is conditional on (conditional.go): an app write of a value equal
+// to the old one only under the compare mode is still a change of the row.
+// When no field has a compare mode it is hashValues' h, given as modal=false.
+func exactValues(buf []byte, fields []field, h uint64, get func(i int) (any, bool)) ([]byte, uint64) {
+	if !modal(fields) {
+		return buf, h
+	}
+	buf = buf[:0]
+	for i := range fields {
+		v, ok := get(i)
+		start := len(buf)
+		if ok {
+			buf = appendCanon(buf, v, "")
+		} else {
+			buf = append(buf, 'x')
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-start))
+	}
+	return buf, maphash.Bytes(hashSeed, buf)
+}
+
+// modal reports whether some field compares under a mode other than exact.
+func modal(fields []field) bool {
+	for i := range fields {
+		if m := fields[i].mode; m != "" && m != localstate.CompareExact {
+			return true
+		}
+	}
+	return false
+}
+
 // pending is a planned write, kept compactly until apply.
 type pending struct {
 	op      localstate.Op
@@ -189,8 +224,8 @@ type pending struct {
 	drift   int // index into Result.Drift, -1 when the write is not reported as drift
 	changes bool
 	// What the write is conditional on (conditional.go): cond says which;
-	// hash and upd are the local row's compared values' hash and
-	// updated_at (ms) as the scan read them.
+	// hash and upd are the local row's compared values' exact hash
+	// (exactValues) and updated_at (ms) as the comparison read them.
 	cond uint8
 	hash uint64
 	upd  int64
@@ -338,7 +373,7 @@ type resourceRun struct {
 type candidate struct {
 	rec  providers.Record
 	vals []any
-	hash uint64 // the local row's, as indexed
+	hash uint64 // the local row's exact hash, as indexed
 	upd  int64
 }
 
@@ -392,14 +427,17 @@ func (run *resourceRun) indexLocal(ctx context.Context) error {
 // addLocal indexes one local row (the local pipe's consumer).
 func (run *resourceRun) addLocal(it *item) {
 	var h uint64
-	run.buf, h = hashValues(run.buf, run.r.fields, func(i int) (any, bool) { return it.vals[i], true })
+	get := func(i int) (any, bool) { return it.vals[i], true }
+	run.buf, h = hashValues(run.buf, run.r.fields, get)
+	var x uint64
+	run.buf, x = exactValues(run.buf, run.r.fields, h, get)
 	var updated int64
 	if run.updIdx >= 0 {
 		if ms, ok := toInstant(it.vals[run.updIdx]); ok {
 			updated = ms
 		}
 	}
-	if !run.index.add(it.key, h, updated) {
+	if !run.index.add(it.key, h, x, updated) {
 		run.duplicateLocal(it.key)
 	}
 }
@@ -615,7 +653,7 @@ func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 		allPresent = allPresent && ok
 	}
 	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1),
-		cond: condRow, hash: ent.hash, upd: ent.updated}
+		cond: condRow, hash: ent.exact, upd: ent.updated}
 	if !allPresent { // auto mapping, a column absent from this object: its own column list
 		p.cols = nil
 	}
@@ -651,7 +689,7 @@ func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.hash, upd: ent.updated})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.exact, upd: ent.updated})
 	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 
@@ -816,7 +854,7 @@ func (run *resourceRun) planMissing(ctx context.Context) error {
 		if d.RemoteStatus == RemoteDeleted {
 			d.Action = ActionDelete
 			ent := seenAt[k]
-			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.hash, upd: ent.updated})
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.exact, upd: ent.updated})
 		}
 		run.drift = append(run.drift, d)
 	}
