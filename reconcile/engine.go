@@ -739,11 +739,29 @@ func (run *resourceRun) planChanged(ctx context.Context) error {
 	for _, c := range run.candidates {
 		lv, ok := localRows[c.rec.ID]
 		if !ok {
-			return fmt.Errorf("local %s %s vanished during the run (is something else writing the state?)", t.Resource, c.rec.ID)
+			run.vanished(c)
+			continue
 		}
 		run.planCandidate(c, lv)
 	}
 	return nil
+}
+
+// ReasonDeletedSinceScan is the conflict of a drifted record whose local
+// row the scan read and planChanged no longer finds.
+const ReasonDeletedSinceScan = "the local row was deleted since the scan (by the app?); not written, the next run looks again"
+
+// vanished reports a candidate whose local row was deleted between the scan
+// and planChanged's read (the app deleted it while the provider was being
+// listed): a conflict of that record alone, nothing planned for it — not a
+// failure of the run. A dry run reports it the same way.
+func (run *resourceRun) vanished(c candidate) {
+	rr := run.rr
+	rr.Summary.Changed++
+	rr.conflicts++
+	rr.Summary.Conflicts = rr.conflicts
+	run.drift = append(run.drift, Drift{Resource: run.t.Resource, ID: c.rec.ID, Kind: KindChanged, RemoteStatus: RemotePresent,
+		Action: ActionUpdate, Conflict: true, Reason: ReasonDeletedSinceScan})
 }
 
 // planCandidate compares one candidate with its local row lv: a difference
