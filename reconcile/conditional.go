@@ -8,6 +8,7 @@ package reconcile
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -40,6 +41,10 @@ type rowCheck struct {
 	listed map[string]listedCopy
 	mode   Mode
 	absent []bool
+	// moved holds, for a write reported as no drift (a --force rewrite of
+	// a record in sync when listed) whose condition failed, how its row
+	// now differs from the listed copy: its conflict's drift item shows it.
+	moved map[string][]FieldDiff
 }
 
 type listedCopy struct {
@@ -88,7 +93,45 @@ func (rc *rowCheck) match(p *pending, now []any) string {
 			}
 		}
 	}
+	if p.drift < 0 {
+		return rc.movedFrom(p, now)
+	}
 	return "local row changed since it was read"
+}
+
+// movedFrom is the reason of a failed condition of a write with no drift
+// item (a --force rewrite of a record in sync when listed): how the row
+// now differs from the listed copy p writes, kept in rc.moved for the
+// conflict's drift item. The columns that differ under their compare
+// mode, or else (the app wrote a value equal only under it) under none.
+func (rc *rowCheck) movedFrom(p *pending, now []any) string {
+	var diffs []FieldDiff
+	for _, exact := range []bool{false, true} {
+		for i, f := range rc.fields {
+			j := slices.Index(p.cols, f.col)
+			if j < 0 || j >= len(p.vals) {
+				continue
+			}
+			mode := f.mode
+			if exact {
+				mode = ""
+			}
+			if !Equal(now[i], p.vals[j], mode) {
+				diffs = append(diffs, FieldDiff{Name: f.col, Path: f.path, Local: DisplayValue(now[i]), Remote: DisplayValue(p.vals[j])})
+			}
+		}
+		if len(diffs) > 0 {
+			break
+		}
+	}
+	if rc.moved == nil {
+		rc.moved = map[string][]FieldDiff{}
+	}
+	rc.moved[p.key] = diffs
+	if len(diffs) == 0 {
+		return "local row changed since it was read"
+	}
+	return fmt.Sprintf("local row changed since it was read: listed=%s now=%s (column %s)", shown(diffs[0].Remote), shown(diffs[0].Local), diffs[0].Name)
 }
 
 // baseline is the condition (pending.hash, pending.upd) of a write planned
@@ -113,12 +156,28 @@ func shown(v any) string {
 }
 
 // conflicted marks p's write as not applied: its condition failed for why.
+// A write with no drift item (a --force rewrite of a record in sync when
+// listed) gets one, so the report names the record and says why: kind
+// changed (its row no longer holds the listed values), action update, not
+// applied — after the resource's other items, and counted as changed
+// rather than in sync.
 func (res *Result) conflicted(rr *ResourceResult, p *pending, why string) {
 	rr.conflicts++
 	if p.drift >= 0 {
 		d := &res.Drift[p.drift]
 		d.Conflict, d.Reason = true, why
+		return
 	}
+	var fields []FieldDiff
+	if rr.cond != nil {
+		fields = rr.cond.moved[p.key]
+		delete(rr.cond.moved, p.key)
+	}
+	rr.Summary.InSync--
+	rr.Summary.Changed++
+	res.Drift = append(res.Drift, Drift{Resource: rr.Resource.Table.Resource, ID: p.key, Kind: KindChanged, RemoteStatus: RemotePresent,
+		Fields: fields, Action: ActionUpdate, Conflict: true, Reason: why,
+		Note: "in sync when listed; resync --force's rewrite was not written"})
 }
 
 // Conflicts counts the writes not applied because their local row changed
