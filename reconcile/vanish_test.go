@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
 )
 
 // vanishStore is a memStore whose row gone is deleted (by "the app") once
@@ -56,4 +57,68 @@ func TestVanishedCandidateIsConflict(t *testing.T) {
 			}
 		}
 	}
+}
+
+// getCountStore is a memStore whose row gone is deleted (by "the app")
+// after its after-th Get: check-user reads the user once for its lookup,
+// once for its scoped scan, then planChanged reads it again.
+type getCountStore struct {
+	*memStore
+	gone  string
+	after int
+	gets  int
+}
+
+func (s *getCountStore) Get(ctx context.Context, t *localstate.Table, cols []string, key string) (localstate.Row, bool, error) {
+	if key == s.gone {
+		if s.gets++; s.gets > s.after {
+			delete(s.rows, s.gone)
+		}
+	}
+	return s.memStore.Get(ctx, t, cols, key)
+}
+
+func (s *getCountStore) Scan(ctx context.Context, t *localstate.Table, cols []string, fn func(localstate.Row) error) error {
+	for _, k := range s.keys() {
+		r, ok, _ := s.memStore.Get(ctx, t, cols, k)
+		if !ok {
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestCheckUserFixVanishedIsConflict: check-user --fix of a user whose
+// local row the app deletes between the comparison's scan and its
+// field-by-field read: a conflict (exit 2), not a failure, nothing written.
+func TestCheckUserFixVanishedIsConflict(t *testing.T) {
+	ctx := context.Background()
+	p := &memProvider{records: map[string][]providers.Record{"customers": {rec("cus_1", `{"plan":"pro"}`)}}}
+	s := &getCountStore{memStore: &memStore{cols: []string{"plan"}, rows: map[string]map[string]any{"cus_1": {"plan": "free"}, "cus_2": {"plan": "free"}}},
+		gone: "cus_1", after: 2}
+	tbl := &localstate.Table{Resource: "customers", Name: "users", Fields: []localstate.Field{{Column: "plan", Path: "plan"}}}
+	e := &Engine{Provider: p, Store: s, ReconfirmAfter: 1 << 62}
+	u := &UserReport{Resource: "customers", Query: "cus_1"}
+	res, err := e.CheckUser(ctx, u, UserOptions{Fix: true, Brake: noLimit{},
+		Table:   func(string) *localstate.Table { return tbl },
+		Prepare: func(ctx context.Context, e *Engine, t *localstate.Table) (*Resource, error) { return e.Prepare(ctx, t) }})
+	if err != nil {
+		t.Fatalf("check-user --fix failed: %v", err)
+	}
+	if len(u.Drift) != 1 || !u.Drift[0].Conflict || u.Drift[0].Applied || u.Drift[0].Reason != ReasonDeletedSinceScan {
+		t.Errorf("drift %+v; want one conflict, deleted since the scan", u.Drift)
+	}
+	if u.Applied || u.ExitCode != ExitDrift {
+		t.Errorf("applied %v, exit %d; want not applied, exit 2", u.Applied, u.ExitCode)
+	}
+	if res != nil && res.Summaries()["customers"].Conflicts != 1 {
+		t.Errorf("summary %+v, want 1 conflict", *res.Summaries()["customers"])
+	}
+	if len(s.applied) != 0 {
+		t.Errorf("written: %+v", s.applied)
+	}
+	t.Logf("verdict %s: %s", u.Verdict, u.Message)
 }
