@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -121,4 +122,28 @@ func TestCheckUserFixVanishedIsConflict(t *testing.T) {
 		t.Errorf("written: %+v", s.applied)
 	}
 	t.Logf("verdict %s: %s", u.Verdict, u.Message)
+}
+
+// TestVanishedConflictAndIgnore: an ignore rule for a column does not drop
+// a deleted-since-the-scan conflict (it has no fields to ignore); one for
+// its record does, and the conflict then counts no more.
+func TestVanishedConflictAndIgnore(t *testing.T) {
+	for rule, want := range map[string]int{"customers/*/email\n": 1, "customers/cus_3\n": 0} {
+		p, s := fixture()
+		_, res := compare(t, p, &vanishStore{memStore: s, gone: "cus_3"}, customersTable(), ModeDiff)
+		rules, err := ReadIgnoreFile(strings.NewReader(rule), ".reconctlignore")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Ignore(rules)
+		kept := 0
+		for _, d := range res.Drift {
+			if d.ID == "cus_3" && d.Conflict {
+				kept++
+			}
+		}
+		if kept != want || res.Conflicts() != want || res.Summaries()["customers"].Conflicts != want {
+			t.Errorf("rule %q: %d conflict items, %d conflicts (summary %d); want %d", rule, kept, res.Conflicts(), res.Summaries()["customers"].Conflicts, want)
+		}
+	}
 }
