@@ -201,9 +201,12 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 
 	// 1. Fetch the window, oldest first.
 	var events []providers.Event
+	proj := newProjector(env.Table, env.Resources)
 	if err := src.Events(ctx, job.q, func(e providers.Event) error {
 		if job.target == "" {
 			e.Raw = nil // only deliveries need the raw body
+			// Only the mapped paths of the payload are kept (project.go).
+			e.Object = proj.project(e.Resource, e.Object)
 		}
 		events = append(events, e)
 		return nil
