@@ -6,9 +6,10 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -198,6 +199,11 @@ func BenchmarkReplay100k(b *testing.B) {
 				cmd.Env = append(os.Environ(), "RECONCTL_BENCH_CHILD="+mode, "RECONCTL_BENCH_DIR="+dir, "RECONCTL_BENCH_API="+srv.URL)
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
+				if tr := os.Getenv("RECONCTL_BENCH_TRACE"); tr != "" {
+					fe, _ := os.Create(tr + "." + mode)
+					defer fe.Close()
+					cmd.Stderr = fe
+				}
 				b.StartTimer()
 				t0 := time.Now()
 				err := cmd.Run()
@@ -224,6 +230,24 @@ func TestBenchChild(t *testing.T) {
 		t.Skip("run by BenchmarkReplay100k only")
 	}
 	ctx := context.Background()
+	if prof := os.Getenv("RECONCTL_BENCH_HEAPPROF"); prof != "" {
+		// The heap at its largest live size (as of the last GC), for a profile.
+		go func() {
+			var best uint64
+			for {
+				time.Sleep(50 * time.Millisecond)
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapAlloc > best+best/10 {
+					best = ms.HeapAlloc
+					if f, err := os.Create(prof); err == nil {
+						_ = pprof.WriteHeapProfile(f)
+						f.Close()
+					}
+				}
+			}
+		}()
+	}
 	switch mode {
 	case "reconctl":
 		var out, errb bytes.Buffer

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/reconctl/reconctl/journal"
@@ -19,6 +18,7 @@ import (
 type planned struct {
 	e  providers.Event
 	et *eventTable
+	pl *payload // what e keeps of its object (nil: read e.Object)
 }
 
 // eventTarget maps an event to its local table, or nil when not configured.
@@ -59,7 +59,7 @@ func (a *applier) tableFor(ctx context.Context, resource string) (*eventTable, e
 
 // applyEvents classifies every event, checks the brake, then applies in
 // order, committing each batch's changes together with its journal rows.
-func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpec, events []providers.Event, rep *Report) error {
+func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpec, events []providers.Event, pls []*payload, rep *Report) error {
 	defer rep.finishCounts()
 	store, err := env.OpenStore(ctx, job.dryRun)
 	if err != nil {
@@ -71,7 +71,7 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 	for _, name := range env.Resources {
 		a.configured[name] = true
 	}
-	todo, perResource, lastDeleted, err := a.classify(ctx, events)
+	todo, perResource, lastDeleted, err := a.classify(ctx, events, pls)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func checkpoint(ctx context.Context, env *Env, job jobSpec, events []providers.E
 // classify sorts each event into ignored, duplicate, stale, or to apply
 // (todo; a stale one is only journaled), and counts the records each
 // resource would write and which records' newest event deletes them.
-func (a *applier) classify(ctx context.Context, events []providers.Event) (todo []planned, perResource map[string]int, lastDeleted map[string]bool, err error) {
+func (a *applier) classify(ctx context.Context, events []providers.Event, pls []*payload) (todo []planned, perResource map[string]int, lastDeleted map[string]bool, err error) {
 	// 2. Classify: ignored, duplicate, stale, or to apply.
 	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
 	perResource = map[string]int{}
@@ -175,7 +175,7 @@ func (a *applier) classify(ctx context.Context, events []providers.Event) (todo 
 			watermark[res] = w
 		}
 	}
-	for _, e := range events {
+	for i, e := range events {
 		et, _ := a.tableFor(ctx, e.Resource)
 		if et == nil {
 			a.rep.add(e, OutcomeIgnored, "")
@@ -201,7 +201,7 @@ func (a *applier) classify(ctx context.Context, events []providers.Event) (todo 
 		}
 		newest[key] = e.Created
 		lastDeleted[key] = e.Deleted
-		todo = append(todo, planned{e: e, et: et})
+		todo = append(todo, planned{e: e, et: et, pl: pls[i]})
 		if !written[key] { // the brake counts records written, not events
 			written[key] = true
 			perResource[e.Resource]++
@@ -290,7 +290,7 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 					}
 					continue
 				}
-				ch, err := eventChange(ctx, a.store, known, t.et, t.e)
+				ch, err := eventChange(ctx, a.store, known, t.et, t.e, t.pl)
 				if err == nil && ch != nil {
 					err = apply([]localstate.Change{*ch})
 				}
@@ -405,7 +405,7 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 			before[k] = ex
 			order = append(order, k)
 		}
-		ch, err := eventChange(ctx, store, known, t.et, t.e)
+		ch, err := eventChange(ctx, store, known, t.et, t.e, t.pl)
 		if err != nil {
 			return err
 		}
@@ -536,14 +536,14 @@ func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, r
 			fetched[k] = rec
 		}
 		if rec != nil {
-			t.e.Object, t.e.ForeignVersion = rec.Data, ""
+			t.e.Object, t.e.ForeignVersion, t.pl = rec.Data, "", nil
 			rep.refetched[t.e.ID] = true
 		}
 	}
 	return nil
 }
 
-func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event) (*localstate.Change, error) {
+func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event, pl *payload) (*localstate.Change, error) {
 	if e.ObjectID == "" {
 		return nil, fmt.Errorf("event %s has no object id", e.ID)
 	}
@@ -565,7 +565,7 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		ch.Op = localstate.OpCreate
 	}
 	for _, f := range et.res.Fields() {
-		v, ok := reconcile.Lookup(e.Object, strings.Split(f.Path, "."))
+		v, ok := lookup(&e, pl, f.Path)
 		if !ok && len(et.table.Fields) == 0 {
 			continue // auto mapping: only columns the object has
 		}
@@ -603,7 +603,7 @@ func absentPathGuard(ctx context.Context, log *slog.Logger, store localstate.Sto
 		}
 		writes[res] = append(writes[res], t)
 		for _, f := range t.et.res.Fields() {
-			if _, ok := reconcile.Lookup(t.e.Object, strings.Split(f.Path, ".")); ok {
+			if _, ok := lookup(&t.e, t.pl, f.Path); ok {
 				present[res][f.Path] = true
 			}
 		}

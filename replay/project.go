@@ -1,151 +1,109 @@
 package replay
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
 // A window of events is held from its fetch to its apply (the brake and the
 // guards need all of it before anything is written), so what each event
-// keeps of its payload decides replay's memory: a Stripe customer decodes to
+// keeps of its object decides replay's memory: a Stripe customer decodes to
 // a few kilobytes of maps, of which a mapping reads a handful of values
-// (issue #16 item 5). Each payload is cut down, as it arrives, to the mapped
-// paths: what reconcile.Lookup finds in the cut copy is exactly what it finds
-// in the whole object (the same value, present or absent), so classifying,
-// the absent-path guard and the writes are unchanged.
+// (issue #16 item 5). As each event arrives, the values at its resource's
+// mapped paths are kept (a payload) and the object dropped; lookup answers
+// from them exactly what reconcile.Lookup answers from the whole object (the
+// same value, present or absent), so classifying, the absent-path guard and
+// the writes are unchanged. An ignored event keeps nothing; a resource with
+// automatic mapping (any top-level field may be read) keeps its objects.
 
-// projector cuts payloads down to each resource's mapped paths.
+// projector makes the payloads of one run's events.
 type projector struct {
 	table      func(resource string) *localstate.Table
 	configured map[string]bool
-	paths      map[string][][]string // resource → mapped paths; nil entry: keep all
+	index      map[string]map[string]int // resource → mapped path → position; nil: automatic mapping
+	paths      map[string][][]string     // resource → its mapped paths, split
 }
 
 func newProjector(table func(string) *localstate.Table, resources []string) *projector {
-	p := &projector{table: table, configured: map[string]bool{}, paths: map[string][][]string{}}
+	p := &projector{table: table, configured: map[string]bool{}, index: map[string]map[string]int{}, paths: map[string][][]string{}}
 	for _, r := range resources {
 		p.configured[r] = true
 	}
 	return p
 }
 
-// pathsFor is resource's mapped paths, nil when the mapping is automatic
-// (the columns both sides share: any top-level field may be read) or the
-// resource is not configured.
-func (p *projector) pathsFor(resource string) [][]string {
-	if ps, ok := p.paths[resource]; ok {
-		return ps
-	}
-	var ps [][]string
-	if t := p.tableOf(resource); t != nil && len(t.Fields) > 0 {
-		for _, f := range t.Fields {
-			ps = append(ps, strings.Split(f.Path, "."))
-		}
-		// A path under another mapped path is already kept whole.
-		out := ps[:0:0]
-		for i, a := range ps {
-			covered := false
-			for j, b := range ps {
-				if i != j && len(b) < len(a) && prefix(b, a) || i > j && equal(a, b) {
-					covered = true
-					break
-				}
-			}
-			if !covered {
-				out = append(out, a)
-			}
-		}
-		ps = out
-	}
-	p.paths[resource] = ps
-	return ps
+// payload is what an event keeps of its object: the value at each mapped
+// path, in the resource's order, or absent. A nil *payload means: read the
+// event's Object.
+type payload struct {
+	vals  []any
+	index map[string]int // mapped path → position in vals
 }
 
-func (p *projector) tableOf(resource string) *localstate.Table {
-	if p.table == nil || resource == "" {
+// absentValue marks a mapped path the object does not have.
+type absentValue struct{}
+
+var absent any = absentValue{}
+
+// lookup is the value at path in e's object: from its payload when it has
+// one, else from e.Object.
+func lookup(e *providers.Event, pl *payload, path string) (any, bool) {
+	if pl == nil {
+		return reconcile.Lookup(e.Object, strings.Split(path, "."))
+	}
+	i, ok := pl.index[path]
+	if !ok || pl.vals[i] == absent {
+		return nil, false
+	}
+	return pl.vals[i], true
+}
+
+// keepsObject says whether an event of resource must keep its whole object
+// (automatic mapping) rather than a payload.
+func (p *projector) keepsObject(resource string) bool {
+	return p.configured[resource] && p.indexOf(resource) == nil
+}
+
+func (p *projector) indexOf(resource string) map[string]int {
+	if idx, ok := p.index[resource]; ok {
+		return idx
+	}
+	var idx map[string]int
+	if t := p.table(resource); t != nil && len(t.Fields) > 0 {
+		idx = map[string]int{}
+		for _, f := range t.Fields {
+			if _, dup := idx[f.Path]; !dup {
+				idx[f.Path] = len(p.paths[resource])
+				p.paths[resource] = append(p.paths[resource], strings.Split(f.Path, "."))
+			}
+		}
+	}
+	p.index[resource] = idx
+	return idx
+}
+
+// compact is obj's payload for an event of resource: nil when the resource
+// is not configured (the event is ignored, its object never read) or maps
+// automatically (keepsObject).
+func (p *projector) compact(resource string, obj map[string]any) *payload {
+	if !p.configured[resource] {
 		return nil
 	}
-	return p.table(resource)
-}
-
-// project is obj with only the values at the resource's mapped paths (obj
-// itself when every field may be read).
-func (p *projector) project(resource string, obj map[string]any) map[string]any {
-	if !p.configured[resource] {
-		return nil // an ignored event: its payload is never read
+	idx := p.indexOf(resource)
+	if idx == nil {
+		return nil
 	}
-	ps := p.pathsFor(resource)
-	if ps == nil || obj == nil {
-		return obj
-	}
-	out := map[string]any{}
-	for _, segs := range ps {
-		if v, ok := reconcile.Lookup(obj, segs); ok {
-			put(out, obj, segs, v)
-		}
-	}
-	return out
-}
-
-// put sets v at segs in dst, building the maps and lists on the way with the
-// shapes they have in src (a list keeps its length, so an index still
-// resolves; its other elements are nil and never read).
-func put(dst map[string]any, src map[string]any, segs []string, v any) {
-	var cur any = dst
-	var from any = src
+	segs := p.paths[resource]
+	pl := &payload{vals: make([]any, len(segs)), index: idx}
 	for i, s := range segs {
-		last := i == len(segs)-1
-		switch d := cur.(type) {
-		case map[string]any:
-			f := from.(map[string]any)[s]
-			if last {
-				d[s] = v
-				return
-			}
-			next, ok := d[s]
-			if !ok {
-				next = emptyLike(f)
-				d[s] = next
-			}
-			cur, from = next, f
-		case []any:
-			idx := index(s)
-			f := from.([]any)[idx]
-			if last {
-				d[idx] = v
-				return
-			}
-			if d[idx] == nil {
-				d[idx] = emptyLike(f)
-			}
-			cur, from = d[idx], f
+		v, ok := reconcile.Lookup(obj, s)
+		if !ok {
+			v = absent
 		}
+		pl.vals[i] = v
 	}
+	return pl
 }
-
-func emptyLike(v any) any {
-	if l, ok := v.([]any); ok {
-		return make([]any, len(l))
-	}
-	return map[string]any{}
-}
-
-// index is s as a list index (put is called only for paths Lookup resolved).
-func index(s string) int {
-	n, _ := strconv.Atoi(s) // as reconcile.Lookup reads it
-	return n
-}
-
-func prefix(p, of []string) bool {
-	for i := range p {
-		if p[i] != of[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equal(a, b []string) bool { return len(a) == len(b) && prefix(a, b) }

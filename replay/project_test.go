@@ -7,13 +7,15 @@ import (
 	"testing"
 
 	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
-// TestProjectKeepsWhatLookupReads: a payload cut down to the mapped paths
-// answers reconcile.Lookup exactly as the whole payload does, for present,
-// null, absent, nested and list paths, and holds nothing else.
-func TestProjectKeepsWhatLookupReads(t *testing.T) {
+// TestPayloadAnswersAsTheObject: the values an event keeps of its object
+// answer every mapped path exactly as reconcile.Lookup does on the whole
+// object (present, null, absent, nested, list index, through a scalar);
+// ignored events keep nothing, automatic mappings keep the object.
+func TestPayloadAnswersAsTheObject(t *testing.T) {
 	var obj map[string]any
 	if err := json.Unmarshal([]byte(`{"id":"cus_1","email":"a@example.com","name":null,"big":"`+strings.Repeat("x", 1000)+`",
 		"metadata":{"plan":"pro","tier":{"n":2},"other":"drop"},
@@ -22,41 +24,34 @@ func TestProjectKeepsWhatLookupReads(t *testing.T) {
 	}
 	paths := []string{"email", "name", "missing", "metadata.plan", "metadata.tier", "metadata.tier.n", "items.1.price", "items.7.price", "address.city", "metadata.plan"}
 	var fields []localstate.Field
-	for _, p := range paths {
-		fields = append(fields, localstate.Field{Column: strings.ReplaceAll(p, ".", "_"), Path: p})
+	for i, p := range paths {
+		fields = append(fields, localstate.Field{Column: "c" + string(rune('a'+i)), Path: p})
 	}
-	tbl := &localstate.Table{Resource: "customers", Fields: fields}
-	p := newProjector(func(string) *localstate.Table { return tbl }, []string{"customers"})
-	got := p.project("customers", obj)
-	for _, path := range append(paths, "id", "big", "metadata.other", "items.0.price", "items.1.q") {
-		segs := strings.Split(path, ".")
-		wv, wok := reconcile.Lookup(obj, segs)
-		gv, gok := reconcile.Lookup(got, segs)
-		mapped := false
-		for _, m := range paths {
-			if m == path || strings.HasPrefix(path, m+".") {
-				mapped = true
-			}
-		}
-		if !mapped {
-			if gok && gv != nil {
-				t.Errorf("%s: unmapped path kept: %v", path, gv)
-			}
-			continue
-		}
+	tables := map[string]*localstate.Table{"customers": {Resource: "customers", Fields: fields}, "auto": {Resource: "auto"}}
+	p := newProjector(func(r string) *localstate.Table { return tables[r] }, []string{"customers", "auto"})
+	if p.keepsObject("customers") || p.keepsObject("invoices") || !p.keepsObject("auto") {
+		t.Fatalf("keepsObject: customers %v, invoices %v, auto %v", p.keepsObject("customers"), p.keepsObject("invoices"), p.keepsObject("auto"))
+	}
+	pl := p.compact("customers", obj)
+	if pl == nil || len(pl.vals) != len(paths)-1 {
+		t.Fatalf("payload %+v: want one value per distinct mapped path", pl)
+	}
+	e := providers.Event{} // no object: the payload answers
+	for _, path := range paths {
+		wv, wok := reconcile.Lookup(obj, strings.Split(path, "."))
+		gv, gok := lookup(&e, pl, path)
 		if wok != gok || !reflect.DeepEqual(wv, gv) {
-			t.Errorf("%s: whole object (%v, %v), cut copy (%v, %v)", path, wv, wok, gv, gok)
+			t.Errorf("%s: whole object (%v, %v), payload (%v, %v)", path, wv, wok, gv, gok)
 		}
 	}
-	if _, ok := got["big"]; ok {
-		t.Error("the unmapped 1 KB field was kept")
+	if _, ok := lookup(&e, pl, "big"); ok {
+		t.Error("an unmapped path answered from the payload")
 	}
-	// Not configured: nothing kept. Automatic mapping: the whole object.
-	if p.project("invoices", obj) != nil {
-		t.Error("an ignored event's payload was kept")
+	if p.compact("invoices", obj) != nil || p.compact("auto", obj) != nil {
+		t.Error("a payload for an ignored or automatically mapped resource")
 	}
-	auto := newProjector(func(string) *localstate.Table { return &localstate.Table{Resource: "customers"} }, []string{"customers"})
-	if got := auto.project("customers", obj); !reflect.DeepEqual(got, obj) {
-		t.Error("automatic mapping: the payload was cut")
+	// Without a payload, lookup reads the object.
+	if v, ok := lookup(&providers.Event{Object: obj}, nil, "metadata.plan"); !ok || v != "pro" {
+		t.Errorf("object lookup: %v %v", v, ok)
 	}
 }
