@@ -209,7 +209,7 @@ func BenchmarkReplay100k(b *testing.B) {
 				err := cmd.Run()
 				el := time.Since(t0)
 				b.StopTimer()
-				if err != nil || !strings.Contains(out.String(), "child: applied 100000") {
+				if err != nil || !strings.Contains(out.String(), "child: applied 100000") && !strings.Contains(out.String(), `"applied":100000`) {
 					b.Fatalf("%s: %v\n%s", mode, err, out.String()[max(0, out.Len()-600):])
 				}
 				b.ReportMetric(float64(n)/el.Seconds(), "events/s")
@@ -250,14 +250,14 @@ func TestBenchChild(t *testing.T) {
 	}
 	switch mode {
 	case "reconctl":
-		var out, errb bytes.Buffer
-		app := New(IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+		// The report goes straight to stdout (the parent keeps it), as
+		// reconctl's would: the child holds no copy of it.
+		app := New(IO{In: strings.NewReader(""), Out: os.Stdout, Err: os.Stderr})
 		err := app.RunContext(ctx, Interspersed(app, []string{"reconctl", "replay", "--since", "1d", "-c", filepath.Join(dir, "reconctl.yaml"),
 			"-o", "ndjson", "--rps", "1000", "--max-changes", "unlimited"}))
-		if err != nil || !strings.Contains(out.String(), `"applied":100000`) {
-			t.Fatalf("replay: %v\n%s", err, errb.String())
+		if err != nil {
+			t.Fatalf("replay: %v", err)
 		}
-		fmt.Println("child: applied 100000")
 	case "bare":
 		fmt.Printf("child: applied %d\n", bareReplay(t, ctx, dir, os.Getenv("RECONCTL_BENCH_API")))
 	default:

@@ -19,7 +19,7 @@ import (
 // reconctl_report_parts), which loadReport still reads.
 const reportPart = 1 << 20
 
-// storeReport stores report (a string, or nil for none) for runID inside q,
+// storeReport stores report (a []byte, or nil for none) for runID inside q,
 // replacing what was stored before, and returns the value for the
 // report_json column (always NULL now).
 func (j *Journal) storeReport(ctx context.Context, q Querier, runID string, report any) (any, error) {
@@ -32,13 +32,13 @@ func (j *Journal) storeReport(ctx context.Context, q Querier, runID string, repo
 			return nil, err
 		}
 	}
-	s, ok := report.(string)
+	b, ok := report.([]byte)
 	if !ok {
 		return nil, nil
 	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a level that costs little next to the run
-	if _, err := io.WriteString(zw, s); err != nil {
+	if _, err := zw.Write(b); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {

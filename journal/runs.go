@@ -140,13 +140,13 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 	var report any // NULL unless there is a report
 	switch {
 	case f.ReportJSON != nil:
-		report = string(f.ReportJSON)
+		report = f.ReportJSON // compressed as it is: no copy of a large report
 	case f.Report != nil:
 		b, err := json.Marshal(f.Report)
 		if err != nil {
 			return fmt.Errorf("journal: encoding the report of run %s: %w", runID, err)
 		}
-		report = string(b)
+		report = b
 	}
 	var counts any
 	if c := f.Counts; c != nil || f.Report != nil {
@@ -204,7 +204,7 @@ func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, r
 	}
 	var report any
 	if reportJSON != nil {
-		report = string(reportJSON)
+		report = reportJSON
 	}
 	if report, err = j.storeReport(ctx, tx, runID, report); err != nil {
 		return j.fail("recording what run "+runID+" applies", err)
