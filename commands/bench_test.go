@@ -216,6 +216,8 @@ func BenchmarkReplay100k(b *testing.B) {
 				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 					b.ReportMetric(float64(ru.Maxrss)/1024, "peakRSS-MB")
 				}
+				// CPU seconds of the child: less at the mercy of a busy machine than events/s.
+				b.ReportMetric((cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), "cpu-s")
 			}
 		})
 	}
@@ -230,6 +232,12 @@ func TestBenchChild(t *testing.T) {
 		t.Skip("run by BenchmarkReplay100k only")
 	}
 	ctx := context.Background()
+	if prof := os.Getenv("RECONCTL_BENCH_CPUPROF"); prof != "" {
+		if f, err := os.Create(prof + "." + mode); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if prof := os.Getenv("RECONCTL_BENCH_HEAPPROF"); prof != "" {
 		// The heap at its largest live size (as of the last GC), for a profile.
 		go func() {

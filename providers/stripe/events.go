@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -102,10 +101,10 @@ func ceilUnix(t time.Time) int64 {
 
 // eventsRange delivers events created in [a, b) (0 = open end).
 func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGroup, pageNo *int, fn func(providers.Event) error) error {
-	// The window is held as each event's header and raw bytes; its object
-	// is decoded only when the event is handed over, so a buffered window
-	// costs its JSON, not its decoded maps, and a window dropped to be split
-	// was never decoded (issue #16 item 5).
+	// The window is held as each event's id, time and raw bytes; it is
+	// decoded only when handed over, so a buffered window costs its JSON,
+	// not its decoded maps, and a window dropped to be split was never
+	// decoded (issue #16 item 5).
 	var buf []pendingEvent
 	seen := map[string]bool{}
 	inRange := func(c int64) bool { return (a == 0 || c >= a) && (b == 0 || c < b) }
@@ -131,11 +130,11 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 				if err != nil {
 					return fmt.Errorf("listing stripe events: %w", err)
 				}
-				if !inRange(pe.ev.Created.Unix()) || seen[pe.ev.ID] {
+				if !inRange(pe.created.Unix()) || seen[pe.id] {
 					continue // a server ignoring the filter, or overlapping wildcards
 				}
-				seen[pe.ev.ID] = true
-				lastCreated = pe.ev.Created.Unix()
+				seen[pe.id] = true
+				lastCreated = pe.created.Unix()
 				buf = append(buf, pe)
 			}
 			if !page.HasMore {
@@ -165,7 +164,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 	}
 	// Oldest first; events of one second keep the list order (as
 	// providers.SendInListOrder does).
-	slices.SortStableFunc(buf, func(x, y pendingEvent) int { return x.ev.Created.Compare(y.ev.Created) })
+	slices.SortStableFunc(buf, func(x, y pendingEvent) int { return x.created.Compare(y.created) })
 	for i := range buf {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("listing stripe events: %w", context.Cause(ctx))
@@ -180,70 +179,6 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 		}
 	}
 	return nil
-}
-
-// pendingEvent is a listed event before its object is decoded.
-type pendingEvent struct {
-	ev  providers.Event // all but Object (and ObjectID when the object has no string id)
-	obj json.RawMessage // data.object as received
-}
-
-// toEventHead reads what ordering and filtering need (id, type, created,
-// api_version, data.object's id) and keeps data.object's bytes; decode
-// finishes the event.
-func toEventHead(raw json.RawMessage) (pendingEvent, error) {
-	var h struct {
-		ID         any             `json:"id"`
-		Type       any             `json:"type"`
-		Created    any             `json:"created"`
-		APIVersion any             `json:"api_version"`
-		Data       json.RawMessage `json:"data"`
-	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber() // created as a json.Number, like every object field
-	if err := d.Decode(&h); err != nil {
-		return pendingEvent{}, fmt.Errorf("decoding stripe object: %w", err)
-	}
-	id, _ := h.ID.(string)
-	typ, _ := h.Type.(string)
-	if id == "" || typ == "" {
-		return pendingEvent{}, errors.New("stripe event without id or type")
-	}
-	var c int64
-	if n, ok := h.Created.(json.Number); ok {
-		c, _ = n.Int64()
-	}
-	pe := pendingEvent{ev: providers.Event{ID: id, Type: typ, Created: time.Unix(c, 0).UTC(), Raw: raw}}
-	var data struct {
-		Object json.RawMessage `json:"object"`
-	}
-	if json.Unmarshal(h.Data, &data) == nil && len(data.Object) > 0 && data.Object[0] == '{' {
-		pe.obj = data.Object
-		var id struct {
-			ID any `json:"id"`
-		}
-		if json.Unmarshal(data.Object, &id) == nil {
-			pe.ev.ObjectID, _ = id.ID.(string)
-		}
-	}
-	pe.ev.Resource, pe.ev.Deleted = eventResource(typ)
-	if v, _ := h.APIVersion.(string); v != "" && v != stripeapi.APIVersion {
-		pe.ev.ForeignVersion = v
-	}
-	return pe, nil
-}
-
-// decode is the event with its object decoded.
-func (pe pendingEvent) decode() (providers.Event, error) {
-	ev := pe.ev
-	if pe.obj != nil {
-		obj, err := decodeObject(pe.obj)
-		if err != nil {
-			return providers.Event{}, err
-		}
-		ev.Object = obj
-	}
-	return ev, nil
 }
 
 func describeWindow(a, b int64, g typeGroup, cursor string) string {
@@ -280,6 +215,67 @@ func (p *Provider) fetchEvents(ctx context.Context, a, b int64, g typeGroup, cur
 		return nil, p.wrapErr(ctx, err)
 	}
 	return page, nil
+}
+
+// pendingEvent is a listed event before it is decoded: what ordering and
+// filtering need, and its bytes.
+type pendingEvent struct {
+	id      string
+	created time.Time
+	raw     json.RawMessage
+}
+
+// toEventHead reads an event's id and created time only (the rest of it is
+// skipped, not decoded); decode finishes it with toEvent.
+func toEventHead(raw json.RawMessage) (pendingEvent, error) {
+	var h struct {
+		ID      any             `json:"id"`
+		Created json.RawMessage `json:"created"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return pendingEvent{}, fmt.Errorf("decoding stripe object: %w", err)
+	}
+	id, _ := h.ID.(string)
+	if id == "" {
+		return pendingEvent{}, errors.New("stripe event without id or type")
+	}
+	var c int64
+	if len(h.Created) > 0 && h.Created[0] != '"' {
+		c, _ = json.Number(h.Created).Int64() // as created() reads a json.Number
+	}
+	return pendingEvent{id: id, created: time.Unix(c, 0).UTC(), raw: raw}, nil
+}
+
+// decode is the whole event.
+func (pe pendingEvent) decode() (providers.Event, error) { return toEvent(pe.raw) }
+
+// toEvent maps a raw Stripe event. Raw keeps the bytes as received.
+func toEvent(raw json.RawMessage) (providers.Event, error) {
+	m, err := decodeObject(raw)
+	if err != nil {
+		return providers.Event{}, err
+	}
+	id, _ := m["id"].(string)
+	typ, _ := m["type"].(string)
+	if id == "" || typ == "" {
+		return providers.Event{}, errors.New("stripe event without id or type")
+	}
+	ev := providers.Event{ID: id, Type: typ, Created: time.Unix(created(m), 0).UTC(), Raw: raw}
+	if data, ok := m["data"].(map[string]any); ok {
+		if obj, ok := data["object"].(map[string]any); ok {
+			ev.Object = obj
+			ev.ObjectID, _ = obj["id"].(string)
+		}
+	}
+	ev.Resource, ev.Deleted = eventResource(typ)
+	// Stripe renders data.object in the event's own api_version (the
+	// account's default when the event happened), not in the version the
+	// client pins (Stripe API reference, The Event object: api_version,
+	// "The Stripe API version used to render data").
+	if v, _ := m["api_version"].(string); v != "" && v != stripeapi.APIVersion {
+		ev.ForeignVersion = v
+	}
+	return ev, nil
 }
 
 // eventResource maps an event type to the reconctl resource of its object.
