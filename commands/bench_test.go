@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,8 +212,8 @@ func BenchmarkReplay100k(b *testing.B) {
 					b.Fatalf("%s: %v\n%s", mode, err, out.String()[max(0, out.Len()-600):])
 				}
 				b.ReportMetric(float64(n)/el.Seconds(), "events/s")
-				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-					b.ReportMetric(float64(ru.Maxrss)/1024, "peakRSS-MB")
+				if mb, ok := childPeakRSS(cmd.ProcessState); ok {
+					b.ReportMetric(mb, "peakRSS-MB")
 				}
 				// CPU seconds of the child: less at the mercy of a busy machine than events/s.
 				b.ReportMetric((cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(), "cpu-s")
