@@ -164,7 +164,11 @@ func BenchmarkDiffStripe100k(b *testing.B) {
 // version row per event) in the same batches of 500, one transaction each,
 // with database/sql. Each side runs in a child process (this test binary,
 // TestBenchChild), so its peak RSS (getrusage maxrss) is its own, not the
-// fake's, which stays in this process.
+// fake's, which stays in this process. For a closer look,
+// RECONCTL_BENCH_TRACE=FILE keeps each child's stderr (with GODEBUG=gctrace=1,
+// its heap over time), RECONCTL_BENCH_CPUPROF=FILE and
+// RECONCTL_BENCH_HEAPPROF=FILE write its CPU profile and its heap at the
+// largest.
 //
 //	go test -run '^$' -bench Replay100k -benchtime 1x ./commands/
 func BenchmarkReplay100k(b *testing.B) {
