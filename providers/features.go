@@ -27,6 +27,10 @@ type Features struct {
 	// WebhookSigner signs re-sent webhooks (replay --deliver-to); nil: the
 	// provider has no known signature scheme.
 	WebhookSigner WebhookSigner
+	// Deletions names the event types that say an object is gone, so the
+	// engine confirms missing_remote records from a page of events rather
+	// than a Get each (with Events); nil: every one is confirmed by Get.
+	Deletions DeletionEventer
 }
 
 // Featurer is implemented by every provider: Features describes what the
@@ -61,6 +65,9 @@ func (f Features) Fill(x any) Features {
 	if f.WebhookSigner == nil {
 		f.WebhookSigner, _ = x.(WebhookSigner)
 	}
+	if f.Deletions == nil {
+		f.Deletions, _ = x.(DeletionEventer)
+	}
 	return f
 }
 
@@ -88,6 +95,9 @@ func (f Features) Mask(keep Features) Features {
 	}
 	if keep.WebhookSigner == nil {
 		f.WebhookSigner = nil
+	}
+	if keep.Deletions == nil {
+		f.Deletions = nil
 	}
 	return f
 }
