@@ -110,7 +110,7 @@ func TestDeletionsConfirmedFromEvents(t *testing.T) {
 		// an event of a customer the listing has
 		custEvent("customer.deleted", "cus_1", now.Add(-time.Minute)),
 	}}
-	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }}
+	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }, eventConfirmMin: 3}
 	r, err := e.Prepare(context.Background(), customersTable())
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestDeletionEventsInTheFuture(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	p, s := fixture()
 	ep := &eventMem{memProvider: p, events: []providers.Event{custEvent("customer.deleted", "cus_gone", now.Add(time.Hour))}}
-	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }}
+	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }, eventConfirmMin: 3}
 	r, _ := e.Prepare(context.Background(), customersTable())
 	if _, err := e.Compare(context.Background(), []*Resource{r}, ModeDiff); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func TestDeletionEventsFallBack(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p, s := fixture()
 			ep.memProvider = p
-			e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }}
+			e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }, eventConfirmMin: 3}
 			r, _ := e.Prepare(context.Background(), customersTable())
 			got, err := e.Compare(context.Background(), []*Resource{r}, ModeDiff)
 			if err != nil {
@@ -188,10 +188,33 @@ func TestDeletionEventsFallBack(t *testing.T) {
 	}
 	p, s := fixture()
 	ep := &eventMem{memProvider: p, evErr: &providers.AuthError{Provider: "mem", KeyEnv: "MEM_KEY"}}
-	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }}
+	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }, eventConfirmMin: 3}
 	r, _ := e.Prepare(context.Background(), customersTable())
 	var auth *providers.AuthError
 	if _, err := e.Compare(context.Background(), []*Resource{r}, ModeDiff); !errors.As(err, &auth) {
 		t.Errorf("rejected key on the events: %v, want the AuthError", err)
+	}
+}
+
+// TestFewMissingAreConfirmedByGet: below a page of events' worth of missing
+// ids, each is confirmed by Get (whose 403 says inaccessible, which a
+// deletion event cannot), and the events are not read.
+func TestFewMissingAreConfirmedByGet(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	p, s := fixture()
+	ep := &eventMem{memProvider: p, events: []providers.Event{custEvent("customer.deleted", "cus_403", now.Add(-time.Hour))}}
+	e := &Engine{Provider: ep, Store: s, Now: func() time.Time { return now }}
+	r, _ := e.Prepare(context.Background(), customersTable())
+	res, err := e.Compare(context.Background(), []*Resource{r}, ModeDiff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := ep.gotten(); len(g) != 4 || len(ep.queries) != 0 {
+		t.Errorf("Gets for %v, %d event reads; want 4 Gets and no event read", g, len(ep.queries))
+	}
+	for _, d := range res.Drift {
+		if d.ID == "cus_403" && d.RemoteStatus != RemoteInaccessible {
+			t.Errorf("cus_403: %s, want inaccessible", d.RemoteStatus)
+		}
 	}
 }
