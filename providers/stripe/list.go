@@ -536,10 +536,10 @@ func (l *lister) maybeSplit(t *task, lastCreated int64) {
 	hi := lastCreated + 1 // everything newer has been delivered
 	perSec := t.perSec()
 	// seconds is how many seconds hold a little under p full pages at that
-	// density (five objects and half a percent under: the estimate's
+	// density (three objects and a quarter percent under: the estimate's
 	// error), and at least one.
 	seconds := func(p int) int64 {
-		objs := float64(p*pageSize) - 5 - float64(p*pageSize)/200
+		objs := float64(p*pageSize) - 3 - float64(p*pageSize)/400
 		return max(int64(objs/perSec), 1)
 	}
 	// Boundaries, newest first: bounds[0] = hi, then one per piece; the last
