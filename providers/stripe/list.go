@@ -328,7 +328,8 @@ func (t *task) contains(created int64) bool {
 // the lister keeps only as many tasks running as the rate limit can serve,
 // rather than one per worker (at 25 req/s and 100 ms a call, 2.5 requests
 // are in flight: 8 tasks would each end with a part-filled page, and split
-// again, for no more throughput).
+// again, for no more throughput). Without a client-side limit every idle
+// worker gets a piece at once (splitIdle).
 type lister struct {
 	p       *Provider
 	spec    listSpec
@@ -483,6 +484,70 @@ func (l *lister) target() int {
 	return min(l.workers, int(math.Ceil(rps*lat.Seconds()*1.25))+1)
 }
 
+// splitIdle is the split without a client-side rate limit (nothing waits
+// for a limiter, so every idle worker is worth a piece): it narrows t to
+// objects created up to lastCreated and, if workers are idle and nothing is
+// queued, hands them the older part of the range.
+// pageSpan is how many seconds the page just read covered and n how many
+// objects it held: the local density. Every piece costs at least one
+// request, so a range is never cut into more pieces than the objects it is
+// estimated to hold fill pages (a concurrency of 500 over 500 objects must
+// not send hundreds of requests for empty ranges).
+func (l *lister) splitIdle(t *task, lastCreated, pageSpan int64, n int) {
+	if l.idle == 0 || len(l.queue) > 0 {
+		return
+	}
+	hi := lastCreated + 1 // everything newer has been delivered
+	pieces := l.idle + 1
+	// An open bottom is cut into pieces doubling in width back to the
+	// floor (below), so their number is logarithmic in the time span
+	// whatever the concurrency.
+	if t.gte != 0 {
+		// Bounded: at the density just seen, the range holds about
+		// n*(hi-gte)/pageSpan objects.
+		est := float64(n) * float64(hi-t.gte) / float64(max(pageSpan, 1))
+		pieces = min(pieces, int(math.Ceil(est/pageSize)))
+	}
+	// Boundaries, newest first: bounds[0] = hi, then one per piece; the last
+	// piece keeps t's lower bound (open or not).
+	bounds := []int64{hi}
+	if t.gte == 0 {
+		// Open bottom: we do not know where the data starts, and accounts
+		// grow, so older data is sparser. Pieces double in width going back
+		// from one page's worth of time, instead of cutting 2010..now evenly
+		// (which leaves most pieces empty for a young account).
+		w := max(pageSpan, 1)
+		for k := 1; k < pieces; k++ {
+			b := hi - w*(int64(1)<<k-1)
+			if b <= max(l.p.floor, 1) {
+				break
+			}
+			bounds = append(bounds, b)
+		}
+	} else {
+		lo := t.gte
+		if hi-lo < int64(pieces) {
+			pieces = int(hi - lo)
+		}
+		for k := 1; k < pieces; k++ {
+			bounds = append(bounds, hi-int64(k)*(hi-lo)/int64(pieces))
+		}
+	}
+	if len(bounds) < 2 {
+		return
+	}
+	bottom := t.gte
+	t.lt, t.gte = hi, bounds[1] // keeps the cursor: bounds[1] <= lastCreated
+	for k := 1; k < len(bounds); k++ {
+		nt := &task{lt: bounds[k], gte: bottom}
+		if k+1 < len(bounds) {
+			nt.gte = bounds[k+1]
+		}
+		l.queue = append(l.queue, nt)
+	}
+	l.cond.Broadcast()
+}
+
 // perSec is the density of the objects t has listed, in objects per second
 // (n objects span n-1 gaps).
 func (t *task) perSec() float64 {
@@ -502,19 +567,24 @@ func (l *lister) left(t *task) float64 {
 	return max(t.perSec()*float64(t.last+1-max(t.gte, l.dataFrom))/pageSize, 0)
 }
 
-// maybeSplit narrows t to objects created up to lastCreated and, when fewer
-// tasks run than target and nothing is queued, hands the older part of its
-// range to new tasks. Pieces are cut from the density t has seen so that
+// maybeSplit narrows t to objects created up to lastCreated and, under a
+// client-side rate limit, when fewer tasks run than target and nothing is
+// queued, hands the older part of its range to new tasks (without a limit:
+// splitIdle, from the page just read: pageSpan seconds held n objects). Pieces are cut from the density t has seen so that
 // each holds a whole number of pages. Every piece costs at least one
 // request, so a bounded range is never cut into more pieces than the pages
 // it is estimated to hold (a concurrency of 500 over 500 objects must not
 // send hundreds of requests for empty ranges).
-func (l *lister) maybeSplit(t *task, lastCreated int64) {
+func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64, n int) {
 	if l.workers == 1 {
 		return // a plain cursor walk: no created filters at all
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.p.rps <= 0 {
+		l.splitIdle(t, lastCreated, pageSpan, n)
+		return
+	}
 	want := l.target() - l.active
 	if want <= 0 || len(l.queue) > 0 || t.seenN == 0 {
 		return
@@ -548,31 +618,20 @@ func (l *lister) maybeSplit(t *task, lastCreated int64) {
 	if t.gte == 0 {
 		// Open bottom: we do not know where the data starts, so a piece cut
 		// from here may turn out empty (a request for nothing). The next
-		// stretch of about as many pages as the listing has read so far (so
-		// pieces, and the part-filled pages they end with, grow with the
-		// listing) is shared out between t and the other pieces wanted, and
-		// the open rest goes last: only it is cut blind. Without a rate
-		// limit (one task per worker) pieces double in size going back
-		// instead, so their number stays logarithmic in the time span
-		// whatever the concurrency.
+		// stretch of about twice as many pages as the listing has read so
+		// far (so pieces, and the part-filled pages they end with, grow with
+		// the listing) goes to t, and the open rest is handed on alone: only
+		// it is cut blind, and more pieces come from the bounded ranges,
+		// whose ends are known. At the first page nothing else runs yet: the
+		// stretch is shared out between t and the other pieces wanted.
 		q := max(minPiecePages, 2*int(l.pages.Load()))
-		n, share := want, max(q/want, 1)
-		switch {
-		case l.p.rps <= 0:
-			share = q
-		case l.pages.Load() > 1:
-			// After the first page, t keeps the stretch and hands on the
-			// open rest alone; more pieces come from the bounded ranges,
-			// whose ends are known.
-			n, share = 1, q
+		n, share := 1, q
+		if l.pages.Load() <= 1 {
+			n, share = want, max(q/want, 1)
 		}
 		b := hi
 		for k := 0; k < n; k++ {
-			if l.p.rps <= 0 {
-				b -= seconds(share << k)
-			} else {
-				b -= seconds(share)
-			}
+			b -= seconds(share)
 			if b <= max(l.p.floor, l.dataFrom, 1) {
 				break
 			}
@@ -633,13 +692,16 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 			l.observe(time.Since(start))
 			recs := make([]providers.Record, 0, len(page.Data))
 			var lastID string
-			var lastCreated int64
+			var lastCreated, firstCreated int64
 			for _, obj := range page.Data {
 				rec, err := toRecord(obj)
 				if err != nil {
 					return fmt.Errorf("listing stripe %s: %w", l.spec.resource, err)
 				}
 				lastID, lastCreated = rec.ID, created(obj)
+				if firstCreated == 0 {
+					firstCreated = lastCreated
+				}
 				if t.seenN == 0 {
 					t.seenTop = lastCreated
 				}
@@ -667,7 +729,7 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 				return fmt.Errorf("listing stripe %s: the API repeated starting_after=%s; stopping instead of looping", l.spec.resource, lastID)
 			}
 			t.cursor = lastID
-			l.maybeSplit(t, lastCreated)
+			l.maybeSplit(t, lastCreated, firstCreated-lastCreated, len(page.Data))
 		}
 		l.done(t)
 	}

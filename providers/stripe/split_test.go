@@ -43,7 +43,7 @@ func TestSplitSizesWholePages(t *testing.T) {
 	// 1 object a second: 301 objects seen over 300 s; about 12 pages left.
 	tk := &task{gte: last - 1200, lt: last + 2000, cursor: "cus_x", seenN: 301, seenTop: last + 300, last: last}
 	l := testLister(25, 100*time.Millisecond, tk) // target 5, 1 running: 4 wanted
-	l.maybeSplit(tk, last)
+	l.maybeSplit(tk, last, 0, 0)
 	if len(l.queue) != 4 {
 		t.Fatalf("%d pieces queued, want 4", len(l.queue))
 	}
@@ -70,7 +70,7 @@ func TestSplitSizesWholePages(t *testing.T) {
 	tk2 := &task{gte: last - 1200, lt: last + 2000, seenN: 301, seenTop: last + 300, last: last}
 	full.running[tk2] = true
 	full.active++
-	full.maybeSplit(tk2, last)
+	full.maybeSplit(tk2, last, 0, 0)
 	if len(full.queue) != 0 {
 		t.Errorf("split with the pipe full (%d tasks of a target of 5)", full.active)
 	}
@@ -85,7 +85,7 @@ func TestOpenSplitHandsOnTheRest(t *testing.T) {
 	const last = 1_000_000
 	tk := &task{cursor: "cus_x", seenN: 301, seenTop: last + 300, last: last}
 	l := testLister(25, 100*time.Millisecond, tk)
-	l.maybeSplit(tk, last)
+	l.maybeSplit(tk, last, 0, 0)
 	if len(l.queue) != 1 {
 		t.Fatalf("%d pieces queued, want only the open rest", len(l.queue))
 	}
@@ -100,7 +100,7 @@ func TestOpenSplitHandsOnTheRest(t *testing.T) {
 	l.running[rest] = true
 	l.active++
 	tk.seenN, tk.seenTop, tk.last = 501, last+300, last-200
-	l.maybeSplit(tk, last-200)
+	l.maybeSplit(tk, last-200, 0, 0)
 	if len(l.queue) != 0 {
 		t.Error("the blind stretch split while the open rest runs")
 	}
