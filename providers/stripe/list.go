@@ -563,6 +563,11 @@ func (l *lister) left(t *task) float64 {
 		return math.Inf(1)
 	case t.seenN == 0:
 		return t.est
+	case t.seenTop == t.last:
+		// Every object it listed has the same creation second (a bulk
+		// import): no density to size pieces by, and cutting its range into
+		// one-second pieces would send requests for empty seconds.
+		return 0
 	}
 	return max(t.perSec()*float64(t.last+1-max(t.gte, l.dataFrom))/pageSize, 0)
 }

@@ -3,6 +3,9 @@ package stripe
 import (
 	"testing"
 	"time"
+
+	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/stripe/stripefake"
 )
 
 // testLister is a lister of 8 workers under a client-side limit of rps whose
@@ -103,5 +106,43 @@ func TestOpenSplitHandsOnTheRest(t *testing.T) {
 	l.maybeSplit(tk, last-200, 0, 0)
 	if len(l.queue) != 0 {
 		t.Error("the blind stretch split while the open rest runs")
+	}
+}
+
+// TestNoSplitWithoutDensity: a task whose objects all share one creation
+// second (a bulk import) has no density to size pieces by, and is not cut
+// into one-second pieces (each a request for an empty second).
+func TestNoSplitWithoutDensity(t *testing.T) {
+	const last = 1_000_000
+	tk := &task{gte: last - 100_000, lt: last + 1, cursor: "cus_x", seenN: 500, seenTop: last, last: last}
+	l := testLister(25, 100*time.Millisecond, tk)
+	l.maybeSplit(tk, last, 0, 0)
+	if len(l.queue) != 0 {
+		t.Errorf("%d pieces cut from a range with no density seen", len(l.queue))
+	}
+}
+
+// TestLimitedListingListsEachOnce: under a client-side limit (the
+// whole-page sizing) every customer is listed exactly once, with most
+// created over two years and a bulk import of 700 in one second, in few
+// more requests than full pages would take and no 429 from a fake that
+// enforces the same limit.
+func TestLimitedListingListsEachOnce(t *testing.T) {
+	f, srv := newFake(t)
+	ids := seedCustomers(f, 2300)
+	bulk := time.Now().Add(-400 * 24 * time.Hour)
+	ids = append(ids, f.SeedCustomers(700, bulk, bulk, nil)...)
+	f.SetFaults(stripefake.Faults{Latency: 2 * time.Millisecond, LimitRPS: 400, LimitBurst: 40})
+	p := newProvider(t, srv.URL, providers.Options{Concurrency: 8, RPS: 400})
+	var got []string
+	mustList(t, p, Customers, func(r providers.Record) { got = append(got, r.ID) })
+	requireSameIDs(t, ids, got)
+	// 30 full pages are the minimum.
+	t.Logf("%d requests, %d 429s", len(f.Requests()), f.Stats().RateLimited)
+	if n := len(f.Requests()); n > 50 {
+		t.Errorf("%d requests for 3000 customers, want at most 50", n)
+	}
+	if n := f.Stats().RateLimited; n > 2 {
+		t.Errorf("%d 429s from the fake enforcing the client's own limit", n)
 	}
 }
