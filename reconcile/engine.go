@@ -4,6 +4,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -75,6 +76,9 @@ type Engine struct {
 	// lands: the journal records the pending apply there. An error stops the
 	// apply before anything is written.
 	BeforeApply func(ctx context.Context, res *Result) error
+
+	// eventConfirmMin overrides minEventConfirm (tests).
+	eventConfirmMin int
 }
 
 // CommitHook runs inside an apply's transaction, before its commit (see
@@ -947,19 +951,129 @@ type confirmation struct {
 	err    string
 }
 
-// confirm fetches each id once, with bounded concurrency, to tell deleted
-// from out of scope from forbidden. A check that fails is "unconfirmed";
-// a rejected key fails the run.
+// confirm tells, for each id, deleted from out of scope from forbidden.
+// Where the provider's events can say an object is gone (Features.Deletions),
+// the deletion events of the retention window settle the ids they name (a
+// page of events confirms up to a page of ids); every other id is fetched
+// once, with bounded concurrency. A check that fails is "unconfirmed"; a
+// rejected key fails the run.
 func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]confirmation, error) {
-	got, err := e.getMany(ctx, resource, ids)
+	out := make([]confirmation, len(ids))
+	gone, err := e.deletedByEvents(ctx, resource, ids)
 	if err != nil {
 		return nil, fmt.Errorf("confirming missing %s: %w", resource, err)
 	}
-	out := make([]confirmation, len(ids))
-	for i, g := range got {
-		out[i] = g.confirmation()
+	rest := ids
+	if len(gone) > 0 {
+		rest = make([]string, 0, len(ids)-len(gone))
+		for _, id := range ids {
+			if !gone[id] {
+				rest = append(rest, id)
+			}
+		}
+	}
+	got, err := e.getMany(ctx, resource, rest)
+	if err != nil {
+		return nil, fmt.Errorf("confirming missing %s: %w", resource, err)
+	}
+	for i, j := 0, 0; i < len(ids); i++ {
+		if gone[ids[i]] {
+			out[i] = confirmation{status: RemoteDeleted}
+			continue
+		}
+		out[i] = got[j].confirmation()
+		j++
 	}
 	return out, nil
+}
+
+// minEventConfirm is the fewest missing ids confirmed from the deletion
+// events: a page of events' worth. Below it the Gets are few (at most 99
+// calls), and each gives the per-object verdict a deletion event cannot:
+// an object the key may not read answers 403 (inaccessible, never deleted)
+// even when an event says it was deleted. Real providers do not do that to
+// a deleted object (Stripe's GET answers deleted: true, WorkOS's 404), but
+// the fakes model it, and so above the threshold such an id is reported
+// deleted, on the provider's own event.
+const minEventConfirm = eventPageSize
+
+// eventPageSize is the page size of the events APIs (Stripe, WorkOS: 100),
+// for the budget below.
+const eventPageSize = 100
+
+// deletedByEvents returns the ids among ids that the provider's deletion
+// events show gone: the latest event of the id in the retention window is a
+// deletion (Features.Deletions' gone types). A creation event of the same id
+// at or after its deletion outweighs it (an id that came back is settled by
+// Get, whatever the order of the two within a second), and so does a
+// deletion dated after now (a clock the events cannot be trusted against).
+// Reading stops, and every id is left to Get, once more events have come
+// than the Gets would cost calls (a busy account's window); a failed read of
+// the events is logged and leaves every id to Get, except a rejected key or
+// the end of ctx, which fail the run as a Get would.
+func (e *Engine) deletedByEvents(ctx context.Context, resource string, ids []string) (map[string]bool, error) {
+	f := providers.FeaturesOf(e.Provider)
+	if f.Events == nil || f.Deletions == nil || len(ids) < cmp.Or(e.eventConfirmMin, minEventConfirm) {
+		return nil, nil
+	}
+	goneTypes, createdTypes := f.Deletions.DeletionEvents(resource)
+	if len(goneTypes) == 0 {
+		return nil, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	now := e.now()
+	// A minute inside the window, so the provider never refuses a start
+	// older than what it keeps.
+	since := now.Add(-f.Events.EventRetention() + time.Minute)
+	// Per id, its latest deletion and its latest creation.
+	type times struct{ gone, created time.Time }
+	last := map[string]times{}
+	budget := len(ids) * eventPageSize
+	seen := 0
+	errBudget := errors.New("over budget")
+	q := providers.EventQuery{Since: since, Types: append(slices.Clone(goneTypes), createdTypes...)}
+	err := f.Events.Events(ctx, q, func(ev providers.Event) error {
+		if seen++; seen > budget {
+			return errBudget
+		}
+		if ev.Resource != resource || !want[ev.ObjectID] {
+			return nil
+		}
+		lt := last[ev.ObjectID]
+		switch {
+		case slices.Contains(goneTypes, ev.Type):
+			if ev.Created.After(lt.gone) {
+				lt.gone = ev.Created
+			}
+		case slices.Contains(createdTypes, ev.Type):
+			if ev.Created.After(lt.created) {
+				lt.created = ev.Created
+			}
+		default:
+			return nil
+		}
+		last[ev.ObjectID] = lt
+		return nil
+	})
+	if err != nil {
+		var auth *providers.AuthError
+		if errors.As(err, &auth) || ctx.Err() != nil {
+			return nil, err
+		}
+		e.logger().Debug("deletion events not used; confirming each missing record with a Get",
+			"resource", resource, "reason", err.Error())
+		return nil, nil
+	}
+	gone := map[string]bool{}
+	for id, lt := range last {
+		if !lt.gone.IsZero() && lt.created.Before(lt.gone) && !lt.gone.After(now) {
+			gone[id] = true
+		}
+	}
+	return gone, nil
 }
 
 // fetched is one single-object read.
