@@ -73,7 +73,12 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, s.explain(err)
 	}
-	stx := &sqlTx{Tx: tx, apply: s.applyTx}
+	// The statements of the transaction's Applies, kept from one to the
+	// next (the engine applies a large plan in chunks).
+	stmts := map[string]*sql.Stmt{}
+	stx := &sqlTx{Tx: tx, apply: func(ctx context.Context, tx *sql.Tx, changes []Change) error {
+		return s.applyTx(ctx, tx, changes, stmts)
+	}}
 	if g, ok := s.d.(txGoner); ok {
 		stx.gone = g.txGone
 	}
@@ -308,8 +313,9 @@ func (s *sqlStore) notWritten(ctx context.Context, err error) error {
 	return fmt.Errorf("%w; rolled back, nothing was written", err)
 }
 
-// applyTx writes changes inside tx (a Tx from begin).
-func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) error {
+// applyTx writes changes inside tx (a Tx from begin), preparing its
+// statements once per transaction (stmts, by their text).
+func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change, stmts map[string]*sql.Stmt) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -320,6 +326,7 @@ func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) er
 	if err != nil {
 		return err
 	}
+	w.shared = stmts
 	return w.run(ctx, tx, changes)
 }
 
