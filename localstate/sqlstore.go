@@ -31,6 +31,10 @@ type sqlStore struct {
 	sq dbQuerier
 	// txOpts begins write transactions (nil: the driver's default).
 	txOpts *sql.TxOptions
+	// txSetup, when set, runs first in every write transaction: a
+	// setting of the transaction's connection only (SQLite's larger page
+	// cache for writes, which the connections that only read do not need).
+	txSetup string
 
 	mu      sync.Mutex
 	schemas map[string]*tableSchema // by table name as configured
@@ -72,6 +76,10 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	tx, err := s.db.BeginTx(ctx, s.txOpts)
 	if err != nil {
 		return nil, s.explain(err)
+	}
+	if err := s.setupTx(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, err
 	}
 	// The statements of the transaction's Applies, kept from one to the
 	// next (the engine applies a large plan in chunks).
@@ -292,6 +300,10 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	if err != nil {
 		return s.notWritten(ctx, s.explain(err))
 	}
+	if err := s.setupTx(ctx, tx); err != nil {
+		tx.Rollback()
+		return s.notWritten(ctx, err)
+	}
 	if err := w.run(ctx, tx, changes); err != nil {
 		tx.Rollback()
 		return s.notWritten(ctx, err)
@@ -301,6 +313,17 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 			return &CommitUnknownError{Location: s.loc(), Err: err}
 		}
 		return s.notWritten(ctx, s.explain(err))
+	}
+	return nil
+}
+
+// setupTx runs txSetup in tx.
+func (s *sqlStore) setupTx(ctx context.Context, tx *sql.Tx) error {
+	if s.txSetup == "" || s.readOnly {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.txSetup); err != nil {
+		return s.explain(err)
 	}
 	return nil
 }
