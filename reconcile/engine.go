@@ -213,6 +213,9 @@ type ResourceResult struct {
 	// absent from its one record is no sign of a typo.
 	Scoped bool
 	plan   []pending
+	// force holds the --force rewrites of in-sync records, compactly
+	// (compact.go); they are applied before plan.
+	force *forcePlan
 	// Samples of the keys behind the guard's counts (a few each).
 	dupLocal, dupRemote []string
 	// dupKeys counts the distinct keys behind Summary.DuplicateLocal (which
@@ -285,7 +288,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	if err := run.listRemote(ctx); err != nil {
 		return nil, nil, err
 	}
-	run.rr.plan = append(run.rr.plan, run.rewrites...)
+	run.rr.force = run.force
 	if err := run.planCreates(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -328,8 +331,8 @@ type resourceRun struct {
 	created      map[string]bool
 	creates      []pending
 	candidates   []candidate
-	rewrites     []pending // --force: in-sync records written anyway
-	slab         valueSlab // their values, allocated in large blocks
+	force        *forcePlan // --force: in-sync records written anyway
+	forceVals    []any      // addRewrite's scratch
 	forceCols    []string
 	forceColsUpd []string
 
@@ -458,7 +461,8 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	run.forceCols = r.Columns()
 	run.forceColsUpd = append(r.Columns(), t.UpdatedAt)
 	if run.mode == ModeResyncForce {
-		run.rewrites = make([]pending, 0, run.index.len())
+		// Column sets 0 and 1: every mapped column, and then updated_at.
+		run.force = &forcePlan{colSets: [][]string{run.forceCols, run.forceColsUpd}}
 	}
 	run.created = map[string]bool{}
 	if e.Progress != nil {
@@ -618,28 +622,31 @@ func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	for _, ok := range it.present {
 		allPresent = allPresent && ok
 	}
-	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1),
-		cond: condRow, hash: ent.hash, upd: ent.updated}
-	if !allPresent { // auto mapping, a column absent from this object: its own column list
-		p.cols = nil
-	}
+	cs := 0 // run.forceCols
+	var cols []string
+	vals := run.forceVals[:0]
 	for i := range r.fields {
 		if it.present[i] {
-			if !allPresent {
-				p.cols = append(p.cols, r.fields[i].col)
+			if !allPresent { // auto mapping, a column absent from this object: its own column list
+				cols = append(cols, r.fields[i].col)
 			}
-			p.vals = append(p.vals, writeValue(it.vals[i], r.fields[i].mode))
+			vals = append(vals, writeValue(it.vals[i], r.fields[i].mode))
 		}
 	}
 	if t.UpdatedAt != "" && !it.upd.IsZero() {
 		if allPresent {
-			p.cols = run.forceColsUpd
+			cs = 1 // run.forceColsUpd
 		} else {
-			p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+			cols = append(cols, t.UpdatedAt)
 		}
-		p.vals = append(p.vals, formatTime(it.upd))
+		vals = append(vals, formatTime(it.upd))
 	}
-	run.rewrites = append(run.rewrites, p)
+	if !allPresent {
+		cs = run.force.colSet(cols)
+	}
+	run.force.add(it.key, cs, ent.hash, ent.updated, vals)
+	clear(vals)
+	run.forceVals = vals
 }
 
 // addCandidate keeps a differing record for the field-by-field pass: only
@@ -1182,22 +1189,6 @@ func writeValue(v any, mode string) any {
 		}
 	}
 	return v
-}
-
-// valueSlab hands out small value slices carved from large blocks: a
-// million --force rewrites make a few hundred allocations, not a million.
-type valueSlab struct{ block []any }
-
-const slabBlock = 1 << 16
-
-// take returns an empty slice with capacity n.
-func (s *valueSlab) take(n int) []any {
-	if cap(s.block)-len(s.block) < n {
-		s.block = make([]any, 0, max(slabBlock, n))
-	}
-	start := len(s.block)
-	s.block = s.block[:start+n]
-	return s.block[start : start : start+n]
 }
 
 func (e *Engine) now() time.Time {
