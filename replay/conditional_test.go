@@ -60,7 +60,7 @@ func applyEvent(t *testing.T, st localstate.Store, ch *localstate.Change) string
 
 func planEvent(t *testing.T, st localstate.Store, et *eventTable, e providers.Event) *localstate.Change {
 	t.Helper()
-	ch, err := eventChange(context.Background(), st, existence{}, et, e)
+	ch, err := eventChange(context.Background(), st, existence{}, et, e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
