@@ -19,3 +19,11 @@ func SetAfterCheckHook(f func()) (restore func()) {
 	afterCheckHook = f
 	return func() { afterCheckHook = prev }
 }
+
+// SetBeforeRenameHook sets the hook run between a JSON snapshot's temp file
+// write and its rename; the returned func restores the previous one.
+func SetBeforeRenameHook(f func()) (restore func()) {
+	prev := beforeRenameHook
+	beforeRenameHook = f
+	return func() { beforeRenameHook = prev }
+}

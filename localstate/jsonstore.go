@@ -607,6 +607,16 @@ func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]an
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Writing a large snapshot takes a while: look again, just before the
+	// rename, whether another writer replaced the file meanwhile. (What it
+	// writes between this check and the rename is still lost: the stamp
+	// is a guard against another writer, not a lock.)
+	if beforeRenameHook != nil {
+		beforeRenameHook()
+	}
+	if fi, err := os.Stat(target); err != nil || stampOf(fi) != s.stamp {
+		return fmt.Errorf("state %s changed on disk while reconctl wrote it (another writer?); nothing was written, run again", s.path)
+	}
 	if err := os.Rename(tmp.Name(), target); err != nil {
 		return fmt.Errorf("cannot write state %s: %w", s.path, err)
 	}
@@ -621,6 +631,10 @@ func (s *jsonStore) write(ctx context.Context, tables map[string][]map[string]an
 	s.layout = layout
 	return nil
 }
+
+// beforeRenameHook, when set (tests), runs after the new snapshot is
+// written to its temp file and before the stamp's last check and the rename.
+var beforeRenameHook func()
 
 // encodeSnapshot writes tables as json.Encoder with a two-space indent would
 // (sorted keys, trailing newline), one record at a time so a large snapshot

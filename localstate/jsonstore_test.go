@@ -130,6 +130,29 @@ func TestJSONChangedOnDisk(t *testing.T) {
 	}
 }
 
+// TestJSONChangedOnDiskWhileWriting: another writer that replaces the
+// snapshot while reconctl writes its temp file is noticed just before the
+// rename: its file survives, the apply fails, no temp file is left.
+func TestJSONChangedOnDiskWhileWriting(t *testing.T) {
+	path := writeJSON(t, `{"b": [{"id": "1"}]}`)
+	st, err := localstate.Open(context.Background(), path, localstate.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := `{"b": [{"id": "1"}, {"id": "from-the-app"}]}`
+	defer localstate.SetBeforeRenameHook(func() { os.WriteFile(path, []byte(other), 0o644) })()
+	err = st.Apply(context.Background(), []localstate.Change{{Table: &localstate.Table{Resource: "b"}, Op: localstate.OpDelete, Key: "1"}})
+	if err == nil || !strings.Contains(err.Error(), "changed on disk") {
+		t.Fatalf("want a changed-on-disk error, got %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != other {
+		t.Fatalf("the other writer's file must survive, got %s", got)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Errorf("temp files left behind: %v", entries)
+	}
+}
+
 func TestJSONMissingTableListsKeys(t *testing.T) {
 	path := writeJSON(t, `{"users": [], "orders": []}`)
 	st, err := localstate.Open(context.Background(), path, localstate.OpenOptions{})

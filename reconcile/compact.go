@@ -36,7 +36,7 @@ const (
 
 // forcePlan is a resource's --force rewrites of in-sync records: each an
 // unconditional-looking update (op update, no drift item, conditional on
-// the scanned row's hash and updated_at) of the columns of one of colSets.
+// the scanned row's exact hash (exactValues) and updated_at) of the columns of one of colSets.
 // Records are appended and never modified: strings handed out by the
 // reader point into the blocks (which therefore must never be written
 // again below their length).
@@ -73,7 +73,7 @@ func (f *forcePlan) colSet(cols []string) int {
 }
 
 // add appends one rewrite: key, the columns of colSets[cs] and their
-// values, and the row's indexed hash and updated_at.
+// values, and the row's indexed exact hash and updated_at.
 func (f *forcePlan) add(key string, cs int, hash uint64, upd int64, vals []any) {
 	need := 3*binary.MaxVarintLen64 + 8 + len(key)
 	for _, v := range vals {

@@ -184,6 +184,41 @@ func hashValues(buf []byte, fields []field, get func(i int) (any, bool)) ([]byte
 	return buf, maphash.Bytes(hashSeed, buf)
 }
 
+// exactValues hashes vals as read, without the fields' compare modes (the
+// default mode's canonical forms, which only bridge how the scan and a
+// store's other reads type one stored value: "42" and 42): u@x and U@X, or
+// 10.5 and 10.50, hash apart even under casefold or number. It is what a
+// write is conditional on (conditional.go): an app write of a value equal
+// to the old one only under the compare mode is still a change of the row.
+// When no field has a compare mode it is hashValues' h, given as modal=false.
+func exactValues(buf []byte, fields []field, h uint64, get func(i int) (any, bool)) ([]byte, uint64) {
+	if !modal(fields) {
+		return buf, h
+	}
+	buf = buf[:0]
+	for i := range fields {
+		v, ok := get(i)
+		start := len(buf)
+		if ok {
+			buf = appendCanon(buf, v, "")
+		} else {
+			buf = append(buf, 'x')
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-start))
+	}
+	return buf, maphash.Bytes(hashSeed, buf)
+}
+
+// modal reports whether some field compares under a mode other than exact.
+func modal(fields []field) bool {
+	for i := range fields {
+		if m := fields[i].mode; m != "" && m != localstate.CompareExact {
+			return true
+		}
+	}
+	return false
+}
+
 // pending is a planned write, kept compactly until apply.
 type pending struct {
 	op      localstate.Op
@@ -193,8 +228,8 @@ type pending struct {
 	drift   int // index into Result.Drift, -1 when the write is not reported as drift
 	changes bool
 	// What the write is conditional on (conditional.go): cond says which;
-	// hash and upd are the local row's compared values' hash and
-	// updated_at (ms) as the scan read them.
+	// hash and upd are the local row's compared values' exact hash
+	// (exactValues) and updated_at (ms) as the comparison read them.
 	cond uint8
 	hash uint64
 	upd  int64
@@ -345,7 +380,7 @@ type resourceRun struct {
 type candidate struct {
 	rec  providers.Record
 	vals []any
-	hash uint64 // the local row's, as indexed
+	hash uint64 // the local row's exact hash, as indexed
 	upd  int64
 }
 
@@ -399,14 +434,17 @@ func (run *resourceRun) indexLocal(ctx context.Context) error {
 // addLocal indexes one local row (the local pipe's consumer).
 func (run *resourceRun) addLocal(it *item) {
 	var h uint64
-	run.buf, h = hashValues(run.buf, run.r.fields, func(i int) (any, bool) { return it.vals[i], true })
+	get := func(i int) (any, bool) { return it.vals[i], true }
+	run.buf, h = hashValues(run.buf, run.r.fields, get)
+	var x uint64
+	run.buf, x = exactValues(run.buf, run.r.fields, h, get)
 	var updated int64
 	if run.updIdx >= 0 {
 		if ms, ok := toInstant(it.vals[run.updIdx]); ok {
 			updated = ms
 		}
 	}
-	if !run.index.add(it.key, h, updated) {
+	if !run.index.add(it.key, h, x, updated) {
 		run.duplicateLocal(it.key)
 	}
 }
@@ -644,7 +682,7 @@ func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	if !allPresent {
 		cs = run.force.colSet(cols)
 	}
-	run.force.add(it.key, cs, ent.hash, ent.updated, vals)
+	run.force.add(it.key, cs, ent.exact, ent.updated, vals) // conditional on the exact values (exactValues)
 	clear(vals)
 	run.forceVals = vals
 }
@@ -662,7 +700,7 @@ func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.hash, upd: ent.updated})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.exact, upd: ent.updated})
 	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 
@@ -712,11 +750,29 @@ func (run *resourceRun) planChanged(ctx context.Context) error {
 	for _, c := range run.candidates {
 		lv, ok := localRows[c.rec.ID]
 		if !ok {
-			return fmt.Errorf("local %s %s vanished during the run (is something else writing the state?)", t.Resource, c.rec.ID)
+			run.vanished(c)
+			continue
 		}
 		run.planCandidate(c, lv)
 	}
 	return nil
+}
+
+// ReasonDeletedSinceScan is the conflict of a drifted record whose local
+// row the scan read and planChanged no longer finds.
+const ReasonDeletedSinceScan = "the local row was deleted since the scan (by the app?); not written, the next run looks again"
+
+// vanished reports a candidate whose local row was deleted between the scan
+// and planChanged's read (the app deleted it while the provider was being
+// listed): a conflict of that record alone, nothing planned for it — not a
+// failure of the run. A dry run reports it the same way.
+func (run *resourceRun) vanished(c candidate) {
+	rr := run.rr
+	rr.Summary.Changed++
+	rr.conflicts++
+	rr.Summary.Conflicts = rr.conflicts
+	run.drift = append(run.drift, Drift{Resource: run.t.Resource, ID: c.rec.ID, Kind: KindChanged, RemoteStatus: RemotePresent,
+		Action: ActionUpdate, Conflict: true, Reason: ReasonDeletedSinceScan})
 }
 
 // planCandidate compares one candidate with its local row lv: a difference
@@ -827,7 +883,7 @@ func (run *resourceRun) planMissing(ctx context.Context) error {
 		if d.RemoteStatus == RemoteDeleted {
 			d.Action = ActionDelete
 			ent := seenAt[k]
-			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.hash, upd: ent.updated})
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.exact, upd: ent.updated})
 		}
 		run.drift = append(run.drift, d)
 	}

@@ -161,9 +161,13 @@ func (res *Result) Ignore(rules []IgnoreRule) {
 		rr := res.resource(d.Resource)
 		if ignores(rules, d.Resource, d.ID, "") {
 			rr.Summary.Ignored++
+			if d.Conflict { // deleted locally since the scan: nothing else counts it
+				rr.conflicts--
+				rr.Summary.Conflicts = rr.conflicts
+			}
 			continue
 		}
-		if d.Kind == KindChanged {
+		if d.Kind == KindChanged && !d.Conflict { // a conflict has no fields to ignore
 			var fields []FieldDiff
 			for _, f := range d.Fields {
 				if !ignores(rules, d.Resource, d.ID, f.Name) {

@@ -8,7 +8,7 @@ import (
 // provider streams: its key and a hash of its compared values — never the
 // values. It is pointer-free (keys live in one byte arena, entries in one
 // slice, the map is keyed by a 64-bit hash of the key), so a million records
-// take ~70 MB and cost the garbage collector almost nothing to scan.
+// take ~80 MB and cost the garbage collector almost nothing to scan.
 type localIndex struct {
 	arena   []byte
 	entries []localEntry
@@ -21,7 +21,8 @@ type localIndex struct {
 type localEntry struct {
 	keyOff  uint32
 	keyLen  uint32
-	hash    uint64 // hash of the compared values
+	hash    uint64 // hash of the compared values' canonical forms (compare modes applied)
+	exact   uint64 // hash of the values as read (no compare mode): what a write is conditional on
 	updated int64  // local updated_at in unix ms; 0 when unknown
 	seen    bool   // the provider listed it
 }
@@ -61,7 +62,8 @@ func (x *localIndex) lookup(k string) *localEntry {
 }
 
 // add inserts k; it returns false when k is already present.
-func (x *localIndex) add(k string, valueHash uint64, updated int64) bool {
+// valueHash and exactHash are the row's hashValues and exactValues.
+func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) bool {
 	h := maphash.String(keySeed, k)
 	j, taken := x.byHash[h]
 	if taken {
@@ -73,7 +75,7 @@ func (x *localIndex) add(k string, valueHash uint64, updated int64) bool {
 		}
 	}
 	i := uint32(len(x.entries))
-	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash, updated: updated})
+	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash, exact: exactHash, updated: updated})
 	x.arena = append(x.arena, k...)
 	if taken {
 		if x.overflow == nil {

@@ -274,7 +274,7 @@ func (res *Result) markConflicts(changes []localstate.Change) {
 	for _, rr := range res.Resources {
 		for range rr.force.len() {
 			if e := changes[n].Expect; e != nil && e.Conflict != "" {
-				res.conflicted(rr, &pending{drift: -1}, e.Conflict)
+				res.conflicted(rr, &pending{key: changes[n].Key, drift: -1}, e.Conflict)
 			}
 			n++
 		}

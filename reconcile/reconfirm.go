@@ -177,6 +177,9 @@ func (run *resourceRun) replan(res *Result, p *pending, g fetched, drop []bool) 
 		*d = Drift{Resource: d.Resource, ID: d.ID, Kind: KindMissingRemote, RemoteStatus: RemoteDeleted, Action: ActionDelete,
 			Note: "deleted at the provider after the listing (re-read before writing)"}
 		*p = pending{op: localstate.OpDelete, key: p.key, drift: p.drift, changes: true, cond: condRow, hash: p.hash, upd: p.upd}
+		if lv, ok := rr.cond.was[p.key]; ok {
+			p.hash, p.upd = rr.cond.baseline(lv) // re-planned from the row planChanged read
+		}
 		return true
 	}
 	vals, present := run.freshValues(g.rec)
@@ -216,6 +219,11 @@ func (run *resourceRun) replan(res *Result, p *pending, g fetched, drop []bool) 
 		return false
 	}
 	p.cols, p.vals = np.cols, np.vals
+	// The write is re-planned from lv, the row planChanged read before this
+	// re-read: lv, not the scan's copy, is its condition (an app write
+	// between the scan and planChanged is then no conflict: the fresh copy
+	// is newer than it).
+	p.hash, p.upd = rr.cond.baseline(lv)
 	return true
 }
 
