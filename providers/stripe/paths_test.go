@@ -120,7 +120,9 @@ func TestListPathsBadPage(t *testing.T) {
 	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1})
 	var errs []string
 	for _, list := range []func() error{
-		func() error { return p.List(context.Background(), Customers, func(providers.Record) error { return nil }) },
+		func() error {
+			return p.List(context.Background(), Customers, func(providers.Record) error { return nil })
+		},
 		func() error {
 			return p.ListPaths(context.Background(), Customers, [][]string{{"email"}}, func(providers.Record) error { return nil })
 		},
