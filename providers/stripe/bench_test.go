@@ -3,6 +3,7 @@ package stripe
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -13,31 +14,62 @@ import (
 // BenchmarkStripeList100k lists 100,000 customers from the fake with no
 // latency and no client-side rate limit: the cost of our own paging,
 // decoding and merging (the fake runs in the same process, so its encoding
-// is included in allocs).
+// is included in allocs). At each concurrency, List (whole objects) runs
+// first, then ListPaths of the 4 paths the README's sample maps (email,
+// name, metadata.plan, metadata.vip), as the engine lists; ListPaths reports
+// its ns/op and allocs/op as ratios to List's in the same run (ns_ratio,
+// allocs_ratio: the baseline is List).
 //
-//	go test -run '^$' -bench StripeList100k -benchmem ./providers/stripe
+//	go test -run '^$' -bench StripeList100k -benchtime 1x -benchmem ./providers/stripe
 func BenchmarkStripeList100k(b *testing.B) {
 	const n = 100_000
 	f, srv := newFake(b)
 	seedCustomers(f, n)
+	paths := [][]string{{"email"}, {"name"}, {"metadata", "plan"}, {"metadata", "vip"}}
 	for _, conc := range []int{1, 4, 8} {
-		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			p := newProvider(b, srv.URL, providers.Options{Concurrency: conc})
-			b.ReportAllocs()
-			start := time.Now()
-			for b.Loop() {
-				got := 0
-				if err := p.List(context.Background(), Customers, func(providers.Record) error { got++; return nil }); err != nil {
-					b.Fatal(err)
+		var baseNs, baseAllocs float64 // List's, per op
+		for _, mode := range []string{"List", "ListPaths"} {
+			b.Run(fmt.Sprintf("concurrency=%d/%s", conc, mode), func(b *testing.B) {
+				p := newProvider(b, srv.URL, providers.Options{Concurrency: conc})
+				list := func(fn func(providers.Record) error) error { return p.List(context.Background(), Customers, fn) }
+				if mode == "ListPaths" {
+					list = func(fn func(providers.Record) error) error {
+						return p.ListPaths(context.Background(), Customers, paths, fn)
+					}
 				}
-				if got != n {
-					b.Fatalf("listed %d of %d", got, n)
+				b.ReportAllocs()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				mallocs := ms.Mallocs
+				start := time.Now()
+				for b.Loop() {
+					got := 0
+					if err := list(func(r providers.Record) error {
+						if r.Data["email"] == nil {
+							return fmt.Errorf("%s: no email", r.ID)
+						}
+						got++
+						return nil
+					}); err != nil {
+						b.Fatal(err)
+					}
+					if got != n {
+						b.Fatalf("listed %d of %d", got, n)
+					}
 				}
-			}
-			el := time.Since(start).Seconds()
-			b.ReportMetric(float64(n*b.N)/el, "records/s")
-			b.ReportMetric(float64(p.HTTPStats().Requests)/float64(b.N), "requests/op")
-		})
+				el := time.Since(start)
+				runtime.ReadMemStats(&ms)
+				ns, allocs := float64(el.Nanoseconds())/float64(b.N), float64(ms.Mallocs-mallocs)/float64(b.N)
+				b.ReportMetric(float64(n*b.N)/el.Seconds(), "records/s")
+				b.ReportMetric(float64(p.HTTPStats().Requests)/float64(b.N), "requests/op")
+				if mode == "List" {
+					baseNs, baseAllocs = ns, allocs
+				} else if baseNs > 0 {
+					b.ReportMetric(ns/baseNs, "ns_ratio")
+					b.ReportMetric(allocs/baseAllocs, "allocs_ratio")
+				}
+			})
+		}
 	}
 }
 

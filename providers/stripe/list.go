@@ -17,6 +17,7 @@ import (
 
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // rawPage is one list response with its items kept as raw JSON: records keep
@@ -56,10 +57,34 @@ func (o *objectList) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// keptPage is objectPage with each object decoded keeping only keep's
+// paths (ListPaths); fetch hands it on as an objectPage.
+type keptPage struct {
+	stripeapi.APIResource
+	stripeapi.ListMeta
+	Data keptList `json:"data"`
+}
+
+type keptList struct {
+	objs []map[string]any
+	keep *pick.Paths
+}
+
+// UnmarshalJSON keeps numbers as json.Number, as objectList does; input
+// pick refuses is decoded whole, so errors read the same.
+func (o *keptList) UnmarshalJSON(b []byte) error {
+	list, err := httpx.DecodeObjectsKeeping(b, "stripe list data", o.keep)
+	o.objs = list
+	return err
+}
+
 // listSpec says how to ask for one page of a listing.
 type listSpec struct {
 	resource string
 	path     string
+	// keep, when set, keeps only those paths of each listed object
+	// (ListPaths); nil keeps all of it.
+	keep *pick.Paths
 	// params builds the SDK parameters for a page; rng is nil for no
 	// created filter.
 	params func(lp stripeapi.ListParams, rng *stripeapi.RangeQueryParams) stripeapi.ListParamsContainer
@@ -100,10 +125,37 @@ func (p *Provider) spec(resource string, clock ...string) (listSpec, error) {
 // .TestClock), while GET returns them, so without this they would be
 // permanent unresolved drift. Live mode has no test clocks.
 func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, nil, fn)
+}
+
+// ListPaths implements providers.PathLister: List (test clocks included),
+// each object decoded keeping only paths and what Stripe's own code reads
+// of a listed object (see keepFor).
+func (p *Provider) ListPaths(ctx context.Context, resource string, paths [][]string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, keepFor(resource, paths), fn)
+}
+
+// keepFor is what ListPaths keeps of resource's objects: the paths, and
+// whole: id (toRecord) and created (the lister's cursor ties and
+// partitions), deleted, object and livemode (what a Stripe object says of
+// itself), and a subscription's customer (ParentPath, how check-user
+// matches it to its customer).
+func keepFor(resource string, paths [][]string) *pick.Paths {
+	keep := []string{"id", "created", "deleted", "object", "livemode"}
+	if resource == Subscriptions {
+		keep = append(keep, "customer")
+	}
+	return pick.Compile(paths, keep...)
+}
+
+// list lists resource keeping only keep's paths of each object (all of it
+// when nil).
+func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, fn func(providers.Record) error) error {
 	s, err := p.spec(resource)
 	if err != nil {
 		return err
 	}
+	s.keep = keep
 	if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
 		return err
 	}
@@ -120,6 +172,7 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 	}
 	for _, c := range clocks {
 		s, _ := p.spec(resource, c)
+		s.keep = keep
 		if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
 			return fmt.Errorf("listing stripe %s on test clock %s: %w", resource, c, err)
 		}
@@ -753,7 +806,13 @@ func (l *lister) fetch(ctx context.Context, t *task) (*objectPage, error) {
 		rng = &stripeapi.RangeQueryParams{GreaterThanOrEqual: t.gte, LesserThan: t.lt}
 	}
 	page := &objectPage{}
-	if err := l.p.callList(l.spec.path, l.spec.params(lp, rng), page); err != nil {
+	var dst stripeapi.LastResponseSetter = page
+	var kept *keptPage
+	if l.spec.keep != nil {
+		kept = &keptPage{Data: keptList{keep: l.spec.keep}}
+		dst = kept
+	}
+	if err := l.p.callList(l.spec.path, l.spec.params(lp, rng), dst); err != nil {
 		err = l.p.wrapErr(ctx, err)
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -771,6 +830,9 @@ func (l *lister) fetch(ctx context.Context, t *task) (*objectPage, error) {
 			return l.fetch(ctx, t)
 		}
 		return nil, fmt.Errorf("listing stripe %s failed at page %d (%s): %w", l.spec.resource, n, t.describe(), err)
+	}
+	if kept != nil {
+		page.APIResource, page.ListMeta, page.Data = kept.APIResource, kept.ListMeta, kept.Data.objs
 	}
 	if page.HasMore && len(page.Data) == 0 {
 		// Not the end: there is more, but no object to continue after.

@@ -67,8 +67,8 @@ func init() {
 	})
 }
 
-// Provider implements providers.Provider, EventSource, EmailFinder and
-// RelatedLister for Stripe.
+// Provider implements providers.Provider, EventSource, EmailFinder,
+// RelatedLister and PathLister for Stripe.
 type Provider struct {
 	sc          *stripeapi.Client
 	api         stripeapi.Backend
@@ -96,6 +96,7 @@ var (
 	_ providers.EventSource   = (*Provider)(nil)
 	_ providers.EmailFinder   = (*Provider)(nil)
 	_ providers.RelatedLister = (*Provider)(nil)
+	_ providers.PathLister    = (*Provider)(nil)
 	_ providers.Featurer      = (*Provider)(nil)
 )
 
@@ -146,7 +147,8 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 func (p *Provider) Name() string { return "stripe" }
 
 // Features implements providers.Featurer: events (and their types), email
-// lookup, related records (subscriptions), webhook signing.
+// lookup, related records (subscriptions), webhook signing, listing only
+// the mapped paths (ListPaths).
 func (p *Provider) Features() providers.Features { return providers.Features{}.Fill(p) }
 
 // DefaultResources implements providers.Provider.
