@@ -74,6 +74,7 @@ type Provider struct {
 	api         stripeapi.Backend
 	key         string
 	keyEnv      string
+	account     string // Stripe Connect: the connected account (connect.go)
 	transport   *httpx.Transport
 	concurrency int
 	log         *slog.Logger
@@ -107,6 +108,10 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		return nil, err
 	}
 	cfg := su.Config
+	if opts.Account != "" {
+		// Stripe Connect: every call acts for the connected account.
+		cfg.Headers = http.Header{"Stripe-Account": {opts.Account}}
+	}
 	for _, t := range tweaks {
 		t(&cfg)
 	}
@@ -129,6 +134,7 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		api:            backends.API,
 		key:            su.Key,
 		keyEnv:         su.KeyEnv,
+		account:        opts.Account,
 		transport:      tr,
 		concurrency:    conc,
 		log:            su.Log,
