@@ -47,7 +47,7 @@ EXIT STATUS:
    1  error: bad input, config, credentials, provider or state failure; nothing written
    2  drift remains (found and not fixed, or not fixable: exists, inaccessible, unconfirmed; or a conflict)
    3  the safety brake refused to write; the plan is printed, nothing written`,
-		Flags: withGlobal(
+		Flags: withGlobal(withTenants(
 			&cli.BoolFlag{Name: "apply", Usage: "write the fixes (default: report only)", EnvVars: envs("APPLY")},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
@@ -55,7 +55,7 @@ EXIT STATUS:
 			reconfirmAfterFlag(),
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
-		),
+		)...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
 			if err != nil {

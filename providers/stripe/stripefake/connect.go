@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // connected holds a platform fake's connected accounts.
@@ -32,7 +33,8 @@ func (f *Fake) Account(id string) *Fake {
 	if a, ok := c.byID[id]; ok {
 		return a
 	}
-	a := New(Config{APIKey: f.apiKey, AcceptDeletedCursor: !f.rejectDeleted, Now: f.Clock()})
+	// The account's clock is the platform's, wherever it is moved.
+	a := New(Config{APIKey: f.apiKey, AcceptDeletedCursor: !f.rejectDeleted, Now: func() time.Time { return f.Now() }})
 	a.accountID = id
 	// Ids stay unique across accounts, as Stripe's are: each account's
 	// sequence starts in its own range.
