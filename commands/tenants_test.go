@@ -1,0 +1,93 @@
+package commands
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// The union of all shards is every tenant exactly once, for any shard
+// count, and a tenant's shard does not change between runs.
+func TestShardUnion(t *testing.T) {
+	var ids []string
+	for i := range 1000 {
+		ids = append(ids, fmt.Sprintf("acct_%04d", i))
+	}
+	for _, n := range []int{1, 2, 3, 7, 16} {
+		seen := map[string]int{}
+		sizes := make([]int, n)
+		for i := range n {
+			part := inShard(ids, i, n)
+			sizes[i] = len(part)
+			for _, id := range part {
+				seen[id]++
+			}
+		}
+		if len(seen) != len(ids) {
+			t.Errorf("%d shards cover %d of %d tenants", n, len(seen), len(ids))
+		}
+		for id, c := range seen {
+			if c != 1 {
+				t.Errorf("%d shards: %s in %d shards", n, id, c)
+			}
+		}
+		// A stable hash spreads them: no shard is empty or holds twice its share.
+		for i, sz := range sizes {
+			if sz == 0 || sz > 2*len(ids)/n {
+				t.Errorf("%d shards: shard %d holds %d tenants", n, i, sz)
+			}
+		}
+	}
+	// Stable: the same shard as fixed in the tenants_connect script.
+	if ShardOf("acct_1", 2) != 0 || ShardOf("acct_2", 2) != 1 || ShardOf("acct_3", 2) != 0 {
+		t.Errorf("ShardOf changed: %d %d %d", ShardOf("acct_1", 2), ShardOf("acct_2", 2), ShardOf("acct_3", 2))
+	}
+}
+
+func TestParseShard(t *testing.T) {
+	for in, want := range map[string][2]int{"0/1": {0, 1}, "3/4": {3, 4}, " 1 / 2 ": {1, 2}} {
+		i, n, err := parseShard(in)
+		if err != nil || i != want[0] || n != want[1] {
+			t.Errorf("parseShard(%q) = %d, %d, %v", in, i, n, err)
+		}
+	}
+	for _, in := range []string{"", "1", "2/2", "-1/2", "0/0", "a/b", "1/2/3"} {
+		if _, _, err := parseShard(in); err == nil {
+			t.Errorf("parseShard(%q) accepted", in)
+		}
+	}
+}
+
+func TestWorstExitAndOrder(t *testing.T) {
+	for _, c := range []struct {
+		codes []int
+		want  int
+	}{
+		{nil, 0}, {[]int{0, 0}, 0}, {[]int{0, 2}, 2}, {[]int{2, 3, 0}, 3}, {[]int{3, 1, 2}, 1}, {[]int{1, 0}, 1},
+	} {
+		if got := reconcile.WorstExit(c.codes...); got != c.want {
+			t.Errorf("WorstExit(%v) = %d, want %d", c.codes, got, c.want)
+		}
+	}
+	ts := []reconcile.TenantResult{{Tenant: "e", ExitCode: 0}, {Tenant: "d", ExitCode: 2}, {Tenant: "c", ExitCode: 3}, {Tenant: "b", ExitCode: 1}, {Tenant: "a", ExitCode: 0}, {Tenant: "a2", ExitCode: 2}}
+	reconcile.SortTenants(ts)
+	var got []string
+	for _, t := range ts {
+		got = append(got, t.Tenant)
+	}
+	if want := []string{"b", "c", "a2", "d", "a", "e"}; !slices.Equal(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+}
+
+func TestAddSummary(t *testing.T) {
+	total := map[string]*reconcile.ResourceSummary{}
+	reconcile.AddSummary(total, map[string]*reconcile.ResourceSummary{"customers": {Remote: 2, Local: 3, Changed: 1, Unresolved: 1, AbsentPaths: []string{"x"}}})
+	reconcile.AddSummary(total, map[string]*reconcile.ResourceSummary{"customers": {Remote: 1, Local: 1, Applied: 1, AbsentPaths: []string{"x", "y"}}, "subscriptions": {Remote: 5}})
+	c := total["customers"]
+	if c.Remote != 3 || c.Local != 4 || c.Changed != 1 || c.Unresolved != 1 || c.Applied != 1 || !slices.Equal(c.AbsentPaths, []string{"x", "y"}) || total["subscriptions"].Remote != 5 {
+		t.Errorf("totals = %+v %+v", c, total["subscriptions"])
+	}
+}
