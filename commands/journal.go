@@ -421,6 +421,10 @@ func (r *run) finish(ctx context.Context, exitCode int, runErr error, rep *recon
 	}
 	if err := r.j.FinishRun(context.WithoutCancel(ctx), r.id, f); err != nil {
 		r.s.Logger.Error("could not record the run in the journal", "run", r.id, "err", err)
+		return
+	}
+	if r.tenants != nil && rep != nil {
+		r.recordTenants(ctx, rep, f.FinishedAt) // tenants.go
 	}
 }
 

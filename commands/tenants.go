@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
@@ -88,7 +89,8 @@ func (s *Settings) loadTenantFlags(c *cli.Context) error {
 		}
 		sel.Shard, sel.Shards = i, shards
 	}
-	if s.Config.Tenants == nil && (len(sel.IDs) > 0 || sel.Shard >= 0) {
+	history := c.Command != nil && c.Command.Name == "history" // --tenant filters the journal
+	if s.Config.Tenants == nil && !history && (len(sel.IDs) > 0 || sel.Shard >= 0) {
 		return errors.New("--tenant, --shard and --shards need a tenants: section in reconctl.yaml (where the tenants come from, and the column that scopes their rows)")
 	}
 	if s.Config.Tenants != nil && c.Command != nil && slices.Contains(tenantlessCommands, c.Command.Name) {
@@ -349,6 +351,7 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 		return err
 	}
 	store.Close()
+	ids = r.orderTenants(ctx, ids)
 	s.Logger.Info("tenants", "count", len(ids), "concurrency", s.Tenant.Concurrency)
 
 	agg := &tenantAgg{base: *rep, drift: map[string][]reconcile.Drift{}, summary: map[string]*reconcile.ResourceSummary{}, names: map[*reconcile.Report]string{}}
@@ -427,4 +430,34 @@ func (s *Settings) runTenant(ctx context.Context, job reconcileJob, rep *reconci
 		scoped[i] = t.Scoped(s.Config.Tenants.Column, id)
 	}
 	return reconcileWith(ctx, s, job, rep, r, store, p, scoped, nil)
+}
+
+// recordTenants journals each tenant's part of the finished run.
+func (r *run) recordTenants(ctx context.Context, rep *reconcile.Report, finished time.Time) {
+	if err := r.j.RecordTenants(context.WithoutCancel(ctx), r.id, r.command, r.started, finished, rep); err != nil {
+		r.s.Logger.Error("could not record the run's tenants in the journal", "run", r.id, "err", err)
+	}
+}
+
+// orderTenants puts the tenants whose last run of the command failed
+// first, then the stalest (never run, then the oldest last success); ties
+// keep id order. A journal that cannot say leaves the order as it is.
+func (r *run) orderTenants(ctx context.Context, ids []string) []string {
+	states, err := r.j.TenantStates(ctx, r.command)
+	if err != nil {
+		r.s.Logger.Warn("could not read the tenants' last runs from the journal; running them in id order", "err", err)
+		return ids
+	}
+	out := slices.Clone(ids)
+	slices.SortStableFunc(out, func(a, b string) int {
+		sa, sb := states[a], states[b]
+		if sa.LastFailed != sb.LastFailed {
+			if sa.LastFailed {
+				return -1
+			}
+			return 1
+		}
+		return sa.LastSuccess.Compare(sb.LastSuccess)
+	})
+	return out
 }

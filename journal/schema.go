@@ -23,6 +23,8 @@ type migration func(ctx context.Context, d dialect, tx Querier) error
 var migrations = []migration{
 	migrateV1, // runs and drift items
 	migrateV2, // replay: events, versions, checkpoints; drift errors; process start times
+	// reconctl_tenant_runs and the drift items' tenant (tenants.go)
+	migrateTenants,
 }
 
 const metaVersionKey = "schema_version"

@@ -1,0 +1,144 @@
+// Tenants in the journal (issue #17): a multi-tenant run records one row
+// per tenant (its exit code, error and counts) in reconctl_tenant_runs, and
+// each drift item its tenant; history --tenant lists the runs of one
+// tenant, and a run orders its tenants failing first, then stalest.
+
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// migrateTenants adds reconctl_tenant_runs and reconctl_drift.tenant. Its
+// own step, so it stays apart from other schema changes.
+func migrateTenants(ctx context.Context, d dialect, tx Querier) error {
+	switch d.kind {
+	case localstate.KindMySQL:
+		if err := mysqlAddColumn(ctx, tx, "reconctl_drift", "tenant", "VARCHAR(191) NOT NULL DEFAULT ''"); err != nil {
+			return err
+		}
+		return execAll(ctx, tx,
+			`CREATE TABLE IF NOT EXISTS reconctl_tenant_runs (
+				run_id      VARCHAR(191) NOT NULL,
+				tenant      VARCHAR(191) NOT NULL,
+				command     VARCHAR(191) NOT NULL,
+				started_at  VARCHAR(40) NOT NULL,
+				finished_at VARCHAR(40) NOT NULL,
+				exit_code   INT NOT NULL,
+				error       LONGTEXT NOT NULL,
+				counts_json LONGTEXT,
+				PRIMARY KEY (run_id, tenant),
+				INDEX reconctl_tenant_runs_tenant (tenant, command, started_at)
+			)`+mysqlTable,
+		)
+	}
+	return execAll(ctx, tx,
+		`ALTER TABLE reconctl_drift ADD COLUMN tenant TEXT NOT NULL DEFAULT ''`,
+		`CREATE TABLE reconctl_tenant_runs (
+			run_id      TEXT NOT NULL,
+			tenant      TEXT NOT NULL,
+			command     TEXT NOT NULL,
+			started_at  TEXT NOT NULL,
+			finished_at TEXT NOT NULL,
+			exit_code   INTEGER NOT NULL,
+			error       TEXT NOT NULL DEFAULT '',
+			counts_json TEXT,
+			PRIMARY KEY (run_id, tenant)
+		)`,
+		`CREATE INDEX reconctl_tenant_runs_tenant ON reconctl_tenant_runs (tenant, command, started_at)`,
+	)
+}
+
+// RecordTenants records each tenant's part of a finished multi-tenant run
+// (after FinishRun, which stored its drift items in the report's order: the
+// report groups them by tenant, so each tenant's items are one range).
+func (j *Journal) RecordTenants(ctx context.Context, runID, command string, started, finished time.Time, rep *reconcile.Report) error {
+	if rep == nil || len(rep.Tenants) == 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+	}
+	tx, err := j.db.Begin(ctx)
+	if err != nil {
+		return j.fail("recording the tenants of run "+runID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_tenant_runs WHERE run_id = ?`), runID); err != nil {
+		return j.fail("recording the tenants of run "+runID, err)
+	}
+	ins := j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, counts_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	for _, t := range rep.Tenants {
+		counts, err := json.Marshal(reportCounts(&reconcile.Report{Summary: t.Summary}))
+		if err != nil {
+			return fmt.Errorf("journal: encoding the counts of tenant %s: %w", t.Tenant, err)
+		}
+		msg := ""
+		if t.Error != nil {
+			msg = RedactError(*t.Error)
+		}
+		if _, err := tx.ExecContext(ctx, ins, runID, t.Tenant, command, fmtTS(started), fmtTS(finished), t.ExitCode, msg, string(counts)); err != nil {
+			return j.fail("recording the tenants of run "+runID, err)
+		}
+	}
+	upd := j.d.bind(`UPDATE reconctl_drift SET tenant = ? WHERE run_id = ? AND seq >= ? AND seq < ?`)
+	for lo := 0; lo < len(rep.Drift); {
+		hi := lo
+		for hi < len(rep.Drift) && rep.Drift[hi].Tenant == rep.Drift[lo].Tenant {
+			hi++
+		}
+		if rep.Drift[lo].Tenant != "" {
+			if _, err := tx.ExecContext(ctx, upd, rep.Drift[lo].Tenant, runID, lo, hi); err != nil {
+				return j.fail("recording the tenants of run "+runID, err)
+			}
+		}
+		lo = hi
+	}
+	return j.fail("recording the tenants of run "+runID, tx.Commit())
+}
+
+// TenantState is what the journal knows of one tenant's runs of a command.
+type TenantState struct {
+	LastRun     time.Time // start of its latest run
+	LastSuccess time.Time // start of its latest run that did not fail (exit 0 or 2)
+	LastFailed  bool      // its latest run failed (exit 1)
+}
+
+// TenantStates returns, per tenant, its latest runs of command.
+func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]TenantState, error) {
+	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT tenant, started_at, exit_code FROM reconctl_tenant_runs WHERE command = ? ORDER BY tenant, started_at`), command)
+	if err != nil {
+		return nil, j.fail("reading the tenants' runs", err)
+	}
+	defer rows.Close()
+	out := map[string]TenantState{}
+	for rows.Next() {
+		var tenant, started string
+		var code int
+		if err := rows.Scan(&tenant, &started, &code); err != nil {
+			return nil, j.fail("reading the tenants' runs", err)
+		}
+		at, err := parseTS(started)
+		if err != nil {
+			return nil, j.fail("reading the tenants' runs", err)
+		}
+		st := out[tenant]
+		if !at.Before(st.LastRun) {
+			st.LastRun = at
+			st.LastFailed = code == reconcile.ExitError
+		}
+		if (code == reconcile.ExitOK || code == reconcile.ExitDrift) && at.After(st.LastSuccess) {
+			st.LastSuccess = at
+		}
+		out[tenant] = st
+	}
+	return out, j.fail("reading the tenants' runs", rows.Err())
+}

@@ -1,0 +1,81 @@
+package journal
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// A multi-tenant run's tenants and its drift items' tenants are journaled
+// on every kind; ListRuns filters by tenant; TenantStates says which failed
+// last and when each last succeeded.
+func TestTenantRuns(t *testing.T) {
+	eachKind(t, func(t *testing.T, j *Journal) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		msg := "stripe rejected the API key (401)"
+		runs := []struct {
+			id      string
+			at      time.Time
+			tenants []reconcile.TenantResult
+			drift   []reconcile.Drift
+		}{
+			{"r_1", t0, []reconcile.TenantResult{{Tenant: "acct_a", ExitCode: 2}, {Tenant: "acct_b", ExitCode: 0}},
+				[]reconcile.Drift{{Resource: "customers", ID: "cus_1", Kind: "changed", Tenant: "acct_a"}, {Resource: "customers", ID: "cus_2", Kind: "missing_local", Tenant: "acct_a"}}},
+			{"r_2", t0.Add(time.Hour), []reconcile.TenantResult{{Tenant: "acct_b", ExitCode: 1, Error: &msg}, {Tenant: "acct_c", ExitCode: 0}},
+				[]reconcile.Drift{{Resource: "customers", ID: "cus_9", Kind: "changed", Tenant: "acct_c"}}},
+		}
+		for _, r := range runs {
+			if err := j.StartRun(ctx, Run{ID: r.id, Command: "diff", StartedAt: r.at}); err != nil {
+				t.Fatal(err)
+			}
+			rep := &reconcile.Report{Command: "diff", RunID: r.id, Drift: r.drift, Tenants: r.tenants, Summary: map[string]*reconcile.ResourceSummary{}}
+			if err := j.FinishRun(ctx, r.id, Finish{FinishedAt: r.at.Add(time.Minute), Status: StatusDrift, ExitCode: 2, Report: rep}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.RecordTenants(ctx, r.id, "diff", r.at, r.at.Add(time.Minute), rep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := j.DB().QueryContext(ctx, j.d.bind(`SELECT object_id, tenant FROM reconctl_drift ORDER BY object_id`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for rows.Next() {
+			var id, tenant string
+			if err := rows.Scan(&id, &tenant); err != nil {
+				t.Fatal(err)
+			}
+			got[id] = tenant
+		}
+		rows.Close()
+		if got["cus_1"] != "acct_a" || got["cus_2"] != "acct_a" || got["cus_9"] != "acct_c" {
+			t.Errorf("drift tenants = %v", got)
+		}
+		for tenant, want := range map[string]int{"acct_a": 1, "acct_b": 2, "acct_c": 1, "acct_z": 0} {
+			list, err := j.ListRuns(ctx, Filter{Tenant: tenant, Limit: -1})
+			if err != nil || len(list) != want {
+				t.Errorf("ListRuns(tenant %s) = %d runs, %v; want %d", tenant, len(list), err, want)
+			}
+		}
+		if list, err := j.ListRuns(ctx, Filter{Tenant: "acct_b", Command: "resync"}); err != nil || len(list) != 0 {
+			t.Errorf("ListRuns(tenant, command resync) = %v, %v", list, err)
+		}
+		st, err := j.TenantStates(ctx, "diff")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := st["acct_b"]; !b.LastFailed || !b.LastSuccess.Equal(t0) || !b.LastRun.Equal(t0.Add(time.Hour)) {
+			t.Errorf("acct_b = %+v", b)
+		}
+		if a := st["acct_a"]; a.LastFailed || !a.LastSuccess.Equal(t0) {
+			t.Errorf("acct_a = %+v", a)
+		}
+		if other, _ := j.TenantStates(ctx, "resync"); len(other) != 0 {
+			t.Errorf("resync states = %v", other)
+		}
+	})
+}
