@@ -1,10 +1,15 @@
 package commands
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
@@ -89,5 +94,44 @@ func TestAddSummary(t *testing.T) {
 	c := total["customers"]
 	if c.Remote != 3 || c.Local != 4 || c.Changed != 1 || c.Unresolved != 1 || c.Applied != 1 || !slices.Equal(c.AbsentPaths, []string{"x", "y"}) || total["subscriptions"].Remote != 5 {
 		t.Errorf("totals = %+v %+v", c, total["subscriptions"])
+	}
+}
+
+// A run takes the tenants whose last run failed first, then the stalest:
+// never run, then the oldest last success.
+func TestOrderTenants(t *testing.T) {
+	ctx := context.Background()
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "j.db"), journal.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	msg := "boom"
+	for i, tenants := range [][]reconcile.TenantResult{
+		{{Tenant: "old", ExitCode: 0}, {Tenant: "new", ExitCode: 0}, {Tenant: "broken", ExitCode: 0}},
+		{{Tenant: "new", ExitCode: 2}, {Tenant: "broken", ExitCode: 1, Error: &msg}},
+	} {
+		id := fmt.Sprintf("r_%d", i)
+		at := t0.Add(time.Duration(i) * time.Hour)
+		rep := &reconcile.Report{Tenants: tenants}
+		if err := j.StartRun(ctx, journal.Run{ID: id, Command: "diff", StartedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.FinishRun(ctx, id, journal.Finish{Status: journal.StatusOK, Report: rep}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.RecordTenants(ctx, id, "diff", at, at, rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &run{s: &Settings{Logger: slog.New(slog.DiscardHandler)}, j: j, command: "diff"}
+	got := r.orderTenants(ctx, []string{"broken", "fresh", "new", "old"})
+	if want := []string{"broken", "fresh", "old", "new"}; !slices.Equal(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+	r.command = "resync" // no runs of resync yet: id order
+	if got := r.orderTenants(ctx, []string{"a", "b"}); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("resync order = %v", got)
 	}
 }
