@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
@@ -41,6 +42,7 @@ func tenantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "tenant-concurrency", Value: DefaultTenantConcurrency, Usage: "tenants run at the same time (`N`), all under one request budget (--rps)", EnvVars: envs("TENANT_CONCURRENCY")},
 		&cli.StringFlag{Name: "shard", Usage: "run only the tenants of shard `I/N` (0-based I; a tenant's shard is a stable hash of its id)", EnvVars: envs("SHARD")},
 		&cli.IntFlag{Name: "shards", Usage: "split the tenants into `N` shards and run the one named by JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: envs("SHARDS")},
+		&cli.BoolFlag{Name: "due", Usage: "run only the tenants that are due: whose last successful run of this command (journal) is older than their cadence (tenants.cadence, default 24h); tenants never run are spread over one cadence", EnvVars: envs("DUE")},
 	}
 }
 
@@ -50,11 +52,12 @@ type tenantSelection struct {
 	Concurrency int
 	Shard       int // -1: no sharding
 	Shards      int
+	Due         bool // --due
 }
 
 // loadTenantFlags reads the tenant flags into s.Tenant.
 func (s *Settings) loadTenantFlags(c *cli.Context) error {
-	sel := tenantSelection{Concurrency: DefaultTenantConcurrency, Shard: -1}
+	sel := tenantSelection{Concurrency: DefaultTenantConcurrency, Shard: -1, Due: c.Bool("due")}
 	for _, v := range c.StringSlice("tenant") {
 		for _, id := range strings.Split(v, ",") {
 			if id = strings.TrimSpace(id); id != "" && !slices.Contains(sel.IDs, id) {
@@ -90,8 +93,8 @@ func (s *Settings) loadTenantFlags(c *cli.Context) error {
 		sel.Shard, sel.Shards = i, shards
 	}
 	history := c.Command != nil && c.Command.Name == "history" // --tenant filters the journal
-	if s.Config.Tenants == nil && !history && (len(sel.IDs) > 0 || sel.Shard >= 0) {
-		return errors.New("--tenant, --shard and --shards need a tenants: section in reconctl.yaml (where the tenants come from, and the column that scopes their rows)")
+	if s.Config.Tenants == nil && !history && (len(sel.IDs) > 0 || sel.Shard >= 0 || sel.Due) {
+		return errors.New("--tenant, --shard, --shards and --due need a tenants: section in reconctl.yaml (where the tenants come from, and the column that scopes their rows)")
 	}
 	if s.Config.Tenants != nil && c.Command != nil && slices.Contains(tenantlessCommands, c.Command.Name) {
 		return fmt.Errorf("%s does not run over tenants yet: with tenants: in %s it would read and write every tenant's rows at once; use diff or resync (with --tenant ID)", c.Command.Name, s.Config.File)
@@ -352,6 +355,9 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	}
 	store.Close()
 	ids = r.orderTenants(ctx, ids)
+	if s.Tenant.Due {
+		ids = r.dueTenants(ctx, ids, time.Now())
+	}
 	s.Logger.Info("tenants", "count", len(ids), "concurrency", s.Tenant.Concurrency)
 
 	agg := &tenantAgg{base: *rep, drift: map[string][]reconcile.Drift{}, summary: map[string]*reconcile.ResourceSummary{}, names: map[*reconcile.Report]string{}}
@@ -460,4 +466,46 @@ func (r *run) orderTenants(ctx context.Context, ids []string) []string {
 		return sa.LastSuccess.Compare(sb.LastSuccess)
 	})
 	return out
+}
+
+// dueTenants keeps the tenants that are due at now: their last successful
+// run of the command started a cadence ago or more. A tenant never run (or
+// never successfully) is due from its stagger slot on: a stable hash of its
+// id picks a moment in the cadence, so a first pass over many tenants is
+// spread over one cadence instead of landing on one cron run. A journal
+// that cannot say makes every tenant due.
+func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time) []string {
+	states, err := r.j.TenantStates(ctx, r.command)
+	if err != nil {
+		r.s.Logger.Warn("could not read the tenants' last runs from the journal; every tenant is due", "err", err)
+		return ids
+	}
+	var out []string
+	for _, id := range ids {
+		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id), now) {
+			out = append(out, id)
+		}
+	}
+	r.s.Logger.Info("tenants due", "due", len(out), "of", len(ids))
+	return out
+}
+
+// isDue says whether a tenant with journal state st and cadence is due at now.
+func isDue(id string, st journal.TenantState, cadence time.Duration, now time.Time) bool {
+	if !st.LastSuccess.IsZero() {
+		return !now.Before(st.LastSuccess.Add(cadence))
+	}
+	if st.LastFailed {
+		return true // its last attempt failed: try again
+	}
+	secs := int64(cadence / time.Second)
+	if secs <= 1 {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	slot := int64(h.Sum64() % uint64(secs))
+	// The first pass: due once now has reached the tenant's slot in the
+	// current cadence window, and from then on in every later window.
+	return now.Unix()%secs >= slot
 }

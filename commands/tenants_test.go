@@ -135,3 +135,46 @@ func TestOrderTenants(t *testing.T) {
 		t.Errorf("resync order = %v", got)
 	}
 }
+
+func TestIsDue(t *testing.T) {
+	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	if !isDue("a", journal.TenantState{LastSuccess: now.Add(-25 * time.Hour)}, day, now) {
+		t.Error("a tenant last synced 25h ago is not due on a 24h cadence")
+	}
+	if isDue("a", journal.TenantState{LastSuccess: now.Add(-23 * time.Hour)}, day, now) {
+		t.Error("a tenant last synced 23h ago is due on a 24h cadence")
+	}
+	if !isDue("a", journal.TenantState{LastFailed: true, LastRun: now.Add(-time.Minute)}, day, now) {
+		t.Error("a tenant that never succeeded and failed last is not due")
+	}
+	// Tenants never run are spread over one cadence: a cron run every 15
+	// minutes finds a fair share newly due each time, and all of them by
+	// the end of the window.
+	var ids []string
+	for i := range 2000 {
+		ids = append(ids, fmt.Sprintf("acct_%05d", i))
+	}
+	start := time.Unix(now.Unix()-now.Unix()%int64(day/time.Second), 0) // a window's start
+	prev := 0
+	fair := len(ids) / 96
+	for step := 1; step <= 96; step++ {
+		at := start.Add(time.Duration(step)*15*time.Minute - time.Second)
+		n := 0
+		for _, id := range ids {
+			if isDue(id, journal.TenantState{}, day, at) {
+				n++
+			}
+		}
+		if n < prev {
+			t.Fatalf("step %d: %d due, fewer than the %d before", step, n, prev)
+		}
+		if n-prev > 3*fair {
+			t.Errorf("step %d: %d newly due, more than 3× the fair share %d", step, n-prev, fair)
+		}
+		prev = n
+	}
+	if prev != len(ids) {
+		t.Errorf("%d of %d due by the end of the window", prev, len(ids))
+	}
+}

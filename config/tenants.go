@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -40,7 +42,24 @@ type Tenants struct {
 	// File is tenants.file as written, resolved against the config file's
 	// directory by Load; its tenants are appended to List by Load.
 	File string
-	Line int // line of tenants:
+	// Cadence is how often each tenant is due (--due): tenants.cadence,
+	// DefaultCadence when not set; a listed tenant's own cadence: wins.
+	Cadence time.Duration
+	Line    int // line of tenants:
+}
+
+// DefaultCadence is tenants.cadence when it is not set.
+const DefaultCadence = 24 * time.Hour
+
+// CadenceOf is how often tenant id is due.
+func (ts *Tenants) CadenceOf(id string) time.Duration {
+	if t := ts.Tenant(id); t != nil && t.Cadence > 0 {
+		return t.Cadence
+	}
+	if ts.Cadence > 0 {
+		return ts.Cadence
+	}
+	return DefaultCadence
 }
 
 // Tenant is one entry of tenants.list (or of a tenants file).
@@ -51,7 +70,8 @@ type Tenant struct {
 	// Sections are provider sections (workos:, rest:, ...) that replace the
 	// top-level ones for this tenant, as raw YAML nodes like Config.Sections.
 	Sections map[string]*yaml.Node
-	File     string // file it was read from
+	Cadence  time.Duration // its own cadence (0: the section's)
+	File     string        // file it was read from
 	Line     int
 }
 
@@ -75,7 +95,7 @@ func (ts *Tenants) Tenant(id string) *Tenant {
 	return nil
 }
 
-var tenantKeys = []string{"from", "column", "table", "list", "file"}
+var tenantKeys = []string{"from", "column", "table", "list", "file", "cadence"}
 
 func (p *parser) tenants(n *yaml.Node) (*Tenants, error) {
 	ts := &Tenants{Line: n.Line}
@@ -96,6 +116,8 @@ func (p *parser) tenants(n *yaml.Node) (*Tenants, error) {
 			if err == nil && ts.File == "" {
 				err = p.errf(v, "tenants.file", "empty file name")
 			}
+		case "cadence":
+			ts.Cadence, err = p.duration(v, "tenants.cadence")
 		case "list":
 			var list []*Tenant
 			list, err = p.tenantList(v, "tenants.list")
@@ -126,7 +148,7 @@ func (p *parser) tenants(n *yaml.Node) (*Tenants, error) {
 	return ts, nil
 }
 
-var tenantEntryKeys = []string{"id", "api_key_env", "api_base"}
+var tenantEntryKeys = []string{"id", "api_key_env", "api_base", "cadence"}
 
 // tenantList reads a list of tenant entries: each an id alone ("acme") or
 // a mapping {id:, api_key_env:, api_base:, <provider section>:}.
@@ -155,6 +177,8 @@ func (p *parser) tenantList(n *yaml.Node, key string) ([]*Tenant, error) {
 					t.APIKeyEnv, err = p.str(v, ekey+".api_key_env")
 				case "api_base":
 					t.APIBase, err = p.str(v, ekey+".api_base")
+				case "cadence":
+					t.Cadence, err = p.duration(v, ekey+".cadence")
 				default:
 					if !slices.Contains(providers.Sections(), k) {
 						known := append(slices.Clone(tenantEntryKeys), providers.Sections()...)
@@ -262,4 +286,35 @@ func (ts *Tenants) loadFile(dir string) error {
 	}
 	ts.List = append(ts.List, more...)
 	return p.checkTenantIDs(ts.List)
+}
+
+// duration reads a positive duration: Go's (90m, 24h) or whole days (7d).
+func (p *parser) duration(n *yaml.Node, key string) (time.Duration, error) {
+	s, err := p.str(n, key)
+	if err != nil {
+		return 0, err
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, p.errf(n, key, "%v", err)
+	}
+	return d, nil
+}
+
+// ParseDuration parses a positive duration: 90m, 24h, 7d.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		n, err = strconv.Atoi(days)
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration (e.g. 90m, 24h, 7d)", s)
+	}
+	return d, nil
 }

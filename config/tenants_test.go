@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTenantsAbsent(t *testing.T) {
@@ -74,7 +75,7 @@ func TestTenantsErrors(t *testing.T) {
 		{"tenants:\n  from: stripe\n  column: a\n", `r.yaml:2: tenants.from: unknown tenant source "stripe" (want one of stripe_accounts, state, list)`},
 		{"tenants:\n  column: a\n", "r.yaml:2: tenants.from: missing"},
 		{"tenants:\n  from: state\n", "r.yaml:2: tenants.column: missing"},
-		{"tenants:\n  from: state\n  column: a\n  colour: b\n", "r.yaml:4: tenants.colour: unknown key (known: from, column, table, list, file)"},
+		{"tenants:\n  from: state\n  column: a\n  colour: b\n", "r.yaml:4: tenants.colour: unknown key (known: from, column, table, list, file, cadence)"},
 		{"tenants:\n  from: list\n  column: a\n", "r.yaml:2: tenants.list: from: list needs list: or file:"},
 		{"tenants:\n  from: state\n  column: a\n  list: [x]\n", "tenants.list: list: and file: need from: list"},
 		{"tenants:\n  from: list\n  column: a\n  table: t\n  list: [x]\n", "tenants.table: table: needs from: state"},
@@ -139,5 +140,31 @@ func TestTenantsFile(t *testing.T) {
 	os.Remove(filepath.Join(dir, "tenants.yaml"))
 	if _, err := Load(cfg); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing tenants file: %v", err)
+	}
+}
+
+func TestTenantsCadence(t *testing.T) {
+	c, err := Parse("r.yaml", []byte("tenants:\n  from: list\n  column: a\n  cadence: 7d\n  list:\n    - big\n    - id: small\n      cadence: 90m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Tenants.CadenceOf("big"); got != 7*24*time.Hour {
+		t.Errorf("big = %v", got)
+	}
+	if got := c.Tenants.CadenceOf("small"); got != 90*time.Minute {
+		t.Errorf("small = %v", got)
+	}
+	c, _ = Parse("r.yaml", []byte("tenants:\n  from: state\n  column: a\n"))
+	if got := c.Tenants.CadenceOf("x"); got != DefaultCadence {
+		t.Errorf("default = %v", got)
+	}
+	for y, want := range map[string]string{
+		"tenants:\n  from: state\n  column: a\n  cadence: often\n":                        `r.yaml:4: tenants.cadence: "often" is not a positive duration`,
+		"tenants:\n  from: state\n  column: a\n  cadence: 0d\n":                           "r.yaml:4: tenants.cadence:",
+		"tenants:\n  from: list\n  column: a\n  list:\n    - id: x\n      cadence: -1h\n": "r.yaml:6: tenants.list[0].cadence:",
+	} {
+		if _, err := Parse("r.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", y, err, want)
+		}
 	}
 }
