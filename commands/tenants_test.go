@@ -9,7 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+	"gopkg.in/yaml.v3"
+
+	"github.com/reconctl/reconctl/config"
 	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
@@ -176,5 +181,75 @@ func TestIsDue(t *testing.T) {
 	}
 	if prev != len(ids) {
 		t.Errorf("%d of %d due by the end of the window", prev, len(ids))
+	}
+}
+
+type probeProvider struct{ opts providers.Options }
+
+func (probeProvider) Name() string               { return "tenantprobe" }
+func (probeProvider) DefaultResources() []string { return []string{"things"} }
+func (probeProvider) List(context.Context, string, func(providers.Record) error) error {
+	return nil
+}
+func (probeProvider) Get(context.Context, string, string) (providers.Record, providers.RemoteStatus, error) {
+	return providers.Record{}, providers.StatusDeleted, nil
+}
+
+// A listed tenant's own key variable, API base and provider section replace
+// the top-level ones for its provider; every tenant shares the budget; a
+// provider that lists accounts acts for the tenant unless it has its own key.
+func TestOpenTenantProvider(t *testing.T) {
+	t.Cleanup(func() { providers.Unregister("tenantprobe") })
+	providers.Register(providers.Registration{
+		Name: "tenantprobe", Rank: 99,
+		New: func(o providers.Options) (providers.Provider, error) { return probeProvider{o}, nil },
+		DecodeConfig: func(n *yaml.Node, file string) (any, error) {
+			var c struct {
+				Org string `yaml:"org"`
+			}
+			err := n.Decode(&c)
+			return file + ":" + c.Org, err
+		},
+	})
+	cfg, err := config.Parse("r.yaml", []byte(`provider: tenantprobe
+api_key_env: TOP_KEY
+api_base: http://127.0.0.1:1
+tenantprobe:
+  org: top
+tenants:
+  from: list
+  column: tenant
+  list:
+    - plain
+    - id: own
+      api_key_env: OWN_KEY
+      api_base: http://127.0.0.1:2
+      tenantprobe:
+        org: own_org
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Settings{Config: cfg, Provider: "tenantprobe", APIKeyEnv: cfg.APIKeyEnv, APIBase: cfg.APIBase, Logger: slog.New(slog.DiscardHandler)}
+	budget := rate.NewLimiter(10, 1)
+	open := func(id string, accounts bool) providers.Options {
+		t.Helper()
+		p, err := s.openTenantProvider(id, budget, accounts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.(probeProvider).opts
+	}
+	if o := open("plain", false); o.APIKeyEnv != "TOP_KEY" || o.APIBase != "http://127.0.0.1:1" || o.Config != "r.yaml:top" || o.Account != "" || o.Budget != budget {
+		t.Errorf("plain = %+v", o)
+	}
+	if o := open("own", false); o.APIKeyEnv != "OWN_KEY" || o.APIBase != "http://127.0.0.1:2" || o.Config != "r.yaml:own_org" {
+		t.Errorf("own = %+v", o)
+	}
+	if o := open("plain", true); o.Account != "plain" {
+		t.Errorf("plain with accounts: Account = %q", o.Account)
+	}
+	if o := open("own", true); o.Account != "" {
+		t.Errorf("own key with accounts: Account = %q, want its own account", o.Account)
 	}
 }
