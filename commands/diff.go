@@ -36,6 +36,12 @@ and re-planned from the fresh copy; every write is conditional on the local
 row still holding what the comparison read, and one whose row the app changed
 meanwhile is a conflict: not applied, reported with its reason, exit 2.
 
+With tenants: in reconctl.yaml (Stripe Connect accounts, the distinct values
+of a column, or a list with per-tenant credentials) the diff runs once per
+tenant over the rows its column scopes: --tenant ID, --shard I/N (or --shards N
+with JOB_COMPLETION_INDEX), --due, --tenant-concurrency N, all under one --rps
+budget; the report adds a section per tenant and exits with the worst code.
+
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
    reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'

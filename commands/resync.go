@@ -30,6 +30,9 @@ refuse the write.
 --dry-run prints the plan and writes nothing. The whole plan is written in one
 transaction: a run that is killed or interrupted leaves the state as before.
 
+With tenants: in reconctl.yaml each tenant is resynced over the rows its column
+scopes, in its own transaction, with its own brake (see diff --help).
+
 EXAMPLES:
    reconctl resync --dry-run
    reconctl resync -r customers --no-delete
