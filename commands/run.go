@@ -200,6 +200,12 @@ func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reco
 			return r.markPending(ctx, rep, res)
 		}
 	}
+	if r.tenants != nil {
+		// Tenants compare concurrently; their applies into one SQLite file
+		// take turns (tenants.go) instead of queueing on its lock.
+		unlock := r.tenants.applyTurn(store)
+		defer unlock()
+	}
 	if err := eng.Apply(ctx, res); err != nil {
 		return fmt.Errorf("applying the plan: %w", err)
 	}

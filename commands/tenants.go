@@ -254,6 +254,19 @@ type tenantAgg struct {
 	drift   map[string][]reconcile.Drift
 	summary map[string]*reconcile.ResourceSummary
 	names   map[*reconcile.Report]string // each running tenant's report → its id
+	applyMu sync.Mutex                   // SQLite: one tenant's apply at a time (applyTurn)
+}
+
+// applyTurn waits for the tenant's turn to write a SQLite state (one
+// writer at a time: several would queue on the file's lock past its busy
+// timeout) and returns the function that ends it. Server stores write
+// concurrently: their row locks keep tenants apart.
+func (a *tenantAgg) applyTurn(store localstate.Store) func() {
+	if store.Kind() != localstate.KindSQLite {
+		return func() {}
+	}
+	a.applyMu.Lock()
+	return a.applyMu.Unlock
 }
 
 // start notes that rep is tenant's report.

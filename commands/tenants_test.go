@@ -14,6 +14,7 @@ import (
 
 	"github.com/reconctl/reconctl/config"
 	"github.com/reconctl/reconctl/journal"
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
 )
@@ -252,4 +253,33 @@ tenants:
 	if o := open("own", true); o.Account != "" {
 		t.Errorf("own key with accounts: Account = %q, want its own account", o.Account)
 	}
+}
+
+type kindStore struct {
+	localstate.Store
+	kind string
+}
+
+func (k kindStore) Kind() string { return k.kind }
+
+// Tenants' applies into one SQLite file take turns (several writers queue
+// on its lock past the busy timeout: "state is locked by another process");
+// a server store's do not.
+func TestApplyTurn(t *testing.T) {
+	a := &tenantAgg{}
+	unlock := a.applyTurn(kindStore{kind: localstate.KindSQLite})
+	if a.applyMu.TryLock() {
+		t.Fatal("a second SQLite apply got a turn while the first held it")
+	}
+	unlock()
+	if !a.applyMu.TryLock() {
+		t.Fatal("the turn was not given back")
+	}
+	a.applyMu.Unlock()
+	unlock = a.applyTurn(kindStore{kind: localstate.KindPostgres})
+	if !a.applyMu.TryLock() {
+		t.Error("a server store's apply took the SQLite turn")
+	}
+	a.applyMu.Unlock()
+	unlock()
 }
