@@ -283,3 +283,16 @@ func TestApplyTurn(t *testing.T) {
 	a.applyMu.Unlock()
 	unlock()
 }
+
+func TestParseShare(t *testing.T) {
+	for in, want := range map[string]float64{"": 0, "1%": 0.01, "0.5%": 0.005, "0.02": 0.02, "100%": 1} {
+		if got, err := parseShare(in); err != nil || got != want {
+			t.Errorf("parseShare(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "0%", "-1%", "101%", "lots", "2"} {
+		if _, err := parseShare(in); err == nil {
+			t.Errorf("parseShare(%q) accepted", in)
+		}
+	}
+}

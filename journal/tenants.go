@@ -1,5 +1,5 @@
 // Tenants in the journal (issue #17): a multi-tenant run records one row
-// per tenant (its exit code, error and counts) in reconctl_tenant_runs, and
+// per tenant (its exit code, error and summary) in reconctl_tenant_runs, and
 // each drift item its tenant; history --tenant lists the runs of one
 // tenant, and a run orders its tenants failing first, then stalest.
 
@@ -32,7 +32,7 @@ func migrateTenants(ctx context.Context, d dialect, tx Querier) error {
 				finished_at VARCHAR(40) NOT NULL,
 				exit_code   INT NOT NULL,
 				error       LONGTEXT NOT NULL,
-				counts_json LONGTEXT,
+				summary_json LONGTEXT,
 				PRIMARY KEY (run_id, tenant),
 				INDEX reconctl_tenant_runs_tenant (tenant, command, started_at)
 			)`+mysqlTable,
@@ -48,7 +48,7 @@ func migrateTenants(ctx context.Context, d dialect, tx Querier) error {
 			finished_at TEXT NOT NULL,
 			exit_code   INTEGER NOT NULL,
 			error       TEXT NOT NULL DEFAULT '',
-			counts_json TEXT,
+			summary_json TEXT,
 			PRIMARY KEY (run_id, tenant)
 		)`,
 		`CREATE INDEX reconctl_tenant_runs_tenant ON reconctl_tenant_runs (tenant, command, started_at)`,
@@ -75,17 +75,17 @@ func (j *Journal) RecordTenants(ctx context.Context, runID, command string, star
 	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_tenant_runs WHERE run_id = ?`), runID); err != nil {
 		return j.fail("recording the tenants of run "+runID, err)
 	}
-	ins := j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, counts_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	ins := j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	for _, t := range rep.Tenants {
-		counts, err := json.Marshal(reportCounts(&reconcile.Report{Summary: t.Summary}))
+		summary, err := json.Marshal(t.Summary)
 		if err != nil {
-			return fmt.Errorf("journal: encoding the counts of tenant %s: %w", t.Tenant, err)
+			return fmt.Errorf("journal: encoding the summary of tenant %s: %w", t.Tenant, err)
 		}
 		msg := ""
 		if t.Error != nil {
 			msg = RedactError(*t.Error)
 		}
-		if _, err := tx.ExecContext(ctx, ins, runID, t.Tenant, command, fmtTS(started), fmtTS(finished), t.ExitCode, msg, string(counts)); err != nil {
+		if _, err := tx.ExecContext(ctx, ins, runID, t.Tenant, command, fmtTS(started), fmtTS(finished), t.ExitCode, msg, string(summary)); err != nil {
 			return j.fail("recording the tenants of run "+runID, err)
 		}
 	}
@@ -114,7 +114,10 @@ type TenantState struct {
 
 // TenantStates returns, per tenant, its latest runs of command.
 func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]TenantState, error) {
-	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT tenant, started_at, exit_code FROM reconctl_tenant_runs WHERE command = ? ORDER BY tenant, started_at`), command)
+	// Oldest first; runs of one second in the journal's own order.
+	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT t.tenant, t.started_at, t.exit_code
+		FROM reconctl_tenant_runs t JOIN reconctl_runs r ON r.run_id = t.run_id
+		WHERE t.command = ? ORDER BY t.tenant, t.started_at, r.`+j.d.order()), command)
 	if err != nil {
 		return nil, j.fail("reading the tenants' runs", err)
 	}

@@ -22,9 +22,9 @@ func TestTenantRuns(t *testing.T) {
 			tenants []reconcile.TenantResult
 			drift   []reconcile.Drift
 		}{
-			{"r_1", t0, []reconcile.TenantResult{{Tenant: "acct_a", ExitCode: 2}, {Tenant: "acct_b", ExitCode: 0}},
+			{"r_1", t0, []reconcile.TenantResult{{Tenant: "acct_a", ExitCode: 2, Summary: sum(10, 2)}, {Tenant: "acct_b", ExitCode: 0, Summary: sum(4, 0)}},
 				[]reconcile.Drift{{Resource: "customers", ID: "cus_1", Kind: "changed", Tenant: "acct_a"}, {Resource: "customers", ID: "cus_2", Kind: "missing_local", Tenant: "acct_a"}}},
-			{"r_2", t0.Add(time.Hour), []reconcile.TenantResult{{Tenant: "acct_b", ExitCode: 1, Error: &msg}, {Tenant: "acct_c", ExitCode: 0}},
+			{"r_2", t0.Add(time.Hour), []reconcile.TenantResult{{Tenant: "acct_b", ExitCode: 1, Error: &msg}, {Tenant: "acct_c", ExitCode: 2, Summary: sum(8, 6)}},
 				[]reconcile.Drift{{Resource: "customers", ID: "cus_9", Kind: "changed", Tenant: "acct_c"}}},
 		}
 		for _, r := range runs {
@@ -77,5 +77,38 @@ func TestTenantRuns(t *testing.T) {
 		if other, _ := j.TenantStates(ctx, "resync"); len(other) != 0 {
 			t.Errorf("resync states = %v", other)
 		}
+		// A third run in the same second as the second: the journal's own
+		// order says which is the latest.
+		rep := &reconcile.Report{Tenants: []reconcile.TenantResult{{Tenant: "acct_c", ExitCode: 0, Summary: sum(8, 0)}}}
+		if err := j.StartRun(ctx, Run{ID: "r_3", Command: "diff", StartedAt: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.FinishRun(ctx, "r_3", Finish{Status: StatusOK, Report: rep}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.RecordTenants(ctx, "r_3", "diff", t0.Add(time.Hour), t0.Add(time.Hour), rep); err != nil {
+			t.Fatal(err)
+		}
+		health, err := j.Health(ctx, 0.1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got2 := map[string]HealthRow{}
+		for _, h := range health {
+			got2[h.Tenant] = h
+		}
+		if a := got2["acct_a"]; a.Resource != "customers" || a.GapRate != 0.2 || !a.Alert || a.Records != 10 || a.Drift != 2 || a.FailuresInARow != 0 {
+			t.Errorf("acct_a health = %+v", a)
+		}
+		if b := got2["acct_b"]; b.FailuresInARow != 1 || b.LastSuccess == nil || !b.LastSuccess.Equal(t0) || !b.LastRun.Equal(t0.Add(time.Hour)) || b.Alert {
+			t.Errorf("acct_b health = %+v", b)
+		}
+		if c := got2["acct_c"]; c.GapRate != 0 || c.PreviousGapRate == nil || *c.PreviousGapRate != 0.75 || c.Alert {
+			t.Errorf("acct_c health = %+v (latest of the same second is r_3)", c)
+		}
 	})
+}
+
+func sum(records, drift int) map[string]*reconcile.ResourceSummary {
+	return map[string]*reconcile.ResourceSummary{"customers": {Remote: records, Local: records, Changed: drift, InSync: records - drift}}
 }
