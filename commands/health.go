@@ -42,6 +42,7 @@ EXIT STATUS:
    2  a tenant's gap rate is above --alert-over`,
 		Flags: withGlobal(
 			&cli.StringFlag{Name: "alert-over", Usage: "exit 2 when a tenant's gap rate is above `SHARE` (1% or 0.01)", EnvVars: envs("ALERT_OVER")},
+			metricsFileFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
@@ -94,6 +95,7 @@ EXIT STATUS:
 			if err := report.Render(s.IO.Out, s.Output, report.Health(h), report.Options{}); err != nil {
 				return fmt.Errorf("printing the report: %w", err)
 			}
+			s.writeMetrics(c, healthMetrics(h))
 			return exitWith(h.ExitCode)
 		},
 	}

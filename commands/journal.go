@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -462,6 +463,7 @@ func (s *Settings) runReport(c *cli.Context, command string, write bool, fn func
 	if err := s.printReport(rep); err != nil {
 		return fmt.Errorf("printing the report: %w", err)
 	}
+	s.writeMetrics(c, func(w io.Writer) error { return report.RunMetrics(w, rep) }) // tenants.go
 	return exitWith(rep.ExitCode)
 }
 

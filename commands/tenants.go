@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -42,6 +43,7 @@ func tenantFlags() []cli.Flag {
 		&cli.IntFlag{Name: "tenant-concurrency", Value: DefaultTenantConcurrency, Usage: "tenants run at the same time (`N`), all under one request budget (--rps)", EnvVars: envs("TENANT_CONCURRENCY")},
 		&cli.StringFlag{Name: "shard", Usage: "run only the tenants of shard `I/N` (0-based I; a tenant's shard is a stable hash of its id)", EnvVars: envs("SHARD")},
 		&cli.IntFlag{Name: "shards", Usage: "split the tenants into `N` shards and run the one named by JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: envs("SHARDS")},
+		metricsFileFlag(),
 		&cli.BoolFlag{Name: "due", Usage: "run only the tenants that are due: whose last successful run of this command (journal) is older than their cadence (tenants.cadence, default 24h); tenants never run are spread over one cadence", EnvVars: envs("DUE")},
 	}
 }
@@ -521,4 +523,32 @@ func isDue(id string, st journal.TenantState, cadence time.Duration, now time.Ti
 	// The first pass: due once now has reached the tenant's slot in the
 	// current cadence window, and from then on in every later window.
 	return now.Unix()%secs >= slot
+}
+
+// metricsFileFlag is --metrics-file (diff, resync, health).
+func metricsFileFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-file", Usage: "also write Prometheus text-format metrics (per tenant and resource) to `PATH`, atomically (for node_exporter's textfile collector)", EnvVars: envs("METRICS_FILE")}
+}
+
+// writeMetrics writes --metrics-file, when given, atomically (temp file
+// and rename: the collector never reads half a file). A failure is logged:
+// the report and exit code stand.
+func (s *Settings) writeMetrics(c *cli.Context, write func(io.Writer) error) {
+	path := c.String("metrics-file")
+	if path == "" {
+		return
+	}
+	var b bytes.Buffer
+	err := write(&b)
+	if err == nil {
+		err = writeFileAtomic(path, b.Bytes())
+	}
+	if err != nil {
+		s.Logger.Error("could not write --metrics-file", "path", path, "err", err)
+	}
+}
+
+// healthMetrics writes h as metrics (health.go's io is its IO).
+func healthMetrics(h *report.HealthReport) func(io.Writer) error {
+	return func(w io.Writer) error { return report.HealthMetrics(w, h) }
 }
