@@ -130,4 +130,3 @@ func HealthMetrics(w io.Writer, h *HealthReport) error {
 	}
 	return writeMetrics(w, []*metric{gap, records, drift, fails, success, alert})
 }
-
