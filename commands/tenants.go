@@ -343,7 +343,13 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	// Closed once the tenants are known (a server state's read snapshot
+	// must not stay open for the whole run); each tenant opens its own.
+	closeStore := sync.OnceFunc(func() { store.Close() })
+	defer closeStore()
+	if store.Features().Begin == nil {
+		return localstate.ErrScopeNeedsSQL
+	}
 	// The platform's provider lists the tenants (Stripe Connect) and names
 	// the resources; listed tenants may each have their own key, and then
 	// the first tenant's provider does.
@@ -368,7 +374,7 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	if err != nil {
 		return err
 	}
-	store.Close()
+	closeStore()
 	ids = r.orderTenants(ctx, ids)
 	if s.Tenant.Due {
 		ids = r.dueTenants(ctx, ids, time.Now())
