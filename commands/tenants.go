@@ -39,13 +39,18 @@ const DefaultTenantConcurrency = 4
 // tenantFlags select and pace the tenants of a multi-tenant run.
 func tenantFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "tenant", Usage: "with tenants: in reconctl.yaml, run for tenant `ID` only (repeatable; default: every tenant)", EnvVars: envs("TENANT")},
+		tenantFlag(),
 		&cli.IntFlag{Name: "tenant-concurrency", Value: DefaultTenantConcurrency, Usage: "tenants run at the same time (`N`), all under one request budget (--rps)", EnvVars: envs("TENANT_CONCURRENCY")},
 		&cli.StringFlag{Name: "shard", Usage: "run only the tenants of shard `I/N` (0-based I; a tenant's shard is a stable hash of its id)", EnvVars: envs("SHARD")},
 		&cli.IntFlag{Name: "shards", Usage: "split the tenants into `N` shards and run the one named by JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)", EnvVars: envs("SHARDS")},
 		metricsFileFlag(),
 		&cli.BoolFlag{Name: "due", Usage: "run only the tenants that are due: whose last successful run of this command (journal) is older than their cadence (tenants.cadence, default 24h); tenants never run are spread over one cadence", EnvVars: envs("DUE")},
 	}
+}
+
+// tenantFlag is --tenant.
+func tenantFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "tenant", Usage: "with tenants: in reconctl.yaml, run for tenant `ID` only (repeatable; default: every tenant; check-user: the user's tenant)", EnvVars: envs("TENANT")}
 }
 
 // tenantSelection is what the tenant flags asked for.
@@ -101,12 +106,15 @@ func (s *Settings) loadTenantFlags(c *cli.Context) error {
 	if s.Config.Tenants != nil && c.Command != nil && slices.Contains(tenantlessCommands, c.Command.Name) {
 		return fmt.Errorf("%s does not run over tenants yet: with tenants: in %s it would read and write every tenant's rows at once; use diff or resync (with --tenant ID)", c.Command.Name, s.Config.File)
 	}
+	if s.Config.Tenants != nil && c.Command != nil && c.Command.Name == "check-user" && len(sel.IDs) != 1 {
+		return fmt.Errorf("check-user with tenants: in %s needs the user's tenant: --tenant ID (exactly one)", s.Config.File)
+	}
 	s.Tenant = sel
 	return nil
 }
 
 // tenantlessCommands cannot run with tenants: yet (they would not scope).
-var tenantlessCommands = []string{"replay", "check-user"}
+var tenantlessCommands = []string{"replay"}
 
 // parseShard parses "I/N" (0 <= I < N).
 func parseShard(v string) (int, int, error) {
@@ -557,4 +565,28 @@ func (s *Settings) writeMetrics(c *cli.Context, write func(io.Writer) error) {
 // healthMetrics writes h as metrics (health.go's io is its IO).
 func healthMetrics(h *report.HealthReport) func(io.Writer) error {
 	return func(w io.Writer) error { return report.HealthMetrics(w, h) }
+}
+
+// userProvider is check-user's provider: without tenants the configured
+// one; with tenants the provider of the one --tenant (acting for its
+// connected account, or with its own credentials).
+func (s *Settings) userProvider() (providers.Provider, error) {
+	if s.Config.Tenants == nil {
+		return s.openProvider()
+	}
+	accounts := false
+	if p, err := s.openProvider(); err == nil {
+		_, accounts = p.(accountLister)
+	}
+	return s.openTenantProvider(s.Tenant.IDs[0], s.budget(), accounts)
+}
+
+// userTable is check-user's mapping of a resource, scoped to the --tenant
+// with tenants.
+func (s *Settings) userTable(resource string) *localstate.Table {
+	t := s.table(resource)
+	if s.Config.Tenants != nil && len(s.Tenant.IDs) == 1 {
+		return t.Scoped(s.Config.Tenants.Column, s.Tenant.IDs[0])
+	}
+	return t
 }
