@@ -185,11 +185,10 @@ func (r *run) journalsInState() bool { return r.inState }
 // as it stands once tx commits, its drift items and the freshness it gives
 // the state: killed right after the commit, history shows what was applied.
 func (r *run) recordApplied(ctx context.Context, tx localstate.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
-	prov, js, err := provisional(rep, res)
 	if r.tenants != nil {
-		// A tenant's apply: the run's report is every tenant's so far.
-		prov, js, err = r.tenants.provisional(rep, res)
+		return r.recordTenantApplied(ctx, tx, rep, res, provider) // tenants.go
 	}
+	prov, js, err := provisional(rep, res)
 	if err != nil {
 		return err
 	}
@@ -197,10 +196,6 @@ func (r *run) recordApplied(ctx context.Context, tx localstate.Tx, rep *reconcil
 		return err
 	}
 	whole, partial := freshness(prov, res)
-	if r.tenants != nil {
-		// One tenant's rows are fresh, not the whole resource's.
-		whole, partial = nil, res.Drift
-	}
 	for _, name := range whole {
 		if err := r.j.RecordVersion(ctx, tx, provider, name, "*", r.started, "", r.command+" "+r.id); err != nil {
 			return err

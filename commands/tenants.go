@@ -302,28 +302,27 @@ func tagTenant(tenant string, drift []reconcile.Drift) []reconcile.Drift {
 	return out
 }
 
-// provisional is the run's report as it stands once the tenant of rep
-// commits res (what the journal shows if the run dies after that commit).
-func (a *tenantAgg) provisional(rep *reconcile.Report, res *reconcile.Result) (*reconcile.Report, []byte, error) {
-	a.mu.Lock()
-	prov := a.base
-	prov.Summary = map[string]*reconcile.ResourceSummary{}
-	reconcile.AddSummary(prov.Summary, a.summary)
-	reconcile.AddSummary(prov.Summary, res.Summaries())
-	prov.Drift = a.all()
-	tenant := a.names[rep]
-	a.mu.Unlock()
-	prov.Drift = append(prov.Drift, tagTenant(tenant, res.Drift)...)
-	prov.FinishedAt = now()
-	prov.ExitCode = reconcile.ExitOK
-	if res.Unresolved() > 0 {
-		prov.ExitCode = reconcile.ExitDrift
+// recordTenantApplied records, inside a tenant's apply transaction, that
+// tenant's part of the run as it stands once tx commits (its row in the
+// journal's tenant runs) and the freshness of the records it wrote. The
+// run's report and drift items are written once, when the run finishes:
+// rewriting them at every tenant's commit would cost the square of the
+// number of tenants.
+func (r *run) recordTenantApplied(ctx context.Context, tx localstate.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
+	r.tenants.mu.Lock()
+	tenant := r.tenants.names[rep]
+	r.tenants.mu.Unlock()
+	tr := reconcile.TenantResult{Tenant: tenant, Summary: res.Summaries(), ExitCode: driftExit(res)}
+	if err := r.j.RecordTenantApplied(ctx, tx, r.id, r.command, r.started, tr); err != nil {
+		return err
 	}
-	var js bytes.Buffer
-	if err := report.WriteJSON(&js, &prov); err != nil {
-		return nil, nil, err
+	var rows []journal.VersionRow
+	for _, d := range res.Drift {
+		if d.Applied {
+			rows = append(rows, journal.VersionRow{Provider: provider, Resource: d.Resource, ObjectID: d.ID, At: r.started, Source: r.command + " " + r.id})
+		}
 	}
-	return &prov, js.Bytes(), nil
+	return r.j.RecordVersions(ctx, tx, rows)
 }
 
 // all is every finished tenant's drift, by tenant id; the caller holds mu.

@@ -145,3 +145,20 @@ func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]
 	}
 	return out, j.fail("reading the tenants' runs", rows.Err())
 }
+
+// RecordTenantApplied records, inside tx (one tenant's apply), the tenant's
+// part of the run as it stands once tx commits; RecordTenants replaces it
+// when the run finishes. Killed in between, the run shows as incomplete and
+// its tenant rows say which tenants' writes landed.
+func (j *Journal) RecordTenantApplied(ctx context.Context, tx Querier, runID, command string, started time.Time, t reconcile.TenantResult) error {
+	summary, err := json.Marshal(t.Summary)
+	if err != nil {
+		return fmt.Errorf("journal: encoding the summary of tenant %s: %w", t.Tenant, err)
+	}
+	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_tenant_runs WHERE run_id = ? AND tenant = ?`), runID, t.Tenant); err != nil {
+		return j.fail("recording what tenant "+t.Tenant+" of run "+runID+" applies", err)
+	}
+	_, err = tx.ExecContext(ctx, j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		runID, t.Tenant, command, fmtTS(started), fmtTS(time.Now()), t.ExitCode, "", string(summary))
+	return j.fail("recording what tenant "+t.Tenant+" of run "+runID+" applies", err)
+}

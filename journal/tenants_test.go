@@ -2,9 +2,11 @@ package journal
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 )
 
@@ -111,4 +113,50 @@ func TestTenantRuns(t *testing.T) {
 
 func sum(records, drift int) map[string]*reconcile.ResourceSummary {
 	return map[string]*reconcile.ResourceSummary{"customers": {Remote: records, Local: records, Changed: drift, InSync: records - drift}}
+}
+
+// A tenant's apply records its row in its own transaction: committed, the
+// row is there (a run killed afterwards shows which tenants' writes
+// landed); rolled back, it is not; RecordTenants replaces it.
+func TestRecordTenantApplied(t *testing.T) {
+	eachKind(t, func(t *testing.T, j *Journal) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		if err := j.StartRun(ctx, Run{ID: "r_1", Command: "diff", StartedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		count := func(tenant string) (n int) {
+			t.Helper()
+			if err := j.DB().QueryRowContext(ctx, j.d.bind(`SELECT count(*) FROM reconctl_tenant_runs WHERE run_id = ? AND tenant = ?`), "r_1", tenant).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		tr := reconcile.TenantResult{Tenant: "acct_a", ExitCode: 0, Summary: sum(3, 1)}
+		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr) }); err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("rolled back")
+		tr.Tenant = "acct_b"
+		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error {
+			if err := j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if count("acct_a") != 1 || count("acct_b") != 0 {
+			t.Errorf("after commit and rollback: acct_a %d rows, acct_b %d", count("acct_a"), count("acct_b"))
+		}
+		// Twice (a re-run of the same tenant's apply) keeps one row.
+		tr.Tenant = "acct_a"
+		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr) }); err != nil || count("acct_a") != 1 {
+			t.Errorf("again: %v, %d rows", err, count("acct_a"))
+		}
+		rep := &reconcile.Report{Tenants: []reconcile.TenantResult{{Tenant: "acct_a", ExitCode: 2}, {Tenant: "acct_c", ExitCode: 0}}}
+		if err := j.RecordTenants(ctx, "r_1", "diff", at, at, rep); err != nil || count("acct_a") != 1 || count("acct_c") != 1 {
+			t.Errorf("RecordTenants: %v", err)
+		}
+	})
 }
