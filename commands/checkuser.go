@@ -140,6 +140,13 @@ func (s *Settings) checkUser(ctx context.Context, u *report.UserReport, o checkU
 	}
 	u.Resource = reconcile.UserResource(s.Config.UserResource, p)
 	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger, ReconfirmAfter: o.ReconfirmAfter}
+	if o.Fix {
+		// As diff and resync: a server lock whose session ended no longer
+		// keeps other writers out, so the fix does not commit.
+		eng.BeforeCommit = func(ctx context.Context, _ localstate.Tx, _ *reconcile.Result) error {
+			return r.checkLock(ctx)
+		}
+	}
 	return eng.CheckUser(ctx, u, reconcile.UserOptions{
 		Search: o.Search, Fix: o.Fix, Brake: o.Brake, AllowEmpty: o.AllowEmpty,
 		// --allow-absent-path adds to the config's allow_absent_paths.

@@ -417,10 +417,11 @@ func (r *run) finish(ctx context.Context, exitCode int, runErr error, rep *recon
 	}
 	if err := r.j.FinishRun(context.WithoutCancel(ctx), r.id, f); err != nil {
 		r.s.Logger.Error("could not record the run in the journal", "run", r.id, "err", err)
-		return
-	}
-	if r.tenants != nil && rep != nil {
+	} else if r.tenants != nil && rep != nil {
 		r.recordTenants(ctx, rep, f.FinishedAt) // tenants.go
+	}
+	if r.lock != nil && ctx.Err() == nil && r.s.Config != nil { // a writing run, holding the writer lock
+		r.pruneAfterWrite(ctx)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -49,6 +50,10 @@ type Config struct {
 	// AllowAbsentPaths are mapped provider paths confirmed absent from every
 	// record (--allow-absent-path): a plan may write null from them.
 	AllowAbsentPaths []string
+	// JournalRetention (journal_retention: 90d): after each writing run,
+	// runs that started longer ago are pruned from the journal (see
+	// journal.Prune). Zero: keep every run.
+	JournalRetention time.Duration
 	// Sections holds each provider's own section (workos:, rest:) as its
 	// raw YAML node, by provider name; the provider's registered decoder
 	// (providers.DecodeSection) reads it, so its errors name file:line.
@@ -164,7 +169,7 @@ func (c *Config) resolvePaths(dir string) {
 
 // topKeys are the keys of reconctl.yaml besides the providers' sections.
 var topKeys = []string{"provider", "api_base", "api_key_env", "state", "journal", "password_env", "schema", "user_resource", "max_changes",
-	"rps", "concurrency", "ignore", "allow_absent_paths", "tenants", "resources"}
+	"rps", "concurrency", "ignore", "allow_absent_paths", "journal_retention", "tenants", "resources"}
 
 type parser struct{ file string }
 
@@ -226,6 +231,13 @@ func Parse(file string, data []byte) (*Config, error) {
 			c.Ignore, err = p.strList(v, key)
 		case "allow_absent_paths":
 			c.AllowAbsentPaths, err = p.strList(v, key)
+		case "journal_retention":
+			var text string
+			if text, err = p.str(v, key); err == nil {
+				if c.JournalRetention, err = ParseRetention(text); err != nil {
+					err = p.errf(v, key, "%v", err)
+				}
+			}
 		case "resources":
 			c.Resources, err = p.resources(v)
 		case "tenants":
@@ -252,6 +264,33 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// ParseRetention reads a retention such as journal_retention: or
+// history --prune: whole days ("90d"), weeks ("2w") or a Go duration
+// ("720h"), more than zero.
+func ParseRetention(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var d time.Duration
+	var err error
+	if n, unit := strings.TrimRight(t, "dw"), strings.TrimLeft(t, "0123456789"); (unit == "d" || unit == "w") && n != "" && len(n)+1 == len(t) {
+		var v int
+		if v, err = strconv.Atoi(n); err == nil {
+			days := time.Duration(v)
+			if unit == "w" {
+				days *= 7
+			}
+			if days > 0 && days <= 100*365 {
+				d = days * 24 * time.Hour
+			}
+		}
+	} else {
+		d, err = time.ParseDuration(t)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("want a retention such as 90d, 2w or 720h (more than zero), got %q", s)
+	}
+	return d, nil
 }
 
 func (p *parser) yamlErr(err error) error {

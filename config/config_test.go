@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const full = `provider: stripe
@@ -139,6 +140,31 @@ func TestReservedTables(t *testing.T) {
 	for _, y := range []string{"resources:\n  reconctl_x:\n    table: users\n", "resources:\n  runs:\n    table: my_reconctl_runs\n"} {
 		if _, err := Parse("reconctl.yaml", []byte(y)); err != nil {
 			t.Errorf("%q: %v", y, err)
+		}
+	}
+}
+
+// TestJournalRetention: journal_retention: takes days, weeks or a Go
+// duration; anything else, zero or negative is an error at its line.
+func TestJournalRetention(t *testing.T) {
+	for text, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "720h": 720 * time.Hour, " 1d ": 24 * time.Hour} {
+		c, err := Parse("reconctl.yaml", []byte("provider: stripe\njournal_retention: \""+text+"\"\n"))
+		if err != nil {
+			t.Errorf("%q: %v", text, err)
+			continue
+		}
+		if c.JournalRetention != want {
+			t.Errorf("%q: %v, want %v", text, c.JournalRetention, want)
+		}
+	}
+	c, err := Parse("reconctl.yaml", []byte("provider: stripe\n"))
+	if err != nil || c.JournalRetention != 0 {
+		t.Errorf("unset: %v, %v", c, err)
+	}
+	for _, bad := range []string{"90", "0d", "-1d", "d", "3 months", "1d2", "-5h", "90x", "[1]"} {
+		_, err := Parse("reconctl.yaml", []byte("provider: stripe\n\njournal_retention: "+bad+"\n"))
+		if err == nil || !strings.HasPrefix(err.Error(), "reconctl.yaml:3: journal_retention: ") {
+			t.Errorf("%q: want an error at reconctl.yaml:3, got %v", bad, err)
 		}
 	}
 }

@@ -55,7 +55,27 @@ func (j *Journal) RunDrift(ctx context.Context, runID string) ([]reconcile.Drift
 		}
 		out = append(out, d)
 	}
-	return out, j.fail("reading the drift of run "+runID, rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, j.fail("reading the drift of run "+runID, err)
+	}
+	rows.Close()
+	// The index keeps no fields when the run's stored report has them.
+	_, raw, err := j.GetRun(ctx, runID)
+	if err != nil || len(raw) == 0 {
+		return out, nil
+	}
+	var rep reconcile.Report
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&rep); err != nil {
+		return out, nil // not a drift report (replay, check-user)
+	}
+	for i := range out {
+		if out[i].Fields == nil && i < len(rep.Drift) && rep.Drift[i].ID == out[i].ID && len(rep.Drift[i].Fields) > 0 {
+			out[i].Fields = rep.Drift[i].Fields
+		}
+	}
+	return out, nil
 }
 
 // SchemaVersion is the journal schema version this binary writes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -55,14 +56,15 @@ func (j *Journal) RecordEvent(ctx context.Context, q Querier, e EventRow) error 
 	return j.RecordEvents(ctx, q, []EventRow{e})
 }
 
-// recordEventSQL upserts an event; a failure never overwrites a success
-// (outcome is assigned last: the MySQL form reads it in every condition).
-func (d dialect) recordEventSQL() string {
-	return d.bind(d.upsert("reconctl_events",
+// recordEventUpsert upserts an event (before bind); a failure never
+// overwrites a success (outcome is assigned last: the MySQL form reads it in
+// every condition).
+func (d dialect) recordEventUpsert() string {
+	return d.upsert("reconctl_events",
 		[]string{"provider", "target", "event_id", "run_id", "event_type", "created_at", "outcome", "processed_at"},
 		[]string{"provider", "target", "event_id"},
 		[]string{"run_id", "event_type", "created_at", "processed_at", "outcome"},
-		"excluded.outcome <> 'failed' OR reconctl_events.outcome = 'failed'"))
+		"excluded.outcome <> 'failed' OR reconctl_events.outcome = 'failed'")
 }
 
 // execer is one prepared statement, or the query re-sent each time.
@@ -91,26 +93,78 @@ func prepareOn(ctx context.Context, q Querier, query string) (execer, func(), er
 	}, func() {}, nil
 }
 
-// RecordEvents records processed events with one prepared statement.
+// upsertBatch is how many rows one of RecordEvents' and RecordVersions'
+// upserts carries (8 and 6 parameters each): a replay of 100k events is a
+// few thousand statements, not 200k (issue #16 item 5).
+const upsertBatch = 100
+
+// manyRows turns an upsert of one row (d.upsert) into one of n rows.
+func manyRows(q string, ncols, n int) string {
+	one := "VALUES (" + placeholders(ncols) + ")"
+	return strings.Replace(q, one, "VALUES "+strings.TrimSuffix(strings.Repeat("("+placeholders(ncols)+"),", n), ","), 1)
+}
+
+// execBatches runs upsert (one row's statement, before bind) over rows of
+// ncols values each, upsertBatch rows a statement: the full batches
+// through one prepared statement, the last one on its own.
+func (j *Journal) execBatches(ctx context.Context, q Querier, upsert string, ncols int, rows [][]any) error {
+	full := min(upsertBatch, len(rows))
+	exec, done, err := j.prepare(ctx, q, j.d.bind(manyRows(upsert, ncols, full)))
+	if err != nil {
+		return err
+	}
+	defer done()
+	args := make([]any, 0, ncols*full)
+	for start := 0; start < len(rows); start += full {
+		batch := rows[start:min(start+full, len(rows))]
+		args = args[:0]
+		for _, r := range batch {
+			args = append(args, r...)
+		}
+		if len(batch) == full {
+			err = exec(ctx, args...)
+		} else {
+			_, err = j.q(q).ExecContext(ctx, j.d.bind(manyRows(upsert, ncols, len(batch))), args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RecordEvents records processed events, many rows a statement. An event
+// given twice is folded first by RecordEvent's rule (a failure never
+// overwrites a success), as one statement cannot update a row twice on
+// Postgres.
 func (j *Journal) RecordEvents(ctx context.Context, q Querier, events []EventRow) error {
 	if len(events) == 0 {
 		return nil
 	}
+	type key struct{ provider, target, id string }
+	at := make(map[key]int, len(events))
+	rows := make([]EventRow, 0, len(events))
 	for _, e := range events {
 		if err := checkEvent(e); err != nil {
 			return err
 		}
-	}
-	exec, done, err := j.prepare(ctx, q, j.d.recordEventSQL())
-	if err != nil {
-		return j.fail("recording events", err)
-	}
-	defer done()
-	now := fmtTS(time.Now())
-	for _, e := range events {
-		if err := exec(ctx, e.Provider, e.Target, e.EventID, e.RunID, e.Type, nullTS(e.Created), e.Outcome, now); err != nil {
-			return j.fail("recording event "+e.EventID, err)
+		k := key{e.Provider, e.Target, e.EventID}
+		if i, dup := at[k]; dup {
+			if e.Outcome != OutcomeFailed || rows[i].Outcome == OutcomeFailed {
+				rows[i] = e
+			}
+			continue
 		}
+		at[k] = len(rows)
+		rows = append(rows, e)
+	}
+	now := fmtTS(time.Now())
+	vals := make([][]any, len(rows))
+	for i, e := range rows {
+		vals[i] = []any{e.Provider, e.Target, e.EventID, e.RunID, e.Type, nullTS(e.Created), e.Outcome, now}
+	}
+	if err := j.execBatches(ctx, q, j.d.recordEventUpsert(), 8, vals); err != nil {
+		return j.fail("recording events", err)
 	}
 	return nil
 }
@@ -152,20 +206,34 @@ func (j *Journal) RecordVersions(ctx context.Context, q Querier, rows []VersionR
 			return fmt.Errorf("journal: RecordVersion %s %s: no time", v.Resource, v.ObjectID)
 		}
 	}
+	// A record given twice is folded first by the rule below (the newer
+	// time, or the later of equal ones), as one statement cannot update a
+	// row twice on Postgres.
+	type key struct{ provider, resource, id string }
+	at := make(map[key]int, len(rows))
+	folded := make([]VersionRow, 0, len(rows))
+	for _, v := range rows {
+		k := key{v.Provider, v.Resource, v.ObjectID}
+		if i, dup := at[k]; dup {
+			if !v.At.Before(folded[i].At) {
+				folded[i] = v
+			}
+			continue
+		}
+		at[k] = len(folded)
+		folded = append(folded, v)
+	}
+	vals := make([][]any, len(folded))
+	for i, v := range folded {
+		vals[i] = []any{v.Provider, v.Resource, v.ObjectID, fmtTS(v.At), v.EventID, v.Source}
+	}
 	// version_at is assigned last: the MySQL form reads it in every condition.
-	exec, done, err := j.prepare(ctx, q, j.d.bind(j.d.upsert("reconctl_versions",
+	if err := j.execBatches(ctx, q, j.d.upsert("reconctl_versions",
 		[]string{"provider", "resource", "object_id", "version_at", "event_id", "source"},
 		[]string{"provider", "resource", "object_id"},
 		[]string{"event_id", "source", "version_at"},
-		"excluded.version_at >= reconctl_versions.version_at")))
-	if err != nil {
+		"excluded.version_at >= reconctl_versions.version_at"), 6, vals); err != nil {
 		return j.fail("recording record versions", err)
-	}
-	defer done()
-	for _, v := range rows {
-		if err := exec(ctx, v.Provider, v.Resource, v.ObjectID, fmtTS(v.At), v.EventID, v.Source); err != nil {
-			return j.fail("recording the version of "+v.Resource+" "+v.ObjectID, err)
-		}
 	}
 	return nil
 }

@@ -140,13 +140,13 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 	var report any // NULL unless there is a report
 	switch {
 	case f.ReportJSON != nil:
-		report = string(f.ReportJSON)
+		report = f.ReportJSON // compressed as it is: no copy of a large report
 	case f.Report != nil:
 		b, err := json.Marshal(f.Report)
 		if err != nil {
 			return fmt.Errorf("journal: encoding the report of run %s: %w", runID, err)
 		}
-		report = string(b)
+		report = b
 	}
 	var counts any
 	if c := f.Counts; c != nil || f.Report != nil {
@@ -183,7 +183,8 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 		return j.fail("recording the drift of run "+runID, err)
 	}
 	if f.Report != nil && len(f.Report.Drift) > 0 {
-		if err := j.insertDrift(ctx, tx, runID, f.Report.Drift); err != nil {
+		// The report (always stored with f.Report) holds the fields.
+		if err := j.insertDrift(ctx, tx, runID, f.Report.Drift, false); err != nil {
 			return j.fail("recording the drift of run "+runID, err)
 		}
 	}
@@ -203,7 +204,7 @@ func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, r
 	}
 	var report any
 	if reportJSON != nil {
-		report = string(reportJSON)
+		report = reportJSON
 	}
 	if report, err = j.storeReport(ctx, tx, runID, report); err != nil {
 		return j.fail("recording what run "+runID+" applies", err)
@@ -219,7 +220,8 @@ func (j *Journal) RecordApplied(ctx context.Context, tx Querier, runID string, r
 		return j.fail("recording the drift of run "+runID, err)
 	}
 	if len(rep.Drift) > 0 {
-		if err := j.insertDrift(ctx, tx, runID, rep.Drift); err != nil {
+		// The fields are kept once: in the report when there is one.
+		if err := j.insertDrift(ctx, tx, runID, rep.Drift, reportJSON == nil); err != nil {
 			return j.fail("recording the drift of run "+runID, err)
 		}
 	}
@@ -326,7 +328,10 @@ const driftBatch = 500
 const driftCols = `INSERT INTO reconctl_drift (run_id, seq, resource, object_id, kind, remote_status,
 			action, applied, error, fields_json) VALUES `
 
-func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift) error {
+// insertDrift stores the run's drift index: one row per item (what, which
+// record, the action and its outcome), and each item's field differences
+// only withFields, when no stored report holds them (reports.go).
+func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, drift []reconcile.Drift, withFields bool) error {
 	batch := 1
 	if j.d.kind != localstate.KindSQLite {
 		batch = driftBatch
@@ -346,7 +351,7 @@ func (j *Journal) insertDrift(ctx context.Context, tx Querier, runID string, dri
 	for i := range drift {
 		d := &drift[i]
 		var fields any
-		if len(d.Fields) > 0 {
+		if withFields && len(d.Fields) > 0 {
 			buf.Reset()
 			if err := enc.Encode(d.Fields); err != nil {
 				return fmt.Errorf("encoding the fields of %s %s: %w", d.Resource, d.ID, err)

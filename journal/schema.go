@@ -21,8 +21,9 @@ import (
 type migration func(ctx context.Context, d dialect, tx Querier) error
 
 var migrations = []migration{
-	migrateV1, // runs and drift items
-	migrateV2, // replay: events, versions, checkpoints; drift errors; process start times
+	migrateV1,             // runs and drift items
+	migrateV2,             // replay: events, versions, checkpoints; drift errors; process start times
+	migrateCompactReports, // reports stored compressed in reconctl_reports (issue #16)
 	// reconctl_tenant_runs and the drift items' tenant (tenants.go)
 	migrateTenants,
 }
@@ -280,6 +281,35 @@ func migrateV2(ctx context.Context, d dialect, tx Querier) error {
 			updated_at    TEXT NOT NULL
 		)`,
 	)
+}
+
+// migrateCompactReports adds reconctl_reports: each run's report, gzip-
+// compressed, in parts (see reports.go). Runs recorded before keep theirs in
+// reconctl_runs.report_json (or MySQL's reconctl_report_parts), which is
+// still read.
+func migrateCompactReports(ctx context.Context, d dialect, tx Querier) error {
+	switch d.kind {
+	case localstate.KindPostgres:
+		return execAll(ctx, tx, `CREATE TABLE reconctl_reports (
+			run_id TEXT NOT NULL,
+			part   INTEGER NOT NULL,
+			data   BYTEA NOT NULL,
+			PRIMARY KEY (run_id, part)
+		)`)
+	case localstate.KindMySQL:
+		return execAll(ctx, tx, `CREATE TABLE IF NOT EXISTS reconctl_reports (
+			run_id VARCHAR(191) NOT NULL,
+			part   INT NOT NULL,
+			data   LONGBLOB NOT NULL,
+			PRIMARY KEY (run_id, part)
+		)`+mysqlTable)
+	}
+	return execAll(ctx, tx, `CREATE TABLE reconctl_reports (
+		run_id TEXT NOT NULL,
+		part   INTEGER NOT NULL,
+		data   BLOB NOT NULL,
+		PRIMARY KEY (run_id, part)
+	) WITHOUT ROWID`)
 }
 
 // mysqlAddColumn adds a column unless the table has it already.

@@ -160,3 +160,34 @@ func TestRecordTenantApplied(t *testing.T) {
 		}
 	})
 }
+
+// Pruning a run deletes its tenant rows too.
+func TestPruneTenantRuns(t *testing.T) {
+	eachKind(t, func(t *testing.T, j *Journal) {
+		ctx := context.Background()
+		old, recent := time.Now().Add(-100*24*time.Hour).UTC().Truncate(time.Second), time.Now().UTC().Truncate(time.Second)
+		for id, at := range map[string]time.Time{"r_old": old, "r_new": recent} {
+			rep := &reconcile.Report{Tenants: []reconcile.TenantResult{{Tenant: "acct_a", ExitCode: 0}}}
+			if err := j.StartRun(ctx, Run{ID: id, Command: "diff", StartedAt: at}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.FinishRun(ctx, id, Finish{Status: StatusOK, Report: rep}); err != nil {
+				t.Fatal(err)
+			}
+			if err := j.RecordTenants(ctx, id, "diff", at, at, rep); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := j.Prune(ctx, time.Now().Add(-90*24*time.Hour), nil); err != nil {
+			t.Fatal(err)
+		}
+		list, err := j.ListRuns(ctx, Filter{Tenant: "acct_a", Limit: -1})
+		if err != nil || len(list) != 1 || list[0].RunID != "r_new" {
+			t.Fatalf("runs of acct_a after the prune: %v, %v", list, err)
+		}
+		var n int
+		if err := j.DB().QueryRowContext(ctx, `SELECT count(*) FROM reconctl_tenant_runs`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("tenant rows after the prune: %d, %v", n, err)
+		}
+	})
+}

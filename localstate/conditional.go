@@ -19,15 +19,17 @@ import (
 type Expect struct {
 	// Absent (a create): no live row with the change's key may exist; a
 	// create that meets one (the app inserted it since the listing) leaves
-	// it as it is.
+	// it as it is — unless Match is set and accepts that row (below).
 	Absent bool
 	// Columns are read from the live row of an update or delete and given
 	// to Match, in this order, in the form Scan returns them. A live row
-	// must exist.
+	// must exist. For a create they are read from a live row it meets.
 	Columns []string
 	// Match says whether the row's current values are what the plan saw:
 	// "" when they are, otherwise why not (it becomes the conflict's
-	// reason). nil: any live row will do.
+	// reason). nil: any live row will do. On a create, Match decides
+	// whether a live row it meets may be written over (replay: the row is
+	// older than the event); nil: it may not (ReasonInserted).
 	Match func(now []any) string
 
 	// Conflict is set by the store: "" when the change was written (or its
@@ -99,7 +101,7 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 		}
 		p := w.plans[ch.Table]
 		var cols []string
-		if ch.Op != OpCreate {
+		if ch.Op != OpCreate || ch.Expect.Match != nil {
 			cols = ch.Expect.Columns
 		}
 		shape := fmt.Sprintf("%d\x00%s", p.id, strings.Join(cols, "\x00"))
@@ -110,6 +112,9 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 			groups = append(groups, g)
 		}
 		g.idx = append(g.idx, n)
+	}
+	if len(groups) > 0 && afterCheckHook != nil {
+		defer afterCheckHook()
 	}
 	for _, g := range groups {
 		for start := 0; start < len(g.idx); start += conflictChunk {
@@ -124,7 +129,11 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 				switch {
 				case ch.Op == OpCreate:
 					if found && r.live {
-						w.conflict(n, ch, ReasonInserted)
+						if ch.Expect.Match == nil {
+							w.conflict(n, ch, ReasonInserted)
+						} else if why := ch.Expect.Match(r.values); why != "" {
+							w.conflict(n, ch, why)
+						}
 					} else if !found && ch.Expect.Absent {
 						w.cond[n] = condInsert
 					}
@@ -140,6 +149,11 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 	}
 	return nil
 }
+
+// afterCheckHook, when set (tests), runs once checkExpect has read the
+// rows of an Apply's conditional changes and before any is written: where
+// a concurrent writer could change a row in between.
+var afterCheckHook func()
 
 func (w *writer) conflict(n int, ch *Change, why string) {
 	w.cond[n] = condConflict
@@ -233,7 +247,7 @@ func (w *writer) insertOrNothing(ctx context.Context, tx *sql.Tx, p *plan, ch *C
 	if err != nil {
 		if w.d.badConflictTarget(err) {
 			p.upsert = false
-			return w.create(ctx, tx, p, *ch)
+			return w.create(ctx, tx, p, *ch, true)
 		}
 		return w.fail(p, *ch, err)
 	}
@@ -263,8 +277,14 @@ func checkJSON(d *draft, t *Table, ch *Change) bool {
 	live := exists && (t.SoftDelete == "" || isLive(d.recs[i][t.SoftDelete]))
 	switch {
 	case ch.Op == OpCreate:
-		if live {
+		if live && e.Match == nil {
 			e.Conflict = ReasonInserted
+		} else if live {
+			now := make([]any, len(e.Columns))
+			for j, c := range e.Columns {
+				now[j] = d.recs[i][c]
+			}
+			e.Conflict = e.Match(now)
 		}
 	case !live:
 		e.Conflict = ReasonDeleted

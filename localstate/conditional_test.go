@@ -61,3 +61,54 @@ func TestConditionalReadLocks(t *testing.T) {
 		})
 	}
 }
+
+// TestConditionalCreateNoUniqueKey: on a server table whose key has no
+// unique index, a conditional create whose check found no row, and that
+// meets a row the app inserted between the check and the write, does not
+// overwrite it: a conflict (Postgres lets the insert through; MySQL's
+// next-key locks of the checking read make the app wait, so only Postgres
+// can show the window).
+func TestConditionalCreateNoUniqueKey(t *testing.T) {
+	ctx := context.Background()
+	db := servertest.New(t, "postgres")
+	db.Exec(t, `CREATE TABLE nokey (id VARCHAR(64), v VARCHAR(64)); INSERT INTO nokey VALUES ('k0', 'zero')`)
+	st, err := localstate.Open(ctx, db.DSN, localstate.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var hookErr error
+	defer localstate.SetAfterCheckHook(func() {
+		_, hookErr = db.SQL.ExecContext(ctx, `INSERT INTO nokey VALUES ('k1', 'app')`)
+	})()
+	tbl := &localstate.Table{Resource: "nokey"}
+	raced, plain := &localstate.Expect{Absent: true}, &localstate.Expect{Absent: true}
+	if err := st.Apply(ctx, []localstate.Change{
+		{Table: tbl, Op: localstate.OpCreate, Key: "k1", Values: map[string]any{"v": "provider"}, Expect: raced},
+		{Table: tbl, Op: localstate.OpCreate, Key: "k2", Values: map[string]any{"v": "two"}, Expect: plain},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if hookErr != nil {
+		t.Fatal(hookErr)
+	}
+	if raced.Conflict != localstate.ReasonInserted || plain.Conflict != "" {
+		t.Errorf("conflicts %q, %q; want %q, none", raced.Conflict, plain.Conflict, localstate.ReasonInserted)
+	}
+	rows, err := db.SQL.QueryContext(ctx, `SELECT id, v FROM nokey ORDER BY id, v`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id, v string
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id+"="+v)
+	}
+	if want := "k0=zero k1=app k2=two"; strings.Join(got, " ") != want {
+		t.Errorf("rows %v, want %s", got, want)
+	}
+}

@@ -11,3 +11,11 @@ func Unregister(name string) {
 		}
 	}
 }
+
+// SetAfterCheckHook sets the hook run between an Apply's conditional
+// check and its writes; the returned func restores the previous one.
+func SetAfterCheckHook(f func()) (restore func()) {
+	prev := afterCheckHook
+	afterCheckHook = f
+	return func() { afterCheckHook = prev }
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -67,25 +66,34 @@ func TestMySQLDSNPasswordParam(t *testing.T) {
 	}
 }
 
-// waitInnoDBLockWait returns once some transaction of db waits for a row lock
-// (the test's own ordering, no clock involved).
-func waitInnoDBLockWait(t *testing.T, db *servertest.DB) {
+// waitInnoDBLockWait returns once the transaction of the session whose
+// CONNECTION_ID() is thread waits for a row lock: seen in INNODB_TRX (or
+// PROCESSLIST's lock-wait state). The wait cannot time out before it is
+// seen (the sessions' innodb_lock_wait_timeout is raised far above ctx's
+// bound); done reports the waiting call ending first, and ctx bounds the
+// whole wait: either fails the test, it never skips or hangs.
+func waitInnoDBLockWait(ctx context.Context, t *testing.T, db *servertest.DB, thread int64, done <-chan error) {
 	t.Helper()
-	// A liveness bound only: the wait can end before it is seen (the lock
-	// wait timeout), and then no transaction waits any more.
-	deadline := time.Now().Add(2 * time.Minute)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		if time.Now().After(deadline) {
-			t.Skip("no transaction was seen waiting for the row lock within 2 minutes (its lock wait may have timed out first); the deadlock case was not exercised")
-		}
 		var n int
-		if err := db.SQL.QueryRow("SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'").Scan(&n); err != nil {
-			t.Fatal(err)
+		err := db.SQL.QueryRowContext(ctx, `SELECT
+			(SELECT count(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ? AND trx_state = 'LOCK WAIT') +
+			(SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND STATE LIKE '%lock%')`, thread, thread).Scan(&n)
+		if err != nil {
+			t.Fatalf("watching session %d for its lock wait: %v", thread, err)
 		}
 		if n > 0 {
 			return
 		}
-		runtime.Gosched()
+		select {
+		case err := <-done:
+			t.Fatalf("the statement that was to wait for the row lock ended first: %v", err)
+		case <-ctx.Done():
+			t.Fatalf("session %d was not seen waiting for the row lock: %v", thread, ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
 
@@ -93,8 +101,18 @@ func waitInnoDBLockWait(t *testing.T, db *servertest.DB) {
 // WHOLE transaction back. Savepoint says so, every later call fails, and
 // nothing runs in autocommit outside the transaction.
 func TestMySQLSavepointDeadlock(t *testing.T) {
-	ctx := context.Background()
+	// Everything below is bounded by ctx: a wait that does not come, or a
+	// deadlock the server does not detect, fails the test instead of hanging.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	db := servertest.New(t, "mysql")
+	var detect int
+	if err := db.SQL.QueryRowContext(ctx, "SELECT @@innodb_deadlock_detect").Scan(&detect); err != nil {
+		t.Fatal(err)
+	}
+	if detect != 1 {
+		t.Fatal("innodb_deadlock_detect is off on the test server: the deadlock would end only by a lock wait timeout; turn it on")
+	}
 	db.Exec(t, "CREATE TABLE t (id VARCHAR(16) PRIMARY KEY, v TEXT)")
 	var rows []string
 	for i := range 60 {
@@ -106,6 +124,10 @@ func TestMySQLSavepointDeadlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer app.Close()
+	// No lock wait of either session may time out before the test sees it.
+	if _, err := app.ExecContext(ctx, "SET SESSION innodb_lock_wait_timeout = 3600"); err != nil {
+		t.Fatal(err)
+	}
 	// The application holds k2…k58 (many rows: InnoDB picks the smaller
 	// transaction, ours, as the victim).
 	if _, err := app.ExecContext(ctx, "BEGIN"); err != nil {
@@ -117,9 +139,15 @@ func TestMySQLSavepointDeadlock(t *testing.T) {
 		}
 	}
 	tb := &localstate.Table{Resource: "t"}
-	st := mysqlStore(t, db, localstate.OpenOptions{BusyTimeout: 50 * time.Second})
+	// BusyTimeout sets the store's sessions' innodb_lock_wait_timeout: an
+	// hour, far beyond ctx.
+	st := mysqlStore(t, db, localstate.OpenOptions{BusyTimeout: time.Hour})
 	tx, err := st.Features().Begin(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	var ours int64
+	if err := tx.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&ours); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpUpdate, Key: "k1", Values: map[string]any{"v": "ours"}}}); err != nil {
@@ -131,7 +159,9 @@ func TestMySQLSavepointDeadlock(t *testing.T) {
 			return tx.Apply(ctx, []localstate.Change{{Table: tb, Op: localstate.OpDelete, Key: "k2"}})
 		})
 	}()
-	waitInnoDBLockWait(t, db) // ours waits for k2
+	waitInnoDBLockWait(ctx, t, db, ours, done) // ours waits for k2
+	// The application now waits for k1, which ours holds: a deadlock, and
+	// InnoDB rolls ours back at once.
 	if _, err := app.ExecContext(ctx, "UPDATE t SET v = 'app' WHERE id = 'k1'"); err != nil {
 		t.Fatalf("the application was the deadlock victim: %v", err)
 	}

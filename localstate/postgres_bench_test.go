@@ -24,7 +24,7 @@ import (
 	"github.com/reconctl/reconctl/reconcile"
 )
 
-// The reconcile package's Engine1M scenario: n provider customers, 1% only
+// The reconcile package's EngineNoDecode1M scenario: n provider customers, 1% only
 // at the provider, 1% only local, 1% with a changed plan.
 var benchPlans = []string{"free", "pro", "team"}
 

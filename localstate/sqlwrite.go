@@ -237,7 +237,7 @@ func (w *writer) run(ctx context.Context, tx *sql.Tx, changes []Change) error {
 		case c == condInsert && p.upsert:
 			err = w.insertOrNothing(xctx, tx, p, &changes[n])
 		case ch.Op == OpCreate:
-			err = w.create(xctx, tx, p, ch)
+			err = w.create(xctx, tx, p, ch, c == condInsert)
 		case ch.Op == OpUpdate:
 			err = w.update(xctx, tx, p, ch)
 		case ch.Op == OpDelete:
@@ -312,7 +312,9 @@ func (w *writer) fail(p *plan, ch Change, err error) error {
 // create writes the record whether or not a row with its key exists: a
 // soft-deleted row is revived, a live one (written by someone else since the
 // plan was made) gets the provider's values. The key never ends up twice.
-func (w *writer) create(ctx context.Context, tx *sql.Tx, p *plan, ch Change) error {
+// absent: a conditional create whose check found no row with the key (a
+// row found now was inserted since: a conflict, not written over).
+func (w *writer) create(ctx context.Context, tx *sql.Tx, p *plan, ch Change, absent bool) error {
 	if err := w.columns(p, ch); err != nil {
 		return err
 	}
@@ -327,6 +329,10 @@ func (w *writer) create(ctx context.Context, tx *sql.Tx, p *plan, ch Change) err
 			}
 		}
 		if _, ok := p.existing[ch.Key]; ok {
+			if absent && ch.Expect != nil {
+				ch.Expect.Conflict = ReasonInserted
+				return nil
+			}
 			return w.reviveOrUpdate(ctx, tx, p, ch, revive)
 		}
 		p.existing[ch.Key] = struct{}{}

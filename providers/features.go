@@ -27,6 +27,9 @@ type Features struct {
 	// WebhookSigner signs re-sent webhooks (replay --deliver-to); nil: the
 	// provider has no known signature scheme.
 	WebhookSigner WebhookSigner
+	// Paths lists decoding only some field paths of each record; nil: the
+	// engine lists with List (whole objects).
+	Paths PathLister
 }
 
 // Featurer is implemented by every provider: Features describes what the
@@ -61,6 +64,9 @@ func (f Features) Fill(x any) Features {
 	if f.WebhookSigner == nil {
 		f.WebhookSigner, _ = x.(WebhookSigner)
 	}
+	if f.Paths == nil {
+		f.Paths, _ = x.(PathLister)
+	}
 	return f
 }
 
@@ -88,6 +94,9 @@ func (f Features) Mask(keep Features) Features {
 	}
 	if keep.WebhookSigner == nil {
 		f.WebhookSigner = nil
+	}
+	if keep.Paths == nil {
+		f.Paths = nil
 	}
 	return f
 }

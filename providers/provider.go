@@ -53,6 +53,18 @@ type Provider interface {
 	Get(ctx context.Context, resource, id string) (Record, RemoteStatus, error)
 }
 
+// PathLister is implemented by providers that can decode only the parts of
+// each record a comparison reads (providers/pick): most of a provider
+// object's decoding is spent on fields nothing maps.
+type PathLister interface {
+	// ListPaths is List, except that each Record's Data need hold only the
+	// values at paths (field paths split at their dots, as the engine walks
+	// them: a segment is an object key or an array index). Every value it
+	// holds is what List would have there; a path absent from the object is
+	// absent from Data and a null is a null. ID and UpdatedAt are List's.
+	ListPaths(ctx context.Context, resource string, paths [][]string, fn func(Record) error) error
+}
+
 // Event is one provider event (Stripe /v1/events, WorkOS /events, ...).
 type Event struct {
 	ID       string

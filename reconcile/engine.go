@@ -467,7 +467,7 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	pathSeen := make([]bool, len(r.fields))
 	rp := newPipe(len(r.fields))
 	rp.start(run.compareRemote)
-	err := e.Provider.List(ctx, t.Resource, func(rec providers.Record) error {
+	err := run.list(ctx, func(rec providers.Record) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
 		}
@@ -509,6 +509,21 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	}
 	run.findAbsentPaths()
 	return nil
+}
+
+// list lists the resource from the provider, decoding only the mapped paths
+// when the provider can (providers.PathLister): the engine reads nothing
+// else of a listed record but its ID and UpdatedAt.
+func (run *resourceRun) list(ctx context.Context, fn func(providers.Record) error) error {
+	p := run.e.Provider
+	if pl := providers.FeaturesOf(p).Paths; pl != nil {
+		paths := make([][]string, len(run.r.fields))
+		for i, f := range run.r.fields {
+			paths[i] = f.segs
+		}
+		return pl.ListPaths(ctx, run.t.Resource, paths, fn)
+	}
+	return p.List(ctx, run.t.Resource, fn)
 }
 
 // findAbsentPaths marks the mapped paths that no listed record has: most

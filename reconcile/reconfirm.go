@@ -9,6 +9,7 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
@@ -40,6 +41,7 @@ func (e *Engine) Reconfirm(ctx context.Context, res *Result) error {
 	now := e.now().UnixNano()
 	drop := make([]bool, len(res.Drift))
 	dropped := false
+	var resorted []*ResourceResult // whose re-plan changed a drift item's kind
 	for _, rr := range res.Resources {
 		rc := rr.cond
 		if rc == nil {
@@ -74,10 +76,14 @@ func (e *Engine) Reconfirm(ctx context.Context, res *Result) error {
 		run := &resourceRun{e: e, r: rr.Resource, t: rr.Resource.Table, mode: rc.mode, rr: rr, cols: rc.cols, updIdx: rc.updIdx, absent: rc.absent}
 		keep := rr.plan[:0:0]
 		gone := map[int]bool{}
+		moved := false // an update became a deletion: its kind changed
 		for j, i := range idx {
+			was := rr.plan[i].op
 			if !run.replan(res, &rr.plan[i], got[j], drop) {
 				gone[i] = true
 				dropped = true
+			} else if rr.plan[i].op != was {
+				moved = true
 			}
 		}
 		if len(gone) > 0 {
@@ -88,13 +94,65 @@ func (e *Engine) Reconfirm(ctx context.Context, res *Result) error {
 			}
 			rr.plan = keep
 		}
+		if moved {
+			resorted = append(resorted, rr)
+		}
 		e.logger().Debug("re-read before writing", "resource", name, "records", len(ids), "left_the_plan", len(gone))
 	}
 	if dropped {
 		res.dropDrift(drop)
 	}
+	for _, rr := range resorted {
+		res.resort(rr)
+	}
 	res.recount()
 	return nil
+}
+
+// resort puts rr's drift items and plan back in the order the comparison
+// gives them (as if each re-planned record had been planned from its fresh
+// copy): drift by kind then id (sortDrift), in the positions rr's items
+// hold in res.Drift; the plan's deletions last, by key, as planMissing
+// plans them.
+func (res *Result) resort(rr *ResourceResult) {
+	name := rr.Resource.Table.Resource
+	var pos []int
+	local := map[int]int{}
+	for i := range res.Drift {
+		if res.Drift[i].Resource == name {
+			local[i] = len(pos)
+			pos = append(pos, i)
+		}
+	}
+	sub := make([]Drift, len(pos))
+	for j, i := range pos {
+		sub[j] = res.Drift[i]
+	}
+	for i := range rr.plan {
+		if d := rr.plan[i].drift; d >= 0 {
+			rr.plan[i].drift = local[d]
+		}
+	}
+	sortDrift(sub, rr.plan)
+	for j, i := range pos {
+		res.Drift[i] = sub[j]
+	}
+	for i := range rr.plan {
+		if d := rr.plan[i].drift; d >= 0 {
+			rr.plan[i].drift = pos[d]
+		}
+	}
+	plan := make([]pending, 0, len(rr.plan))
+	var deletes []pending
+	for _, p := range rr.plan {
+		if p.op == localstate.OpDelete {
+			deletes = append(deletes, p)
+		} else {
+			plan = append(plan, p)
+		}
+	}
+	sort.SliceStable(deletes, func(a, b int) bool { return deletes[a].key < deletes[b].key })
+	rr.plan = append(plan, deletes...)
 }
 
 // replan re-plans p from its re-read g; false: p leaves the plan (and,

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,5 +112,54 @@ func TestReconfirmFresh(t *testing.T) {
 	}
 	if sum := res.Summaries()["customers"]; sum.Reconfirmed != 0 || sum.Changed != 4 || sum.MissingLocal != 2 {
 		t.Errorf("summary %+v", *sum)
+	}
+}
+
+// TestReconfirmOrder: after the re-reads, the drift list and the plan are
+// in the order, and of the kinds, a comparison of the fresh copies gives:
+// an update the re-read turned into a deletion is a missing_remote item
+// among the others (by kind, then id), its delete planned with the
+// deletions.
+func TestReconfirmOrder(t *testing.T) {
+	ctx := context.Background()
+	p, s, tbl := movedFixture()
+	s.rows["cus_0"] = map[string]any{"plan": "free"} // not listed, deleted at the provider
+	s.rows["cus_9"] = map[string]any{"plan": "free"} // not listed, deleted at the provider
+	e, res := compare(t, p, s, tbl, ModeDiff)
+	if err := e.Reconfirm(ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	// The fresh copies, listed: what a comparison run now would plan
+	// (cus_4 keeps its listed copy: Reconfirm does not re-read it).
+	fresh := &memProvider{records: map[string][]providers.Record{"customers": {
+		p.current["cus_1"], p.current["cus_2"], p.current["cus_n2"], withUpd(rec("cus_4", `{"plan":"pro"}`), "2026-01-02T00:00:00Z"),
+	}}}
+	_, want := compare(t, fresh, s, tbl, ModeDiff)
+	items := func(r *Result) []string {
+		var out []string
+		for _, d := range r.Drift {
+			out = append(out, d.ID+":"+d.Kind+"/"+d.Action)
+		}
+		return out
+	}
+	plan := func(r *Result) []string {
+		var out []string
+		for _, pe := range r.Resources[0].plan {
+			id := ""
+			if pe.drift >= 0 {
+				id = r.Drift[pe.drift].ID
+			}
+			out = append(out, string(pe.op)+" "+pe.key+"="+id)
+		}
+		return out
+	}
+	if got, w := items(res), items(want); !slices.Equal(got, w) {
+		t.Errorf("drift after the re-reads:\n %v\nwant (a comparison of the fresh copies):\n %v", got, w)
+	}
+	if got, w := plan(res), plan(want); !slices.Equal(got, w) {
+		t.Errorf("plan after the re-reads:\n %v\nwant:\n %v", got, w)
+	}
+	if got, w := res.Summaries()["customers"], want.Summaries()["customers"]; got.Changed != w.Changed || got.MissingRemote != w.MissingRemote || got.MissingLocal != w.MissingLocal || got.InSync != w.InSync {
+		t.Errorf("summary %+v, want %+v", *got, *w)
 	}
 }

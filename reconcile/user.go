@@ -263,7 +263,7 @@ func (e *Engine) CheckUser(ctx context.Context, u *UserReport, o UserOptions) (*
 	if !fix || len(res.Drift) == 0 {
 		return res, nil
 	}
-	return eng.fixUser(ctx, u, res, o, store)
+	return eng.fixUser(ctx, u, res, o, store, status)
 }
 
 // userVerdict sets u's verdict and exit code: the user's own drift
@@ -300,7 +300,9 @@ func userVerdict(u *UserReport, res *Result, status providers.RemoteStatus) {
 // fixUser plans, brakes and applies the corrections of a check-user
 // --fix on the user-scoped engine.
 // store is the whole (unscoped) store: the brake's share is of its records.
-func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o UserOptions, store localstate.Store) (*Result, error) {
+// status is the user's status at the lookup (the verdict is re-derived
+// from the re-planned drift).
+func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o UserOptions, store localstate.Store, status providers.RemoteStatus) (*Result, error) {
 	// The brake's share is of each resource's local records, not of the one
 	// user compared (a 2% limit of one record never allows a fix).
 	for _, rr := range res.Resources {
@@ -319,7 +321,11 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 			rr.BrakeBase = n
 		}
 	}
-	// Just before writing: an old listed copy is read again (issue #15).
+	// Just before writing: an old listed copy is read again (issue #15),
+	// from the provider itself, not from what the lookup read.
+	if up, ok := eng.Provider.(*userProvider); ok {
+		up.reread = true
+	}
 	if err := eng.Reconfirm(ctx, res); err != nil {
 		return nil, err
 	}
@@ -331,6 +337,9 @@ func (eng *Engine) fixUser(ctx context.Context, u *UserReport, res *Result, o Us
 		res.Ignore(rules)
 	}
 	u.Drift, u.Summary = res.Drift, res.Summaries()
+	// The re-reads may have re-planned the user (changed at the provider
+	// since the lookup, or deleted there): the verdict is the fresh one's.
+	userVerdict(u, res, status)
 	if err := res.Guard(o.AllowAbsentPaths); err != nil {
 		return nil, err
 	}
@@ -464,7 +473,9 @@ func findByEmail(ctx context.Context, p providers.Provider, store localstate.Sto
 
 // userProvider scopes a provider to one user: listing the user resource
 // yields only the record already read, related resources list only that
-// user's records, and a Get of the user reuses what was read.
+// user's records, and a Get of the user reuses what was read — until
+// reread is set (Reconfirm, just before a fix is written): then every Get
+// is the provider's own, a fresh read paced like any other.
 // Features masks every capability beyond List and Get: the scoped provider
 // serves the one user (and its related records through List), nothing else.
 func (p *userProvider) Features() providers.Features {
@@ -477,6 +488,7 @@ type userProvider struct {
 	rec          *providers.Record
 	status       providers.RemoteStatus
 	related      []string
+	reread       bool
 }
 
 func (p *userProvider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
@@ -490,7 +502,7 @@ func (p *userProvider) List(ctx context.Context, resource string, fn func(provid
 }
 
 func (p *userProvider) Get(ctx context.Context, resource, id string) (providers.Record, providers.RemoteStatus, error) {
-	if resource == p.resource && id == p.id {
+	if resource == p.resource && id == p.id && !p.reread {
 		if p.rec != nil {
 			return *p.rec, p.status, nil
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/reconctl/reconctl/journal"
@@ -17,8 +16,9 @@ import (
 
 // planned is an event to process: et is nil for a stale event (journaled only).
 type planned struct {
-	e  providers.Event
+	e  *providers.Event // in the fetched window (not a copy: a window is large)
 	et *eventTable
+	pl *payload // what e keeps of its object (nil: read e.Object)
 }
 
 // eventTarget maps an event to its local table, or nil when not configured.
@@ -59,7 +59,7 @@ func (a *applier) tableFor(ctx context.Context, resource string) (*eventTable, e
 
 // applyEvents classifies every event, checks the brake, then applies in
 // order, committing each batch's changes together with its journal rows.
-func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpec, events []providers.Event, rep *Report) error {
+func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpec, events []providers.Event, pls []*payload, rep *Report) error {
 	defer rep.finishCounts()
 	store, err := env.OpenStore(ctx, job.dryRun)
 	if err != nil {
@@ -71,7 +71,7 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 	for _, name := range env.Resources {
 		a.configured[name] = true
 	}
-	todo, perResource, lastDeleted, err := a.classify(ctx, events)
+	todo, perResource, lastDeleted, err := a.classify(ctx, events, pls)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 		}
 		for _, t := range todo {
 			if t.et != nil {
-				rep.add(t.e, OutcomeWouldApply, "")
+				rep.add(*t.e, OutcomeWouldApply, "")
 			}
 		}
 		sortEvents(rep)
@@ -112,7 +112,7 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 	sortEvents(rep)
 	// 5. Checkpoint: the newest event processed before any failure.
 	if last == nil && len(todo) > 0 && rep.Summary[OutcomeFailed] == 0 {
-		last = &todo[len(todo)-1].e
+		last = todo[len(todo)-1].e
 	}
 	return checkpoint(ctx, env, job, events, last, rep)
 }
@@ -139,7 +139,7 @@ func checkpoint(ctx context.Context, env *Env, job jobSpec, events []providers.E
 // classify sorts each event into ignored, duplicate, stale, or to apply
 // (todo; a stale one is only journaled), and counts the records each
 // resource would write and which records' newest event deletes them.
-func (a *applier) classify(ctx context.Context, events []providers.Event) (todo []planned, perResource map[string]int, lastDeleted map[string]bool, err error) {
+func (a *applier) classify(ctx context.Context, events []providers.Event, pls []*payload) (todo []planned, perResource map[string]int, lastDeleted map[string]bool, err error) {
 	// 2. Classify: ignored, duplicate, stale, or to apply.
 	newest := map[string]time.Time{} // resource/object -> newest event time seen in this run
 	perResource = map[string]int{}
@@ -175,15 +175,16 @@ func (a *applier) classify(ctx context.Context, events []providers.Event) (todo 
 			watermark[res] = w
 		}
 	}
-	for _, e := range events {
+	for i := range events {
+		e := &events[i]
 		et, _ := a.tableFor(ctx, e.Resource)
 		if et == nil {
-			a.rep.add(e, OutcomeIgnored, "")
+			a.rep.add(*e, OutcomeIgnored, "")
 			continue
 		}
 		if outcome, found := processed[e.ID]; found && outcome != OutcomeFailed {
 			// A failed event is tried again: its fix must not be lost.
-			a.rep.add(e, OutcomeDuplicate, "")
+			a.rep.add(*e, OutcomeDuplicate, "")
 			continue
 		}
 		key := e.Resource + "/" + e.ObjectID
@@ -195,13 +196,13 @@ func (a *applier) classify(ctx context.Context, events []providers.Event) (todo 
 			}
 		}
 		if !at.IsZero() && e.Created.Before(at) {
-			a.rep.add(e, OutcomeStale, "")
+			a.rep.add(*e, OutcomeStale, "")
 			todo = append(todo, planned{e: e}) // recorded as processed, nothing written
 			continue
 		}
 		newest[key] = e.Created
 		lastDeleted[key] = e.Deleted
-		todo = append(todo, planned{e: e, et: et})
+		todo = append(todo, planned{e: e, et: et, pl: pls[i]})
 		if !written[key] { // the brake counts records written, not events
 			written[key] = true
 			perResource[e.Resource]++
@@ -253,7 +254,7 @@ func (a *applier) brake(ctx context.Context, todo []planned, perResource map[str
 			a.rep.ExitCode = reconcile.ExitBrake
 			for _, t := range todo {
 				if t.et != nil {
-					a.rep.add(t.e, OutcomeWouldApply, "")
+					a.rep.add(*t.e, OutcomeWouldApply, "")
 				}
 			}
 			sortEvents(a.rep)
@@ -290,7 +291,7 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 					}
 					continue
 				}
-				ch, err := eventChange(ctx, a.store, known, t.et, t.e)
+				ch, err := eventChange(ctx, a.store, known, t.et, *t.e, t.pl)
 				if err == nil && ch != nil {
 					err = apply([]localstate.Change{*ch})
 				}
@@ -360,19 +361,19 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 				continue // already counted as stale
 			}
 			if why, ok := stale[t.e.ID]; ok {
-				a.rep.addReason(t.e, OutcomeStale, why)
+				a.rep.notApplied(*t.e, why)
 				continue
 			}
-			a.rep.add(t.e, OutcomeApplied, "")
+			a.rep.add(*t.e, OutcomeApplied, "")
 			if bar != nil {
 				bar.Step()
 			}
 		}
 		if end > 0 {
-			last = &chunk[end-1].e
+			last = chunk[end-1].e
 		}
 		if failedAt >= 0 {
-			f := chunk[failedAt].e
+			f := *chunk[failedAt].e
 			a.rep.add(f, OutcomeFailed, failErr.Error())
 			_ = a.env.Journal.RecordEvent(ctx, nil, journal.EventRow{Provider: a.provider, EventID: f.ID, RunID: a.env.RunID, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
 			a.rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
@@ -405,14 +406,14 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 			before[k] = ex
 			order = append(order, k)
 		}
-		ch, err := eventChange(ctx, store, known, t.et, t.e)
+		ch, err := eventChange(ctx, store, known, t.et, *t.e, t.pl)
 		if err != nil {
 			return err
 		}
 		switch {
 		case t.e.Deleted && before[k]:
 			net[k] = &localstate.Change{Table: t.et.table, Op: localstate.OpDelete, Key: t.e.ObjectID}
-			guard(net[k], t.et.table, t.e)
+			guard(net[k], t.et.table, *t.e)
 		case t.e.Deleted && t.et.table.SoftDelete != "":
 			// Created and deleted inside the chunk, with a soft delete: event
 			// by event leaves a soft-deleted row, which one net change cannot.
@@ -424,7 +425,7 @@ func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provid
 			if before[k] {
 				ch.Op = localstate.OpUpdate
 			}
-			guard(ch, t.et.table, t.e)
+			guard(ch, t.et.table, *t.e)
 			net[k] = ch
 		}
 	}
@@ -536,14 +537,14 @@ func refetchForeign(ctx context.Context, p providers.Provider, todo []planned, r
 			fetched[k] = rec
 		}
 		if rec != nil {
-			t.e.Object, t.e.ForeignVersion = rec.Data, ""
+			t.e.Object, t.e.ForeignVersion, t.pl = rec.Data, "", nil
 			rep.refetched[t.e.ID] = true
 		}
 	}
 	return nil
 }
 
-func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event) (*localstate.Change, error) {
+func eventChange(ctx context.Context, store localstate.Store, known existence, et *eventTable, e providers.Event, pl *payload) (*localstate.Change, error) {
 	if e.ObjectID == "" {
 		return nil, fmt.Errorf("event %s has no object id", e.ID)
 	}
@@ -565,7 +566,7 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		ch.Op = localstate.OpCreate
 	}
 	for _, f := range et.res.Fields() {
-		v, ok := reconcile.Lookup(e.Object, strings.Split(f.Path, "."))
+		v, ok := lookup(&e, pl, f.Path)
 		if !ok && len(et.table.Fields) == 0 {
 			continue // auto mapping: only columns the object has
 		}
@@ -575,7 +576,7 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 		ch.Values[f.Column] = v
 	}
 	if et.table.UpdatedAt != "" {
-		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339)
+		ch.Values[et.table.UpdatedAt] = e.Created.UTC().Format(time.RFC3339Nano) // the store keeps the column's digits
 	}
 	guard(ch, et.table, e)
 	return ch, nil
@@ -603,7 +604,7 @@ func absentPathGuard(ctx context.Context, log *slog.Logger, store localstate.Sto
 		}
 		writes[res] = append(writes[res], t)
 		for _, f := range t.et.res.Fields() {
-			if _, ok := reconcile.Lookup(t.e.Object, strings.Split(f.Path, ".")); ok {
+			if _, ok := lookup(t.e, t.pl, f.Path); ok {
 				present[res][f.Path] = true
 			}
 		}

@@ -201,11 +201,19 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 
 	// 1. Fetch the window, oldest first.
 	var events []providers.Event
+	var pls []*payload // with events: what each keeps of its object (project.go)
+	proj := newProjector(env.Table, env.Resources)
 	if err := src.Events(ctx, job.q, func(e providers.Event) error {
+		var pl *payload
 		if job.target == "" {
 			e.Raw = nil // only deliveries need the raw body
+			// Only the values at the mapped paths are kept.
+			if !proj.keepsObject(e.Resource) {
+				pl, e.Object = proj.compact(e.Resource, e.Object), nil
+			}
 		}
 		events = append(events, e)
+		pls = append(pls, pl)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("reading %s events: %w", p.Name(), err)
@@ -213,7 +221,7 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	// Providers deliver oldest first; within one time the order is the
 	// API's own. Event ids are opaque (Stripe's are not ordered), so they
 	// are never compared: a stable sort by time only.
-	sort.SliceStable(events, func(a, b int) bool { return events[a].Created.Before(events[b].Created) })
+	sort.Stable(byCreated{events, pls})
 	rep.order = make(map[string]int, len(events))
 	for i, e := range events {
 		rep.order[e.ID] = i
@@ -222,7 +230,20 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	if job.target != "" {
 		return deliver(ctx, env, job, events, rep)
 	}
-	return applyEvents(ctx, env, p, job, events, rep)
+	return applyEvents(ctx, env, p, job, events, pls, rep)
+}
+
+// byCreated sorts events, and their payloads with them, by time.
+type byCreated struct {
+	ev []providers.Event
+	pl []*payload
+}
+
+func (s byCreated) Len() int           { return len(s.ev) }
+func (s byCreated) Less(a, b int) bool { return s.ev[a].Created.Before(s.ev[b].Created) }
+func (s byCreated) Swap(a, b int) {
+	s.ev[a], s.ev[b] = s.ev[b], s.ev[a]
+	s.pl[a], s.pl[b] = s.pl[b], s.pl[a]
 }
 
 func durationWords(d time.Duration) string {

@@ -65,6 +65,10 @@ type Event struct {
 	// Reason says why a stale event found by its write was not applied (the
 	// local row was newer: issue #15).
 	Reason string `json:"reason,omitempty"`
+	// Conflict marks an event not applied because its create met a row the
+	// app inserted meanwhile and nothing tells which is newer (no
+	// updated_at mapped): the run exits 2 (issue #15).
+	Conflict bool `json:"conflict,omitempty"`
 	// APIVersion is set when the event's payload is rendered in another
 	// API version than the client pins; Payload then says what replay did:
 	// PayloadRefetched or PayloadAbsentUnknown.
@@ -201,6 +205,15 @@ func (rep *Report) Text(t *report.Text) error {
 	}
 	if len(failed) > 0 {
 		t.WriteString("\nfailed:\n" + strings.Join(failed, "\n") + "\n")
+	}
+	var conflicts []string
+	for _, e := range rep.Events {
+		if e.Conflict {
+			conflicts = append(conflicts, fmt.Sprintf("  %s %s %s: %s", e.ID, e.Type, e.ObjectID, e.Reason))
+		}
+	}
+	if len(conflicts) > 0 {
+		t.WriteString("\nconflicts (not applied; run reconctl diff to settle these records):\n" + strings.Join(conflicts, "\n") + "\n")
 	}
 	if rep.Stopped != "" {
 		t.WriteString("\n" + rep.Stopped + "\n")

@@ -67,6 +67,19 @@ func (d diffDoc) Text(t *Text) error {
 }
 
 func writeJSON(w io.Writer, v any) error {
+	if b, ok := w.(*bytes.Buffer); ok {
+		// Already in memory: encode into it, without a second copy of a
+		// large report (issue #16 item 5), and leave it as it was on an error.
+		n := b.Len()
+		enc := json.NewEncoder(b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			b.Truncate(n)
+			return err
+		}
+		return nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

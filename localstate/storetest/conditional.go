@@ -70,6 +70,31 @@ func runConditional(t *testing.T, fresh func(t *testing.T, readOnly bool) locals
 		})
 	}
 
+	t.Run("Conditional/CreateOverLive", func(t *testing.T) {
+		// A create whose Expect has a Match meets a live row: Match decides
+		// whether it is written over (replay: the row is older than the
+		// event); a refusal is the conflict's reason. Without a row it is a
+		// plain create.
+		st := fresh(t, false)
+		wants := func(want string) *localstate.Expect {
+			return &localstate.Expect{Absent: true, Columns: []string{"v"}, Match: func(now []any) string {
+				if fmt.Sprint(now[0]) != want {
+					return fmt.Sprintf("v is %v, not %s", now[0], want)
+				}
+				return ""
+			}}
+		}
+		over, kept, fresh3 := wants("one"), wants("other"), wants("never read")
+		apply(t, st,
+			localstate.Change{Table: Plain, Op: localstate.OpCreate, Key: "p1", Values: map[string]any{"v": "uno"}, Expect: over},
+			localstate.Change{Table: Plain, Op: localstate.OpCreate, Key: "p2", Values: map[string]any{"v": "dos"}, Expect: kept},
+			localstate.Change{Table: Plain, Op: localstate.OpCreate, Key: "p3", Values: map[string]any{"v": "tres"}, Expect: fresh3})
+		if over.Conflict != "" || kept.Conflict != "v is two, not other" || fresh3.Conflict != "" {
+			t.Errorf("conflicts %q, %q, %q", over.Conflict, kept.Conflict, fresh3.Conflict)
+		}
+		sameRows(t, dump(t, reopen(t, st), Plain, "v"), map[string][]any{"p1": {"uno"}, "p2": {"two"}, "p3": {"tres"}})
+	})
+
 	t.Run("Conditional/ManyKeys", func(t *testing.T) {
 		// More keys than one locking read names: every one is checked.
 		st := fresh(t, false)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // List implements providers.Provider.
@@ -18,7 +19,17 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 	if resource != Users {
 		return p.unknown(resource)
 	}
-	return p.listUsers(ctx, url.Values{}, fn)
+	return p.listUsers(ctx, url.Values{}, nil, fn)
+}
+
+// ListPaths implements providers.PathLister: List, each user decoded with
+// only paths (and what toRecord reads: id, updated_at, the primary email's
+// fields) kept.
+func (p *Provider) ListPaths(ctx context.Context, resource string, paths [][]string, fn func(providers.Record) error) error {
+	if resource != Users {
+		return p.unknown(resource)
+	}
+	return p.listUsers(ctx, url.Values{}, pick.Compile(paths, "id", "updated_at", "primary_email_address_id", "email_addresses"), fn)
 }
 
 // FindByEmail implements providers.EmailFinder through the list's
@@ -28,7 +39,7 @@ func (p *Provider) FindByEmail(ctx context.Context, resource, email string) ([]p
 		return nil, p.unknown(resource)
 	}
 	var out []providers.Record
-	err := p.listUsers(ctx, url.Values{"email_address": {email}}, func(r providers.Record) error {
+	err := p.listUsers(ctx, url.Values{"email_address": {email}}, nil, func(r providers.Record) error {
 		out = append(out, r)
 		return nil
 	})
@@ -41,7 +52,7 @@ const maxCursorStepBack = 50
 
 // listUsers reads every user matching filter, exactly once, by keyset
 // (cursor) pages: order_by=+created_at and starting_after=<id of the last
-// user read>.
+// user read>, keeping only keep's paths of each (all of it when nil).
 //
 // Source: Clerk's Backend API spec for the version we send
 // (github.com/clerk/openapi-specs bapi/2021-02-05.yml, GET /users): "To walk
@@ -60,14 +71,14 @@ const maxCursorStepBack = 50
 //
 // Pages depend on each other (each needs the last id of the one before), so
 // they are read one at a time; --concurrency does not apply to Clerk.
-func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(providers.Record) error) error {
+func (p *Provider) listUsers(ctx context.Context, filter url.Values, keep *pick.Paths, fn func(providers.Record) error) error {
 	limit := p.pageSize
 	seen := map[string]bool{}
 	var order []string // delivered ids, in listing order (cursor candidates)
 	cursor, pageNo, stale := "", 0, 0
 	for {
 		pageNo++
-		users, err := p.fetchPage(ctx, filter, cursor, limit)
+		users, err := p.fetchPage(ctx, filter, keep, cursor, limit)
 		if err == nil && cursor != "" && len(users) < limit {
 			// A short page after a cursor may be the end, or Clerk's
 			// answer for a deleted cursor user: the spec
@@ -81,7 +92,7 @@ func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(pro
 		}
 		if err != nil && cursor != "" && cursorRejected(err) {
 			// The cursor user is gone: resume from an earlier user.
-			users, cursor, err = p.stepBack(ctx, filter, order, limit, err)
+			users, cursor, err = p.stepBack(ctx, filter, keep, order, limit, err)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -133,14 +144,14 @@ func (p *Provider) listUsers(ctx context.Context, filter url.Values, fn func(pro
 
 // stepBack retries a page from the users read before a rejected cursor,
 // latest first, and returns the page and the cursor that worked.
-func (p *Provider) stepBack(ctx context.Context, filter url.Values, order []string, limit int, first error) ([]map[string]any, string, error) {
+func (p *Provider) stepBack(ctx context.Context, filter url.Values, keep *pick.Paths, order []string, limit int, first error) ([]map[string]any, string, error) {
 	err := first
 	// order's last element is the rejected cursor.
 	for i, tries := len(order)-2, 0; i >= 0 && tries < maxCursorStepBack; i, tries = i-1, tries+1 {
 		c := order[i]
 		p.log.Debug("clerk cursor user was deleted; resuming from an earlier user", "starting_after", c)
 		var users []map[string]any
-		users, err = p.fetchPage(ctx, filter, c, limit)
+		users, err = p.fetchPage(ctx, filter, keep, c, limit)
 		if err == nil && len(users) < limit {
 			// Short again: this earlier user may be gone too (200 []).
 			if gone, gerr := p.userGone(ctx, c); gerr != nil {
@@ -159,7 +170,7 @@ func (p *Provider) stepBack(ctx context.Context, filter url.Values, order []stri
 	if len(order) <= maxCursorStepBack {
 		// Every user read so far is gone: start over (ids already
 		// delivered are skipped).
-		users, err := p.fetchPage(ctx, filter, "", limit)
+		users, err := p.fetchPage(ctx, filter, keep, "", limit)
 		return users, "", err
 	}
 	return nil, order[len(order)-1], fmt.Errorf("the last %d users read were deleted during the listing, so Clerk has no cursor to resume from; try again: %w", maxCursorStepBack+1, err)
@@ -199,9 +210,17 @@ func userID(u map[string]any) string {
 	return id
 }
 
+func decodeUsers(body []byte) ([]map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var users []map[string]any
+	err := d.Decode(&users)
+	return users, err
+}
+
 // fetchPage reads limit users after the user cursor (from the start when
-// empty), oldest first.
-func (p *Provider) fetchPage(ctx context.Context, filter url.Values, cursor string, limit int) ([]map[string]any, error) {
+// empty), oldest first, keeping only keep's paths of each (all when nil).
+func (p *Provider) fetchPage(ctx context.Context, filter url.Values, keep *pick.Paths, cursor string, limit int) ([]map[string]any, error) {
 	q := url.Values{}
 	for k, v := range filter {
 		q[k] = v
@@ -218,10 +237,15 @@ func (p *Provider) fetchPage(ctx context.Context, filter url.Values, cursor stri
 	if resp.StatusCode != http.StatusOK {
 		return nil, p.apiError(resp, body)
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
 	var users []map[string]any
-	if err := d.Decode(&users); err != nil {
+	err = errors.New("no paths")
+	if keep != nil {
+		users, err = keep.Objects(body)
+	}
+	if err != nil { // encoding/json, which also says what is wrong
+		users, err = decodeUsers(body)
+	}
+	if err != nil {
 		// Clerk's list is a bare JSON array; anything else (an envelope, a
 		// proxy's page) must not read as an empty listing.
 		return nil, fmt.Errorf("decoding clerk users page (want a JSON array): %w", err)

@@ -6,6 +6,7 @@ package file
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/pick"
 	"github.com/reconctl/reconctl/snapshot"
 )
 
@@ -51,9 +53,56 @@ type index struct {
 	stamp   stamp
 	offsets map[string]int64
 	// hashed is the index a complete List leaves behind: a 64-bit hash of
-	// each id -> offset (-1 when two ids share a hash), so the Gets that
-	// confirm missing records need no second pass over the file.
-	hashed map[uint64]int64
+	// each id and its record's offset, in blocks (a listing only appends,
+	// and never copies a million entries to grow) that the first Get sorts
+	// (most runs never look anything up), so the Gets that confirm missing
+	// records need no second pass over the file.
+	hashed *hashIndex
+}
+
+type hashOff struct {
+	hash uint64
+	off  int64
+}
+
+// hashIndex holds hash/offset pairs in blocks of hashBlock.
+type hashIndex struct {
+	blocks [][]hashOff
+	sorted bool
+}
+
+const hashBlock = 1 << 16
+
+func (h *hashIndex) add(hash uint64, off int64) {
+	if n := len(h.blocks); n == 0 || len(h.blocks[n-1]) == hashBlock {
+		h.blocks = append(h.blocks, make([]hashOff, 0, min(hashBlock, 1024<<min(len(h.blocks), 6))))
+	}
+	b := &h.blocks[len(h.blocks)-1]
+	*b = append(*b, hashOff{hash, off})
+}
+
+// find returns the offset of the record whose id hashes to h; ok is false
+// when none does, many is true when more than one record does (the same
+// id twice, or two ids): the exact index must tell. The caller holds the
+// index's lock.
+func (h *hashIndex) find(hash uint64) (off int64, ok, many bool) {
+	if !h.sorted {
+		for _, b := range h.blocks {
+			slices.SortFunc(b, func(a, b hashOff) int { return cmp.Compare(a.hash, b.hash) })
+		}
+		h.sorted = true
+	}
+	for _, b := range h.blocks {
+		i, found := slices.BinarySearchFunc(b, hash, func(e hashOff, h uint64) int { return cmp.Compare(e.hash, h) })
+		if !found {
+			continue
+		}
+		if ok || i+1 < len(b) && b[i+1].hash == hash {
+			return 0, true, true
+		}
+		off, ok = b[i].off, true
+	}
+	return off, ok, false
 }
 
 var idSeed = maphash.MakeSeed()
@@ -87,8 +136,9 @@ func New(opts providers.Options) (providers.Provider, error) {
 
 func (p *Provider) Name() string { return "file" }
 
-// Features implements providers.Featurer: an export has no optional capability.
-func (p *Provider) Features() providers.Features { return providers.Features{} }
+// Features implements providers.Featurer: an export lists decoding only
+// the mapped paths (ListPaths) and has no other optional capability.
+func (p *Provider) Features() providers.Features { return providers.Features{Paths: p} }
 
 // DefaultResources are the export's top-level keys, sorted. It reads only
 // the keys (records are skipped one at a time); a file it cannot read has
@@ -170,6 +220,19 @@ func (p *Provider) seek(ctx context.Context, resource string) (*os.File, *snapsh
 
 // List streams resource's records in file order, decoding one at a time.
 func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, nil, fn)
+}
+
+// ListPaths implements providers.PathLister: List, each record decoded
+// with only paths (and the id and updated_at fields List reads) kept.
+func (p *Provider) ListPaths(ctx context.Context, resource string, paths [][]string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, pick.Compile(paths, "id", "updated_at", "updated"), fn)
+}
+
+// list reads resource's records with the bytes-level decoder (the whole
+// object when keep is nil); input it refuses is read by encoding/json, so
+// an error reads the same either way.
+func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, fn func(providers.Record) error) error {
 	f, r, err := p.seek(ctx, resource)
 	if err != nil {
 		var unknown *providers.UnknownResourceError
@@ -180,10 +243,10 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 	}
 	defer f.Close()
 	st, stErr := fileStamp(f)
-	hashed := map[uint64]int64{}
+	hashed := &hashIndex{}
 	n := 0
 	var fnErr error
-	err = r.Records(func(off int64, rec map[string]any) error {
+	err = r.RecordsWith(keep.Object, func(off int64, rec map[string]any) error {
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -194,12 +257,7 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 		if !ok {
 			return r.Errorf(off, "%s record #%d has no \"id\" (a non-empty string or a number)", resource, n)
 		}
-		h := maphash.String(idSeed, id)
-		if _, seen := hashed[h]; seen {
-			hashed[h] = -1
-		} else {
-			hashed[h] = off
-		}
+		hashed.add(maphash.String(idSeed, id), off)
 		if err := fn(providers.Record{ID: id, UpdatedAt: updatedAt(rec), Data: rec}); err != nil {
 			fnErr = err
 			return err
@@ -313,12 +371,12 @@ func (p *Provider) lookup(ctx context.Context, resource, id string) (int64, stam
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if !ix.built && ix.hashed != nil {
-		if off, ok := ix.hashed[maphash.String(idSeed, id)]; !ok {
+		if off, ok, many := ix.hashed.find(maphash.String(idSeed, id)); !ok {
 			return 0, ix.stamp, false, nil // the complete listing never saw it
-		} else if off >= 0 {
+		} else if !many {
 			return off, ix.stamp, true, nil
 		}
-		// two ids share this hash: fall back to the exact index
+		// two records share this hash (the same id twice, or two ids): the exact index tells
 	}
 	if !ix.built {
 		if err := p.build(ctx, resource, ix); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // Client-side helpers the HTTP providers share: sending a GET and reading
@@ -78,6 +79,19 @@ func DecodeObjects(raw []byte, what string) ([]map[string]any, error) {
 		return nil, fmt.Errorf("decoding %s: %w", what, err)
 	}
 	return list, nil
+}
+
+// DecodeObjectsKeeping is DecodeObjects keeping only keep's paths of each
+// object (providers/pick; nil keeps everything): a list page's objects as a
+// PathLister lists them. Input pick refuses is decoded by DecodeObjects, so
+// errors read the same.
+func DecodeObjectsKeeping(raw []byte, what string, keep *pick.Paths) ([]map[string]any, error) {
+	if keep != nil {
+		if list, err := keep.Objects(raw); err == nil {
+			return list, nil
+		}
+	}
+	return DecodeObjects(raw, what)
 }
 
 // StringID is obj's "id" when it is a non-empty string; otherwise the error

@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -98,6 +100,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("Get", func(t *testing.T) { t.Parallel(); checkGet(t, h) })
+	t.Run("ListPaths", func(t *testing.T) { t.Parallel(); checkListPaths(t, h) })
 	t.Run("UnknownResource", func(t *testing.T) {
 		t.Parallel()
 		fx := h.New(t)
@@ -295,6 +298,114 @@ func checkPersistentFailure(t *testing.T, h Harness) {
 	if !strings.Contains(err.Error(), "page") {
 		t.Errorf("mid-way List error %q does not say which page failed", err)
 	}
+}
+
+// checkListPaths: a provider that lists decoding only some paths
+// (providers.PathLister) lists the same records as List, with the same
+// ID and UpdatedAt and, at every asked path, the same value or the same
+// absence (a null stays null).
+func checkListPaths(t *testing.T, h Harness) {
+	fx := h.New(t)
+	fx.Seed(t, h.Resource, 25)
+	p := fx.Provider(t, Config{})
+	pl := providers.FeaturesOf(p).Paths
+	if pl == nil {
+		t.Skip("the provider has no ListPaths")
+	}
+	ctx := context.Background()
+	whole := map[string]providers.Record{}
+	var paths [][]string
+	err := p.List(ctx, h.Resource, func(r providers.Record) error {
+		if len(whole) == 0 {
+			paths = samplePaths(r.Data)
+		}
+		whole[r.ID] = r
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = pl.ListPaths(ctx, h.Resource, paths, func(r providers.Record) error {
+		n++
+		w, ok := whole[r.ID]
+		if !ok {
+			return fmt.Errorf("ListPaths listed %s, List did not", r.ID)
+		}
+		if !r.UpdatedAt.Equal(w.UpdatedAt) {
+			t.Errorf("%s: UpdatedAt %v, List %v", r.ID, r.UpdatedAt, w.UpdatedAt)
+		}
+		for _, path := range paths {
+			gv, gok := lookupPath(r.Data, path)
+			wv, wok := lookupPath(w.Data, path)
+			if gok != wok || !reflect.DeepEqual(gv, wv) {
+				t.Errorf("%s %s: %#v (present %v), List %#v (present %v)", r.ID, strings.Join(path, "."), gv, gok, wv, wok)
+			}
+		}
+		for k := range r.Data {
+			if _, ok := w.Data[k]; !ok {
+				t.Errorf("%s: ListPaths has %q, List has not", r.ID, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(whole) {
+		t.Errorf("ListPaths listed %d records, List %d", n, len(whole))
+	}
+}
+
+// samplePaths picks paths of an object's shape: its first top-level keys,
+// one step into an object and into an array, and a path no record has.
+func samplePaths(data map[string]any) [][]string {
+	keys := make([]string, 0, len(data))
+	for k := range data {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	paths := [][]string{{"no_such_field"}, {"no_such", "path"}}
+	for i, k := range keys {
+		switch v := data[k].(type) {
+		case map[string]any:
+			for sub := range v {
+				paths = append(paths, []string{k, sub})
+				break
+			}
+			paths = append(paths, []string{k, "no_such_key"})
+		case []any:
+			paths = append(paths, []string{k, "0"}, []string{k, "7"})
+		default:
+			if i%2 == 0 {
+				paths = append(paths, []string{k})
+			}
+		}
+	}
+	return paths
+}
+
+func lookupPath(data map[string]any, path []string) (any, bool) {
+	var cur any = data
+	for _, s := range path {
+		switch x := cur.(type) {
+		case map[string]any:
+			v, ok := x[s]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			cur = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 func checkCancel(t *testing.T, h Harness) {

@@ -92,6 +92,7 @@ import (
 
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // DefaultRPS is the client-side rate when neither the config nor flags set one.
@@ -163,6 +164,7 @@ func (p *Provider) Features() providers.Features {
 	if p.cfg.Events != nil || changes {
 		f.Events = restEvents{p}
 	}
+	f.Paths = p
 	return f
 }
 
@@ -420,7 +422,39 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 	return p.listRecords(ctx, r, nil, fn)
 }
 
+// ListPaths implements providers.PathLister: List, each object decoded with
+// only paths kept, and whole every top-level key its id_path and
+// updated_at_path may start with (a key may hold dots, as lookup reads them).
+func (p *Provider) ListPaths(ctx context.Context, resource string, paths [][]string, fn func(providers.Record) error) error {
+	r, err := p.resource(resource)
+	if err != nil {
+		return err
+	}
+	return p.listRecordsKeeping(ctx, r, nil, keepFor(r, paths), fn)
+}
+
+// keepFor is what ListPaths keeps of r's objects.
+func keepFor(r *Resource, paths [][]string) *pick.Paths {
+	var keys []string
+	for _, path := range []string{r.IDPath, r.UpdatedAtPath} {
+		if path == "" {
+			continue
+		}
+		segs := strings.Split(path, ".")
+		for n := 1; n <= len(segs); n++ {
+			keys = append(keys, strings.Join(segs[:n], "."))
+		}
+	}
+	return pick.Compile(paths, keys...)
+}
+
 func (p *Provider) listRecords(ctx context.Context, r *Resource, extra url.Values, fn func(providers.Record) error) error {
+	return p.listRecordsKeeping(ctx, r, extra, nil, fn)
+}
+
+// listRecordsKeeping lists r keeping only keep's paths of each object (all
+// of it when nil).
+func (p *Provider) listRecordsKeeping(ctx context.Context, r *Resource, extra url.Values, keep *pick.Paths, fn func(providers.Record) error) error {
 	q := url.Values{}
 	for k, v := range r.Query {
 		q.Set(k, v)
@@ -430,7 +464,7 @@ func (p *Provider) listRecords(ctx context.Context, r *Resource, extra url.Value
 	}
 	seen := map[string]bool{}
 	return p.walk(ctx, "rest "+r.Name, r.ListPath, q, r.ItemsPath, r.Pagination, func(raw json.RawMessage) error {
-		obj, err := decodeObject(raw)
+		obj, err := decodeKeeping(raw, keep)
 		if err != nil {
 			return &itemError{err}
 		}
@@ -471,6 +505,17 @@ func (p *Provider) findByEmail(ctx context.Context, resource, email string) ([]p
 }
 
 func decodeObject(raw []byte) (map[string]any, error) { return httpx.DecodeObject(raw, "an object") }
+
+// decodeKeeping is decodeObject keeping only keep's paths (all when nil);
+// what pick refuses, decodeObject decodes and explains.
+func decodeKeeping(raw []byte, keep *pick.Paths) (map[string]any, error) {
+	if keep != nil {
+		if obj, _, err := keep.Object(raw); err == nil {
+			return obj, nil
+		}
+	}
+	return decodeObject(raw)
+}
 
 func toRecord(r *Resource, obj map[string]any) (providers.Record, error) {
 	v, ok := lookup(obj, r.IDPath)

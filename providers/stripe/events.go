@@ -101,7 +101,11 @@ func ceilUnix(t time.Time) int64 {
 
 // eventsRange delivers events created in [a, b) (0 = open end).
 func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGroup, pageNo *int, fn func(providers.Event) error) error {
-	var buf []providers.Event
+	// The window is held as each event's id, time and raw bytes; it is
+	// decoded only when handed over, so a buffered window costs its JSON,
+	// not its decoded maps, and a window dropped to be split was never
+	// decoded (issue #16 item 5).
+	var buf []pendingEvent
 	seen := map[string]bool{}
 	inRange := func(c int64) bool { return (a == 0 || c >= a) && (b == 0 || c < b) }
 	for _, g := range groups {
@@ -122,16 +126,16 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 			}
 			var lastCreated int64 = -1
 			for _, raw := range page.Data {
-				ev, err := toEvent(raw)
+				pe, err := toEventHead(raw)
 				if err != nil {
 					return fmt.Errorf("listing stripe events: %w", err)
 				}
-				if !inRange(ev.Created.Unix()) || seen[ev.ID] {
+				if !inRange(pe.created.Unix()) || seen[pe.id] {
 					continue // a server ignoring the filter, or overlapping wildcards
 				}
-				seen[ev.ID] = true
-				lastCreated = ev.Created.Unix()
-				buf = append(buf, ev)
+				seen[pe.id] = true
+				lastCreated = pe.created.Unix()
+				buf = append(buf, pe)
 			}
 			if !page.HasMore {
 				break
@@ -158,7 +162,23 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 		}
 		slices.Reverse(buf[groupStart:]) // newest first → oldest first
 	}
-	return providers.SendInListOrder(ctx, buf, "stripe events", fn)
+	// Oldest first; events of one second keep the list order (as
+	// providers.SendInListOrder does).
+	slices.SortStableFunc(buf, func(x, y pendingEvent) int { return x.created.Compare(y.created) })
+	for i := range buf {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("listing stripe events: %w", context.Cause(ctx))
+		}
+		ev, err := buf[i].decode()
+		if err != nil {
+			return fmt.Errorf("listing stripe events: %w", err)
+		}
+		buf[i] = pendingEvent{} // handed over: the window no longer holds it
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func describeWindow(a, b int64, g typeGroup, cursor string) string {
@@ -196,6 +216,38 @@ func (p *Provider) fetchEvents(ctx context.Context, a, b int64, g typeGroup, cur
 	}
 	return page, nil
 }
+
+// pendingEvent is a listed event before it is decoded: what ordering and
+// filtering need, and its bytes.
+type pendingEvent struct {
+	id      string
+	created time.Time
+	raw     json.RawMessage
+}
+
+// toEventHead reads an event's id and created time only (the rest of it is
+// skipped, not decoded); decode finishes it with toEvent.
+func toEventHead(raw json.RawMessage) (pendingEvent, error) {
+	var h struct {
+		ID      any             `json:"id"`
+		Created json.RawMessage `json:"created"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return pendingEvent{}, fmt.Errorf("decoding stripe object: %w", err)
+	}
+	id, _ := h.ID.(string)
+	if id == "" {
+		return pendingEvent{}, errors.New("stripe event without id or type")
+	}
+	var c int64
+	if len(h.Created) > 0 && h.Created[0] != '"' {
+		c, _ = json.Number(h.Created).Int64() // as created() reads a json.Number
+	}
+	return pendingEvent{id: id, created: time.Unix(c, 0).UTC(), raw: raw}, nil
+}
+
+// decode is the whole event.
+func (pe pendingEvent) decode() (providers.Event, error) { return toEvent(pe.raw) }
 
 // toEvent maps a raw Stripe event. Raw keeps the bytes as received.
 func toEvent(raw json.RawMessage) (providers.Event, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // listPage is one list response: {"object":"list","data":[…],
@@ -22,12 +23,18 @@ type listPage struct {
 	} `json:"list_metadata"`
 }
 
-type objectList []map[string]any
+// objectList is a page's objects; keep, when set before decoding, keeps
+// only those paths of each (ListPaths).
+type objectList struct {
+	objs []map[string]any
+	keep *pick.Paths
+	set  bool // the answer had a data array (or object) at all
+}
 
 // UnmarshalJSON keeps numbers as json.Number.
 func (o *objectList) UnmarshalJSON(b []byte) error {
-	list, err := httpx.DecodeObjects(b, "workos list data")
-	*o = list
+	list, err := httpx.DecodeObjectsKeeping(b, "workos list data", o.keep)
+	o.objs, o.set = list, true
 	return err
 }
 
@@ -37,10 +44,17 @@ var ErrNoDirectory = errors.New("workos directory_users needs a directory id: se
 
 // List implements providers.Provider.
 func (p *Provider) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, nil, fn)
+}
+
+// list lists resource, keeping only keep's paths of each object (all of
+// it when nil).
+func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, fn func(providers.Record) error) error {
 	ep, err := p.endpoint(resource)
 	if err != nil {
 		return err
 	}
+	ep.keep = keep
 	q := url.Values{}
 	if ep.dir {
 		if p.directoryID == "" {
@@ -49,6 +63,12 @@ func (p *Provider) List(ctx context.Context, resource string, fn func(providers.
 		q.Set("directory", p.directoryID)
 	}
 	return p.walk(ctx, ep, q, fn)
+}
+
+// ListPaths implements providers.PathLister: List, each object decoded
+// with only paths (and the id and updated_at toRecord reads) kept.
+func (p *Provider) ListPaths(ctx context.Context, resource string, paths [][]string, fn func(providers.Record) error) error {
+	return p.list(ctx, resource, pick.Compile(paths, "id", "updated_at"), fn)
 }
 
 // FindByEmail implements providers.EmailFinder (users only, through the
@@ -98,7 +118,7 @@ func (p *Provider) walk(ctx context.Context, ep endpoint, filter url.Values, fn 
 			}
 			return fmt.Errorf("listing workos %s failed at page %d (%s): %w", ep.resource, page, where, err)
 		}
-		for _, obj := range *lp.Data {
+		for _, obj := range lp.Data.objs {
 			rec, err := toRecord(obj)
 			if err != nil {
 				return fmt.Errorf("listing workos %s: %w", ep.resource, err)
@@ -111,7 +131,7 @@ func (p *Provider) walk(ctx context.Context, ep endpoint, filter url.Values, fn 
 			}
 		}
 		next := lp.ListMetadata.After
-		if next == nil || *next == "" || len(*lp.Data) == 0 {
+		if next == nil || *next == "" || len(lp.Data.objs) == 0 {
 			return nil
 		}
 		if *next == after {
@@ -123,10 +143,13 @@ func (p *Provider) walk(ctx context.Context, ep endpoint, filter url.Values, fn 
 
 func (p *Provider) fetchList(ctx context.Context, ep endpoint, q url.Values) (*listPage, error) {
 	var lp listPage
+	if ep.keep != nil {
+		lp.Data = &objectList{keep: ep.keep}
+	}
 	if err := p.fetchInto(ctx, ep, q, &lp); err != nil {
 		return nil, err
 	}
-	if lp.Data == nil {
+	if lp.Data == nil || !lp.Data.set {
 		return nil, errNotAList
 	}
 	return &lp, nil

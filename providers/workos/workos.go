@@ -28,6 +28,7 @@ import (
 
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/httpx"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // Defaults for Options fields left zero.
@@ -208,8 +209,9 @@ func (p *Provider) unknown(resource string) error {
 // endpoint is where a resource lives.
 type endpoint struct {
 	resource string
-	path     string // list path; objects are path/{id}
-	dir      bool   // /directory_users: the slow limiter and the directory filter
+	path     string      // list path; objects are path/{id}
+	dir      bool        // /directory_users: the slow limiter and the directory filter
+	keep     *pick.Paths // ListPaths: the paths each listed object keeps (nil: all)
 }
 
 func (p *Provider) endpoint(resource string) (endpoint, error) {
