@@ -510,7 +510,7 @@ func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time) []str
 	}
 	var out []string
 	for _, id := range ids {
-		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id), now) {
+		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id, states[id].Records), now) {
 			out = append(out, id)
 		}
 	}

@@ -45,16 +45,32 @@ type Tenants struct {
 	// Cadence is how often each tenant is due (--due): tenants.cadence,
 	// DefaultCadence when not set; a listed tenant's own cadence: wins.
 	Cadence time.Duration
-	Line    int // line of tenants:
+	// CadenceRules, when tenants.cadence is a list, pick a tenant's cadence
+	// by its size: the first rule whose RecordsOver its record count
+	// exceeds (a rule without records_over matches every tenant).
+	CadenceRules []CadenceRule
+	Line         int // line of tenants:
+}
+
+// CadenceRule is one entry of a tenants.cadence list.
+type CadenceRule struct {
+	RecordsOver int // 0: any size
+	Every       time.Duration
 }
 
 // DefaultCadence is tenants.cadence when it is not set.
 const DefaultCadence = 24 * time.Hour
 
-// CadenceOf is how often tenant id is due.
-func (ts *Tenants) CadenceOf(id string) time.Duration {
+// CadenceOf is how often tenant id, of records records (its last run's
+// largest resource), is due.
+func (ts *Tenants) CadenceOf(id string, records int) time.Duration {
 	if t := ts.Tenant(id); t != nil && t.Cadence > 0 {
 		return t.Cadence
+	}
+	for _, r := range ts.CadenceRules {
+		if records > r.RecordsOver || r.RecordsOver == 0 {
+			return r.Every
+		}
 	}
 	if ts.Cadence > 0 {
 		return ts.Cadence
@@ -117,7 +133,11 @@ func (p *parser) tenants(n *yaml.Node) (*Tenants, error) {
 				err = p.errf(v, "tenants.file", "empty file name")
 			}
 		case "cadence":
-			ts.Cadence, err = p.duration(v, "tenants.cadence")
+			if v.Kind == yaml.SequenceNode {
+				ts.CadenceRules, err = p.cadenceRules(v)
+			} else {
+				ts.Cadence, err = p.duration(v, "tenants.cadence")
+			}
 		case "list":
 			var list []*Tenant
 			list, err = p.tenantList(v, "tenants.list")
@@ -317,4 +337,36 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration (e.g. 90m, 24h, 7d)", s)
 	}
 	return d, nil
+}
+
+// cadenceRules reads a tenants.cadence list: [{records_over: N, every: D}, ...].
+func (p *parser) cadenceRules(n *yaml.Node) ([]CadenceRule, error) {
+	var out []CadenceRule
+	for i, e := range n.Content {
+		key := fmt.Sprintf("tenants.cadence[%d]", i)
+		var r CadenceRule
+		err := p.mapping(e, key+".", func(k string, kn, v *yaml.Node) error {
+			var err error
+			switch k {
+			case "records_over":
+				r.RecordsOver, err = p.int(v, key+".records_over")
+			case "every":
+				r.Every, err = p.duration(v, key+".every")
+			default:
+				err = p.errf(kn, key+"."+k, "unknown key (known: records_over, every)")
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if r.Every == 0 {
+			return nil, p.errf(e, key+".every", "missing: how often such tenants are due (24h, 7d)")
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, p.errf(n, "tenants.cadence", "an empty list: give a duration or rules")
+	}
+	return out, nil
 }

@@ -148,20 +148,48 @@ func TestTenantsCadence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Tenants.CadenceOf("big"); got != 7*24*time.Hour {
+	if got := c.Tenants.CadenceOf("big", 0); got != 7*24*time.Hour {
 		t.Errorf("big = %v", got)
 	}
-	if got := c.Tenants.CadenceOf("small"); got != 90*time.Minute {
+	if got := c.Tenants.CadenceOf("small", 0); got != 90*time.Minute {
 		t.Errorf("small = %v", got)
 	}
 	c, _ = Parse("r.yaml", []byte("tenants:\n  from: state\n  column: a\n"))
-	if got := c.Tenants.CadenceOf("x"); got != DefaultCadence {
+	if got := c.Tenants.CadenceOf("x", 0); got != DefaultCadence {
 		t.Errorf("default = %v", got)
 	}
 	for y, want := range map[string]string{
 		"tenants:\n  from: state\n  column: a\n  cadence: often\n":                        `r.yaml:4: tenants.cadence: "often" is not a positive duration`,
 		"tenants:\n  from: state\n  column: a\n  cadence: 0d\n":                           "r.yaml:4: tenants.cadence:",
 		"tenants:\n  from: list\n  column: a\n  list:\n    - id: x\n      cadence: -1h\n": "r.yaml:6: tenants.list[0].cadence:",
+	} {
+		if _, err := Parse("r.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", y, err, want)
+		}
+	}
+}
+
+// Cadence by size, as the partner-integration guide has it: large
+// customers daily, small ones weekly.
+func TestTenantsCadenceRules(t *testing.T) {
+	c, err := Parse("r.yaml", []byte("tenants:\n  from: list\n  column: a\n  cadence:\n    - records_over: 10000\n      every: 24h\n    - every: 7d\n  list:\n    - x\n    - id: pinned\n      cadence: 1h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := c.Tenants
+	if got := ts.CadenceOf("x", 20000); got != 24*time.Hour {
+		t.Errorf("large = %v", got)
+	}
+	if got := ts.CadenceOf("x", 50); got != 7*24*time.Hour {
+		t.Errorf("small = %v", got)
+	}
+	if got := ts.CadenceOf("pinned", 20000); got != time.Hour {
+		t.Errorf("a tenant's own cadence = %v", got)
+	}
+	for y, want := range map[string]string{
+		"tenants:\n  from: state\n  column: a\n  cadence:\n    - records_over: 5\n": "r.yaml:5: tenants.cadence[0].every: missing",
+		"tenants:\n  from: state\n  column: a\n  cadence:\n    - over: 5\n":         "r.yaml:5: tenants.cadence[0].over: unknown key (known: records_over, every)",
+		"tenants:\n  from: state\n  column: a\n  cadence: []\n":                     "tenants.cadence: an empty list",
 	} {
 		if _, err := Parse("r.yaml", []byte(y)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", y, err, want)

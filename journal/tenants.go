@@ -110,12 +110,15 @@ type TenantState struct {
 	LastRun     time.Time // start of its latest run
 	LastSuccess time.Time // start of its latest run that did not fail (exit 0 or 2)
 	LastFailed  bool      // its latest run failed (exit 1)
+	// Records is the size of its largest resource (the larger side) in its
+	// latest successful run: cadence rules by size use it.
+	Records int
 }
 
 // TenantStates returns, per tenant, its latest runs of command.
 func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]TenantState, error) {
 	// Oldest first; runs of one second in the journal's own order.
-	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT t.tenant, t.started_at, t.exit_code
+	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT t.tenant, t.started_at, t.exit_code, t.summary_json
 		FROM reconctl_tenant_runs t JOIN reconctl_runs r ON r.run_id = t.run_id
 		WHERE t.command = ? ORDER BY t.tenant, t.started_at, r.`+j.d.order()), command)
 	if err != nil {
@@ -126,7 +129,8 @@ func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]
 	for rows.Next() {
 		var tenant, started string
 		var code int
-		if err := rows.Scan(&tenant, &started, &code); err != nil {
+		var summary *string
+		if err := rows.Scan(&tenant, &started, &code, &summary); err != nil {
 			return nil, j.fail("reading the tenants' runs", err)
 		}
 		at, err := parseTS(started)
@@ -138,8 +142,17 @@ func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]
 			st.LastRun = at
 			st.LastFailed = code == reconcile.ExitError
 		}
-		if (code == reconcile.ExitOK || code == reconcile.ExitDrift) && at.After(st.LastSuccess) {
+		if (code == reconcile.ExitOK || code == reconcile.ExitDrift) && !at.Before(st.LastSuccess) {
 			st.LastSuccess = at
+			st.Records = 0
+			var sum map[string]*reconcile.ResourceSummary
+			if summary != nil && json.Unmarshal([]byte(*summary), &sum) == nil {
+				for _, s := range sum {
+					if s != nil {
+						st.Records = max(st.Records, s.Remote, s.Local)
+					}
+				}
+			}
 		}
 		out[tenant] = st
 	}

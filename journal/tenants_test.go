@@ -73,7 +73,7 @@ func TestTenantRuns(t *testing.T) {
 		if b := st["acct_b"]; !b.LastFailed || !b.LastSuccess.Equal(t0) || !b.LastRun.Equal(t0.Add(time.Hour)) {
 			t.Errorf("acct_b = %+v", b)
 		}
-		if a := st["acct_a"]; a.LastFailed || !a.LastSuccess.Equal(t0) {
+		if a := st["acct_a"]; a.LastFailed || !a.LastSuccess.Equal(t0) || a.Records != 10 {
 			t.Errorf("acct_a = %+v", a)
 		}
 		if other, _ := j.TenantStates(ctx, "resync"); len(other) != 0 {
