@@ -16,7 +16,8 @@ func diffCommand(io IO) *cli.Command {
 		Description: `Lists every record of each resource at the provider and in the local state and
 reports, field by field: records the app missed (missing_local), records the
 provider no longer lists (missing_remote, each confirmed with a single-object
-read: deleted, exists but out of scope, inaccessible, or unconfirmed), and
+read, or in bulk from the provider's deletion events where it has them:
+deleted, exists but out of scope, inaccessible, or unconfirmed), and
 records whose mapped fields differ (changed). Read-only unless --apply.
 
 With --apply the plan is written in one transaction (SQLite) or one atomic

@@ -188,7 +188,14 @@ func (w *writer) lockedRows(ctx context.Context, tx *sql.Tx, p *plan, cols []str
 	for j, n := range part {
 		args[j] = changes[n].Key
 	}
-	rows, err := tx.QueryContext(ctx, w.d.rebind(b.String()), args...)
+	st, err := w.prepare(ctx, tx, w.d.rebind(b.String()))
+	if err != nil {
+		return nil, w.s.explain(err)
+	}
+	if w.shared == nil {
+		defer st.Close()
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, w.s.explain(err)
 	}

@@ -29,18 +29,20 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqlStore, 
 	if opts.ReadOnly {
 		q = fmt.Sprintf("?mode=ro&_pragma=busy_timeout(%d)", opts.BusyTimeout.Milliseconds())
 	}
-	// A bigger page cache keeps index inserts of a large resync in memory;
-	// it is per connection and not stored in the file. Reads are scans and
-	// single-key lookups: the default cache serves them, and a read-only
-	// run stays small.
-	if !opts.ReadOnly {
-		q += "&_pragma=cache_size(-262144)"
-	}
 	db, err := sql.Open("sqlite", "file:"+uriPath(abs)+q)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	s := newSQLStore(sqliteDialect{}, path, db, opts)
+	// A bigger page cache keeps the pages a large resync writes in memory
+	// (SQLite holds a transaction's dirty pages in the cache; SQLite
+	// allocates it as pages are used, so it grows to what the write
+	// touches, at most 256 MB). It is per connection and not stored in the
+	// file: only a write transaction's connection gets it. Reads are scans
+	// and single-key lookups that the default cache serves; given the
+	// large cache, the connection that scanned the table would keep a
+	// second copy of it next to the writer's.
+	s.txSetup = "PRAGMA cache_size = -262144"
 	// Reading sqlite_master reads the header: a file that is not a database
 	// fails here, at Open, rather than at the first query.
 	var n int

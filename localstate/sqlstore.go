@@ -31,6 +31,10 @@ type sqlStore struct {
 	sq dbQuerier
 	// txOpts begins write transactions (nil: the driver's default).
 	txOpts *sql.TxOptions
+	// txSetup, when set, runs first in every write transaction: a
+	// setting of the transaction's connection only (SQLite's larger page
+	// cache for writes, which the connections that only read do not need).
+	txSetup string
 
 	mu      sync.Mutex
 	schemas map[string]*tableSchema // by table name as configured
@@ -73,7 +77,16 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, s.explain(err)
 	}
-	stx := &sqlTx{Tx: tx, apply: s.applyTx}
+	if err := s.setupTx(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	// The statements of the transaction's Applies, kept from one to the
+	// next (the engine applies a large plan in chunks).
+	stmts := map[string]*sql.Stmt{}
+	stx := &sqlTx{Tx: tx, apply: func(ctx context.Context, tx *sql.Tx, changes []Change) error {
+		return s.applyTx(ctx, tx, changes, stmts)
+	}}
 	if g, ok := s.d.(txGoner); ok {
 		stx.gone = g.txGone
 	}
@@ -288,6 +301,10 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	if err != nil {
 		return s.notWritten(ctx, s.explain(err))
 	}
+	if err := s.setupTx(ctx, tx); err != nil {
+		tx.Rollback()
+		return s.notWritten(ctx, err)
+	}
 	if err := w.run(ctx, tx, changes); err != nil {
 		tx.Rollback()
 		return s.notWritten(ctx, err)
@@ -301,6 +318,17 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	return nil
 }
 
+// setupTx runs txSetup in tx.
+func (s *sqlStore) setupTx(ctx context.Context, tx *sql.Tx) error {
+	if s.txSetup == "" || s.readOnly {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.txSetup); err != nil {
+		return s.explain(err)
+	}
+	return nil
+}
+
 // notWritten says that a failed Apply left the database as it was.
 func (s *sqlStore) notWritten(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
@@ -309,8 +337,9 @@ func (s *sqlStore) notWritten(ctx context.Context, err error) error {
 	return fmt.Errorf("%w; rolled back, nothing was written", err)
 }
 
-// applyTx writes changes inside tx (a Tx from begin).
-func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) error {
+// applyTx writes changes inside tx (a Tx from begin), preparing its
+// statements once per transaction (stmts, by their text).
+func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change, stmts map[string]*sql.Stmt) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -322,6 +351,7 @@ func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change) er
 	if err != nil {
 		return err
 	}
+	w.shared = stmts
 	return w.run(ctx, tx, changes)
 }
 

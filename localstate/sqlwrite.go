@@ -45,11 +45,15 @@ type writer struct {
 	plans map[*Table]*plan
 	now   time.Time
 	stmts map[string]*sql.Stmt
-	key   []byte // the shape of the change at hand
-	bkey  []byte // the shape of the batch's statement
-	cols  []colValue
-	args  []any
-	batch batch
+	// shared, when set, holds the statements of the whole transaction by
+	// their text: later Applies in it (the engine's chunks) reuse them
+	// instead of preparing them again; they close with the transaction.
+	shared map[string]*sql.Stmt
+	key    []byte // the shape of the change at hand
+	bkey   []byte // the shape of the batch's statement
+	cols   []colValue
+	args   []any
+	batch  batch
 	// arrayArgs: the batch's columns as arrays (an arrayWriter's), reused.
 	arrayArgs []any
 	// maxRows and maxParams bound one batch statement (maxBatchRows and
@@ -208,6 +212,9 @@ func (w *writer) columns(p *plan, ch Change) error {
 
 func (w *writer) run(ctx context.Context, tx *sql.Tx, changes []Change) error {
 	defer func() {
+		if w.shared != nil {
+			return // the transaction's, closed with it
+		}
 		for _, st := range w.stmts {
 			st.Close()
 		}
@@ -262,11 +269,27 @@ func (w *writer) stmt(ctx context.Context, tx *sql.Tx, key []byte, build func() 
 	if st, ok := w.stmts[string(key)]; ok {
 		return st, nil
 	}
-	st, err := tx.PrepareContext(ctx, w.d.rebind(build()))
+	st, err := w.prepare(ctx, tx, w.d.rebind(build()))
 	if err != nil {
 		return nil, err
 	}
 	w.stmts[string(key)] = st
+	return st, nil
+}
+
+// prepare is q prepared in tx: the transaction's statement when an earlier
+// Apply in it prepared q already.
+func (w *writer) prepare(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st, ok := w.shared[q]; ok {
+		return st, nil
+	}
+	st, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if w.shared != nil {
+		w.shared[q] = st
+	}
 	return st, nil
 }
 

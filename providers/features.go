@@ -30,6 +30,10 @@ type Features struct {
 	// Paths lists decoding only some field paths of each record; nil: the
 	// engine lists with List (whole objects).
 	Paths PathLister
+	// Deletions names the event types that say an object is gone, so the
+	// engine confirms missing_remote records from a page of events rather
+	// than a Get each (with Events); nil: every one is confirmed by Get.
+	Deletions DeletionEventer
 }
 
 // Featurer is implemented by every provider: Features describes what the
@@ -67,6 +71,9 @@ func (f Features) Fill(x any) Features {
 	if f.Paths == nil {
 		f.Paths, _ = x.(PathLister)
 	}
+	if f.Deletions == nil {
+		f.Deletions, _ = x.(DeletionEventer)
+	}
 	return f
 }
 
@@ -97,6 +104,9 @@ func (f Features) Mask(keep Features) Features {
 	}
 	if keep.Paths == nil {
 		f.Paths = nil
+	}
+	if keep.Deletions == nil {
+		f.Deletions = nil
 	}
 	return f
 }

@@ -32,6 +32,9 @@ func (eventful) SearchByEmail(context.Context, string, string) ([]providers.Reco
 	return nil, nil
 }
 func (eventful) EmailLookupNote() string { return "exact" }
+func (eventful) DeletionEvents(string) (gone, created []string) {
+	return []string{"thing.deleted"}, []string{"thing.created"}
+}
 
 // masked wraps a provider and keeps only its email lookup.
 type masked struct{ providers.Provider }
@@ -46,11 +49,11 @@ func TestFeaturesFillMask(t *testing.T) {
 		t.Errorf("bare provider: %+v", f)
 	}
 	f := providers.FeaturesOf(eventful{})
-	if f.Events == nil || f.EmailLookup == nil || f.EmailSearch == nil || f.EmailNote == nil || f.Related != nil || f.WebhookSigner != nil || f.EventTypes != nil {
+	if f.Events == nil || f.EmailLookup == nil || f.EmailSearch == nil || f.EmailNote == nil || f.Related != nil || f.WebhookSigner != nil || f.EventTypes != nil || f.Deletions == nil {
 		t.Errorf("Fill: %+v", f)
 	}
 	m := providers.FeaturesOf(masked{eventful{}})
-	if m.Events != nil || m.EmailLookup == nil || m.EmailSearch != nil || m.EmailNote != nil {
+	if m.Events != nil || m.EmailLookup == nil || m.EmailSearch != nil || m.EmailNote != nil || m.Deletions != nil {
 		t.Errorf("Mask kept %+v", m)
 	}
 	if providers.FeaturesOf(nil) != (providers.Features{}) {

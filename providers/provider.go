@@ -97,6 +97,20 @@ type EventSource interface {
 	EventRetention() time.Duration
 }
 
+// DeletionEventer is implemented by event sources whose events can confirm
+// that an object is gone (Features.Deletions): the engine reads them for a
+// run's missing_remote records (a page of events settles up to a page of
+// ids) and falls back to Get for the ids they do not settle.
+type DeletionEventer interface {
+	// DeletionEvents returns resource's event types after which the object
+	// no longer exists (gone: only types whose object really disappears,
+	// never a cancel or a soft state change), and the types that create an
+	// object (created: a creation at or after a deletion of the same id
+	// outweighs it, should an id ever come back). No gone types: events
+	// cannot confirm this resource's deletions.
+	DeletionEvents(resource string) (gone, created []string)
+}
+
 // WebhookSigner is implemented by providers whose webhooks `replay
 // --deliver-to` can re-send: it signs a payload the way the provider signs
 // its own deliveries, so the app's unchanged webhook handler verifies it.

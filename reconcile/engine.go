@@ -4,6 +4,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -75,6 +76,9 @@ type Engine struct {
 	// lands: the journal records the pending apply there. An error stops the
 	// apply before anything is written.
 	BeforeApply func(ctx context.Context, res *Result) error
+
+	// eventConfirmMin overrides minEventConfirm (tests).
+	eventConfirmMin int
 }
 
 // CommitHook runs inside an apply's transaction, before its commit (see
@@ -209,6 +213,9 @@ type ResourceResult struct {
 	// absent from its one record is no sign of a typo.
 	Scoped bool
 	plan   []pending
+	// force holds the --force rewrites of in-sync records, compactly
+	// (compact.go); they are applied before plan.
+	force *forcePlan
 	// Samples of the keys behind the guard's counts (a few each).
 	dupLocal, dupRemote []string
 	// dupKeys counts the distinct keys behind Summary.DuplicateLocal (which
@@ -281,7 +288,7 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	if err := run.listRemote(ctx); err != nil {
 		return nil, nil, err
 	}
-	run.rr.plan = append(run.rr.plan, run.rewrites...)
+	run.rr.force = run.force
 	if err := run.planCreates(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -324,8 +331,8 @@ type resourceRun struct {
 	created      map[string]bool
 	creates      []pending
 	candidates   []candidate
-	rewrites     []pending // --force: in-sync records written anyway
-	slab         valueSlab // their values, allocated in large blocks
+	force        *forcePlan // --force: in-sync records written anyway
+	forceVals    []any      // addRewrite's scratch
 	forceCols    []string
 	forceColsUpd []string
 
@@ -454,7 +461,8 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	run.forceCols = r.Columns()
 	run.forceColsUpd = append(r.Columns(), t.UpdatedAt)
 	if run.mode == ModeResyncForce {
-		run.rewrites = make([]pending, 0, run.index.len())
+		// Column sets 0 and 1: every mapped column, and then updated_at.
+		run.force = &forcePlan{colSets: [][]string{run.forceCols, run.forceColsUpd}}
 	}
 	run.created = map[string]bool{}
 	if e.Progress != nil {
@@ -614,28 +622,31 @@ func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	for _, ok := range it.present {
 		allPresent = allPresent && ok
 	}
-	p := pending{op: localstate.OpUpdate, key: it.key, drift: -1, cols: run.forceCols, vals: run.slab.take(len(run.forceCols) + 1),
-		cond: condRow, hash: ent.hash, upd: ent.updated}
-	if !allPresent { // auto mapping, a column absent from this object: its own column list
-		p.cols = nil
-	}
+	cs := 0 // run.forceCols
+	var cols []string
+	vals := run.forceVals[:0]
 	for i := range r.fields {
 		if it.present[i] {
-			if !allPresent {
-				p.cols = append(p.cols, r.fields[i].col)
+			if !allPresent { // auto mapping, a column absent from this object: its own column list
+				cols = append(cols, r.fields[i].col)
 			}
-			p.vals = append(p.vals, writeValue(it.vals[i], r.fields[i].mode))
+			vals = append(vals, writeValue(it.vals[i], r.fields[i].mode))
 		}
 	}
 	if t.UpdatedAt != "" && !it.upd.IsZero() {
 		if allPresent {
-			p.cols = run.forceColsUpd
+			cs = 1 // run.forceColsUpd
 		} else {
-			p.cols = append(p.cols[:len(p.cols):len(p.cols)], t.UpdatedAt)
+			cols = append(cols, t.UpdatedAt)
 		}
-		p.vals = append(p.vals, formatTime(it.upd))
+		vals = append(vals, formatTime(it.upd))
 	}
-	run.rewrites = append(run.rewrites, p)
+	if !allPresent {
+		cs = run.force.colSet(cols)
+	}
+	run.force.add(it.key, cs, ent.hash, ent.updated, vals)
+	clear(vals)
+	run.forceVals = vals
 }
 
 // addCandidate keeps a differing record for the field-by-field pass: only
@@ -947,19 +958,129 @@ type confirmation struct {
 	err    string
 }
 
-// confirm fetches each id once, with bounded concurrency, to tell deleted
-// from out of scope from forbidden. A check that fails is "unconfirmed";
-// a rejected key fails the run.
+// confirm tells, for each id, deleted from out of scope from forbidden.
+// Where the provider's events can say an object is gone (Features.Deletions),
+// the deletion events of the retention window settle the ids they name (a
+// page of events confirms up to a page of ids); every other id is fetched
+// once, with bounded concurrency. A check that fails is "unconfirmed"; a
+// rejected key fails the run.
 func (e *Engine) confirm(ctx context.Context, resource string, ids []string) ([]confirmation, error) {
-	got, err := e.getMany(ctx, resource, ids)
+	out := make([]confirmation, len(ids))
+	gone, err := e.deletedByEvents(ctx, resource, ids)
 	if err != nil {
 		return nil, fmt.Errorf("confirming missing %s: %w", resource, err)
 	}
-	out := make([]confirmation, len(ids))
-	for i, g := range got {
-		out[i] = g.confirmation()
+	rest := ids
+	if len(gone) > 0 {
+		rest = make([]string, 0, len(ids)-len(gone))
+		for _, id := range ids {
+			if !gone[id] {
+				rest = append(rest, id)
+			}
+		}
+	}
+	got, err := e.getMany(ctx, resource, rest)
+	if err != nil {
+		return nil, fmt.Errorf("confirming missing %s: %w", resource, err)
+	}
+	for i, j := 0, 0; i < len(ids); i++ {
+		if gone[ids[i]] {
+			out[i] = confirmation{status: RemoteDeleted}
+			continue
+		}
+		out[i] = got[j].confirmation()
+		j++
 	}
 	return out, nil
+}
+
+// minEventConfirm is the fewest missing ids confirmed from the deletion
+// events: a page of events' worth. Below it the Gets are few (at most 99
+// calls), and each gives the per-object verdict a deletion event cannot:
+// an object the key may not read answers 403 (inaccessible, never deleted)
+// even when an event says it was deleted. Real providers do not do that to
+// a deleted object (Stripe's GET answers deleted: true, WorkOS's 404), but
+// the fakes model it, and so above the threshold such an id is reported
+// deleted, on the provider's own event.
+const minEventConfirm = eventPageSize
+
+// eventPageSize is the page size of the events APIs (Stripe, WorkOS: 100),
+// for the budget below.
+const eventPageSize = 100
+
+// deletedByEvents returns the ids among ids that the provider's deletion
+// events show gone: the latest event of the id in the retention window is a
+// deletion (Features.Deletions' gone types). A creation event of the same id
+// at or after its deletion outweighs it (an id that came back is settled by
+// Get, whatever the order of the two within a second), and so does a
+// deletion dated after now (a clock the events cannot be trusted against).
+// Reading stops, and every id is left to Get, once more events have come
+// than the Gets would cost calls (a busy account's window); a failed read of
+// the events is logged and leaves every id to Get, except a rejected key or
+// the end of ctx, which fail the run as a Get would.
+func (e *Engine) deletedByEvents(ctx context.Context, resource string, ids []string) (map[string]bool, error) {
+	f := providers.FeaturesOf(e.Provider)
+	if f.Events == nil || f.Deletions == nil || len(ids) < cmp.Or(e.eventConfirmMin, minEventConfirm) {
+		return nil, nil
+	}
+	goneTypes, createdTypes := f.Deletions.DeletionEvents(resource)
+	if len(goneTypes) == 0 {
+		return nil, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	now := e.now()
+	// A minute inside the window, so the provider never refuses a start
+	// older than what it keeps.
+	since := now.Add(-f.Events.EventRetention() + time.Minute)
+	// Per id, its latest deletion and its latest creation.
+	type times struct{ gone, created time.Time }
+	last := map[string]times{}
+	budget := len(ids) * eventPageSize
+	seen := 0
+	errBudget := errors.New("over budget")
+	q := providers.EventQuery{Since: since, Types: append(slices.Clone(goneTypes), createdTypes...)}
+	err := f.Events.Events(ctx, q, func(ev providers.Event) error {
+		if seen++; seen > budget {
+			return errBudget
+		}
+		if ev.Resource != resource || !want[ev.ObjectID] {
+			return nil
+		}
+		lt := last[ev.ObjectID]
+		switch {
+		case slices.Contains(goneTypes, ev.Type):
+			if ev.Created.After(lt.gone) {
+				lt.gone = ev.Created
+			}
+		case slices.Contains(createdTypes, ev.Type):
+			if ev.Created.After(lt.created) {
+				lt.created = ev.Created
+			}
+		default:
+			return nil
+		}
+		last[ev.ObjectID] = lt
+		return nil
+	})
+	if err != nil {
+		var auth *providers.AuthError
+		if errors.As(err, &auth) || ctx.Err() != nil {
+			return nil, err
+		}
+		e.logger().Debug("deletion events not used; confirming each missing record with a Get",
+			"resource", resource, "reason", err.Error())
+		return nil, nil
+	}
+	gone := map[string]bool{}
+	for id, lt := range last {
+		if !lt.gone.IsZero() && lt.created.Before(lt.gone) && !lt.gone.After(now) {
+			gone[id] = true
+		}
+	}
+	return gone, nil
 }
 
 // fetched is one single-object read.
@@ -1068,22 +1189,6 @@ func writeValue(v any, mode string) any {
 		}
 	}
 	return v
-}
-
-// valueSlab hands out small value slices carved from large blocks: a
-// million --force rewrites make a few hundred allocations, not a million.
-type valueSlab struct{ block []any }
-
-const slabBlock = 1 << 16
-
-// take returns an empty slice with capacity n.
-func (s *valueSlab) take(n int) []any {
-	if cap(s.block)-len(s.block) < n {
-		s.block = make([]any, 0, max(slabBlock, n))
-	}
-	start := len(s.block)
-	s.block = s.block[:start+n]
-	return s.block[start : start : start+n]
 }
 
 func (e *Engine) now() time.Time {

@@ -189,6 +189,10 @@ func (res *Result) Ignore(rules []IgnoreRule) {
 		}
 	}
 	for _, rr := range res.Resources {
+		name, upd := rr.Resource.Table.Resource, rr.Resource.Table.UpdatedAt
+		rr.force = rr.force.filter(func(key, col string) bool {
+			return !ignores(rules, name, key, col) || col == upd
+		})
 		var plan []pending
 		for _, p := range rr.plan {
 			if p.drift >= 0 {

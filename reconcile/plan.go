@@ -97,7 +97,7 @@ func (e *GuardError) Error() string { return e.Msg }
 // *GuardError naming the resource, the column and a few examples.
 func (res *Result) Guard(allowAbsent []string) error {
 	for _, rr := range res.Resources {
-		if len(rr.plan) == 0 {
+		if len(rr.plan) == 0 && rr.force.len() == 0 {
 			continue
 		}
 		t := rr.Resource.Table
@@ -247,6 +247,16 @@ func (b *BrakeRefusal) Error() string {
 func (res *Result) Changes() []localstate.Change {
 	var out []localstate.Change
 	for _, rr := range res.Resources {
+		fr := rr.force.reader()
+		for {
+			p := new(pending) // its own: the Expect's Match refers to it
+			if !fr.next(p, nil) {
+				break
+			}
+			c := p.change(rr.Resource.Table)
+			c.Expect = rr.expect(p, &localstate.Expect{})
+			out = append(out, c)
+		}
 		for i := range rr.plan {
 			p := &rr.plan[i]
 			c := p.change(rr.Resource.Table)
@@ -262,6 +272,12 @@ func (res *Result) Changes() []localstate.Change {
 func (res *Result) markConflicts(changes []localstate.Change) {
 	n := 0
 	for _, rr := range res.Resources {
+		for range rr.force.len() {
+			if e := changes[n].Expect; e != nil && e.Conflict != "" {
+				res.conflicted(rr, &pending{drift: -1}, e.Conflict)
+			}
+			n++
+		}
 		for i := range rr.plan {
 			if e := changes[n].Expect; e != nil && e.Conflict != "" {
 				res.conflicted(rr, &rr.plan[i], e.Conflict)
@@ -300,7 +316,7 @@ func (p *pending) change(t *localstate.Table) localstate.Change {
 func (res *Result) PlannedWrites() int {
 	n := 0
 	for _, rr := range res.Resources {
-		n += len(rr.plan)
+		n += len(rr.plan) + rr.force.len()
 	}
 	return n
 }
@@ -352,7 +368,11 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 	valueMaps := make([]map[string]any, applyChunk)
 	expects := make([]localstate.Expect, applyChunk)
 	var chunkRR *ResourceResult
-	chunkPlan := make([]int, 0, applyChunk) // the plan entry of each change in chunk
+	// The pending write of each change in chunk: a plan entry, or a
+	// --force rewrite decoded into forced (reused from chunk to chunk).
+	chunkPlan := make([]*pending, 0, applyChunk)
+	var forced []pending
+	var forcedVals [][]any
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -364,41 +384,49 @@ func (e *Engine) Apply(ctx context.Context, res *Result) error {
 		if err == nil {
 			for j, ch := range chunk {
 				if ch.Expect != nil && ch.Expect.Conflict != "" {
-					res.conflicted(chunkRR, &chunkRR.plan[chunkPlan[j]], ch.Expect.Conflict)
+					res.conflicted(chunkRR, chunkPlan[j], ch.Expect.Conflict)
 				}
 			}
 		}
 		chunk, chunkPlan = chunk[:0], chunkPlan[:0]
 		return err
 	}
+	add := func(rr *ResourceResult, p *pending) error {
+		m := valueMaps[len(chunk)]
+		if m == nil {
+			m = make(map[string]any, 8)
+			valueMaps[len(chunk)] = m
+		}
+		clear(m)
+		chunk = append(chunk, p.changeInto(rr, m, &expects[len(chunk)]))
+		chunkPlan = append(chunkPlan, p)
+		if len(chunk) == applyChunk {
+			return flush()
+		}
+		return nil
+	}
 	for _, rr := range res.Resources {
 		chunkRR = rr
-		done := 0 // plan entries before this one are in the transaction
+		// The --force rewrites first (they came first in the plan), each
+		// decoded from the compact plan just before its chunk is written.
+		if rr.force.len() > 0 && forced == nil {
+			forced, forcedVals = make([]pending, applyChunk), make([][]any, applyChunk)
+		}
+		for fr := rr.force.reader(); rr.force.len() > 0; {
+			k := len(chunk) // forced[k] is free: its chunk was written
+			if !fr.next(&forced[k], forcedVals[k]) {
+				break
+			}
+			forcedVals[k] = forced[k].vals
+			if err := add(rr, &forced[k]); err != nil {
+				_ = tx.Rollback()
+				return notWritten(ctx, err)
+			}
+		}
 		for i := range rr.plan {
-			if i-done >= 2*applyChunk {
-				// Drop what is already written and reported nowhere (--force
-				// rewrites): the collector then has less to trace while the
-				// rest is written.
-				for j := done; j < i-applyChunk; j++ {
-					if rr.plan[j].drift < 0 {
-						rr.plan[j] = pending{drift: -1, op: rr.plan[j].op}
-					}
-				}
-				done = i - applyChunk
-			}
-			m := valueMaps[len(chunk)]
-			if m == nil {
-				m = make(map[string]any, 8)
-				valueMaps[len(chunk)] = m
-			}
-			clear(m)
-			chunk = append(chunk, rr.plan[i].changeInto(rr, m, &expects[len(chunk)]))
-			chunkPlan = append(chunkPlan, i)
-			if len(chunk) == applyChunk {
-				if err := flush(); err != nil {
-					_ = tx.Rollback()
-					return notWritten(ctx, err)
-				}
+			if err := add(rr, &rr.plan[i]); err != nil {
+				_ = tx.Rollback()
+				return notWritten(ctx, err)
 			}
 		}
 		// A resource's changes never share a chunk with the next resource's.

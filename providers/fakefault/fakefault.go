@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Faults are injected into responses. Counting is over every request served
@@ -36,6 +38,13 @@ type Faults struct {
 	// Latency is added before every response (cut short when the client
 	// gives up).
 	Latency time.Duration
+	// LimitRPS, when > 0, enforces a server-side token bucket the way a
+	// provider's rate limiter does: LimitRPS tokens a second, LimitBurst
+	// (default 1) at most; a request that arrives when the bucket is empty
+	// is answered 429 (after Latency, like any answer) and counted in
+	// Stats.RateLimited. Clients that pace themselves badly see 429s.
+	LimitRPS   float64
+	LimitBurst int
 }
 
 // Response is a rendered answer.
@@ -59,7 +68,7 @@ type Shapes struct {
 // Stats counts what a fake served.
 type Stats struct {
 	Requests     int // every request received
-	RateLimited  int // 429s injected
+	RateLimited  int // 429s answered (injected, or over LimitRPS)
 	ServerErrors int // 5xx injected
 	Truncated    int // bodies cut
 	Unauthorized int // 401s answered
@@ -85,8 +94,9 @@ type Injector struct {
 
 	mu     sync.Mutex
 	faults Faults
-	served int // requests since the last Set
-	total  int // requests since New
+	bucket *rate.Limiter // LimitRPS's token bucket; nil: none
+	served int           // requests since the last Set
+	total  int           // requests since New
 	stats  Stats
 	log    []Request
 }
@@ -108,6 +118,10 @@ func (in *Injector) Set(f Faults) {
 	defer in.mu.Unlock()
 	in.faults = f
 	in.served = 0
+	in.bucket = nil
+	if f.LimitRPS > 0 {
+		in.bucket = rate.NewLimiter(rate.Limit(f.LimitRPS), max(f.LimitBurst, 1))
+	}
 }
 
 // Stats returns the counters so far.
@@ -140,6 +154,8 @@ func (in *Injector) Serve(w http.ResponseWriter, r *http.Request, answer func(*h
 	in.served++
 	in.total++
 	n, total, fl := in.served, in.total, in.faults
+	// The bucket is checked on arrival, as a server's limiter does.
+	overLimit := in.bucket != nil && !in.bucket.Allow()
 	in.mu.Unlock()
 
 	if fl.Latency > 0 {
@@ -155,7 +171,7 @@ func (in *Injector) Serve(w http.ResponseWriter, r *http.Request, answer func(*h
 	var resp Response
 	truncate := false
 	switch {
-	case fl.RateLimitEvery > 0 && n%fl.RateLimitEvery == 0:
+	case overLimit || fl.RateLimitEvery > 0 && n%fl.RateLimitEvery == 0:
 		resp = Response{Status: http.StatusTooManyRequests, Body: in.shapes.RateLimited(), Header: fl.RateLimitHeader.Clone()}
 		if resp.Header == nil {
 			resp.Header = http.Header{}

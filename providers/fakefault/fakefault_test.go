@@ -68,3 +68,41 @@ func TestInjector(t *testing.T) {
 		t.Errorf("reset: %+v", in.Stats())
 	}
 }
+
+// TestInjectorTokenBucket: with a server-side limit, a burst above the
+// bucket is answered 429 and counted; Set refills the bucket. The rate is
+// so low that no token comes back during the test (no timing involved).
+func TestInjectorTokenBucket(t *testing.T) {
+	in := New(Shapes{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in.Serve(w, r, func(*http.Request) Response { return Response{Status: 200, Body: []byte(`{}`)} })
+	}))
+	defer srv.Close()
+	burst := func() []int {
+		var codes []int
+		for range 5 {
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			codes = append(codes, resp.StatusCode)
+		}
+		return codes
+	}
+	in.Set(Faults{LimitRPS: 0.0001, LimitBurst: 3})
+	if got := burst(); got[0] != 200 || got[1] != 200 || got[2] != 200 || got[3] != 429 || got[4] != 429 {
+		t.Fatalf("codes %v, want 3×200 then 429s", got)
+	}
+	if s := in.Stats(); s.RateLimited != 2 || s.Requests != 5 {
+		t.Errorf("stats %+v", s)
+	}
+	in.Set(Faults{LimitRPS: 0.0001})
+	if got := burst(); got[0] != 200 || got[1] != 429 {
+		t.Fatalf("burst 1: codes %v", got)
+	}
+	in.Set(Faults{})
+	if got := burst(); got[4] != 200 {
+		t.Fatalf("no limit: codes %v", got)
+	}
+}

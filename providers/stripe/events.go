@@ -307,3 +307,17 @@ func (p *Provider) EventTypesFor(resources []string) []string {
 	}
 	return out
 }
+
+// DeletionEvents implements providers.DeletionEventer. Only customer.deleted
+// means the object is gone (GET then answers deleted: true).
+// customer.subscription.deleted is NOT a deletion: it means the subscription
+// was canceled, and it still exists (GET returns it with status canceled),
+// so subscriptions are always confirmed by GET. Stripe never reuses ids; the
+// creation type is given anyway, so a re-created id would outweigh an older
+// deletion.
+func (p *Provider) DeletionEvents(resource string) (gone, created []string) {
+	if resource == Customers {
+		return []string{"customer.deleted"}, []string{"customer.created"}
+	}
+	return nil, nil
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	stripeapi "github.com/stripe/stripe-go/v84"
 	"github.com/stripe/stripe-go/v84/form"
@@ -273,6 +274,19 @@ type task struct {
 	tie       []string
 	// skip holds tie's ids while restarting after a lost cursor.
 	skip map[string]bool
+
+	// seenN objects were listed by this task, the newest created at
+	// seenTop: the density of the data just behind the cursor, from which
+	// a split sizes its pieces.
+	seenN   int
+	seenTop int64
+	// last is the creation second of the last object listed; est, before
+	// the first page, the pages the piece was cut to hold.
+	last int64
+	est  float64
+	// blind: the range was cut off an open-ended one and may reach below
+	// the oldest object, so how much it holds is not known.
+	blind bool
 }
 
 func (t *task) describe() string {
@@ -299,12 +313,23 @@ func (t *task) contains(created int64) bool {
 // lister runs one listing. Stripe pages newest first by cursor, so one
 // cursor walk is bound to one request in flight. The lister starts with one
 // task covering everything; whenever a worker reads a page that has more
-// while other workers are idle, it splits the rest of its range by creation
-// time: it keeps the newest part (its cursor is still valid there) and queues
-// the older parts as fresh tasks. Creation time never changes, so the parts
-// are disjoint and every object that existed at the start is listed exactly
-// once; objects created during the run sort before every cursor, so they
-// land in the newest part or not at all.
+// while fewer tasks run than the pipe needs (see target), it splits the rest
+// of its range by creation time: it keeps the newest part (its cursor is
+// still valid there) and queues the older parts as fresh tasks. Creation
+// time never changes, so the parts are disjoint and every object that
+// existed at the start is listed exactly once; objects created during the
+// run sort before every cursor, so they land in the newest part or not at
+// all.
+//
+// Every piece ends with a page that is rarely full, so a piece costs about
+// half a request more than its objects need: pieces are sized from the
+// density the task has seen to hold a whole number of pages (a little under,
+// so the last one comes back nearly full rather than one object over), and
+// the lister keeps only as many tasks running as the rate limit can serve,
+// rather than one per worker (at 25 req/s and 100 ms a call, 2.5 requests
+// are in flight: 8 tasks would each end with a part-filled page, and split
+// again, for no more throughput). Without a client-side limit every idle
+// worker gets a piece at once (splitIdle).
 type lister struct {
 	p       *Provider
 	spec    listSpec
@@ -316,12 +341,23 @@ type lister struct {
 	idle    int // workers waiting for a task
 	active  int // tasks being worked on
 	stopped bool
+	running map[*task]bool // the active tasks
+	// lat holds the durations of the latest fetches; their minimum is the
+	// call's latency without the wait for the client-side rate limit.
+	lat  [16]time.Duration
+	latN int
+	// dataFrom, once an open-ended task has ended, is the creation second
+	// of the oldest object: ranges below it are empty.
+	dataFrom int64
 
 	pages atomic.Int64
 }
 
+// minPiecePages is the smallest piece (in pages) cut off an open-ended range.
+const minPiecePages = 8
+
 func (p *Provider) newLister(s listSpec, workers int) *lister {
-	l := &lister{p: p, spec: s, workers: max(workers, 1)}
+	l := &lister{p: p, spec: s, workers: max(workers, 1), running: map[*task]bool{}}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
@@ -392,6 +428,7 @@ func (l *lister) next() *task {
 			t := l.queue[0]
 			l.queue = l.queue[1:]
 			l.active++
+			l.running[t] = true
 			return t
 		}
 		if l.active == 0 {
@@ -405,28 +442,58 @@ func (l *lister) next() *task {
 	}
 }
 
-func (l *lister) done() {
+func (l *lister) done(t *task) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.active--
+	delete(l.running, t)
+	if t.gte == 0 {
+		if t.seenN > 0 {
+			l.dataFrom = t.last
+		} else {
+			l.dataFrom = max(l.dataFrom, t.lt)
+		}
+	}
 	if l.active == 0 && len(l.queue) == 0 {
 		l.cond.Broadcast()
 	}
 }
 
-// maybeSplit narrows t to objects created up to lastCreated and, if workers
-// are idle and nothing is queued, hands them the older part of the range.
+// observe records how long one fetch took.
+func (l *lister) observe(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lat[l.latN%len(l.lat)] = d
+	l.latN++
+}
+
+// target is how many tasks keep the pipe full: with a client-side limit of
+// rps and a call latency of lat, rps×lat requests are in flight at the
+// limit; rounded up and one spare absorb the variance of the latency.
+// Without a limit (or before the first page) it is one task per worker.
+// l.mu is held.
+func (l *lister) target() int {
+	rps := l.p.rps
+	if rps <= 0 || l.latN == 0 {
+		return l.workers
+	}
+	lat := l.lat[0]
+	for i := 1; i < min(l.latN, len(l.lat)); i++ {
+		lat = min(lat, l.lat[i])
+	}
+	return min(l.workers, int(math.Ceil(rps*lat.Seconds()*1.25))+1)
+}
+
+// splitIdle is the split without a client-side rate limit (nothing waits
+// for a limiter, so every idle worker is worth a piece): it narrows t to
+// objects created up to lastCreated and, if workers are idle and nothing is
+// queued, hands them the older part of the range.
 // pageSpan is how many seconds the page just read covered and n how many
 // objects it held: the local density. Every piece costs at least one
 // request, so a range is never cut into more pieces than the objects it is
 // estimated to hold fill pages (a concurrency of 500 over 500 objects must
 // not send hundreds of requests for empty ranges).
-func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64, n int) {
-	if l.workers == 1 {
-		return // a plain cursor walk: no created filters at all
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *lister) splitIdle(t *task, lastCreated, pageSpan int64, n int) {
 	if l.idle == 0 || len(l.queue) > 0 {
 		return
 	}
@@ -481,6 +548,140 @@ func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64, n int) {
 	l.cond.Broadcast()
 }
 
+// perSec is the density of the objects t has listed, in objects per second
+// (n objects span n-1 gaps).
+func (t *task) perSec() float64 {
+	return float64(max(t.seenN-1, 1)) / float64(max(t.seenTop-t.last, 1))
+}
+
+// left estimates the pages t has still to read: unbounded for an open
+// range, from the density it has seen for a bounded one (down to the oldest
+// object, when known). l.mu is held.
+func (l *lister) left(t *task) float64 {
+	switch {
+	case t.gte == 0:
+		return math.Inf(1)
+	case t.seenN == 0:
+		return t.est
+	case t.seenTop == t.last:
+		// Every object it listed has the same creation second (a bulk
+		// import): no density to size pieces by, and cutting its range into
+		// one-second pieces would send requests for empty seconds.
+		return 0
+	}
+	return max(t.perSec()*float64(t.last+1-max(t.gte, l.dataFrom))/pageSize, 0)
+}
+
+// maybeSplit narrows t to objects created up to lastCreated and, under a
+// client-side rate limit, when fewer tasks run than target and nothing is
+// queued, hands the older part of its range to new tasks (without a limit:
+// splitIdle, from the page just read: pageSpan seconds held n objects). Pieces are cut from the density t has seen so that
+// each holds a whole number of pages. Every piece costs at least one
+// request, so a bounded range is never cut into more pieces than the pages
+// it is estimated to hold (a concurrency of 500 over 500 objects must not
+// send hundreds of requests for empty ranges).
+func (l *lister) maybeSplit(t *task, lastCreated, pageSpan int64, n int) {
+	if l.workers == 1 {
+		return // a plain cursor walk: no created filters at all
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p.rps <= 0 {
+		l.splitIdle(t, lastCreated, pageSpan, n)
+		return
+	}
+	want := l.target() - l.active
+	if want <= 0 || len(l.queue) > 0 || t.seenN == 0 {
+		return
+	}
+	// Of the bounded tasks, the one with the most left splits (at its next
+	// page, if not t): splitting a small one leaves small pieces, each
+	// ending with a part-filled page, that soon end and split again.
+	// Nor does a bounded task right above a running open-ended one: its
+	// range was cut blind, and may reach below the oldest object (its
+	// pieces there would be empty) until the open one has ended and told
+	// where the data starts.
+	if t.gte != 0 {
+		for o := range l.running {
+			if o != t && (o.gte != 0 && l.left(o) > l.left(t) || o.gte == 0 && o.lt == t.gte) {
+				return
+			}
+		}
+	}
+	hi := lastCreated + 1 // everything newer has been delivered
+	perSec := t.perSec()
+	// seconds is how many seconds hold a little under p full pages at that
+	// density (three objects and a quarter percent under: the estimate's
+	// error), and at least one.
+	seconds := func(p int) int64 {
+		objs := float64(p*pageSize) - 3 - float64(p*pageSize)/400
+		return max(int64(objs/perSec), 1)
+	}
+	// Boundaries, newest first: bounds[0] = hi, then one per piece; the last
+	// piece keeps t's lower bound (open or not).
+	bounds := []int64{hi}
+	if t.gte == 0 {
+		// Open bottom: we do not know where the data starts, so a piece cut
+		// from here may turn out empty (a request for nothing). The next
+		// stretch of about twice as many pages as the listing has read so
+		// far (so pieces, and the part-filled pages they end with, grow with
+		// the listing) goes to t, and the open rest is handed on alone: only
+		// it is cut blind, and more pieces come from the bounded ranges,
+		// whose ends are known. At the first page nothing else runs yet: the
+		// stretch is shared out between t and the other pieces wanted.
+		q := max(minPiecePages, 2*int(l.pages.Load()))
+		n, share := 1, q
+		if l.pages.Load() <= 1 {
+			n, share = want, max(q/want, 1)
+		}
+		b := hi
+		for k := 0; k < n; k++ {
+			b -= seconds(share)
+			if b <= max(l.p.floor, l.dataFrom, 1) {
+				break
+			}
+			bounds = append(bounds, b)
+		}
+	} else {
+		pages := int(l.left(t)) // full pages left, about
+		pieces := min(want+1, pages)
+		if t.blind {
+			// Where the data starts is unknown: cut in two only, the
+			// blind lower half handed on.
+			pieces = min(pieces, 2)
+		}
+		if pieces < 2 {
+			return
+		}
+		q := pages / pieces
+		for k := 1; k < pieces; k++ {
+			b := hi - int64(k)*seconds(q)
+			if b <= t.gte {
+				break
+			}
+			bounds = append(bounds, b)
+		}
+	}
+	if len(bounds) < 2 {
+		return
+	}
+	bottom, blind := t.gte, t.gte == 0 || t.blind
+	t.lt, t.gte = hi, bounds[1] // keeps the cursor: bounds[1] <= lastCreated
+	t.blind = bottom == 0       // the stretch right above the open rest
+	for k := 1; k < len(bounds); k++ {
+		nt := &task{lt: bounds[k], gte: bottom}
+		if k+1 < len(bounds) {
+			nt.gte = bounds[k+1]
+		}
+		if nt.gte != 0 {
+			nt.est = perSec * float64(nt.lt-max(nt.gte, l.dataFrom)) / pageSize
+			nt.blind = blind && k+1 == len(bounds) // the lowest piece
+		}
+		l.queue = append(l.queue, nt)
+	}
+	l.cond.Broadcast()
+}
+
 func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error {
 	for {
 		t := l.next()
@@ -488,10 +689,12 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 			return nil
 		}
 		for {
+			start := time.Now()
 			page, err := l.fetch(ctx, t)
 			if err != nil {
 				return err
 			}
+			l.observe(time.Since(start))
 			recs := make([]providers.Record, 0, len(page.Data))
 			var lastID string
 			var lastCreated, firstCreated int64
@@ -504,6 +707,11 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 				if firstCreated == 0 {
 					firstCreated = lastCreated
 				}
+				if t.seenN == 0 {
+					t.seenTop = lastCreated
+				}
+				t.seenN++
+				t.last = lastCreated
 				if lastCreated != t.tieSecond {
 					t.tieSecond, t.tie, t.skip = lastCreated, t.tie[:0], nil
 				}
@@ -528,7 +736,7 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 			t.cursor = lastID
 			l.maybeSplit(t, lastCreated, firstCreated-lastCreated, len(page.Data))
 		}
-		l.done()
+		l.done(t)
 	}
 }
 

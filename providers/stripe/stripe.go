@@ -77,7 +77,10 @@ type Provider struct {
 	account     string // Stripe Connect: the connected account (connect.go)
 	transport   *httpx.Transport
 	concurrency int
-	log         *slog.Logger
+	// rps is the client-side request rate (0: none): a listing keeps only
+	// as many tasks running as it can serve (see lister.target).
+	rps float64
+	log *slog.Logger
 
 	// floor is the lower creation time assumed when splitting an open-ended
 	// range (the bottom partition itself stays open, so older objects are
@@ -137,6 +140,7 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		account:        opts.Account,
 		transport:      tr,
 		concurrency:    conc,
+		rps:            max(cfg.RPS, 0),
 		log:            su.Log,
 		floor:          time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC).Unix(),
 		maxEventBuffer: 20000,

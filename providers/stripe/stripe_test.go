@@ -927,3 +927,44 @@ func TestEventInOtherAPIVersion(t *testing.T) {
 		t.Error("GET (pinned version) has a top-level current_period_end")
 	}
 }
+
+// TestDeletionEvents: customer.deleted (recorded by the fake's
+// DeleteCustomer) is the one event that confirms a deletion; a canceled
+// subscription's customer.subscription.deleted confirms nothing, because the
+// subscription still exists.
+func TestDeletionEvents(t *testing.T) {
+	f, srv := newFake(t)
+	p := newProvider(t, srv.URL, providers.Options{})
+	gone, created := p.DeletionEvents(Customers)
+	if !slices.Equal(gone, []string{"customer.deleted"}) || !slices.Equal(created, []string{"customer.created"}) {
+		t.Errorf("customers: gone %v created %v", gone, created)
+	}
+	if gone, _ := p.DeletionEvents(Subscriptions); len(gone) != 0 {
+		t.Errorf("subscriptions: gone %v, want none (customer.subscription.deleted is a cancel)", gone)
+	}
+	if providers.FeaturesOf(p).Deletions == nil {
+		t.Error("Features().Deletions is nil")
+	}
+	c := f.CreateCustomer(map[string]any{"email": "a@example.com"})
+	id := c["id"].(string)
+	sub, err := f.CreateSubscription(map[string]any{"customer": id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteCustomer(id); err != nil { // cancels the subscription too
+		t.Fatal(err)
+	}
+	byType := map[string]string{}
+	if err := p.Events(context.Background(), providers.EventQuery{Types: []string{"customer.deleted", "customer.subscription.deleted"}}, func(ev providers.Event) error {
+		byType[ev.Type] = ev.Resource + "/" + ev.ObjectID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if byType["customer.deleted"] != Customers+"/"+id || byType["customer.subscription.deleted"] != Subscriptions+"/"+sub["id"].(string) {
+		t.Errorf("events %v", byType)
+	}
+	if _, st, err := p.Get(context.Background(), Subscriptions, sub["id"].(string)); err != nil || st != providers.StatusPresent {
+		t.Errorf("the canceled subscription: %v %v, want present", st, err)
+	}
+}

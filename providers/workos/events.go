@@ -251,3 +251,16 @@ func toEvent(raw json.RawMessage) (providers.Event, error) {
 
 // EventTypesFor implements providers.EventTyper.
 func (p *Provider) EventTypesFor(resources []string) []string { return EventTypesFor(resources...) }
+
+// DeletionEvents implements providers.DeletionEventer: user.deleted,
+// organization.deleted and dsync.user.deleted each mean the object is gone
+// (GET answers 404 entity_not_found). A deactivated directory user is
+// dsync.user.updated with state inactive, not a deletion.
+func (p *Provider) DeletionEvents(resource string) (gone, created []string) {
+	types, ok := eventTypes[resource]
+	if !ok {
+		return nil, nil
+	}
+	prefix := strings.TrimSuffix(types[0], ".created")
+	return []string{prefix + ".deleted"}, []string{prefix + ".created"}
+}

@@ -538,3 +538,41 @@ func decodeSettings(t testing.TB, m map[string]any) (any, error) {
 	}
 	return decodeConfig(doc.Content[0], "")
 }
+
+// TestDeletionEvents: user.deleted, organization.deleted and
+// dsync.user.deleted confirm deletions (the fake records them on delete,
+// and GET then answers 404), each for its own resource.
+func TestDeletionEvents(t *testing.T) {
+	f, srv := newFake(t, workosfake.Config{})
+	p := newProvider(t, srv.URL, providers.Options{})
+	for res, want := range map[string]string{Users: "user", Organizations: "organization", DirectoryUsers: "dsync.user"} {
+		gone, created := p.DeletionEvents(res)
+		if !slices.Equal(gone, []string{want + ".deleted"}) || !slices.Equal(created, []string{want + ".created"}) {
+			t.Errorf("%s: gone %v created %v", res, gone, created)
+		}
+	}
+	if gone, _ := p.DeletionEvents("invoices"); gone != nil {
+		t.Errorf("unknown resource: %v", gone)
+	}
+	if providers.FeaturesOf(p).Deletions == nil {
+		t.Error("Features().Deletions is nil")
+	}
+	u := f.CreateUser(map[string]any{"email": "a@example.com"})
+	o := f.CreateOrganization(map[string]any{"name": "Acme"})
+	if err := f.DeleteUser(u["id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeleteOrganization(o["id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, ev := range collect(t, p, providers.EventQuery{Types: []string{"user.deleted", "organization.deleted"}}) {
+		got[ev.Resource] = ev.ObjectID
+	}
+	if got[Users] != u["id"] || got[Organizations] != o["id"] {
+		t.Errorf("deletion events %v", got)
+	}
+	if _, st, err := p.Get(context.Background(), Users, u["id"].(string)); err != nil || st != providers.StatusDeleted {
+		t.Errorf("deleted user: %v %v", st, err)
+	}
+}

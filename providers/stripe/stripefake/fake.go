@@ -66,6 +66,13 @@ type Faults struct {
 	TruncateEvery int
 	// Latency is added before every response.
 	Latency time.Duration
+	// LimitRPS, when > 0, enforces Stripe's rate limit server-side: a
+	// token bucket of LimitRPS a second holding at most LimitBurst
+	// (default 1); a request arriving with the bucket empty is answered
+	// 429 rate_limit (see fakefault.Faults.LimitRPS). Stats().RateLimited
+	// counts them.
+	LimitRPS   float64
+	LimitBurst int
 	// ServerErrorFrom, when > 0, makes the N-th request after SetFaults and
 	// every later one a 5xx (ServerErrorStatus, default 500). Tests use it
 	// to fail a given page by request number, which does not race with a
@@ -173,7 +180,7 @@ func (f *Fake) SetFaults(fl Faults) {
 	f.mu.Unlock()
 	f.Base.SetFaults(fakefault.Faults{RateLimitEvery: fl.RateLimitEvery, RetryAfter: fl.RetryAfter,
 		RateLimitHeader: h, ServerErrorEvery: fl.ServerErrorEvery, ServerErrorStatus: fl.ServerErrorStatus,
-		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency})
+		TruncateEvery: fl.TruncateEvery, Latency: fl.Latency, LimitRPS: fl.LimitRPS, LimitBurst: fl.LimitBurst})
 }
 
 // entry is one stored object with its JSON rendered once per mutation, so

@@ -393,3 +393,24 @@ func TestFaults(t *testing.T) {
 		t.Errorf("request log %d", len(f.Requests()))
 	}
 }
+
+// TestServerSideRateLimit: with LimitRPS the fake answers a burst above its
+// bucket 429 rate_limit, as Stripe does, and counts it. The rate is so low
+// that no token comes back during the test.
+func TestServerSideRateLimit(t *testing.T) {
+	f, c := setup(t, stripefake.Config{})
+	f.SetFaults(stripefake.Faults{LimitRPS: 0.0001, LimitBurst: 2})
+	var codes []int
+	var last []byte
+	for range 3 {
+		st, b := c.get("/v1/customers")
+		codes = append(codes, st)
+		last = b
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || !strings.Contains(string(last), `"code":"rate_limit"`) {
+		t.Fatalf("codes %v, last body %s", codes, last)
+	}
+	if s := f.Stats(); s.RateLimited != 1 {
+		t.Errorf("stats %+v, want 1 rate limited", s)
+	}
+}
