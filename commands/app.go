@@ -138,6 +138,7 @@ EXIT STATUS (every command):
 			checkUserCommand(io),
 			resyncCommand(io),
 			historyCommand(io),
+			healthCommand(io),
 			replayCommand(io),
 			demoCommand(io),
 			versionCommand(io),

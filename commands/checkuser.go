@@ -47,7 +47,7 @@ EXIT STATUS:
    1  error, not found on either side, or an email that matches several records
    2  drift remains (drifted, missing_local, deleted_remotely, inaccessible)
    3  the safety brake refused to write`,
-		Flags: withGlobal(
+		Flags: withGlobal(append([]cli.Flag{tenantFlag()},
 			&cli.BoolFlag{Name: "fix", Usage: "write the corrections (default: report only)", EnvVars: envs("FIX")},
 			&cli.BoolFlag{Name: "search", Usage: "for an email, also ask the provider's search API (Stripe: email~\"…\", any case; results can lag up to a minute)"},
 			maxChangesFlag(),
@@ -55,7 +55,7 @@ EXIT STATUS:
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
 			waitFlag(),
-		),
+		)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return fmt.Errorf("check-user needs exactly one user id or email, e.g. reconctl check-user cus_123")
@@ -134,7 +134,7 @@ func (s *Settings) checkUser(ctx context.Context, u *report.UserReport, o checkU
 		return nil, err
 	}
 	defer store.Close()
-	p, err := s.openProvider()
+	p, err := s.userProvider() // tenants.go: the --tenant's provider with tenants:
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func (s *Settings) checkUser(ctx context.Context, u *report.UserReport, o checkU
 		Search: o.Search, Fix: o.Fix, Brake: o.Brake, AllowEmpty: o.AllowEmpty,
 		// --allow-absent-path adds to the config's allow_absent_paths.
 		AllowAbsentPaths: append(slices.Clone(s.Config.AllowAbsentPaths), o.AllowAbsentPaths...),
-		Table:            s.table, Prepare: s.prepare,
+		Table:            s.userTable, Prepare: s.prepare,
 		Mirrored:    func(rel string) bool { return s.Config.Resource(rel) != nil },
 		IgnoreRules: s.ignoreRules,
 		Applied: func(ctx context.Context, res *reconcile.Result) {

@@ -37,6 +37,12 @@ and re-planned from the fresh copy; every write is conditional on the local
 row still holding what the comparison read, and one whose row the app changed
 meanwhile is a conflict: not applied, reported with its reason, exit 2.
 
+With tenants: in reconctl.yaml (Stripe Connect accounts, the distinct values
+of a column, or a list with per-tenant credentials) the diff runs once per
+tenant over the rows its column scopes: --tenant ID, --shard I/N (or --shards N
+with JOB_COMPLETION_INDEX), --due, --tenant-concurrency N, all under one --rps
+budget; the report adds a section per tenant and exits with the worst code.
+
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
    reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'
@@ -48,7 +54,7 @@ EXIT STATUS:
    1  error: bad input, config, credentials, provider or state failure; nothing written
    2  drift remains (found and not fixed, or not fixable: exists, inaccessible, unconfirmed; or a conflict)
    3  the safety brake refused to write; the plan is printed, nothing written`,
-		Flags: withGlobal(
+		Flags: withGlobal(withTenants(
 			&cli.BoolFlag{Name: "apply", Usage: "write the fixes (default: report only)", EnvVars: envs("APPLY")},
 			maxChangesFlag(),
 			allowEmptyRemoteFlag(),
@@ -56,7 +62,7 @@ EXIT STATUS:
 			reconfirmAfterFlag(),
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
-		),
+		)...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
 			if err != nil {

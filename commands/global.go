@@ -66,6 +66,9 @@ func globalFlags() []cli.Flag {
 	}
 }
 
+// withTenants adds the tenant flags (tenants.go) to a command's flags.
+func withTenants(flags ...cli.Flag) []cli.Flag { return append(flags, tenantFlags()...) }
+
 func withGlobal(flags ...cli.Flag) []cli.Flag { return append(flags, globalFlags()...) }
 
 // Settings are the resolved inputs every command starts from.
@@ -87,6 +90,8 @@ type Settings struct {
 	Logger     *slog.Logger
 	IO         IO
 	Args       []string // the command line as given, for the journal (secrets are redacted there)
+	// Tenant is what --tenant, --shard, ... ask for (tenants.go).
+	Tenant tenantSelection
 }
 
 // loadSettings resolves flags over the config file.
@@ -174,6 +179,9 @@ func loadSettings(c *cli.Context, io IO) (*Settings, error) {
 				s.Resources = append(s.Resources, part)
 			}
 		}
+	}
+	if err := s.loadTenantFlags(c); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

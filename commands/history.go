@@ -52,6 +52,7 @@ EXIT STATUS:
 		Flags: withGlobal(
 			&cli.IntFlag{Name: "limit", Value: 20, Usage: "list at most `N` runs (0: all)", EnvVars: envs("LIMIT")},
 			&cli.StringFlag{Name: "command", Usage: "list only runs of `COMMAND` (diff, resync, replay, check-user)", EnvVars: envs("COMMAND")},
+			&cli.StringFlag{Name: "tenant", Usage: "list only runs that ran for tenant `ID` (tenants: in reconctl.yaml)", EnvVars: envs("TENANT")},
 			&cli.StringFlag{Name: "prune", Usage: "delete the runs older than `DURATION` (90d, 2w, 720h) and print what was deleted"},
 		),
 		Action: func(c *cli.Context) error {
@@ -101,7 +102,7 @@ EXIT STATUS:
 			if limit <= 0 {
 				limit = -1
 			}
-			runs, err := j.ListRuns(c.Context, journal.Filter{Limit: limit, Command: c.String("command")})
+			runs, err := j.ListRuns(c.Context, journal.Filter{Limit: limit, Command: c.String("command"), Tenant: c.String("tenant")})
 			if err != nil {
 				return err
 			}

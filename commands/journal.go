@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -78,6 +79,9 @@ type run struct {
 	lock    journal.WriterLock
 	// inState: the journal is in the state's own database.
 	inState bool
+	// tenants gathers a multi-tenant run's reports (tenants.go); nil for
+	// a run without tenants.
+	tenants *tenantAgg
 }
 
 // provisional is the run's report as it stands once res's writes land.
@@ -181,6 +185,9 @@ func (r *run) journalsInState() bool { return r.inState }
 // as it stands once tx commits, its drift items and the freshness it gives
 // the state: killed right after the commit, history shows what was applied.
 func (r *run) recordApplied(ctx context.Context, tx localstate.Tx, rep *reconcile.Report, res *reconcile.Result, provider string) error {
+	if r.tenants != nil {
+		return r.recordTenantApplied(ctx, tx, rep, res, provider) // tenants.go
+	}
 	prov, js, err := provisional(rep, res)
 	if err != nil {
 		return err
@@ -410,7 +417,8 @@ func (r *run) finish(ctx context.Context, exitCode int, runErr error, rep *recon
 	}
 	if err := r.j.FinishRun(context.WithoutCancel(ctx), r.id, f); err != nil {
 		r.s.Logger.Error("could not record the run in the journal", "run", r.id, "err", err)
-		return
+	} else if r.tenants != nil && rep != nil {
+		r.recordTenants(ctx, rep, f.FinishedAt) // tenants.go
 	}
 	if r.lock != nil && ctx.Err() == nil && r.s.Config != nil { // a writing run, holding the writer lock
 		r.pruneAfterWrite(ctx)
@@ -451,6 +459,7 @@ func (s *Settings) runReport(c *cli.Context, command string, write bool, fn func
 	if err := s.printReport(rep); err != nil {
 		return fmt.Errorf("printing the report: %w", err)
 	}
+	s.writeMetrics(c, func(w io.Writer) error { return report.RunMetrics(w, rep) }) // tenants.go
 	return exitWith(rep.ExitCode)
 }
 

@@ -30,6 +30,9 @@ refuse the write.
 --dry-run prints the plan and writes nothing. The whole plan is written in one
 transaction: a run that is killed or interrupted leaves the state as before.
 
+With tenants: in reconctl.yaml each tenant is resynced over the rows its column
+scopes, in its own transaction, with its own brake (see diff --help).
+
 EXAMPLES:
    reconctl resync --dry-run
    reconctl resync -r customers --no-delete
@@ -41,7 +44,7 @@ EXIT STATUS:
    1  error; nothing written
    2  drift remains (dry run, or not fixable: exists, inaccessible, unconfirmed, local newer)
    3  the safety brake refused to write; the plan is printed, nothing written`,
-		Flags: withGlobal(
+		Flags: withGlobal(withTenants(
 			&cli.BoolFlag{Name: "force", Usage: "rewrite every mapped column of every provider record, regardless of updated_at", EnvVars: envs("FORCE")},
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan; write nothing", EnvVars: envs("DRY_RUN")},
 			&cli.BoolFlag{Name: "no-delete", Usage: "never delete local records, even those the provider confirms deleted", EnvVars: envs("NO_DELETE")},
@@ -50,7 +53,7 @@ EXIT STATUS:
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
 			waitFlag(),
-		),
+		)...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/reconctl/reconctl/config"
 	"github.com/reconctl/reconctl/localstate"
+	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/report"
 )
@@ -72,6 +73,9 @@ type reconcileJob struct {
 
 // runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
 func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *reconcile.Report, r *run) error {
+	if s.Config.Tenants != nil {
+		return runTenants(ctx, s, job, rep, r) // tenants.go
+	}
 	store, err := s.openStore(ctx, !job.write)
 	if err != nil {
 		return err
@@ -81,13 +85,19 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	if err != nil {
 		return err
 	}
-	rep.Provider = p.Name()
 	tables, err := s.tables(p)
 	if err != nil {
 		return err
 	}
+	return reconcileWith(ctx, s, job, rep, r, store, p, tables, s.progress())
+}
+
+// reconcileWith is runReconcile over an open store and provider and the
+// tables to check (for a tenant: scoped to it).
+func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reconcile.Report, r *run, store localstate.Store, p providers.Provider, tables []*localstate.Table, bar *barProgress) error {
+	rep.Provider = p.Name()
 	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger, ReconfirmAfter: job.reconfirmAfter}
-	if bar := s.progress(); bar != nil {
+	if bar != nil {
 		eng.Progress = bar // never a typed nil in the interface
 	}
 	var resources []*reconcile.Resource
@@ -190,6 +200,12 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 			return r.markPending(ctx, rep, res)
 		}
 	}
+	if r.tenants != nil {
+		// Tenants compare concurrently; their applies into one SQLite file
+		// take turns (tenants.go) instead of queueing on its lock.
+		unlock := r.tenants.applyTurn(store)
+		defer unlock()
+	}
 	if err := eng.Apply(ctx, res); err != nil {
 		return fmt.Errorf("applying the plan: %w", err)
 	}
@@ -197,6 +213,9 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 	rep.Summary = res.Summaries()
 	if !inTx {
 		whole, partial := freshness(rep, res)
+		if r.tenants != nil {
+			whole, partial = nil, res.Drift // one tenant's rows, not the resource
+		}
 		r.recordFreshness(ctx, p.Name(), whole)
 		r.recordRecordFreshness(ctx, p.Name(), partial)
 	}

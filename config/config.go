@@ -58,6 +58,8 @@ type Config struct {
 	// raw YAML node, by provider name; the provider's registered decoder
 	// (providers.DecodeSection) reads it, so its errors name file:line.
 	Sections map[string]*yaml.Node
+	// Tenants is the tenants: section (nil: one unscoped run).
+	Tenants *Tenants
 }
 
 // Section returns the raw section of the provider named by spec, or nil.
@@ -144,6 +146,9 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	c.resolvePaths(filepath.Dir(path))
+	if err := c.Tenants.loadFile(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -164,7 +169,7 @@ func (c *Config) resolvePaths(dir string) {
 
 // topKeys are the keys of reconctl.yaml besides the providers' sections.
 var topKeys = []string{"provider", "api_base", "api_key_env", "state", "journal", "password_env", "schema", "user_resource", "max_changes",
-	"rps", "concurrency", "ignore", "allow_absent_paths", "journal_retention", "resources"}
+	"rps", "concurrency", "ignore", "allow_absent_paths", "journal_retention", "tenants", "resources"}
 
 type parser struct{ file string }
 
@@ -235,6 +240,8 @@ func Parse(file string, data []byte) (*Config, error) {
 			}
 		case "resources":
 			c.Resources, err = p.resources(v)
+		case "tenants":
+			c.Tenants, err = p.tenants(v)
 		default:
 			if slices.Contains(providers.Sections(), key) {
 				// The provider decodes its own section when it is opened.

@@ -73,6 +73,10 @@ func (j *Journal) Prune(ctx context.Context, before time.Time, eventsBefore map[
 		if _, err = del(`DELETE FROM reconctl_reports WHERE run_id IN (`+old+`)`, cut, StatusRunning); err != nil {
 			return p, j.fail("pruning the journal's reports", err)
 		}
+		// A pruned run's tenant rows go with it (tenants.go).
+		if _, err = del(`DELETE FROM reconctl_tenant_runs WHERE run_id IN (`+old+`)`, cut, StatusRunning); err != nil {
+			return p, j.fail("pruning the journal's tenant runs", err)
+		}
 		if j.d.mysql() {
 			if _, err = del(`DELETE FROM reconctl_report_parts WHERE run_id IN (`+old+`)`, cut, StatusRunning); err != nil {
 				return p, j.fail("pruning the journal's reports", err)

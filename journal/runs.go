@@ -437,6 +437,8 @@ type RunInfo struct {
 type Filter struct {
 	Limit   int    // 0: 20; negative: no limit
 	Command string // "": every command
+	// Tenant, when set, keeps the runs that ran for that tenant.
+	Tenant string
 }
 
 const runCols = `run_id, command, args_json, provider, state, resources_json, started_at,
@@ -453,6 +455,15 @@ func (j *Journal) ListRuns(ctx context.Context, f Filter) ([]RunInfo, error) {
 	if f.Command != "" {
 		q += ` WHERE command = ?`
 		args = append(args, f.Command)
+	}
+	if f.Tenant != "" {
+		if len(args) == 0 {
+			q += ` WHERE`
+		} else {
+			q += ` AND`
+		}
+		q += ` run_id IN (SELECT run_id FROM reconctl_tenant_runs WHERE tenant = ?)`
+		args = append(args, f.Tenant)
 	}
 	q += ` ORDER BY started_at DESC, ` + j.d.order() + ` DESC`
 	if limit >= 0 {

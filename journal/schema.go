@@ -24,6 +24,8 @@ var migrations = []migration{
 	migrateV1,             // runs and drift items
 	migrateV2,             // replay: events, versions, checkpoints; drift errors; process start times
 	migrateCompactReports, // reports stored compressed in reconctl_reports (issue #16)
+	// reconctl_tenant_runs and the drift items' tenant (tenants.go)
+	migrateTenants,
 }
 
 const metaVersionKey = "schema_version"

@@ -160,6 +160,9 @@ func (s *jsonStore) records(t *Table) ([]map[string]any, error) {
 	if t == nil {
 		return nil, errors.New("a change has no table")
 	}
+	if t.Scope != nil {
+		return nil, ErrScopeNeedsSQL
+	}
 	name := tableName(t)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -357,6 +360,9 @@ func (s *jsonStore) notWritten(ctx context.Context, err error) error {
 }
 
 func (s *jsonStore) draft(drafts map[string]*draft, t *Table) (*draft, error) {
+	if t != nil && t.Scope != nil {
+		return nil, ErrScopeNeedsSQL
+	}
 	name := tableName(t)
 	if d, ok := drafts[name]; ok {
 		return d, nil

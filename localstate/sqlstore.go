@@ -127,7 +127,7 @@ func (s *sqlStore) selectSQL(r *resolved, cols []string) (string, error) {
 		}
 		b.WriteString(", " + s.d.selectExpr(&r.ts.cols[i]))
 	}
-	fmt.Fprintf(&b, " FROM %s WHERE %s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL())
+	fmt.Fprintf(&b, " FROM %s WHERE %s%s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL(), r.scopeSQL())
 	return b.String(), nil
 }
 
@@ -195,7 +195,7 @@ func (s *sqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Ro
 	if s.sq != nil {
 		sq = s.sq
 	}
-	rows, err := sq.QueryContext(ctx, s.d.rebind(q))
+	rows, err := sq.QueryContext(ctx, s.d.rebind(q), r.scopeArgs()...)
 	if err != nil {
 		return s.explain(err)
 	}
@@ -233,7 +233,7 @@ func (s *sqlStore) Get(ctx context.Context, t *Table, cols []string, key string)
 	if err != nil {
 		return Row{}, false, err
 	}
-	rows, err := st.QueryContext(ctx, key)
+	rows, err := st.QueryContext(ctx, r.scopeArgs(key)...)
 	if err != nil {
 		return Row{}, false, s.explain(err)
 	}
@@ -274,6 +274,7 @@ func (s *sqlStore) Apply(ctx context.Context, changes []Change) error {
 	if s.readOnly {
 		return fmt.Errorf("cannot write state %s: %w", s.loc(), ErrReadOnly)
 	}
+	changes = scopeChanges(changes)
 	for attempt := 1; ; attempt++ {
 		err := s.applyOnce(ctx, changes)
 		// The server rolled the whole transaction back (a deadlock, a
@@ -345,6 +346,7 @@ func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change, st
 	if s.readOnly {
 		return fmt.Errorf("cannot write state %s: %w", s.loc(), ErrReadOnly)
 	}
+	changes = scopeChanges(changes)
 	w, err := s.newWriter(ctx, tx, changes)
 	if err != nil {
 		return err
@@ -361,8 +363,8 @@ func (s *sqlStore) Count(ctx context.Context, t *Table) (int, error) {
 	}
 	kc := &r.ts.cols[r.key]
 	var n int
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL())
-	if err := s.rq.QueryRowContext(ctx, q).Scan(&n); err != nil {
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s%s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL(), r.scopeSQL())
+	if err := s.rq.QueryRowContext(ctx, s.d.rebind(q), r.scopeArgs()...).Scan(&n); err != nil {
 		return 0, s.explain(err)
 	}
 	return n, nil

@@ -138,6 +138,8 @@ type resolved struct {
 	key      int
 	soft     int // -1 when the table has no soft-delete column
 	timeCols map[int]bool
+	scope    int // the tenant column (scope.go), -1 when unscoped
+	scopeVal any // the tenant, as bound for the scope column
 }
 
 func (s *sqlStore) resolve(ctx context.Context, t *Table) (*resolved, error) {
@@ -174,6 +176,9 @@ func (s *sqlStore) resolve(ctx context.Context, t *Table) (*resolved, error) {
 			r.timeCols[i] = true
 		}
 	}
+	if err := r.resolveScope(t); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -184,7 +189,7 @@ func (s *sqlStore) Columns(ctx context.Context, t *Table) ([]string, error) {
 	}
 	out := make([]string, 0, len(r.ts.cols)-1)
 	for i, c := range r.ts.cols {
-		if i != r.key {
+		if i != r.key && i != r.scope {
 			out = append(out, c.name)
 		}
 	}

@@ -224,6 +224,9 @@ func (w *writer) run(ctx context.Context, tx *sql.Tx, changes []Change) error {
 	// which halves the write rate. Cancellation is checked here instead, and
 	// database/sql rolls the transaction back when ctx ends.
 	xctx := context.WithoutCancel(ctx)
+	if err := w.checkScope(xctx, tx, changes); err != nil {
+		return err
+	}
 	if err := w.checkExpect(xctx, tx, changes); err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ type Table struct {
 	UpdatedAt  string  // optional local timestamp column
 	SoftDelete string  // optional: deletions set this column; rows with it set count as absent
 	Fields     []Field // empty: compare the columns both sides share (see Store.Columns)
+	// Scope, when set, restricts every read and write to one tenant's rows
+	// (scope.go); nil: the whole table.
+	Scope *Scope
 }
 
 // Row is one local record: its key and the values of the columns asked for,

@@ -167,6 +167,20 @@ type Options struct {
 	// Registration.DecodeConfig returned it (a typed value: *rest.Config,
 	// workos.Config, ...); nil when the file has no such section.
 	Config any
+	// Account is the connected account every call acts for (tenants from
+	// Stripe Connect: the Stripe-Account header); "" for the account of
+	// the key itself.
+	Account string
+	// Budget, when set, is a request budget shared with other providers of
+	// the same process (every attempt waits on it as well as on the
+	// provider's own pacing): --rps over many tenants.
+	Budget Waiter
+}
+
+// Waiter is a shared request budget: Wait blocks until one request may be
+// sent (a *rate.Limiter is one).
+type Waiter interface {
+	Wait(ctx context.Context) error
 }
 
 // UnknownResourceError is returned by List and Get for a resource the provider does not serve.

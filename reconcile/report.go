@@ -49,7 +49,10 @@ type Report struct {
 	Summary    map[string]*ResourceSummary `json:"summary"`
 	Drift      []Drift                     `json:"drift"`
 	Brake      *BrakeRefusal               `json:"brake,omitempty"`
-	ExitCode   int                         `json:"exit_code"`
+	// Tenants holds each tenant's part of a multi-tenant run (tenants: in
+	// reconctl.yaml); Summary and Drift are then the totals over them.
+	Tenants  []TenantResult `json:"tenants,omitempty"`
+	ExitCode int            `json:"exit_code"`
 }
 
 // ResourceSummary counts one resource's records and drift.
@@ -95,6 +98,8 @@ type Drift struct {
 	// since it was read (Reason says how); the next run looks again.
 	Conflict bool   `json:"conflict,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Tenant is the tenant the item belongs to in a multi-tenant run.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // FieldDiff is one differing field: Name is the LOCAL column, Path the provider field path.

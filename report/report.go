@@ -268,6 +268,9 @@ func renderTable(t *Text, r *reconcile.Report) error {
 		mode = " (dry run)"
 	}
 	t.Printf("%s: %s against %s%s\n", EscapeText(r.Command), EscapeText(r.Provider), EscapeText(r.State), mode)
+	if err := tenantLines(t, r); err != nil {
+		return err
+	}
 	header, srows := summaryColumns(r, true)
 	if err := t.Table(header, srows); err != nil {
 		return err

@@ -291,6 +291,8 @@ func Run(t *testing.T, open Opener) {
 		return st
 	}
 
+	t.Run("Scope", func(t *testing.T) { RunScope(t, open) })
+
 	t.Run("Kind", func(t *testing.T) {
 		st := fresh(t, true)
 		if k := st.Kind(); !slices.Contains([]string{"sqlite", "json", "postgres", "mysql"}, k) {

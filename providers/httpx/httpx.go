@@ -55,6 +55,13 @@ type Config struct {
 	// http.DefaultTransport with enough idle connections for parallel listing.
 	Base   http.RoundTripper
 	Logger *slog.Logger
+	// Headers are set on every request (Stripe-Account for a connected
+	// account).
+	Headers http.Header
+	// Budget, when set, is waited on by every attempt after the
+	// Transport's own limiter: a request budget shared by several
+	// Transports (many tenants under one --rps).
+	Budget interface{ Wait(context.Context) error }
 }
 
 // Stats are cumulative counters of a Transport.
@@ -155,6 +162,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, contextErr(ctx, err)
 		}
+		if t.cfg.Budget != nil {
+			if err := t.cfg.Budget.Wait(ctx); err != nil {
+				t.failures.Add(1)
+				if ctx.Err() == nil {
+					return nil, fmt.Errorf("waiting for the shared request budget: %w", context.DeadlineExceeded)
+				}
+				return nil, contextErr(ctx, err)
+			}
+		}
 		body, err := t.body(req, attempt)
 		if err != nil {
 			t.failures.Add(1)
@@ -228,6 +244,9 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, body io.Read
 	defer cancel()
 	r := req.Clone(actx)
 	r.Body = body
+	for k, vs := range t.cfg.Headers {
+		r.Header[k] = vs
+	}
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		return nil, timeoutErr(actx, ctx, err, t.cfg.Timeout)

@@ -66,6 +66,9 @@ func LookupKey(env string) (string, error) {
 // through Options.HTTPClient's Transport when one is set.
 func ConfigFrom(opts providers.Options, defaultRPS float64) Config {
 	cfg := Config{RPS: cmp.Or(opts.RPS, defaultRPS), Retries: opts.Retries, Timeout: opts.Timeout, Logger: opts.Logger}
+	if opts.Budget != nil {
+		cfg.Budget = opts.Budget
+	}
 	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
 		cfg.Base = opts.HTTPClient.Transport
 	}

@@ -74,6 +74,7 @@ type Provider struct {
 	api         stripeapi.Backend
 	key         string
 	keyEnv      string
+	account     string // Stripe Connect: the connected account (connect.go)
 	transport   *httpx.Transport
 	concurrency int
 	// rps is the client-side request rate (0: none): a listing keeps only
@@ -111,6 +112,10 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		return nil, err
 	}
 	cfg := su.Config
+	if opts.Account != "" {
+		// Stripe Connect: every call acts for the connected account.
+		cfg.Headers = http.Header{"Stripe-Account": {opts.Account}}
+	}
 	for _, t := range tweaks {
 		t(&cfg)
 	}
@@ -133,6 +138,7 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		api:            backends.API,
 		key:            su.Key,
 		keyEnv:         su.KeyEnv,
+		account:        opts.Account,
 		transport:      tr,
 		concurrency:    conc,
 		rps:            max(cfg.RPS, 0),

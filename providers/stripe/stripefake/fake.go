@@ -120,6 +120,11 @@ type Fake struct {
 	// listHook runs between list pages (SetListHook); listPages counts them.
 	listHook  func(resource string, page int)
 	listPages map[string]int
+
+	// Stripe Connect (connect.go): a platform's connected accounts, or,
+	// for one of them, its id.
+	connected *connected
+	accountID string
 }
 
 // SetTestClocksDenied makes GET /v1/test_helpers/test_clocks answer 403

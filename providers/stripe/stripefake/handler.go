@@ -18,6 +18,9 @@ type response = fakefault.Response
 
 // ServeHTTP implements http.Handler.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.serveConnect(w, r) {
+		return
+	}
 	f.Serve(w, r, f.answer)
 }
 

@@ -28,6 +28,10 @@ type Op struct {
 	// APIVersion, when set, renders the events this op records in that
 	// api_version (see SetEventAPIVersion), e.g. OldAPIVersion.
 	APIVersion string `json:"api_version,omitempty"`
+	// Account, when set, plays the op in that connected account (Stripe
+	// Connect; created on first use). Op "create_account" with ID creates
+	// an account with no objects.
+	Account string `json:"account,omitempty"`
 }
 
 // LoadScenario reads a scenario file. Unlike the other fakes' (fakefault.LoadJSON),
@@ -54,6 +58,15 @@ func (f *Fake) Play(s *Scenario, now time.Time) error {
 
 // playOp runs one op; a panic (a duplicate id) is not recovered.
 func (f *Fake) playOp(op Op, t time.Time) error {
+	if op.Op == "create_account" {
+		f.Account(op.ID)
+		return nil
+	}
+	if op.Account != "" {
+		acct := op.Account
+		op.Account = ""
+		return f.Account(acct).playOp(op, t)
+	}
 	fields := op.Fields
 	if fields == nil {
 		fields = map[string]any{}

@@ -1,0 +1,110 @@
+package commands
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reconctl/reconctl/providers/stripe/stripefake"
+)
+
+// BenchmarkTenants: a diff over many small Stripe Connect accounts (20
+// customers each, all in sync) against the same records held by one big
+// account (the baseline, measured in the same run), both under one request
+// budget (--rps). Reported: wall time against the floor (provider calls ÷
+// rps) as x-floor, the calls, and tenants per second.
+//
+//	RECONCTL_BENCH_TENANTS=500 go test -run '^$' -bench Tenants -benchtime 1x ./commands/
+func BenchmarkTenants(b *testing.B) {
+	tenants := 200
+	if v, err := strconv.Atoi(os.Getenv("RECONCTL_BENCH_TENANTS")); err == nil && v > 0 {
+		tenants = v
+	}
+	const perTenant = 20
+	const rps = 200.0
+	f, srv := stripefake.NewServer(stripefake.Config{APIKey: "sk_test_bench"})
+	defer srv.Close()
+	b.Setenv("STRIPE_API_KEY", "sk_test_bench")
+	now := time.Now()
+	from, to := now.Add(-365*24*time.Hour), now.Add(-time.Hour)
+	var ids []string
+	rows := map[string][]string{} // account → customer ids
+	for t := range tenants {
+		id := fmt.Sprintf("acct_%05d", t)
+		ids = append(ids, id)
+		rows[id] = f.Account(id).SeedCustomers(perTenant, from, to, func(i int) map[string]any {
+			return map[string]any{"email": fmt.Sprintf("%s-%d@example.com", id, i)}
+		})
+	}
+	rows["acct_big"] = f.Account("acct_big").SeedCustomers(tenants*perTenant, from, to, func(i int) map[string]any {
+		return map[string]any{"email": fmt.Sprintf("big-%d@example.com", i)}
+	})
+	dir := b.TempDir()
+	db := benchDB(b, dir, func(exec func(string, ...any)) {
+		exec(`CREATE TABLE users (stripe_customer_id TEXT PRIMARY KEY, account TEXT NOT NULL, email TEXT)`)
+		exec(`CREATE INDEX users_account ON users (account)`)
+		for acct, cs := range rows {
+			for _, c := range cs {
+				exec(`INSERT INTO users VALUES (?, ?, ?)`, c, acct, "")
+			}
+		}
+	})
+	// Emails in the database are filled from the fake, so both sides agree.
+	write := func(name, list string) string {
+		p := filepath.Join(dir, name)
+		cfg := "provider: stripe\nstate: " + db + "\ntenants:\n  from: list\n  column: account\n  list: [" + list + "]\n" +
+			"resources:\n  customers:\n    table: users\n    key: stripe_customer_id\n    fields:\n      email: email\n"
+		if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	many, one := write("many.yaml", strings.Join(ids, ", ")), write("one.yaml", "acct_big")
+	// Fill the local emails once (a resync of every tenant), so the runs measured are all in sync.
+	for _, cfg := range []string{many, one} {
+		if out, err := runCLI(b, "resync", "-c", cfg, "--api-base", srv.URL, "-q", "-o", "json", "--max-changes", "unlimited", "--rps", "1000", "--tenant-concurrency", "8"); err != nil {
+			var errs []string
+			for _, l := range strings.Split(out, "\n") {
+				if strings.Contains(l, `"error": "`) {
+					errs = append(errs, l)
+				}
+			}
+			b.Fatalf("seeding: %v\n%s", err, strings.Join(errs, "\n"))
+		}
+	}
+	calls := func() int {
+		n := f.Stats().Requests
+		for acct := range rows {
+			n += f.Account(acct).Stats().Requests
+		}
+		return n
+	}
+	reset := func() {
+		f.ResetStats()
+		for acct := range rows {
+			f.Account(acct).ResetStats()
+		}
+	}
+	for _, bc := range []struct{ name, cfg string }{{"one_big_account", one}, {"many_accounts", many}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				reset()
+				start := time.Now()
+				out, err := runCLI(b, "diff", "-c", bc.cfg, "--api-base", srv.URL, "-q", "-o", "json", "--rps", strconv.FormatFloat(rps, 'f', -1, 64), "--tenant-concurrency", "8")
+				wall := time.Since(start)
+				if err != nil || !strings.Contains(out, `"exit_code": 0`) {
+					b.Fatalf("diff: %v\n%.2000s", err, out)
+				}
+				n := calls()
+				floor := time.Duration(float64(n) / rps * float64(time.Second))
+				b.ReportMetric(float64(n), "calls")
+				b.ReportMetric(wall.Seconds()/floor.Seconds(), "x-floor")
+				b.Logf("%s: %d records, %d calls, wall %v, floor %v (calls/rps), peak RSS %s", bc.name, tenants*perTenant, n, wall.Round(time.Millisecond), floor.Round(time.Millisecond), peakRSS())
+			}
+		})
+	}
+}

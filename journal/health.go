@@ -1,0 +1,164 @@
+// Sync health (issue #17): per tenant and resource, from the journal's
+// tenant rows, when it last ran and succeeded, how many runs in a row
+// failed, and its gap rate (drift items ÷ records) with the previous one.
+
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/reconctl/reconctl/reconcile"
+)
+
+// HealthRow is one tenant's health for one resource (contract: Additions →
+// Tenants, reconctl health).
+type HealthRow struct {
+	Tenant      string     `json:"tenant"`
+	Resource    string     `json:"resource"`
+	LastRun     *time.Time `json:"last_run"`
+	LastSuccess *time.Time `json:"last_success"`
+	// LastFull is the last successful full pass (every diff and resync
+	// lists everything).
+	LastFull        *time.Time `json:"last_full"`
+	FailuresInARow  int        `json:"failures_in_a_row"`
+	GapRate         float64    `json:"gap_rate"`
+	PreviousGapRate *float64   `json:"previous_gap_rate"`
+	Records         int        `json:"records"`
+	Drift           int        `json:"drift"`
+	Alert           bool       `json:"alert"`
+	// Note interprets the latest gap: a spike that looks like broken
+	// polling, a burst of deletions or of records the app missed.
+	Note string `json:"note,omitempty"`
+}
+
+type tenantRun struct {
+	started time.Time
+	exit    int
+	summary map[string]*reconcile.ResourceSummary
+}
+
+// Health returns every tenant's health per resource, sorted by tenant and
+// resource; alertOver > 0 marks the rows whose gap rate is above it.
+func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, error) {
+	// Runs of one second keep the journal's own order (tenantRunOrder).
+	rows, err := j.db.QueryContext(ctx, `SELECT t.tenant, t.started_at, t.exit_code, t.summary_json
+		FROM reconctl_tenant_runs t JOIN reconctl_runs r ON r.run_id = t.run_id
+		WHERE t.command IN ('diff', 'resync') ORDER BY t.tenant, t.started_at DESC, r.`+j.d.order()+` DESC`)
+	if err != nil {
+		return nil, j.fail("reading the tenants' runs", err)
+	}
+	defer rows.Close()
+	byTenant := map[string][]tenantRun{}
+	var order []string
+	for rows.Next() {
+		var tenant, started string
+		var code int
+		var summary *string
+		if err := rows.Scan(&tenant, &started, &code, &summary); err != nil {
+			return nil, j.fail("reading the tenants' runs", err)
+		}
+		at, err := parseTS(started)
+		if err != nil {
+			return nil, j.fail("reading the tenants' runs", err)
+		}
+		tr := tenantRun{started: at, exit: code}
+		if summary != nil && *summary != "" {
+			if err := json.Unmarshal([]byte(*summary), &tr.summary); err != nil {
+				return nil, j.fail("reading the tenants' runs", err)
+			}
+		}
+		if _, ok := byTenant[tenant]; !ok {
+			order = append(order, tenant)
+		}
+		byTenant[tenant] = append(byTenant[tenant], tr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, j.fail("reading the tenants' runs", err)
+	}
+	var out []HealthRow
+	for _, tenant := range order {
+		runs := byTenant[tenant] // newest first
+		var resources []string
+		for _, r := range runs {
+			for name := range r.summary {
+				if !slices.Contains(resources, name) {
+					resources = append(resources, name)
+				}
+			}
+		}
+		slices.Sort(resources)
+		if len(resources) == 0 {
+			resources = []string{""} // it never got as far as a resource
+		}
+		failures := 0
+		for _, r := range runs {
+			if r.exit != reconcile.ExitError {
+				break
+			}
+			failures++
+		}
+		last := runs[0].started
+		for _, res := range resources {
+			h := HealthRow{Tenant: tenant, Resource: res, LastRun: &last, FailuresInARow: failures}
+			seen := 0
+			for _, r := range runs {
+				s := r.summary[res]
+				if s == nil || (r.exit != reconcile.ExitOK && r.exit != reconcile.ExitDrift) {
+					continue
+				}
+				rate, drift, records := gapRate(s)
+				if seen == 0 {
+					at := r.started
+					h.LastSuccess, h.LastFull = &at, &at
+					h.GapRate, h.Drift, h.Records = rate, drift, records
+					h.Note = gapNote(s, records)
+				} else {
+					prev := rate
+					h.PreviousGapRate = &prev
+					if h.Note == "" && rate > 0 && h.GapRate >= 2*rate && h.GapRate-rate >= 0.01 {
+						h.Note = "the gap rate jumped from the previous run"
+					}
+					break
+				}
+				seen++
+			}
+			h.Alert = alertOver > 0 && h.GapRate > alertOver
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// gapRate is drift items ÷ records of one resource's summary (records: the
+// larger side).
+func gapRate(s *reconcile.ResourceSummary) (float64, int, int) {
+	drift := s.MissingLocal + s.MissingRemote + s.Changed
+	records := max(s.Remote, s.Local)
+	if records == 0 {
+		return 0, drift, 0
+	}
+	return float64(drift) / float64(records), drift, records
+}
+
+// gapNote reads a summary as the partner-integration guide does.
+func gapNote(s *reconcile.ResourceSummary, records int) string {
+	if records == 0 {
+		return ""
+	}
+	var notes []string
+	drift := s.MissingLocal + s.MissingRemote + s.Changed
+	if 2*drift >= records {
+		notes = append(notes, "half or more of the records drift: looks like broken polling or a broken mapping")
+	}
+	if 10*s.MissingRemote >= records && s.MissingRemote > 0 {
+		notes = append(notes, "a burst of deletions at the provider: a mass deletion?")
+	}
+	if 10*s.MissingLocal >= records && s.MissingLocal > 0 {
+		notes = append(notes, "a burst of records the app lacks: missed creates?")
+	}
+	return strings.Join(notes, "; ")
+}
