@@ -264,15 +264,20 @@ type tenantAgg struct {
 	drift   map[string][]reconcile.Drift
 	summary map[string]*reconcile.ResourceSummary
 	names   map[*reconcile.Report]string // each running tenant's report → its id
-	applyMu sync.Mutex                   // SQLite: one tenant's apply at a time (applyTurn)
+	applyMu sync.Mutex                   // SQLite, MySQL: one tenant's apply at a time (applyTurn)
 }
 
-// applyTurn waits for the tenant's turn to write a SQLite state (one
-// writer at a time: several would queue on the file's lock past its busy
-// timeout) and returns the function that ends it. Server stores write
-// concurrently: their row locks keep tenants apart.
+// applyTurn waits for the tenant's turn to write the state and returns the
+// function that ends it. SQLite has one writer at a time (several would
+// queue on the file's lock past its busy timeout). On MySQL/MariaDB a
+// conditional create's locking read of an absent key takes a gap lock on
+// the key index every tenant shares (REPEATABLE READ), so two tenants
+// creating keys in the same gap deadlock and one run would fail: their
+// applies take turns too (the comparisons still run concurrently). Postgres
+// takes no gap locks: its tenants write concurrently, row locks keep them
+// apart.
 func (a *tenantAgg) applyTurn(store localstate.Store) func() {
-	if store.Kind() != localstate.KindSQLite {
+	if k := store.Kind(); k != localstate.KindSQLite && k != localstate.KindMySQL {
 		return func() {}
 	}
 	a.applyMu.Lock()

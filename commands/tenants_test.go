@@ -263,8 +263,8 @@ type kindStore struct {
 func (k kindStore) Kind() string { return k.kind }
 
 // Tenants' applies into one SQLite file take turns (several writers queue
-// on its lock past the busy timeout: "state is locked by another process");
-// a server store's do not.
+// on its lock past the busy timeout: "state is locked by another process"),
+// and into MySQL (gap locks); a Postgres store's do not.
 func TestApplyTurn(t *testing.T) {
 	a := &tenantAgg{}
 	unlock := a.applyTurn(kindStore{kind: localstate.KindSQLite})
@@ -276,9 +276,17 @@ func TestApplyTurn(t *testing.T) {
 		t.Fatal("the turn was not given back")
 	}
 	a.applyMu.Unlock()
+	// MySQL/MariaDB: conditional creates take gap locks every tenant shares
+	// (two tenants' creates in one gap deadlock), so their applies take
+	// turns as well.
+	unlock = a.applyTurn(kindStore{kind: localstate.KindMySQL})
+	if a.applyMu.TryLock() {
+		t.Fatal("a second MySQL apply got a turn while the first held it")
+	}
+	unlock()
 	unlock = a.applyTurn(kindStore{kind: localstate.KindPostgres})
 	if !a.applyMu.TryLock() {
-		t.Error("a server store's apply took the SQLite turn")
+		t.Error("a Postgres apply took the turn (it takes no gap locks: tenants write concurrently)")
 	}
 	a.applyMu.Unlock()
 	unlock()
