@@ -183,10 +183,20 @@ func (w *writer) lockedRows(ctx context.Context, tx *sql.Tx, p *plan, cols []str
 		}
 		b.WriteString(", " + w.d.selectExpr(&p.ts.cols[i]))
 	}
-	fmt.Fprintf(&b, " FROM %s WHERE %s IN (?%s)%s", p.ts.ref, w.d.quote(kc.name), strings.Repeat(", ?", len(part)-1), lockSuffix(w.d))
-	args := make([]any, len(part))
+	// A tenant's write sees only its tenant's rows: a row the app moved to
+	// another tenant since it was read is, to this tenant, deleted since it
+	// was read (a conflict of that record, not a refusal of the run).
+	scope := ""
+	if p.scope >= 0 {
+		scope = " AND " + w.d.quote(p.ts.cols[p.scope].name) + " = ?"
+	}
+	fmt.Fprintf(&b, " FROM %s WHERE %s IN (?%s)%s%s", p.ts.ref, w.d.quote(kc.name), strings.Repeat(", ?", len(part)-1), scope, lockSuffix(w.d))
+	args := make([]any, len(part), len(part)+1)
 	for j, n := range part {
 		args[j] = changes[n].Key
+	}
+	if p.scope >= 0 {
+		args = append(args, p.scopeVal)
 	}
 	st, err := w.prepare(ctx, tx, w.d.rebind(b.String()))
 	if err != nil {

@@ -104,12 +104,18 @@ const scopeChunk = 500
 
 // checkScope refuses a write whose keys name rows of another tenant (or of
 // none): updates and deletes go by key, and a create would overwrite the row.
+// A conditional update or delete is not refused here: its locking read
+// (lockedRows) sees only the tenant's rows, so a row that moved to another
+// tenant since it was read is that record's conflict.
 func (w *writer) checkScope(ctx context.Context, tx *sql.Tx, changes []Change) error {
 	keys := map[*plan][]string{}
 	var order []*plan
 	for _, ch := range changes {
 		p := w.plans[ch.Table]
 		if p == nil || p.scope < 0 {
+			continue
+		}
+		if ch.Expect != nil && ch.Op != OpCreate {
 			continue
 		}
 		if _, ok := keys[p]; !ok {

@@ -190,6 +190,30 @@ func RunScope(t *testing.T, open Opener) {
 		sameRows(t, dump(t, reopen(t, st), all, "account", "email", "deleted_at"), before)
 	})
 
+	// A conditional update or delete (the engine's) of a row that is now
+	// another tenant's — the app moved it since the run read it — is, to
+	// this tenant, a row deleted since it was read: that record's conflict,
+	// not a refusal of the whole write; the rest are written.
+	t.Run("ConditionalMovedRowIsConflict", func(t *testing.T) {
+		st := sqlOnly(t, false)
+		ok := func([]any) string { return "" }
+		moved := &localstate.Expect{Columns: []string{"email"}, Match: ok}
+		gone := &localstate.Expect{Columns: []string{"email"}, Match: ok}
+		good := &localstate.Expect{Columns: []string{"email"}, Match: ok}
+		apply(t, st,
+			localstate.Change{Table: acct1, Op: localstate.OpUpdate, Key: "b1", Values: map[string]any{"email": "stale"}, Expect: moved},
+			localstate.Change{Table: acct1, Op: localstate.OpDelete, Key: "n1", Expect: gone},
+			localstate.Change{Table: acct1, Op: localstate.OpUpdate, Key: "a1", Values: map[string]any{"email": "fresh@example.com"}, Expect: good},
+		)
+		if moved.Conflict != localstate.ReasonDeleted || gone.Conflict != localstate.ReasonDeleted || good.Conflict != "" {
+			t.Errorf("conflicts %q, %q, %q; want the two rows outside acct_1 conflicts (%q), a1 written", moved.Conflict, gone.Conflict, good.Conflict, localstate.ReasonDeleted)
+		}
+		sameRows(t, dump(t, reopen(t, st), all, "account", "email"), map[string][]any{
+			"a1": {"acct_1", "fresh@example.com"}, "a2": {"acct_1", "a2@example.com"},
+			"b1": {"acct_2", "b1@example.com"}, "b2": {"acct_2", "b2@example.com"}, "n1": {nil, "n1@example.com"},
+		})
+	})
+
 	t.Run("TxApply", func(t *testing.T) {
 		st := sqlOnly(t, false)
 		begin := st.Features().Begin
