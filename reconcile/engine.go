@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -144,26 +143,7 @@ func (e *Engine) Prepare(ctx context.Context, t *localstate.Table) (*Resource, e
 // Lookup returns the value at a dotted path ("items.data.0.price.id") in a
 // provider object; ok is false when any step is absent.
 func Lookup(data map[string]any, segs []string) (any, bool) {
-	var cur any = data
-	for _, s := range segs {
-		switch x := cur.(type) {
-		case map[string]any:
-			v, ok := x[s]
-			if !ok {
-				return nil, false
-			}
-			cur = v
-		case []any:
-			i, err := strconv.Atoi(s)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			cur = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return cur, true
+	return providers.ValueAt(data, segs)
 }
 
 var hashSeed = maphash.MakeSeed()

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -336,8 +335,8 @@ func checkListPaths(t *testing.T, h Harness) {
 			t.Errorf("%s: UpdatedAt %v, List %v", r.ID, r.UpdatedAt, w.UpdatedAt)
 		}
 		for _, path := range paths {
-			gv, gok := lookupPath(r.Data, path)
-			wv, wok := lookupPath(w.Data, path)
+			gv, gok := providers.ValueAt(r.Data, path)
+			wv, wok := providers.ValueAt(w.Data, path)
 			if gok != wok || !reflect.DeepEqual(gv, wv) {
 				t.Errorf("%s %s: %#v (present %v), List %#v (present %v)", r.ID, strings.Join(path, "."), gv, gok, wv, wok)
 			}
@@ -383,29 +382,6 @@ func samplePaths(data map[string]any) [][]string {
 		}
 	}
 	return paths
-}
-
-func lookupPath(data map[string]any, path []string) (any, bool) {
-	var cur any = data
-	for _, s := range path {
-		switch x := cur.(type) {
-		case map[string]any:
-			v, ok := x[s]
-			if !ok {
-				return nil, false
-			}
-			cur = v
-		case []any:
-			i, err := strconv.Atoi(s)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil, false
-			}
-			cur = x[i]
-		default:
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 func checkCancel(t *testing.T, h Harness) {
