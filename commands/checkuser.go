@@ -112,6 +112,12 @@ func runCheckUser(ctx context.Context, s *Settings, o checkUserOptions) error {
 	res, err := s.checkUser(ctx, u, o, r)
 	if err != nil {
 		r.finish(ctx, reconcile.ExitError, err, nil, nil, nil)
+		if o.Metrics != nil {
+			// A failure (the provider refused, the state could not be read)
+			// is a metric too: reconctl_tenant_failed 1.
+			u.FinishedAt, u.ExitCode = now().Format(time.RFC3339), reconcile.ExitError
+			o.Metrics(u)
+		}
 		return err
 	}
 	u.FinishedAt = now().Format(time.RFC3339)
