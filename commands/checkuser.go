@@ -55,6 +55,7 @@ EXIT STATUS:
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
 			waitFlag(),
+			metricsFileFlag(),
 		)...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -74,6 +75,7 @@ EXIT STATUS:
 				w := c.Duration("wait")
 				o.Wait = &w
 			}
+			o.Metrics = func(u *report.UserReport) { s.writeMetrics(c, checkUserMetrics(s, u)) } // tenants.go
 			return runCheckUser(c.Context, s, o)
 		},
 	}
@@ -91,6 +93,8 @@ type checkUserOptions struct {
 	Wait             *time.Duration
 	// ReconfirmAfter: --reconfirm-after.
 	ReconfirmAfter time.Duration
+	// Metrics, when set, writes --metrics-file from the finished report.
+	Metrics func(*report.UserReport)
 }
 
 // runCheckUser opens the journal run, the state and the provider, asks the
@@ -108,6 +112,12 @@ func runCheckUser(ctx context.Context, s *Settings, o checkUserOptions) error {
 	res, err := s.checkUser(ctx, u, o, r)
 	if err != nil {
 		r.finish(ctx, reconcile.ExitError, err, nil, nil, nil)
+		if o.Metrics != nil {
+			// A failure (the provider refused, the state could not be read)
+			// is a metric too: reconctl_tenant_failed 1.
+			u.FinishedAt, u.ExitCode = now().Format(time.RFC3339), reconcile.ExitError
+			o.Metrics(u)
+		}
 		return err
 	}
 	u.FinishedAt = now().Format(time.RFC3339)
@@ -120,6 +130,9 @@ func runCheckUser(ctx context.Context, s *Settings, o checkUserOptions) error {
 	r.finish(ctx, u.ExitCode, nil, rep, js.Bytes(), nil)
 	if err := report.Render(s.IO.Out, s.Output, report.User(u), report.Options{}); err != nil {
 		return err
+	}
+	if o.Metrics != nil {
+		o.Metrics(u)
 	}
 	if u.ExitCode == reconcile.ExitError {
 		return errors.New(u.Message)

@@ -230,3 +230,20 @@ func TestCheckUserRunOptions(t *testing.T) {
 		t.Errorf("unknown id: %v", err)
 	}
 }
+
+// A check-user that fails before its verdict (here: the provider cannot
+// be opened: the API key's variable is unset) still hands its failure to
+// --metrics-file: exit 1.
+func TestCheckUserMetricsOnFailure(t *testing.T) {
+	s, _ := demoSettings(t)
+	s.APIKeyEnv = "RECONCTL_TEST_UNSET_API_KEY"
+	t.Setenv(s.APIKeyEnv, "")
+	var got *reconcile.UserReport
+	o := checkUserOptions{Query: "cus_demo_upgrade", Brake: unlimited(t), Metrics: func(u *reconcile.UserReport) { got = u }}
+	if err := runCheckUser(context.Background(), s, o); err == nil {
+		t.Fatal("check-user on a missing state did not fail")
+	}
+	if got == nil || got.ExitCode != reconcile.ExitError || got.FinishedAt == "" {
+		t.Fatalf("metrics of the failed run: %+v", got)
+	}
+}

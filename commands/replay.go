@@ -80,6 +80,7 @@ EXIT STATUS:
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
 			waitFlag(),
+			metricsFileFlag(),
 		),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
@@ -96,6 +97,9 @@ type replayOptions struct {
 	replay.Options
 	SigningSecretEnv string // --signing-secret-env; empty: the provider's
 	Wait             *time.Duration
+	// Metrics, when set, writes --metrics-file from the finished report
+	// (also a failed run's, exit 1).
+	Metrics func(rep *replay.Report, started time.Time)
 }
 
 func runReplay(c *cli.Context, s *Settings) error {
@@ -121,6 +125,7 @@ func runReplay(c *cli.Context, s *Settings) error {
 		w := c.Duration("wait")
 		o.Wait = &w
 	}
+	o.Metrics = func(rep *replay.Report, started time.Time) { s.writeMetrics(c, replayMetrics(rep, started)) } // tenants.go
 	return runReplayOptions(c.Context, s, o)
 }
 
@@ -177,6 +182,10 @@ func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
 		var js bytes.Buffer
 		_ = report.WriteJSON(&js, rep)
 		r.finish(ctx, reconcile.ExitError, err, nil, js.Bytes(), rep.Summary)
+		if o.Metrics != nil {
+			rep.ExitCode = reconcile.ExitError
+			o.Metrics(rep, r.started)
+		}
 		return err
 	}
 	var js bytes.Buffer
@@ -186,6 +195,9 @@ func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
 	r.finish(ctx, rep.ExitCode, nil, nil, js.Bytes(), rep.Summary)
 	if err := report.Render(s.IO.Out, s.Output, rep, report.Options{}); err != nil {
 		return err
+	}
+	if o.Metrics != nil {
+		o.Metrics(rep, r.started)
 	}
 	return exitWith(rep.ExitCode)
 }

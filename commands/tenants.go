@@ -30,6 +30,7 @@ import (
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/replay"
 	"github.com/reconctl/reconctl/report"
 )
 
@@ -547,7 +548,7 @@ func isDue(id string, st journal.TenantState, cadence time.Duration, now time.Ti
 	return now.Unix()%secs >= slot
 }
 
-// metricsFileFlag is --metrics-file (diff, resync, health).
+// metricsFileFlag is --metrics-file (diff, resync, health, check-user, replay).
 func metricsFileFlag() cli.Flag {
 	return &cli.StringFlag{Name: "metrics-file", Usage: "also write Prometheus text-format metrics (per tenant and resource) to `PATH`, atomically (for node_exporter's textfile collector)", EnvVars: envs("METRICS_FILE")}
 }
@@ -573,6 +574,32 @@ func (s *Settings) writeMetrics(c *cli.Context, write func(io.Writer) error) {
 // healthMetrics writes h as metrics (health.go's io is its IO).
 func healthMetrics(h *report.HealthReport) func(io.Writer) error {
 	return func(w io.Writer) error { return report.HealthMetrics(w, h) }
+}
+
+// checkUserMetrics writes check-user's report as metrics in the format of
+// a diff's (report.RunMetrics): its resources' summary, with tenants under
+// the --tenant's label.
+func checkUserMetrics(s *Settings, u *report.UserReport) func(io.Writer) error {
+	return func(w io.Writer) error {
+		rep := &reconcile.Report{Command: "check-user", Summary: u.Summary, ExitCode: u.ExitCode}
+		rep.StartedAt, _ = time.Parse(time.RFC3339, u.StartedAt)
+		rep.FinishedAt, _ = time.Parse(time.RFC3339, u.FinishedAt)
+		if s.Config.Tenants != nil && len(s.Tenant.IDs) == 1 {
+			rep.Tenants = []reconcile.TenantResult{{Tenant: s.Tenant.IDs[0], Summary: u.Summary, ExitCode: u.ExitCode}}
+		}
+		return report.RunMetrics(w, rep)
+	}
+}
+
+// replayMetrics writes replay's report as metrics (report.ReplayMetrics).
+func replayMetrics(rep *replay.Report, started time.Time) func(io.Writer) error {
+	return func(w io.Writer) error {
+		finished, err := time.Parse(time.RFC3339, rep.FinishedAt)
+		if err != nil {
+			finished = now()
+		}
+		return report.ReplayMetrics(w, "", rep.Summary, rep.ExitCode, started, finished)
+	}
 }
 
 // userProvider is check-user's provider: without tenants the configured

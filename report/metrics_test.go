@@ -96,3 +96,34 @@ func TestHealthMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestReplayMetrics(t *testing.T) {
+	start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	if err := ReplayMetrics(&b, "", map[string]int{"applied": 7, "duplicate": 2, "failed": 0}, 0, start, start.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	checkProm(t, out)
+	for _, want := range []string{
+		`reconctl_replay_events{command="replay",tenant="",outcome="applied"} 7`,
+		`reconctl_replay_events{command="replay",tenant="",outcome="duplicate"} 2`,
+		`reconctl_replay_events{command="replay",tenant="",outcome="failed"} 0`,
+		`reconctl_tenant_exit_code{command="replay",tenant=""} 0`,
+		`reconctl_tenant_failed{command="replay",tenant=""} 0`,
+		`reconctl_last_success_timestamp_seconds{command="replay",tenant=""} 1793527230`,
+		`reconctl_run_duration_seconds{command="replay"} 30`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, out)
+		}
+	}
+	// A failed replay: failure 1, no last success.
+	b.Reset()
+	if err := ReplayMetrics(&b, "", map[string]int{"applied": 1}, reconcile.ExitError, start, start); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, `reconctl_tenant_failed{command="replay",tenant=""} 1`+"\n") || strings.Contains(out, "reconctl_last_success_timestamp_seconds") {
+		t.Errorf("failed replay metrics:\n%s", out)
+	}
+}
