@@ -303,8 +303,14 @@ func Verdict(r *reconcile.Report) string {
 	case r.Brake != nil && r.Brake.Reason != "":
 		return fmt.Sprintf("REFUSED by the %s. Exit %d.", r.Brake.Error(), r.ExitCode)
 	case r.Brake != nil:
-		return fmt.Sprintf("REFUSED by the safety brake: %d planned changes to %s exceed --max-changes (limit %d, %s). Nothing was written. Exit %d.",
-			r.Brake.Planned, r.Brake.Resource, r.Brake.Limit, r.Brake.Setting, r.ExitCode)
+		// The setting is shown beside the limit only when it is not the
+		// limit itself (a share: "10%"); "(limit 2, 2)" said it twice.
+		limit := strconv.Itoa(r.Brake.Limit)
+		if r.Brake.Setting != "" && r.Brake.Setting != limit {
+			limit += ", " + r.Brake.Setting
+		}
+		return fmt.Sprintf("REFUSED by the safety brake: %d planned changes to %s exceed --max-changes (limit %s). Nothing was written. Exit %d.",
+			r.Brake.Planned, r.Brake.Resource, limit, r.ExitCode)
 	case drift == 0:
 		return fmt.Sprintf("In sync. Exit %d.", r.ExitCode)
 	case conflicts(r) > 0:

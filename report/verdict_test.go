@@ -38,3 +38,22 @@ func TestVerdictMassDelete(t *testing.T) {
 		t.Errorf("%q", got)
 	}
 }
+
+// The --max-changes refusal names the limit once, and the setting beside it
+// only when it is a share of the rows.
+func TestVerdictBrakeLimit(t *testing.T) {
+	for _, c := range []struct {
+		setting string
+		want    string
+	}{
+		{"2", "exceed --max-changes (limit 2). Nothing was written. Exit 3."},
+		{"", "exceed --max-changes (limit 2). Nothing was written. Exit 3."},
+		{"10%", "exceed --max-changes (limit 2, 10%). Nothing was written. Exit 3."},
+	} {
+		b := &reconcile.BrakeRefusal{Resource: "customers", Planned: 3, Limit: 2, Setting: c.setting}
+		got := Verdict(&reconcile.Report{Command: "resync", Brake: b, ExitCode: 3})
+		if !strings.HasSuffix(got, c.want) {
+			t.Errorf("setting %q: %q, want it to end %q", c.setting, got, c.want)
+		}
+	}
+}
