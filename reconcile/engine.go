@@ -297,16 +297,10 @@ func (e *Engine) logger() *slog.Logger {
 // creates, the changed records and the confirmed deletions, in that order.
 func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*ResourceResult, []Drift, error) {
 	run := newResourceRun(e, r, mode)
-	if mode == ModeResyncForce || sequentialRead {
-		// --force's compact plan is written in listing order as records
-		// compare: the local side first, then the provider's.
-		if err := run.indexLocal(ctx); err != nil {
-			return nil, nil, err
-		}
-		if err := run.listRemote(ctx); err != nil {
-			return nil, nil, err
-		}
-	} else if err := run.indexAndList(ctx); err != nil {
+	if err := run.indexLocal(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := run.listRemote(ctx); err != nil {
 		return nil, nil, err
 	}
 	run.rr.force = run.force
@@ -324,10 +318,6 @@ func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*
 	sortDrift(run.drift, run.rr.plan)
 	return run.rr, run.drift, nil
 }
-
-// sequentialRead reads the local side before the provider's in every mode
-// (tests: the overlapped reading must give the same results).
-var sequentialRead = false
 
 // resourceRun is one resource's comparison in progress: what each step of
 // compareResource leaves for the next. While a pipe runs, its consumer
@@ -350,16 +340,11 @@ type resourceRun struct {
 	dupSeen  map[string]bool
 
 	// The provider side.
-	listed    int    // records listed
-	pathSeen  []bool // per field: some listed record has its path
-	absent    []bool // per field: no listed record has its path (mapped fields only)
-	created   map[string]bool
-	creates   []pending
-	createSeq []int // per create, its place in the listing
-	// dupSeq, while the two sides are read together (overlap.go): the
-	// duplicated ids in the order compared, with their place in the listing.
-	dupSeq       []seqID
-	overlapping  bool
+	listed       int    // records listed
+	pathSeen     []bool // per field: some listed record has its path
+	absent       []bool // per field: no listed record has its path (mapped fields only)
+	created      map[string]bool
+	creates      []pending
 	candidates   []candidate
 	force        *forcePlan // --force: in-sync records written anyway
 	forceVals    []any      // addRewrite's scratch
@@ -373,7 +358,6 @@ type resourceRun struct {
 // hash (or that resync may rewrite): its compared values only, kept for the
 // field-by-field comparison.
 type candidate struct {
-	seq  int // its place in the listing
 	rec  providers.Record
 	vals []any
 	hash uint64 // the local row's exact hash, as indexed
@@ -395,44 +379,26 @@ func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
 // indexLocal reads the local side into the index (key -> hash of the
 // compared values, + updated_at) and adds what the store knows of its keys.
 func (run *resourceRun) indexLocal(ctx context.Context) error {
-	run.newIndex(ctx)
+	t := run.t
+	hint := 1024
+	if count := run.e.Store.Features().Count; count != nil {
+		if n, err := count(ctx, t); err == nil {
+			hint = n
+		}
+	}
+	run.index = newLocalIndex(hint, modal(run.r.fields), run.updIdx >= 0)
 	// Reading (the store's scan, the provider's decoding) and comparing run
 	// on two cores: the reader fills batches, one consumer goroutine owns the
 	// index and every result below.
 	lp := newPipe(len(run.cols))
 	lp.start(run.addLocal)
-	err := run.scanInto(ctx, lp)
-	lp.finish()
-	return run.indexed(ctx, err)
-}
-
-// newIndex makes the local index, sized by the store's count, which it
-// returns (1024 when the store cannot count).
-func (run *resourceRun) newIndex(ctx context.Context) int {
-	hint := 1024
-	if count := run.e.Store.Features().Count; count != nil {
-		if n, err := count(ctx, run.t); err == nil {
-			hint = n
-		}
-	}
-	run.index = newLocalIndex(hint, modal(run.r.fields), run.updIdx >= 0)
-	return hint
-}
-
-// scanInto reads the local side into lp (on the caller's goroutine).
-func (run *resourceRun) scanInto(ctx context.Context, lp *pipe) error {
-	return run.e.Store.Scan(ctx, run.t, run.cols, func(row localstate.Row) error {
+	err := run.e.Store.Scan(ctx, t, run.cols, func(row localstate.Row) error {
 		it := lp.next()
 		it.key = row.Key
 		copy(it.vals, row.Values)
 		return nil
 	})
-}
-
-// indexed ends the local side once its scan (err) is consumed: the counts,
-// and what the store knows of its keys.
-func (run *resourceRun) indexed(ctx context.Context, err error) error {
-	t := run.t
+	lp.finish()
 	if err != nil {
 		return fmt.Errorf("reading local %s: %w", t.Resource, err)
 	}
@@ -509,17 +475,6 @@ func (run *resourceRun) localKeyHealth(ctx context.Context) error {
 // listRemote streams the provider side through the comparison with the
 // index (compareRemote), then notes the mapped paths no record has.
 func (run *resourceRun) listRemote(ctx context.Context) error {
-	run.listSetup(run.index.len())
-	rp := newPipe(len(run.r.fields))
-	rp.start(run.compareRemote)
-	err := run.listInto(ctx, rp)
-	rp.finish()
-	return run.listDone(err)
-}
-
-// listSetup prepares the provider side's results; estimate is the
-// expected count for Progress.
-func (run *resourceRun) listSetup(estimate int) {
 	e, r, t := run.e, run.r, run.t
 	run.forceCols = r.Columns()
 	run.forceColsUpd = append(r.Columns(), t.UpdatedAt)
@@ -529,19 +484,15 @@ func (run *resourceRun) listSetup(estimate int) {
 	}
 	run.created = map[string]bool{}
 	if e.Progress != nil {
-		e.Progress.Listing(t.Resource, estimate)
+		e.Progress.Listing(t.Resource, run.index.len())
 	}
-}
-
-// listInto lists the provider side into rp (on the caller's goroutine),
-// then sets listed and pathSeen.
-func (run *resourceRun) listInto(ctx context.Context, rp *pipe) error {
-	e, r, t := run.e, run.r, run.t
 	// The List callback (the reader) keeps its own counters, apart from
 	// what the consumer writes.
 	listed := 0
 	var readAt int64
 	pathSeen := make([]bool, len(r.fields))
+	rp := newPipe(len(r.fields))
+	rp.start(run.compareRemote)
 	err := run.list(ctx, func(rec providers.Record) error {
 		if rec.ID == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
@@ -554,7 +505,7 @@ func (run *resourceRun) listInto(ctx context.Context, rp *pipe) error {
 			e.Progress.Listed(t.Resource, 100)
 		}
 		it := rp.next()
-		it.key, it.upd, it.at, it.seq = rec.ID, rec.UpdatedAt, readAt, listed
+		it.key, it.upd, it.at = rec.ID, rec.UpdatedAt, readAt
 		for i := range r.fields {
 			v, found := Lookup(rec.Data, r.fields[i].segs)
 			if found {
@@ -568,13 +519,8 @@ func (run *resourceRun) listInto(ctx context.Context, rp *pipe) error {
 		}
 		return nil
 	})
+	rp.finish()
 	run.listed, run.pathSeen = listed, pathSeen
-	return err
-}
-
-// listDone ends the provider side once its listing (err) is consumed.
-func (run *resourceRun) listDone(err error) error {
-	e, t := run.e, run.t
 	if err != nil {
 		return err // providers name the resource and page themselves
 	}
@@ -633,7 +579,7 @@ func (run *resourceRun) compareRemote(it *item) {
 	ent := x.lookup(it.key)
 	if ent < 0 {
 		if run.created[it.key] {
-			run.duplicateRemote(it)
+			rr.duplicateRemote(it.key)
 			return
 		}
 		run.created[it.key] = true
@@ -643,7 +589,7 @@ func (run *resourceRun) compareRemote(it *item) {
 		return
 	}
 	if x.isSeen(ent) {
-		run.duplicateRemote(it)
+		rr.duplicateRemote(it.key)
 		return
 	}
 	x.markSeen(ent)
@@ -685,7 +631,6 @@ func (run *resourceRun) addCreate(it *item) {
 		vals = append(vals, formatTime(it.upd))
 	}
 	run.creates = append(run.creates, pending{op: localstate.OpCreate, key: it.key, cols: use, vals: vals, changes: true, cond: condAbsent})
-	run.createSeq = append(run.createSeq, it.seq)
 }
 
 // addRewrite plans the --force rewrite of an in-sync record: every mapped
@@ -736,7 +681,7 @@ func (run *resourceRun) addCandidate(it *item, ent int) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{seq: it.seq, rec: small, vals: slices.Clone(it.vals), hash: run.index.exact(ent), upd: run.index.updated(ent)})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: run.index.exact(ent), upd: run.index.updated(ent)})
 	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 

@@ -18,7 +18,6 @@ type pipe struct {
 // compared values (present[i] false: the field is absent).
 type item struct {
 	key     string
-	seq     int // a listed record's place in the listing
 	upd     time.Time
 	at      int64 // when the provider's copy was read (unix ns)
 	vals    []any
@@ -78,15 +77,9 @@ func (p *pipe) next() *item {
 
 // finish hands over the last batch and waits until everything is consumed.
 func (p *pipe) finish() {
-	p.close()
-	<-p.done
-}
-
-// close hands over the last batch and closes full (a consumer not started
-// by start drains it).
-func (p *pipe) close() {
 	if len(p.cur.items) > 0 {
 		p.full <- p.cur
 	}
 	close(p.full)
+	<-p.done
 }
