@@ -22,8 +22,15 @@ type localIndex struct {
 	updates []int64  // per entry, updated_at in unix ms (0 unknown); nil without updated_at
 	seen    []uint64 // a bit per entry: the provider listed it
 	// table: 0 empty, else the key hash's high 32 bits << 32 | entry+1;
-	// linear probing from the hash's low bits, at most half full.
-	table []uint64
+	// linear probing from the hash's low bits, at most half full. It is
+	// built only when needed: while the keys come in increasing order (a
+	// scan in key order) none can repeat an earlier one, and a lookup
+	// searches the sorted entries instead (sorted), until a key comes out
+	// of order or lookups away from the last hit are many (searches).
+	table    []uint64
+	sorted   bool
+	searches int
+	hint     int // the size hint, for the table's first size
 	// near is where the last lookup found its key, plus one: the next
 	// lookup tries the entries beside it first (both sides often list in
 	// the same key order), which touches no table slot.
@@ -46,8 +53,9 @@ func newLocalIndex(sizeHint int, separateExact, withUpdated bool) *localIndex {
 	x := &localIndex{
 		entries: make([]localEntry, 0, sizeHint),
 		arena:   make([]byte, 0, sizeHint*12),
-		table:   make([]uint64, tableSize(sizeHint)),
 		seen:    make([]uint64, 0, sizeHint/64+1),
+		sorted:  true,
+		hint:    sizeHint,
 	}
 	if separateExact {
 		x.exacts = make([]uint64, 0, sizeHint)
@@ -121,9 +129,10 @@ func (x *localIndex) place(i int, h uint64) {
 	x.table[pos] = h>>32<<32 | uint64(i+1)
 }
 
-// grow doubles the table (a size hint that was too small).
+// grow makes the table twice as large as it is, or as the entries need,
+// and places every entry in it.
 func (x *localIndex) grow() {
-	x.table = make([]uint64, 2*len(x.table))
+	x.table = make([]uint64, max(2*len(x.table), tableSize(max(len(x.entries)+1, x.hint))))
 	for i := range x.entries {
 		x.place(i, maphash.String(keySeed, x.key(i)))
 	}
@@ -138,25 +147,62 @@ func (x *localIndex) lookup(k string) int {
 			return i
 		}
 	}
-	i := x.find(k, maphash.String(keySeed, k))
+	var i int
+	if x.table == nil {
+		if x.searches++; x.searches > 1024 && x.searches > len(x.entries)/16 {
+			x.grow() // many lookups out of order: the table is cheaper
+			i = x.find(k, maphash.String(keySeed, k))
+		} else {
+			i = x.search(k)
+		}
+	} else {
+		i = x.find(k, maphash.String(keySeed, k))
+	}
 	if i >= 0 {
 		x.near = i + 1
 	}
 	return i
 }
 
+// search finds k among the sorted entries (no table yet), or -1.
+func (x *localIndex) search(k string) int {
+	lo, hi := 0, len(x.entries)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		e := &x.entries[m]
+		if string(x.arena[e.keyOff:e.keyOff+e.keyLen]) < k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(x.entries) && x.keyEquals(lo, k) {
+		return lo
+	}
+	return -1
+}
+
 // add inserts k; it returns false when k is already present.
 // valueHash and exactHash are the row's hashValues and exactValues.
 func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) bool {
-	h := maphash.String(keySeed, k)
-	if x.find(k, h) >= 0 {
-		return false
-	}
 	if len(x.entries) >= 1<<32-2 {
 		panic("reconcile: more than 4 billion local records")
 	}
-	if 2*(len(x.entries)+1) > len(x.table) {
-		x.grow()
+	if x.sorted && x.table == nil {
+		if n := len(x.entries); n > 0 && k <= x.key(n-1) {
+			x.sorted = false // out of order: a key may repeat, the table tells
+			x.grow()
+		}
+	}
+	var h uint64
+	if x.table != nil {
+		h = maphash.String(keySeed, k)
+		if x.find(k, h) >= 0 {
+			return false
+		}
+		if 2*(len(x.entries)+1) > len(x.table) {
+			x.grow()
+		}
 	}
 	i := len(x.entries)
 	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash})
@@ -170,7 +216,9 @@ func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) b
 	if i%64 == 0 {
 		x.seen = append(x.seen, 0)
 	}
-	x.place(i, h)
+	if x.table != nil {
+		x.place(i, h)
+	}
 	return true
 }
 
