@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -30,7 +31,8 @@ import (
 // side's alone. It reports diff-s, bare-s, the ratio diff/bare, the same
 // in CPU time (diff-cpu-s, bare-cpu-s, diff/bare-cpu: on a busy machine)
 // and the peak RSS of each. RECONCTL_BENCH_N sets another size;
-// RECONCTL_BENCH_CPUPROFILE=DIR writes each side's CPU profile there.
+// RECONCTL_BENCH_CPUPROFILE=DIR writes each side's CPU profile there,
+// RECONCTL_BENCH_MEMPROFILE=DIR its heap profile at the peak of its heap.
 //
 //	go test -run '^$' -bench DiffFile1M -benchtime 3x -timeout 30m ./commands/
 func BenchmarkDiffFile1M(b *testing.B) {
@@ -114,6 +116,10 @@ func TestDiffBenchChild(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if pd := os.Getenv("RECONCTL_BENCH_MEMPROFILE"); pd != "" {
+		stop := heapAtPeak(t, filepath.Join(pd, side+"-"+os.Getenv("RECONCTL_DIFFBENCH_ITER")+".heap"))
+		defer stop()
 	}
 	switch side {
 	case "diff":
@@ -252,4 +258,40 @@ func writeDiffBenchData(b *testing.B, dir string, n int) {
 	if err := os.WriteFile(filepath.Join(dir, "reconctl.yaml"), []byte(cfg), 0o644); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// heapAtPeak writes a heap profile to path whenever the live heap (as of
+// the last GC) reaches a new high, 5% above the last one written, so the
+// file left is what was live at the peak; stop ends the sampling.
+func heapAtPeak(t *testing.T, path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var best uint64
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			metrics.Read(sample)
+			live := sample[0].Value.Uint64()
+			if live <= best+best/20 {
+				continue
+			}
+			best = live
+			f, err := os.Create(path)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	}()
+	return func() { close(done); <-finished }
 }

@@ -153,6 +153,15 @@ func (s *mysqlStore) Get(ctx context.Context, t *Table, cols []string, key strin
 	return r.Get(ctx, t, cols, key)
 }
 
+// GetMany reads through reader, as Get does.
+func (s *mysqlStore) GetMany(ctx context.Context, t *Table, cols []string, keys []string, fn func(key string, row Row) error) error {
+	r, err := s.reader(ctx)
+	if err != nil {
+		return err
+	}
+	return r.GetMany(ctx, t, cols, keys, fn)
+}
+
 func (s *mysqlStore) Columns(ctx context.Context, t *Table) ([]string, error) {
 	r, err := s.reader(ctx)
 	if err != nil {
@@ -188,7 +197,7 @@ func (s *mysqlStore) KeyIndexed(ctx context.Context, t *Table) bool {
 // Features are the generic store's, read through reader.
 func (s *mysqlStore) Features() Features {
 	f := s.sqlStore.Features()
-	f.Count, f.KeyIndexed, f.KeyHealth = s.Count, s.KeyIndexed, s.KeyHealth
+	f.Count, f.KeyIndexed, f.KeyHealth, f.GetMany = s.Count, s.KeyIndexed, s.KeyHealth, s.GetMany
 	return f
 }
 

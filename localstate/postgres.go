@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,29 @@ func (s *pgStore) Get(ctx context.Context, t *Table, cols []string, key string) 
 		}
 	}
 	return s.sqlStore.Get(ctx, t, cols, key)
+}
+
+// GetMany: the keys that are not numbers name no row of an integer key
+// column (as in Get) and are not sent.
+func (s *pgStore) GetMany(ctx context.Context, t *Table, cols []string, keys []string, fn func(key string, row Row) error) error {
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return err
+	}
+	if pgInt(r.ts.cols[r.key].declType) {
+		keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool {
+			_, err := strconv.ParseInt(k, 10, 64)
+			return err != nil
+		})
+	}
+	return s.sqlStore.getMany(ctx, t, cols, keys, s.Get, fn)
+}
+
+// Features are the generic store's, with the integer-key check of GetMany.
+func (s *pgStore) Features() Features {
+	f := s.sqlStore.Features()
+	f.GetMany = s.GetMany
+	return f
 }
 
 func openPG(ctx context.Context, loc string, opts OpenOptions) (*pgStore, error) {

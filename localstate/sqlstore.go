@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +68,7 @@ func (s *sqlStore) Path() string { return s.path }
 
 // Features: a SQL database counts, indexes and has transactions.
 func (s *sqlStore) Features() Features {
-	return Features{Count: s.Count, KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth, Begin: s.begin}
+	return Features{Count: s.Count, KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth, Begin: s.begin, GetMany: s.GetMany}
 }
 
 // begin starts a transaction (BEGIN IMMEDIATE on a writable store: the
@@ -249,6 +250,123 @@ func (s *sqlStore) Get(ctx context.Context, t *Table, cols []string, key string)
 		}
 	}
 	return Row{}, false, s.explain(rows.Err())
+}
+
+// getManyChunk is how many keys one GetMany statement asks for at most:
+// far below every dialect's bound on parameters (SQLite 32766, Postgres and
+// MySQL 65535) with the scope's one more.
+const getManyChunk = 512
+
+// getManySize is the IN list's length for a chunk of n keys: the next
+// power of two from 8 up to getManyChunk (the list padded by repeating a
+// key), so a table and column set has at most seven prepared statements.
+func getManySize(n int) int {
+	size := 8
+	for size < n && size < getManyChunk {
+		size *= 2
+	}
+	return size
+}
+
+// GetMany reads keys' live rows getManyChunk at a time with one prepared
+// SELECT … AND key IN (?, …) each (the key column quoted, every key and the
+// tenant bound, the same live-row and scope filter as Get), then answers
+// what a batch found no exact row for with Get (see Features.GetMany).
+func (s *sqlStore) GetMany(ctx context.Context, t *Table, cols []string, keys []string, fn func(key string, row Row) error) error {
+	return s.getMany(ctx, t, cols, keys, s.Get, fn)
+}
+
+// getMany is GetMany with get as the single-key read (a server store's
+// own Get, for its checks of a key).
+func (s *sqlStore) getMany(ctx context.Context, t *Table, cols []string, keys []string,
+	get func(context.Context, *Table, []string, string) (Row, bool, error), fn func(key string, row Row) error) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return err
+	}
+	base, err := s.selectSQL(r, cols)
+	if err != nil {
+		return err
+	}
+	base += " AND " + s.d.quote(r.ts.cols[r.key].name) + " IN (?"
+	rs := s.newRowScanner(r, cols)
+	asked := make(map[string]bool, min(len(keys), getManyChunk))
+	found := make(map[string][]any, min(len(keys), getManyChunk))
+	chunk := make([]string, 0, getManyChunk)
+	args := make([]any, 0, getManyChunk+1)
+	for start := 0; start < len(keys); {
+		// The next chunk of distinct keys not asked yet.
+		chunk = chunk[:0]
+		for ; start < len(keys) && len(chunk) < getManyChunk; start++ {
+			if k := keys[start]; !asked[k] {
+				asked[k] = true
+				chunk = append(chunk, k)
+			}
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		size := getManySize(len(chunk))
+		st, err := s.getStmt(ctx, base+strings.Repeat(", ?", size-1)+")")
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i := range size {
+			args = append(args, chunk[min(i, len(chunk)-1)])
+		}
+		clear(found)
+		if err := s.readChunk(ctx, st, rs, r.scopeArgs(args...), chunk, found); err != nil {
+			return err
+		}
+		for _, k := range chunk {
+			vals, ok := found[k]
+			var row Row
+			if ok {
+				row = Row{Key: k, Values: vals}
+			} else if row, ok, err = get(ctx, t, cols, k); err != nil {
+				return err
+			}
+			if ok {
+				if err := fn(k, row); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// readChunk runs one GetMany statement and keeps, per key of chunk, the
+// first row whose key is that key exactly. The rows are read to the end
+// before the caller's fn runs (a server snapshot's one connection serves
+// the Gets too).
+func (s *sqlStore) readChunk(ctx context.Context, st *sql.Stmt, rs *rowScanner, args []any, chunk []string, found map[string][]any) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return s.explain(err)
+	}
+	defer rows.Close()
+	want := make(map[string]bool, len(chunk))
+	for _, k := range chunk {
+		want[k] = true
+	}
+	for rows.Next() {
+		row, ok, err := rs.scan(rows)
+		if err != nil {
+			return s.explain(err)
+		}
+		if _, dup := found[row.Key]; ok && want[row.Key] && !dup {
+			found[row.Key] = slices.Clone(row.Values)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.explain(err)
+	}
+	return s.explain(rows.Close())
 }
 
 // getStmt keeps Get's statements prepared: replay and check-user call Get

@@ -115,6 +115,41 @@ type Features struct {
 	// it. nil: the store has no transactions; Apply is its only write and is
 	// atomic on its own (a JSON snapshot's file replace).
 	Begin func(ctx context.Context) (Tx, error)
+	// GetMany reads the live rows of keys in batches (a SQL store: one
+	// SELECT … WHERE key IN (…) per chunk of keys, the values bound) and
+	// calls fn, in the order of keys, with each key that names a row and
+	// that row, as Get would answer for that key: a key the batch finds no
+	// row of exactly as written (a COLLATE NOCASE column, an integer key
+	// written "010", or no row at all) is read with Get. A key asked twice
+	// is answered once. nil: read each key with Get (GetEach does either).
+	GetMany func(ctx context.Context, t *Table, cols []string, keys []string, fn func(key string, row Row) error) error
+}
+
+// GetEach reads the live rows of keys through s's GetMany when it has one,
+// else with one Get per key, and calls fn with each key that names a row
+// (in the order of keys, a repeated key once). The row's Values are fn's
+// until it returns.
+func GetEach(ctx context.Context, s Store, t *Table, cols []string, keys []string, fn func(key string, row Row) error) error {
+	if gm := s.Features().GetMany; gm != nil {
+		return gm(ctx, t, cols, keys, fn)
+	}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		row, ok, err := s.Get(ctx, t, cols, k)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := fn(k, row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // KeyIndexer is implemented by stores that can say whether Get by key is

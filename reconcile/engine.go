@@ -386,7 +386,7 @@ func (run *resourceRun) indexLocal(ctx context.Context) error {
 			hint = n
 		}
 	}
-	run.index = newLocalIndex(hint)
+	run.index = newLocalIndex(hint, modal(run.r.fields), run.updIdx >= 0)
 	// Reading (the store's scan, the provider's decoding) and comparing run
 	// on two cores: the reader fills batches, one consumer goroutine owns the
 	// index and every result below.
@@ -575,8 +575,9 @@ func (run *resourceRun) findAbsentPaths() {
 // --force rewrite), anything else a candidate for the field-by-field pass.
 func (run *resourceRun) compareRemote(it *item) {
 	rr := run.rr
-	ent := run.index.lookup(it.key)
-	if ent == nil {
+	x := run.index
+	ent := x.lookup(it.key)
+	if ent < 0 {
 		if run.created[it.key] {
 			rr.duplicateRemote(it.key)
 			return
@@ -587,23 +588,23 @@ func (run *resourceRun) compareRemote(it *item) {
 		run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 		return
 	}
-	if ent.seen {
+	if x.isSeen(ent) {
 		rr.duplicateRemote(it.key)
 		return
 	}
-	ent.seen = true
+	x.markSeen(ent)
 	rr.Summary.Remote++
 	var h uint64
 	run.buf, h = hashValues(run.buf, run.r.fields, func(i int) (any, bool) { return it.vals[i], it.present[i] })
 	stale := run.mode == ModeResyncForce
-	if run.mode == ModeResync && ent.updated != 0 && !it.upd.IsZero() {
-		stale = ent.updated < it.upd.UnixMilli()
+	if upd := x.updated(ent); run.mode == ModeResync && upd != 0 && !it.upd.IsZero() {
+		stale = upd < it.upd.UnixMilli()
 	}
-	if h == ent.hash && !stale {
+	if h == x.hash(ent) && !stale {
 		rr.Summary.InSync++
 		return
 	}
-	if h == ent.hash && run.mode == ModeResyncForce {
+	if h == x.hash(ent) && run.mode == ModeResyncForce {
 		// Equal values, rewritten anyway: no field-by-field comparison,
 		// and nothing for the brake to count.
 		rr.Summary.InSync++
@@ -634,7 +635,7 @@ func (run *resourceRun) addCreate(it *item) {
 
 // addRewrite plans the --force rewrite of an in-sync record: every mapped
 // column it has, sharing the column list when it has them all.
-func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
+func (run *resourceRun) addRewrite(it *item, ent int) {
 	r, t := run.r, run.t
 	allPresent := true
 	for _, ok := range it.present {
@@ -662,14 +663,14 @@ func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	if !allPresent {
 		cs = run.force.colSet(cols)
 	}
-	run.force.add(it.key, cs, ent.exact, ent.updated, vals) // conditional on the exact values (exactValues)
+	run.force.add(it.key, cs, run.index.exact(ent), run.index.updated(ent), vals) // conditional on the exact values (exactValues)
 	clear(vals)
 	run.forceVals = vals
 }
 
 // addCandidate keeps a differing record for the field-by-field pass: only
 // the compared values, not the whole provider object.
-func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
+func (run *resourceRun) addCandidate(it *item, ent int) {
 	r := run.r
 	small := providers.Record{ID: it.key, UpdatedAt: it.upd}
 	if r.auto {
@@ -680,7 +681,7 @@ func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.exact, upd: ent.updated})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: run.index.exact(ent), upd: run.index.updated(ent)})
 	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 
@@ -845,11 +846,11 @@ func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, d
 func (run *resourceRun) planMissing(ctx context.Context) error {
 	t, rr, index := run.t, run.rr, run.index
 	var missing []string
-	seenAt := map[string]*localEntry{}
-	for i := range index.entries {
-		if ent := &index.entries[i]; !ent.seen {
-			missing = append(missing, index.key(ent))
-			seenAt[index.key(ent)] = ent
+	seenAt := map[string]int{}
+	for i := range index.len() {
+		if !index.isSeen(i) {
+			missing = append(missing, index.key(i))
+			seenAt[index.key(i)] = i
 		}
 	}
 	sort.Strings(missing)
@@ -863,7 +864,7 @@ func (run *resourceRun) planMissing(ctx context.Context) error {
 		if d.RemoteStatus == RemoteDeleted {
 			d.Action = ActionDelete
 			ent := seenAt[k]
-			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: ent.exact, upd: ent.updated})
+			rr.plan = append(rr.plan, pending{op: localstate.OpDelete, key: k, drift: len(run.drift), changes: true, cond: condRow, hash: index.exact(ent), upd: index.updated(ent)})
 		}
 		run.drift = append(run.drift, d)
 	}
@@ -886,8 +887,8 @@ func (e *Engine) caseCollisions(ctx context.Context, t *localstate.Table, rr *Re
 		folded[strings.ToLower(c.key)] = c.key
 	}
 	checks := 0
-	for i := range index.entries {
-		k := index.key(&index.entries[i])
+	for i := range index.len() {
+		k := index.key(i)
 		c, ok := folded[strings.ToLower(k)]
 		if !ok || c == k {
 			continue
@@ -968,14 +969,20 @@ func sortDrift(drift []Drift, plan []pending) {
 func (e *Engine) fetchLocal(ctx context.Context, t *localstate.Table, cols []string, keys map[string]int, out map[string][]any) error {
 	ki := e.Store.Features().KeyIndexed
 	if ki != nil && ki(ctx, t) || len(keys) <= 8 {
+		// In batches of keys where the store can (Features.GetMany: WHERE
+		// key IN (…)), one Get per key otherwise; in key order, so a
+		// batch's rows are near one another in the key's index.
+		ks := make([]string, 0, len(keys))
 		for k := range keys {
-			row, found, err := e.Store.Get(ctx, t, cols, k)
-			if err != nil {
-				return fmt.Errorf("reading local %s %s: %w", t.Resource, k, err)
-			}
-			if found {
-				out[k] = slices.Clone(row.Values)
-			}
+			ks = append(ks, k)
+		}
+		slices.Sort(ks)
+		err := localstate.GetEach(ctx, e.Store, t, cols, ks, func(k string, row localstate.Row) error {
+			out[k] = slices.Clone(row.Values)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading local %s: %w", t.Resource, err)
 		}
 		return nil
 	}

@@ -28,7 +28,7 @@ func BenchmarkIndexExactHash(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
-				x := newLocalIndex(n)
+				x := newLocalIndex(n, exact, false)
 				var buf []byte
 				for i, vals := range rows {
 					get := func(j int) (any, bool) { return vals[j], true }

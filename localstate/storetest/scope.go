@@ -93,6 +93,13 @@ func RunScope(t *testing.T, open Opener) {
 		if _, ok, err := st.Get(ctx, acct1, []string{"email"}, "n1"); ok || err != nil {
 			t.Errorf("Get a row of no tenant: ok=%v err=%v, want absent", ok, err)
 		}
+		var batch []string
+		if err := localstate.GetEach(ctx, st, acct1, []string{"email"}, []string{"b1", "a1", "n1", "a2", "b2"}, func(k string, _ localstate.Row) error {
+			batch = append(batch, k)
+			return nil
+		}); err != nil || !slices.Equal(batch, []string{"a1", "a2"}) {
+			t.Errorf("GetEach as acct_1 of b1 a1 n1 a2 b2 = %v, %v; want only acct_1's a1 a2", batch, err)
+		}
 		row, ok, err := st.Get(ctx, acct2, []string{"email"}, "b1")
 		if err != nil || !ok {
 			t.Fatalf("Get own row: ok=%v err=%v", ok, err)

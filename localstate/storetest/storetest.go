@@ -420,6 +420,84 @@ func Run(t *testing.T, open Opener) {
 		sameValues(t, "10", row.Values, []any{"ten"})
 	})
 
+	// GetMany (through localstate.GetEach, which falls back to Get) answers
+	// every key as Get does: present, absent, soft-deleted, empty, NULL
+	// values, integer keys, a key asked twice, and keys another spelling
+	// of which is stored (which a case-insensitive collation finds) —
+	// across more keys than one batch holds.
+	t.Run("GetMany", func(t *testing.T) {
+		st := fresh(t, true)
+		cases := []struct {
+			tb   *localstate.Table
+			cols []string
+			keys []string
+		}{
+			{Customers, []string{"email", "plan"}, []string{"cus_2", "cus_404", "cus_3", "", "cus_4", "cus_1", "CUS_2", "cus_2", "Cus_1 "}},
+			{Accounts, []string{"name"}, []string{"10", "1", "3", "010", "x", "2"}},
+			{Customers, nil, []string{"cus_1"}},
+		}
+		// More keys than a batch: the fixture's rows at the start, the
+		// middle and the end of 1,300 absent ones.
+		var many []string
+		for i := range 1300 {
+			many = append(many, fmt.Sprintf("p_absent_%d", i))
+		}
+		many[0], many[700], many[1299] = "p2", "p1", "p2"
+		cases = append(cases, struct {
+			tb   *localstate.Table
+			cols []string
+			keys []string
+		}{Plain, []string{"v"}, many})
+		for _, c := range cases {
+			want := map[string][]any{}
+			var order []string
+			for _, k := range c.keys {
+				row, ok, err := st.Get(ctx, c.tb, c.cols, k)
+				if err != nil {
+					t.Fatalf("Get %q: %v", k, err)
+				}
+				if _, dup := want[k]; ok && !dup {
+					want[k] = slices.Clone(row.Values)
+					order = append(order, k)
+				}
+			}
+			got := map[string][]any{}
+			var gotOrder []string
+			err := localstate.GetEach(ctx, st, c.tb, c.cols, c.keys, func(k string, row localstate.Row) error {
+				if _, dup := got[k]; dup {
+					t.Errorf("%s: key %q answered twice", c.tb.Resource, k)
+				}
+				if len(row.Values) != len(c.cols) {
+					t.Errorf("%s %q: %d values for %d columns", c.tb.Resource, k, len(row.Values), len(c.cols))
+				}
+				got[k] = slices.Clone(row.Values)
+				gotOrder = append(gotOrder, k)
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("GetEach %s: %v", c.tb.Resource, err)
+			}
+			sameRows(t, got, want)
+			if !slices.Equal(gotOrder, order) {
+				t.Errorf("%s: answered in order %q, want the keys' order %q", c.tb.Resource, gotOrder, order)
+			}
+		}
+		// The fixed part of what Get answers, so the comparison above is
+		// not of two empty answers.
+		got := map[string][]any{}
+		if err := localstate.GetEach(ctx, st, Customers, []string{"email", "plan"}, []string{"cus_4", "cus_3", "cus_2", "cus_404"}, func(k string, row localstate.Row) error {
+			got[k] = slices.Clone(row.Values)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sameRows(t, got, map[string][]any{"cus_2": {"bob@example.com", "free"}, "cus_4": {"dan@example.com", nil}})
+		stop := errors.New("stop")
+		if err := localstate.GetEach(ctx, st, Plain, []string{"v"}, []string{"p1", "p2"}, func(string, localstate.Row) error { return stop }); !errors.Is(err, stop) {
+			t.Errorf("GetEach must stop at and return the callback's error, got %v", err)
+		}
+	})
+
 	t.Run("Apply/Create", func(t *testing.T) {
 		st := fresh(t, false)
 		apply(t, st, localstate.Change{Table: Customers, Op: localstate.OpCreate, Key: "cus_9",
