@@ -222,6 +222,9 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	// API's own. Event ids are opaque (Stripe's are not ordered), so they
 	// are never compared: a stable sort by time only.
 	sort.Stable(byCreated{events, pls})
+	// Each event is reported once: room for all of them now, not a slice
+	// doubled (and copied) as it grows.
+	rep.Events = slices.Grow(rep.Events, len(events))
 	rep.order = make(map[string]int, len(events))
 	for i, e := range events {
 		rep.order[e.ID] = i
