@@ -203,6 +203,11 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	var events []providers.Event
 	var pls []*payload // with events: what each keeps of its object (project.go)
 	proj := newProjector(env.Table, env.Resources)
+	if job.target == "" {
+		// Only the mapped paths are read: the source need not decode the
+		// rest of each object (a delivery sends the raw event instead).
+		job.q.Paths = proj.allPaths()
+	}
 	if err := src.Events(ctx, job.q, func(e providers.Event) error {
 		var pl *payload
 		if job.target == "" {
