@@ -398,9 +398,16 @@ func (r *run) releaseLock() {
 // finish records how the run ended. runErr is the error the operator sees
 // (nil on success); rep/reportJSON what was printed.
 func (r *run) finish(ctx context.Context, exitCode int, runErr error, rep *reconcile.Report, reportJSON []byte, counts any) {
+	r.finishWith(ctx, exitCode, runErr, journal.Finish{Report: rep, ReportJSON: reportJSON, Counts: counts})
+}
+
+// finishWith is finish with the journal's Finish given (its report, its
+// writer or its counts); FinishedAt, Status and ExitCode are set here.
+func (r *run) finishWith(ctx context.Context, exitCode int, runErr error, f journal.Finish) {
 	defer r.releaseLock()
 	defer r.j.Close()
-	f := journal.Finish{FinishedAt: now(), ExitCode: exitCode, Report: rep, ReportJSON: reportJSON, Counts: counts}
+	rep := f.Report
+	f.FinishedAt, f.ExitCode = now(), exitCode
 	switch {
 	case runErr != nil && (errors.Is(runErr, context.Canceled) || ctx.Err() != nil):
 		f.Status, f.ExitCode, f.Err = journal.StatusInterrupted, reconcile.ExitError, "interrupted (Ctrl-C): "+runErr.Error()

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/reconcile"
@@ -178,21 +178,17 @@ func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
 	err = s.replay(ctx, r, o.Options, rep)
 	rep.FinishedAt = now().Format(time.RFC3339)
 	if err != nil {
-		// Keep the partial report in the journal: what was applied stays applied.
-		var js bytes.Buffer
-		_ = report.WriteJSON(&js, rep)
-		r.finish(ctx, reconcile.ExitError, err, nil, js.Bytes(), rep.Summary)
+		// Keep the partial report in the journal: what was applied stays
+		// applied. It is written as it is compressed (rep.WriteJSON: the
+		// json format, one event at a time), never held whole.
+		r.finishWith(ctx, reconcile.ExitError, err, journal.Finish{WriteReport: rep.WriteJSON, Counts: rep.Summary})
 		if o.Metrics != nil {
 			rep.ExitCode = reconcile.ExitError
 			o.Metrics(rep, r.started)
 		}
 		return err
 	}
-	var js bytes.Buffer
-	if err := report.WriteJSON(&js, rep); err != nil {
-		return err
-	}
-	r.finish(ctx, rep.ExitCode, nil, nil, js.Bytes(), rep.Summary)
+	r.finishWith(ctx, rep.ExitCode, nil, journal.Finish{WriteReport: rep.WriteJSON, Counts: rep.Summary})
 	if err := report.Render(s.IO.Out, s.Output, rep, report.Options{}); err != nil {
 		return err
 	}

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -666,6 +668,34 @@ func testReportPartsKeepCharacters(t *testing.T, j *Journal) {
 	must(t, j.FinishRun(ctx, "r_eur", Finish{Status: StatusOK, ReportJSON: []byte(`{}`)}))
 	if _, got, err := j.GetRun(ctx, "r_eur"); err != nil || string(got) != `{}` {
 		t.Fatalf("report after finishing again: %q (%v)", got, err)
+	}
+}
+
+// A report written by Finish.WriteReport is stored like ReportJSON, and a
+// failing writer fails the finish rather than storing part of a report.
+func TestFinishWriteReport(t *testing.T) { eachKind(t, testFinishWriteReport) }
+
+func testFinishWriteReport(t *testing.T, j *Journal) {
+	ctx := context.Background()
+	must(t, j.StartRun(ctx, Run{ID: "r_w", Command: "replay"}))
+	js := []byte(`{"events":[` + strings.Repeat(`{"id":"evt_1"},`, 50_000) + `{}]}`)
+	must(t, j.FinishRun(ctx, "r_w", Finish{Status: StatusOK, WriteReport: func(w io.Writer) error {
+		for c := range slices.Chunk(js, 4096) {
+			if _, err := w.Write(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}))
+	if _, got, err := j.GetRun(ctx, "r_w"); err != nil || !bytes.Equal(got, js) {
+		t.Fatalf("report: %d bytes, want %d (%v)", len(got), len(js), err)
+	}
+	must(t, j.StartRun(ctx, Run{ID: "r_wfail", Command: "replay"}))
+	if err := j.FinishRun(ctx, "r_wfail", Finish{Status: StatusOK, WriteReport: func(w io.Writer) error {
+		w.Write([]byte(`{"events":[`))
+		return errors.New("encoding failed")
+	}}); err == nil {
+		t.Fatal("a failing report writer finished the run")
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 // reconctl_report_parts), which loadReport still reads.
 const reportPart = 1 << 20
 
-// storeReport stores report (a []byte, or nil for none) for runID inside q,
+// storeReport stores report (a []byte, a func(io.Writer) error writing it,
+// or nil for none) for runID inside q,
 // replacing what was stored before, and returns the value for the
 // report_json column (always NULL now).
 func (j *Journal) storeReport(ctx context.Context, q Querier, runID string, report any) (any, error) {
@@ -32,13 +33,18 @@ func (j *Journal) storeReport(ctx context.Context, q Querier, runID string, repo
 			return nil, err
 		}
 	}
-	b, ok := report.([]byte)
-	if !ok {
+	var write func(io.Writer) error
+	switch r := report.(type) {
+	case []byte:
+		write = func(w io.Writer) error { _, err := w.Write(r); return err }
+	case func(io.Writer) error:
+		write = r
+	default:
 		return nil, nil
 	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a level that costs little next to the run
-	if _, err := zw.Write(b); err != nil {
+	if err := write(zw); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {

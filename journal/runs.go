@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -113,6 +114,10 @@ type Finish struct {
 	// shape: replay, check-user, ...). Stored byte for byte so history can
 	// re-render it. When nil, Report is marshalled instead.
 	ReportJSON []byte
+	// WriteReport, when set (and ReportJSON nil), writes that same JSON; it
+	// is compressed as it is written, so a large report (replay's window of
+	// events) is never held whole.
+	WriteReport func(io.Writer) error
 	// Counts is the run's summary for `reconctl history` (for replay, its
 	// summary object). Nil: summed from Report.Summary.
 	Counts any
@@ -141,6 +146,8 @@ func (j *Journal) FinishRun(ctx context.Context, runID string, f Finish) error {
 	switch {
 	case f.ReportJSON != nil:
 		report = f.ReportJSON // compressed as it is: no copy of a large report
+	case f.WriteReport != nil:
+		report = f.WriteReport
 	case f.Report != nil:
 		b, err := json.Marshal(f.Report)
 		if err != nil {

@@ -68,7 +68,7 @@ func (s *sqlStore) Path() string { return s.path }
 
 // Features: a SQL database counts, indexes and has transactions.
 func (s *sqlStore) Features() Features {
-	return Features{Count: s.Count, KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth, Begin: s.begin, GetMany: s.GetMany}
+	return Features{Count: s.Count, KeyIndexed: s.KeyIndexed, KeyHealth: s.KeyHealth, Begin: s.begin, GetMany: s.GetMany, Exists: s.exists}
 }
 
 // begin starts a transaction (BEGIN IMMEDIATE on a writable store: the
@@ -367,6 +367,73 @@ func (s *sqlStore) readChunk(ctx context.Context, st *sql.Stmt, rs *rowScanner, 
 		return s.explain(err)
 	}
 	return s.explain(rows.Close())
+}
+
+// existsPart is how many keys one of exists' queries carries.
+const existsPart = 500
+
+// exists is Features.Exists: one SELECT … WHERE key IN (…) per part of
+// keys, through Get's own filter (live rows, the table's scope). A row is
+// returned for every key equal to it under the key column's collation, so
+// a key no row returns byte for byte has no row when none came back; when
+// some did, such a key may equal one of them (a case-insensitive collation,
+// "007" against an integer key) and Get answers for it.
+func (s *sqlStore) exists(ctx context.Context, t *Table, keys []string) (map[string]bool, error) {
+	r, err := s.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	base, err := s.selectSQL(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(keys))
+	rs := s.newRowScanner(r, nil)
+	for start := 0; start < len(keys); start += existsPart {
+		part := keys[start:min(start+existsPart, len(keys))]
+		q := base + " AND " + s.d.quote(r.ts.cols[r.key].name) + " IN (?" + strings.Repeat(", ?", len(part)-1) + ")"
+		args := make([]any, len(part))
+		for i, k := range part {
+			args[i] = k
+		}
+		rows, err := s.rq.QueryContext(ctx, s.d.rebind(q), r.scopeArgs(args...)...)
+		if err != nil {
+			return nil, s.explain(err)
+		}
+		found := map[string]bool{}
+		for rows.Next() {
+			row, ok, err := rs.scan(rows)
+			if err != nil {
+				rows.Close()
+				return nil, s.explain(err)
+			}
+			if ok {
+				found[row.Key] = true
+			}
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, s.explain(err)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, s.explain(err)
+		}
+		for _, k := range part {
+			switch {
+			case found[k]:
+				out[k] = true
+			case len(found) == 0:
+				out[k] = false
+			default:
+				_, ok, err := s.Get(ctx, t, nil, k)
+				if err != nil {
+					return nil, err
+				}
+				out[k] = ok
+			}
+		}
+	}
+	return out, nil
 }
 
 // getStmt keeps Get's statements prepared: replay and check-user call Get

@@ -115,6 +115,10 @@ type Features struct {
 	// it. nil: the store has no transactions; Apply is its only write and is
 	// atomic on its own (a JSON snapshot's file replace).
 	Begin func(ctx context.Context) (Tx, error)
+	// Exists answers, for each of keys, what Get's ok would (a live row of
+	// t with that key, in t's scope), in a few queries instead of one per
+	// key (replay asks once per chunk of events). nil: ask Get.
+	Exists func(ctx context.Context, t *Table, keys []string) (map[string]bool, error)
 	// GetMany reads the live rows of keys in batches (a SQL store: one
 	// SELECT … WHERE key IN (…) per chunk of keys, the values bound) and
 	// calls fn, in the order of keys, with each key that names a row and

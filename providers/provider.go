@@ -86,6 +86,12 @@ type Event struct {
 type EventQuery struct {
 	Since, Until time.Time
 	Types        []string
+	// Paths, when set, are all a caller reads of each resource's event
+	// objects (replay's mapped paths, split at their dots): a source may
+	// decode an event's Object keeping only these and the object's id
+	// (providers/pick), so a lookup of any of them answers as in the
+	// whole object. Raw is the whole event still. Nil: whole objects.
+	Paths map[string][][]string
 }
 
 // EventSource is implemented by providers with an events API. Events are

@@ -390,6 +390,9 @@ func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, 
 // in the state, else right after.
 func applyChunkNet(ctx context.Context, store localstate.Store, env *Env, provider string, chunk []planned, sameDB bool, stale map[string]string) error {
 	known := existence{}
+	if err := known.load(ctx, store, chunk); err != nil {
+		return err
+	}
 	before := map[string]bool{}
 	net := map[string]*localstate.Change{}
 	var order []string
@@ -481,6 +484,43 @@ var errEventByEvent = errors.New("chunk needs event-by-event application")
 // applied: the batch's own uncommitted writes are invisible to the store's
 // reads, so what the batch did is remembered here.
 type existence map[string]bool
+
+// load asks the store, in a few queries (Features.Exists), which of the
+// chunk's records exist, instead of one Get per record; a store without it
+// is asked by exists, record by record.
+func (x existence) load(ctx context.Context, store localstate.Store, chunk []planned) error {
+	ex := store.Features().Exists
+	if ex == nil {
+		return nil
+	}
+	tables := map[string]*localstate.Table{}
+	keys := map[string][]string{}
+	var order []string
+	for _, t := range chunk {
+		if t.et == nil || t.e.ObjectID == "" {
+			continue
+		}
+		res := t.et.table.Resource // exists' key
+		if _, ok := x[res+"/"+t.e.ObjectID]; ok || slices.Contains(keys[res], t.e.ObjectID) {
+			continue
+		}
+		if _, ok := tables[res]; !ok {
+			tables[res] = t.et.table
+			order = append(order, res)
+		}
+		keys[res] = append(keys[res], t.e.ObjectID)
+	}
+	for _, res := range order {
+		got, err := ex(ctx, tables[res], keys[res])
+		if err != nil {
+			return err
+		}
+		for _, id := range keys[res] {
+			x[res+"/"+id] = got[id]
+		}
+	}
+	return nil
+}
 
 func (x existence) exists(ctx context.Context, store localstate.Store, t *localstate.Table, id string) (bool, error) {
 	k := t.Resource + "/" + id

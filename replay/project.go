@@ -107,3 +107,17 @@ func (p *projector) compact(resource string, obj map[string]any) *payload {
 	}
 	return pl
 }
+
+// allPaths is every configured resource's mapped paths, for the event
+// source to decode only those of each event's object (EventQuery.Paths);
+// nil when a resource maps automatically (its objects are kept whole).
+func (p *projector) allPaths() map[string][][]string {
+	out := map[string][][]string{}
+	for r := range p.configured {
+		if p.indexOf(r) == nil {
+			return nil
+		}
+		out[r] = p.paths[r]
+	}
+	return out
+}

@@ -55,3 +55,22 @@ func TestPayloadAnswersAsTheObject(t *testing.T) {
 		t.Errorf("object lookup: %v %v", v, ok)
 	}
 }
+
+// TestAllPaths: the event source is asked for the mapped paths of every
+// configured resource, or for whole objects when one maps automatically.
+func TestAllPaths(t *testing.T) {
+	tables := map[string]*localstate.Table{
+		"customers":     {Resource: "customers", Fields: []localstate.Field{{Column: "email", Path: "email"}, {Column: "plan", Path: "metadata.plan"}, {Column: "plan2", Path: "metadata.plan"}}},
+		"subscriptions": {Resource: "subscriptions", Fields: []localstate.Field{{Column: "status", Path: "status"}}},
+		"auto":          {Resource: "auto"},
+	}
+	table := func(r string) *localstate.Table { return tables[r] }
+	got := newProjector(table, []string{"customers", "subscriptions"}).allPaths()
+	want := map[string][][]string{"customers": {{"email"}, {"metadata", "plan"}}, "subscriptions": {{"status"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("allPaths = %v, want %v", got, want)
+	}
+	if got := newProjector(table, []string{"customers", "auto"}).allPaths(); got != nil {
+		t.Errorf("with an automatic mapping: allPaths = %v, want nil (whole objects)", got)
+	}
+}

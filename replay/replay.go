@@ -203,6 +203,11 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	var events []providers.Event
 	var pls []*payload // with events: what each keeps of its object (project.go)
 	proj := newProjector(env.Table, env.Resources)
+	if job.target == "" {
+		// Only the mapped paths are read: the source need not decode the
+		// rest of each object (a delivery sends the raw event instead).
+		job.q.Paths = proj.allPaths()
+	}
 	if err := src.Events(ctx, job.q, func(e providers.Event) error {
 		var pl *payload
 		if job.target == "" {
@@ -222,6 +227,9 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	// API's own. Event ids are opaque (Stripe's are not ordered), so they
 	// are never compared: a stable sort by time only.
 	sort.Stable(byCreated{events, pls})
+	// Each event is reported once: room for all of them now, not a slice
+	// doubled (and copied) as it grows.
+	rep.Events = slices.Grow(rep.Events, len(events))
 	rep.order = make(map[string]int, len(events))
 	for i, e := range events {
 		rep.order[e.ID] = i

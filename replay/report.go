@@ -1,7 +1,11 @@
 package replay
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,8 +143,8 @@ func (rep *Report) JSONValue() any { return rep }
 // NDJSONLines are the events, then the summary, cursor and exit code.
 func (rep *Report) NDJSONLines() []any {
 	lines := make([]any, 0, len(rep.Events)+1)
-	for _, e := range rep.Events {
-		lines = append(lines, e)
+	for i := range rep.Events {
+		lines = append(lines, &rep.Events[i]) // encoded alike, without a copy of each event
 	}
 	return append(lines, map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode})
 }
@@ -235,3 +239,58 @@ func (rep *Report) Text(t *report.Text) error {
 }
 
 var _ report.Doc = (*Report)(nil)
+
+// WriteJSON writes the report as report.WriteJSON does, byte for byte (the
+// json format: indented, HTML not escaped), but one event at a time: a
+// window of 100k events is not held a second and third time as its
+// encoding and indentation (issue #16 item 5). The run's journal stores the
+// report through it.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	head := *rep
+	head.Events = nil
+	var hb bytes.Buffer
+	enc := json.NewEncoder(&hb)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&head); err != nil {
+		return err
+	}
+	// The one top-level "events" member, at the first indentation level
+	// (a string cannot hold a raw newline, nested members are indented
+	// deeper): the events are written in its place.
+	const slot = "\n  \"events\": null"
+	b := hb.Bytes()
+	at := bytes.Index(b, []byte(slot))
+	if at < 0 {
+		return fmt.Errorf("replay report: no events member in its JSON")
+	}
+	at += len(slot) - len("null")
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(b[:at])
+	switch {
+	case rep.Events == nil:
+		bw.WriteString("null")
+	case len(rep.Events) == 0:
+		bw.WriteString("[]")
+	default:
+		var eb bytes.Buffer
+		ee := json.NewEncoder(&eb)
+		ee.SetEscapeHTML(false)
+		ee.SetIndent("    ", "  ")
+		bw.WriteString("[\n")
+		for i := range rep.Events {
+			eb.Reset()
+			if err := ee.Encode(&rep.Events[i]); err != nil {
+				return err
+			}
+			if i > 0 {
+				bw.WriteString(",\n")
+			}
+			bw.WriteString("    ")
+			bw.Write(bytes.TrimSuffix(eb.Bytes(), []byte("\n")))
+		}
+		bw.WriteString("\n  ]")
+	}
+	bw.Write(b[at+len("null"):])
+	return bw.Flush()
+}

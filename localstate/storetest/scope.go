@@ -105,6 +105,13 @@ func RunScope(t *testing.T, open Opener) {
 			t.Fatalf("Get own row: ok=%v err=%v", ok, err)
 		}
 		sameValues(t, "b1", row.Values, []any{"b1@example.com"})
+		if ex := st.Features().Exists; ex != nil {
+			// Exists sees the tenant's rows only, as Get does.
+			got, err := ex(ctx, acct1, []string{"a1", "b1", "n1", "a2"})
+			if err != nil || !got["a1"] || got["b1"] || got["n1"] || !got["a2"] {
+				t.Errorf("Exists scoped = %v, %v; want a1 and a2 only", got, err)
+			}
+		}
 		if count := st.Features().Count; count != nil {
 			for tb, want := range map[*localstate.Table]int{acct1: 2, acct2: 1, Members: 4} {
 				if n, err := count(ctx, tb); err != nil || n != want {

@@ -498,6 +498,39 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("Exists", func(t *testing.T) {
+		// Features.Exists answers what Get's ok does, key by key: live,
+		// absent, soft-deleted, empty, an integer key written otherwise,
+		// a key given twice, and a part of only absent keys.
+		st := fresh(t, true)
+		ex := st.Features().Exists
+		if ex == nil {
+			t.Skip("no Features.Exists: callers ask Get")
+		}
+		for _, c := range []struct {
+			t    *localstate.Table
+			keys []string
+		}{
+			{Customers, []string{"cus_2", "cus_404", "cus_3", "", "cus_1", "cus_2"}},
+			{Customers, []string{"cus_404", "cus_405"}},
+			{Accounts, []string{"10", "010", "11", "999"}},
+		} {
+			got, err := ex(ctx, c.t, c.keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range c.keys {
+				_, want, err := st.Get(ctx, c.t, nil, k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, asked := got[k]; !asked || v != want {
+					t.Errorf("%s Exists %q = %v (answered %v), Get says %v", c.t.Resource, k, v, asked, want)
+				}
+			}
+		}
+	})
+
 	t.Run("Apply/Create", func(t *testing.T) {
 		st := fresh(t, false)
 		apply(t, st, localstate.Change{Table: Customers, Op: localstate.OpCreate, Key: "cus_9",

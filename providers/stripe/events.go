@@ -12,6 +12,7 @@ import (
 	stripeapi "github.com/stripe/stripe-go/v84"
 
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/pick"
 )
 
 // maxTypesPerRequest is Stripe's limit on types[] in one /v1/events call.
@@ -86,7 +87,24 @@ func (p *Provider) Events(ctx context.Context, q providers.EventQuery, fn func(p
 		}
 	}
 	pageNo := 0
-	return p.eventsRange(ctx, a, b, typeGroups(q.Types), &pageNo, fn)
+	return p.eventsRange(ctx, a, b, typeGroups(q.Types), &pageNo, eventKeep(q.Paths), fn)
+}
+
+// eventKeep is what an event keeps when the caller reads only paths of its
+// objects (EventQuery.Paths): what toEvent reads of the event itself, and
+// of data.object its id and every resource's paths (the type, and so the
+// resource, is known only once decoded). Nil: the whole event.
+func eventKeep(paths map[string][][]string) *pick.Paths {
+	if paths == nil {
+		return nil
+	}
+	keep := [][]string{{"data", "object", "id"}}
+	for _, ps := range paths {
+		for _, path := range ps {
+			keep = append(keep, append([]string{"data", "object"}, path...))
+		}
+	}
+	return pick.Compile(keep, "id", "type", "created", "api_version")
 }
 
 // ceilUnix is the first whole second at or after t (events have whole-second
@@ -100,7 +118,7 @@ func ceilUnix(t time.Time) int64 {
 }
 
 // eventsRange delivers events created in [a, b) (0 = open end).
-func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGroup, pageNo *int, fn func(providers.Event) error) error {
+func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGroup, pageNo *int, keep *pick.Paths, fn func(providers.Event) error) error {
 	// The window is held as each event's id, time and raw bytes; it is
 	// decoded only when handed over, so a buffered window costs its JSON,
 	// not its decoded maps, and a window dropped to be split was never
@@ -154,10 +172,10 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 			cursor = last
 			if len(buf) > p.maxEventBuffer && lastCreated >= 0 && (b == 0 || lastCreated+1 < b) {
 				buf, seen = nil, nil
-				if err := p.eventsRange(ctx, a, lastCreated+1, groups, pageNo, fn); err != nil {
+				if err := p.eventsRange(ctx, a, lastCreated+1, groups, pageNo, keep, fn); err != nil {
 					return err
 				}
-				return p.eventsRange(ctx, lastCreated+1, b, groups, pageNo, fn)
+				return p.eventsRange(ctx, lastCreated+1, b, groups, pageNo, keep, fn)
 			}
 		}
 		slices.Reverse(buf[groupStart:]) // newest first → oldest first
@@ -169,7 +187,7 @@ func (p *Provider) eventsRange(ctx context.Context, a, b int64, groups []typeGro
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("listing stripe events: %w", context.Cause(ctx))
 		}
-		ev, err := buf[i].decode()
+		ev, err := buf[i].decode(keep)
 		if err != nil {
 			return fmt.Errorf("listing stripe events: %w", err)
 		}
@@ -246,8 +264,16 @@ func toEventHead(raw json.RawMessage) (pendingEvent, error) {
 	return pendingEvent{id: id, created: time.Unix(c, 0).UTC(), raw: raw}, nil
 }
 
-// decode is the whole event.
-func (pe pendingEvent) decode() (providers.Event, error) { return toEvent(pe.raw) }
+// decode is the event, its object keeping only keep's paths (nil: all).
+func (pe pendingEvent) decode(keep *pick.Paths) (providers.Event, error) {
+	if keep != nil {
+		if m, _, err := keep.Object(pe.raw); err == nil {
+			return eventOf(m, pe.raw)
+		}
+		// Input pick refuses: decoded whole, so the error reads as before.
+	}
+	return toEvent(pe.raw)
+}
 
 // toEvent maps a raw Stripe event. Raw keeps the bytes as received.
 func toEvent(raw json.RawMessage) (providers.Event, error) {
@@ -255,6 +281,11 @@ func toEvent(raw json.RawMessage) (providers.Event, error) {
 	if err != nil {
 		return providers.Event{}, err
 	}
+	return eventOf(m, raw)
+}
+
+// eventOf maps a decoded Stripe event (m; raw its bytes).
+func eventOf(m map[string]any, raw json.RawMessage) (providers.Event, error) {
 	id, _ := m["id"].(string)
 	typ, _ := m["type"].(string)
 	if id == "" || typ == "" {

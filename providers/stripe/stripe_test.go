@@ -1,6 +1,7 @@
 package stripe
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -966,5 +968,56 @@ func TestDeletionEvents(t *testing.T) {
 	}
 	if _, st, err := p.Get(context.Background(), Subscriptions, sub["id"].(string)); err != nil || st != providers.StatusPresent {
 		t.Errorf("the canceled subscription: %v %v, want present", st, err)
+	}
+}
+
+// TestEventsKeepingPaths: with EventQuery.Paths, each event is the same
+// event (id, type, time, resource, object id, deletion, API version) and
+// its object answers every asked path as the whole object does, while the
+// rest of the object is not decoded.
+func TestEventsKeepingPaths(t *testing.T) {
+	f, srv := newFake(t)
+	c := f.CreateCustomer(map[string]any{"email": "a@example.com", "name": "A", "metadata": map[string]any{"plan": "pro", "note": "x"}})
+	f.SetEventAPIVersion(stripefake.OldAPIVersion)
+	if _, err := f.UpdateCustomer(c["id"].(string), map[string]any{"metadata": map[string]any{"plan": "free"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetEventAPIVersion("")
+	if err := f.DeleteCustomer(c["id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	p := newProvider(t, srv.URL, providers.Options{})
+	collect := func(q providers.EventQuery) []providers.Event {
+		t.Helper()
+		var evs []providers.Event
+		if err := p.Events(context.Background(), q, func(e providers.Event) error { evs = append(evs, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return evs
+	}
+	paths := [][]string{{"email"}, {"metadata", "plan"}, {"absent"}}
+	whole := collect(providers.EventQuery{})
+	kept := collect(providers.EventQuery{Paths: map[string][][]string{Customers: paths}})
+	if len(whole) != 3 || len(kept) != len(whole) {
+		t.Fatalf("%d and %d events, want 3 each", len(whole), len(kept))
+	}
+	for i, w := range whole {
+		k := kept[i]
+		if k.ID != w.ID || k.Type != w.Type || !k.Created.Equal(w.Created) || k.Resource != w.Resource || k.ObjectID != w.ObjectID || k.Deleted != w.Deleted || k.ForeignVersion != w.ForeignVersion || !bytes.Equal(k.Raw, w.Raw) {
+			t.Errorf("event %d: kept %+v, whole %+v", i, k, w)
+		}
+		for _, path := range paths {
+			wv, wok := providers.ValueAt(w.Object, path)
+			kv, kok := providers.ValueAt(k.Object, path)
+			if wok != kok || !reflect.DeepEqual(wv, kv) {
+				t.Errorf("event %d %v: kept (%v, %v), whole (%v, %v)", i, path, kv, kok, wv, wok)
+			}
+		}
+		if _, ok := k.Object["name"]; ok {
+			t.Errorf("event %d: an unasked field was decoded", i)
+		}
+	}
+	if kept[1].ForeignVersion == "" || !kept[2].Deleted {
+		t.Errorf("events %+v: want the update in another version, then a deletion", kept)
 	}
 }
