@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"hash/maphash"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
 // localIndex holds what the engine keeps of each local record while the
@@ -25,6 +27,9 @@ type localEntry struct {
 	exact   uint64 // hash of the values as read (no compare mode): what a write is conditional on
 	updated int64  // local updated_at in unix ms; 0 when unknown
 	seen    bool   // the provider listed it
+	// ver is the row's stored version as scanned (zero: the store gives
+	// none): a write conditional on exact may be checked by it.
+	ver localstate.RowVersion
 }
 
 var keySeed = maphash.MakeSeed()
@@ -63,7 +68,7 @@ func (x *localIndex) lookup(k string) *localEntry {
 
 // add inserts k; it returns false when k is already present.
 // valueHash and exactHash are the row's hashValues and exactValues.
-func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) bool {
+func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64, ver localstate.RowVersion) bool {
 	h := maphash.String(keySeed, k)
 	j, taken := x.byHash[h]
 	if taken {
@@ -75,7 +80,7 @@ func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) b
 		}
 	}
 	i := uint32(len(x.entries))
-	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash, exact: exactHash, updated: updated})
+	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash, exact: exactHash, updated: updated, ver: ver})
 	x.arena = append(x.arena, k...)
 	if taken {
 		if x.overflow == nil {
