@@ -1,7 +1,6 @@
 package localstate
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -24,19 +23,25 @@ func (pgDialect) lockRows() string { return " FOR UPDATE" }
 
 func (pgDialect) versionExprs() string { return "ctid, xmin" }
 
-// parseVersion reads a ctid's text form "(block,offset)" and the xmin.
+// parseVersion reads a ctid's text form "(block,offset)" and the xmin
+// (by hand: it runs once per scanned row).
 func (pgDialect) parseVersion(loc []byte, xact int64) (RowVersion, bool) {
 	if len(loc) < 5 || loc[0] != '(' || loc[len(loc)-1] != ')' || xact <= 0 || xact > math.MaxUint32 {
 		return RowVersion{}, false
 	}
-	inner := loc[1 : len(loc)-1]
-	comma := bytes.IndexByte(inner, ',')
-	if comma < 0 {
+	var block, off uint64
+	i, digits := 1, 0
+	for ; i < len(loc) && loc[i] >= '0' && loc[i] <= '9'; i++ {
+		block, digits = block*10+uint64(loc[i]-'0'), digits+1
+	}
+	if digits == 0 || digits > 10 || block > math.MaxUint32 || loc[i] != ',' {
 		return RowVersion{}, false
 	}
-	block, err1 := strconv.ParseUint(string(inner[:comma]), 10, 32)
-	off, err2 := strconv.ParseUint(string(inner[comma+1:]), 10, 16)
-	if err1 != nil || err2 != nil {
+	i, digits = i+1, 0
+	for ; i < len(loc) && loc[i] >= '0' && loc[i] <= '9'; i++ {
+		off, digits = off*10+uint64(loc[i]-'0'), digits+1
+	}
+	if digits == 0 || digits > 5 || off > math.MaxUint16 || i != len(loc)-1 {
 		return RowVersion{}, false
 	}
 	return RowVersion{Loc: block<<16 | off, Xact: uint32(xact)}, true

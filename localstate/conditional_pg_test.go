@@ -2,6 +2,7 @@ package localstate
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -97,5 +98,39 @@ func TestPostgresVersionedUpdatePlan(t *testing.T) {
 	var written int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users WHERE name LIKE 'new %' AND balance = 7`).Scan(&written); err != nil || written != 998 {
 		t.Errorf("%d rows written (%v), want 998", written, err)
+	}
+}
+
+// TestPGParseVersion: ctids as Postgres writes them, and what is refused.
+func TestPGParseVersion(t *testing.T) {
+	d := pgDialect{}
+	for _, c := range []struct {
+		loc  string
+		xact int64
+		want RowVersion
+		ok   bool
+	}{
+		{"(0,1)", 7, RowVersion{Loc: 1, Xact: 7}, true},
+		{"(4294967295,65535)", 4294967295, RowVersion{Loc: 4294967295<<16 | 65535, Xact: 4294967295}, true},
+		{"(12,300)", 1, RowVersion{Loc: 12<<16 | 300, Xact: 1}, true},
+		{"(4294967296,1)", 1, RowVersion{}, false},
+		{"(1,65536)", 1, RowVersion{}, false},
+		{"(1,2)", 0, RowVersion{}, false},
+		{"(1,2)", 1 << 32, RowVersion{}, false},
+		{"(,2)", 1, RowVersion{}, false},
+		{"(1,)", 1, RowVersion{}, false},
+		{"(1;2)", 1, RowVersion{}, false},
+		{"(1,2,3)", 1, RowVersion{}, false},
+		{"1,2", 1, RowVersion{}, false},
+	} {
+		got, ok := d.parseVersion([]byte(c.loc), c.xact)
+		if ok != c.ok || got != c.want {
+			t.Errorf("parseVersion(%q, %d) = %+v, %v; want %+v, %v", c.loc, c.xact, got, ok, c.want, c.ok)
+		}
+		if ok {
+			if l, x := d.versionText(got); l != c.loc || x != fmt.Sprint(c.xact) {
+				t.Errorf("versionText(%+v) = %q, %q; want %q, %d", got, l, x, c.loc, c.xact)
+			}
+		}
 	}
 }

@@ -667,7 +667,7 @@ func (run *resourceRun) addRewrite(it *item, ent *localEntry) {
 	if !allPresent {
 		cs = run.force.colSet(cols)
 	}
-	run.force.add(it.key, cs, ent.exact, ent.updated, ent.ver, vals) // conditional on the exact values (exactValues)
+	run.force.add(it.key, cs, ent.exact, ent.updated, ent.ver(), vals) // conditional on the exact values (exactValues)
 	clear(vals)
 	run.forceVals = vals
 }
@@ -685,7 +685,7 @@ func (run *resourceRun) addCandidate(it *item, ent *localEntry) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.exact, upd: ent.updated, ver: ent.ver})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: ent.exact, upd: ent.updated, ver: ent.ver()})
 	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 

@@ -26,10 +26,17 @@ type localEntry struct {
 	hash    uint64 // hash of the compared values' canonical forms (compare modes applied)
 	exact   uint64 // hash of the values as read (no compare mode): what a write is conditional on
 	updated int64  // local updated_at in unix ms; 0 when unknown
-	seen    bool   // the provider listed it
-	// ver is the row's stored version as scanned (zero: the store gives
-	// none): a write conditional on exact may be checked by it.
-	ver localstate.RowVersion
+	// verLoc and verXact are the row's stored version as scanned
+	// (localstate.RowVersion; zero: the store gives none): a write
+	// conditional on exact may be checked by it. Held as two fields so that
+	// the entry stays 48 bytes.
+	verLoc  uint64
+	verXact uint32
+	seen    bool // the provider listed it
+}
+
+func (e *localEntry) ver() localstate.RowVersion {
+	return localstate.RowVersion{Loc: e.verLoc, Xact: e.verXact}
 }
 
 var keySeed = maphash.MakeSeed()
@@ -80,7 +87,7 @@ func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64, v
 		}
 	}
 	i := uint32(len(x.entries))
-	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash, exact: exactHash, updated: updated, ver: ver})
+	x.entries = append(x.entries, localEntry{keyOff: uint32(len(x.arena)), keyLen: uint32(len(k)), hash: valueHash, exact: exactHash, updated: updated, verLoc: ver.Loc, verXact: ver.Xact})
 	x.arena = append(x.arena, k...)
 	if taken {
 		if x.overflow == nil {
