@@ -31,6 +31,12 @@ type Expect struct {
 	// whether a live row it meets may be written over (replay: the row is
 	// older than the event); nil: it may not (ReasonInserted).
 	Match func(now []any) string
+	// Version, when set, is the stored version of the row Match's
+	// baseline was read from (Row.Version). A store that knows versions
+	// may then skip reading the row back: a row still at Version holds
+	// what was read, so Match holds; a row written since is read (locked)
+	// and given to Match as without Version. Only an update uses it.
+	Version RowVersion
 
 	// Conflict is set by the store: "" when the change was written (or its
 	// condition held), otherwise why it was not. Apply clears it first.
@@ -77,6 +83,7 @@ const (
 	condNone     byte = iota // unconditional, or its condition held
 	condConflict             // not written
 	condInsert               // a conditional create that found no row: insert or do nothing
+	condVersion              // an update written only while its row is at Expect.Version (versioner)
 )
 
 // checkExpect checks every conditional change against its row as it is now
@@ -100,6 +107,11 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 			w.cond = make([]byte, len(changes))
 		}
 		p := w.plans[ch.Table]
+		if w.byVersion(p, ch) {
+			// Checked in its write (flushVersioned): no read here.
+			w.cond[n] = condVersion
+			continue
+		}
 		var cols []string
 		if ch.Op != OpCreate || ch.Expect.Match != nil {
 			cols = ch.Expect.Columns
@@ -119,7 +131,11 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 	for _, g := range groups {
 		for start := 0; start < len(g.idx); start += conflictChunk {
 			part := g.idx[start:min(start+conflictChunk, len(g.idx))]
-			rows, err := w.lockedRows(ctx, tx, g.p, g.cols, changes, part)
+			keys := make([]string, len(part))
+			for j, n := range part {
+				keys[j] = changes[n].Key
+			}
+			rows, err := w.lockedRows(ctx, tx, g.p, g.cols, keys)
 			if err != nil {
 				return err
 			}
@@ -166,9 +182,9 @@ type lockedRow struct {
 	values []any
 }
 
-// lockedRows reads the rows of the keys of changes[part] — live or not —
-// with cols, locking them where the dialect can.
-func (w *writer) lockedRows(ctx context.Context, tx *sql.Tx, p *plan, cols []string, changes []Change, part []int) (map[string]lockedRow, error) {
+// lockedRows reads the rows of keys — live or not — with cols, locking
+// them where the dialect can.
+func (w *writer) lockedRows(ctx context.Context, tx *sql.Tx, p *plan, cols []string, keys []string) (map[string]lockedRow, error) {
 	read := cols
 	if p.soft >= 0 {
 		read = append(append([]string{}, cols...), p.ts.cols[p.soft].name)
@@ -190,10 +206,10 @@ func (w *writer) lockedRows(ctx context.Context, tx *sql.Tx, p *plan, cols []str
 	if p.scope >= 0 {
 		scope = " AND " + w.d.quote(p.ts.cols[p.scope].name) + " = ?"
 	}
-	fmt.Fprintf(&b, " FROM %s WHERE %s IN (?%s)%s%s", p.ts.ref, w.d.quote(kc.name), strings.Repeat(", ?", len(part)-1), scope, lockSuffix(w.d))
-	args := make([]any, len(part), len(part)+1)
-	for j, n := range part {
-		args[j] = changes[n].Key
+	fmt.Fprintf(&b, " FROM %s WHERE %s IN (?%s)%s%s", p.ts.ref, w.d.quote(kc.name), strings.Repeat(", ?", len(keys)-1), scope, lockSuffix(w.d))
+	args := make([]any, len(keys), len(keys)+1)
+	for j, k := range keys {
+		args[j] = k
 	}
 	if p.scope >= 0 {
 		args = append(args, p.scopeVal)
@@ -211,7 +227,7 @@ func (w *writer) lockedRows(ctx context.Context, tx *sql.Tx, p *plan, cols []str
 	}
 	defer rows.Close()
 	rs := w.s.newRowScanner(p.resolved, read)
-	out := make(map[string]lockedRow, len(part))
+	out := make(map[string]lockedRow, len(keys))
 	for rows.Next() {
 		row, ok, err := rs.scan(rows)
 		if err != nil {

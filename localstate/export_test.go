@@ -27,3 +27,12 @@ func SetBeforeRenameHook(f func()) (restore func()) {
 	beforeRenameHook = f
 	return func() { beforeRenameHook = prev }
 }
+
+// SetRecheckHook sets the hook given the keys of the conditional updates
+// their row version did not settle (read back and compared); the returned
+// func restores the previous one.
+func SetRecheckHook(f func(keys []string)) (restore func()) {
+	prev := recheckHook
+	recheckHook = f
+	return func() { recheckHook = prev }
+}

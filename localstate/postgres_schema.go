@@ -18,7 +18,7 @@ import (
 // first schema of the search_path that has it. An exact name wins over a
 // case-folded one (unquoted names are lower case in Postgres).
 const pgRelation = `
-SELECT c.oid, n.nspname, c.relname
+SELECT c.oid, n.nspname, c.relname, c.relkind::text
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND (c.relname = $2 OR lower(c.relname) = lower($2))
@@ -57,12 +57,12 @@ func splitPGName(name string) (schema, table string) {
 func (d pgDialect) readSchema(ctx context.Context, q dbQuerier, name, stateName string) (*tableSchema, error) {
 	schema, table := splitPGName(name)
 	var oid uint32
-	var nsp, rel string
-	err := q.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel)
+	var nsp, rel, kind string
+	err := q.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel, &kind)
 	if errors.Is(err, sql.ErrNoRows) && schema != "" {
 		// A table whose own name has a dot in it.
 		schema, table = "", name
-		err = q.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel)
+		err = q.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel, &kind)
 		schema, table = splitPGName(name)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -73,6 +73,10 @@ func (d pgDialect) readSchema(ctx context.Context, q dbQuerier, name, stateName 
 	}
 	ts := newTableSchema(name, stateName)
 	ts.ref = quote(nsp) + "." + quote(rel)
+	// A plain table's rows have a ctid and xmin that name one stored
+	// version (a view's, a partitioned or foreign table's do not, or not
+	// uniquely).
+	ts.versions = kind == "r"
 	rows, err := q.QueryContext(ctx, pgColumns, oid)
 	if err != nil {
 		return nil, err

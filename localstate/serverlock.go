@@ -241,10 +241,10 @@ func (l *ServerLock) identity(ctx context.Context, r, db, current string) (schem
 	if l.kind == KindPostgres {
 		schema, table := splitPGName(r)
 		var oid uint32
-		var nsp, rel string
-		err := l.conn.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel)
+		var nsp, rel, kind string
+		err := l.conn.QueryRowContext(ctx, pgRelation, schema, table).Scan(&oid, &nsp, &rel, &kind)
 		if errors.Is(err, sql.ErrNoRows) && schema != "" {
-			err = l.conn.QueryRowContext(ctx, pgRelation, "", r).Scan(&oid, &nsp, &rel)
+			err = l.conn.QueryRowContext(ctx, pgRelation, "", r).Scan(&oid, &nsp, &rel, &kind)
 		}
 		switch {
 		case err == nil:

@@ -116,8 +116,9 @@ func (e *stateError) Error() string { return e.msg }
 func (e *stateError) Unwrap() error { return e.err }
 
 // selectSQL reads key and cols of live rows. Rows without a key (NULL or empty)
-// are not copies of any provider record, so they are left out.
-func (s *sqlStore) selectSQL(r *resolved, cols []string) (string, error) {
+// are not copies of any provider record, so they are left out. withVersion
+// appends the version columns (versioner).
+func (s *sqlStore) selectSQL(r *resolved, cols []string, withVersion bool) (string, error) {
 	var b strings.Builder
 	kc := &r.ts.cols[r.key]
 	b.WriteString("SELECT " + s.d.selectExpr(kc))
@@ -128,8 +129,35 @@ func (s *sqlStore) selectSQL(r *resolved, cols []string) (string, error) {
 		}
 		b.WriteString(", " + s.d.selectExpr(&r.ts.cols[i]))
 	}
+	if withVersion {
+		b.WriteString(", " + s.d.(versioner).versionExprs())
+	}
 	fmt.Fprintf(&b, " FROM %s WHERE %s%s%s", r.ts.ref, s.d.keyPresent(kc, s.d.quote(kc.name)), r.liveSQL(), r.scopeSQL())
 	return b.String(), nil
+}
+
+// versioner is a dialect whose scans can give each row's stored version
+// (Row.Version) and whose batched updates can be conditional on it
+// (Postgres: ctid and xmin, conditional_pg.go).
+type versioner interface {
+	// versionExprs are the two columns a scan appends to read the version.
+	versionExprs() string
+	// parseVersion is the version of the two columns' values as scanned.
+	parseVersion(loc []byte, xact int64) (RowVersion, bool)
+	// updateVersioned is updateArrays writing only the rows still at the
+	// version the last two array parameters give (their ctid and xmin as
+	// text), returning the 1-based positions of the rows it did not write.
+	updateVersioned(table, key string, cols []string, types []*column, live string) string
+	// versionText is v in the text forms of updateVersioned's arrays.
+	versionText(v RowVersion) (loc, xact string)
+}
+
+// versioned reports whether the store's scans of r give versions: a
+// writable state whose dialect has them for r's table (a read-only run
+// writes nothing, so it reads nothing it does not compare).
+func (s *sqlStore) versioned(r *resolved) bool {
+	_, ok := s.d.(versioner)
+	return ok && !s.readOnly && r.ts.versions
 }
 
 // rowScanner reads rows into one reused Row.
@@ -139,6 +167,18 @@ type rowScanner struct {
 	dest   []any
 	conv   []func(any) any // per value, the dialect's scanConv (nil: none)
 	keyCv  func(any) any
+	// ver, when set, parses the version columns the query ends with
+	// (versioner) into the Row.
+	ver     versioner
+	verLoc  sql.RawBytes
+	verXact int64
+}
+
+// withVersion makes rs read the version columns after the values.
+func (rs *rowScanner) withVersion(v versioner) *rowScanner {
+	rs.ver = v
+	rs.dest = append(rs.dest, &rs.verLoc, &rs.verXact)
+	return rs
 }
 
 func (s *sqlStore) newRowScanner(r *resolved, cols []string) *rowScanner {
@@ -180,7 +220,15 @@ func (rs *rowScanner) scan(rows *sql.Rows) (Row, bool, error) {
 			rs.values[i] = rs.conv[i](v)
 		}
 	}
-	return Row{Key: key, Values: rs.values}, true, nil
+	row := Row{Key: key, Values: rs.values}
+	if rs.ver != nil {
+		v, ok := rs.ver.parseVersion(rs.verLoc, rs.verXact)
+		if !ok {
+			return Row{}, false, fmt.Errorf("reading the row version of %q: unexpected ctid %q", key, rs.verLoc)
+		}
+		row.Version = v
+	}
+	return row, true, nil
 }
 
 func (s *sqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Row) error) error {
@@ -188,7 +236,7 @@ func (s *sqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Ro
 	if err != nil {
 		return err
 	}
-	q, err := s.selectSQL(r, cols)
+	q, err := s.selectSQL(r, cols, s.versioned(r))
 	if err != nil {
 		return err
 	}
@@ -202,6 +250,9 @@ func (s *sqlStore) Scan(ctx context.Context, t *Table, cols []string, fn func(Ro
 	}
 	defer rows.Close()
 	rs := s.newRowScanner(r, cols)
+	if s.versioned(r) {
+		rs.withVersion(s.d.(versioner))
+	}
 	for rows.Next() {
 		row, ok, err := rs.scan(rows)
 		if err != nil {
@@ -225,7 +276,7 @@ func (s *sqlStore) Get(ctx context.Context, t *Table, cols []string, key string)
 	if err != nil {
 		return Row{}, false, err
 	}
-	q, err := s.selectSQL(r, cols)
+	q, err := s.selectSQL(r, cols, false)
 	if err != nil {
 		return Row{}, false, err
 	}
@@ -287,7 +338,7 @@ func (s *sqlStore) getMany(ctx context.Context, t *Table, cols []string, keys []
 	if err != nil {
 		return err
 	}
-	base, err := s.selectSQL(r, cols)
+	base, err := s.selectSQL(r, cols, false)
 	if err != nil {
 		return err
 	}
@@ -383,7 +434,7 @@ func (s *sqlStore) exists(ctx context.Context, t *Table, keys []string) (map[str
 	if err != nil {
 		return nil, err
 	}
-	base, err := s.selectSQL(r, nil)
+	base, err := s.selectSQL(r, nil, false)
 	if err != nil {
 		return nil, err
 	}

@@ -52,6 +52,9 @@ type tableSchema struct {
 	// refuses with it; reads work): a MySQL table whose engine has no
 	// transactions, say.
 	noWrite string
+	// versions: the dialect's row versions (versioner) identify this
+	// table's rows.
+	versions bool
 }
 
 func (ts *tableSchema) lookup(name string) (int, bool) {

@@ -68,6 +68,9 @@ type writer struct {
 	// cond is, per change, its conditional state (conditional.go); nil
 	// when no change is conditional.
 	cond []byte
+	// The versioned batch's version arrays and arguments, reused.
+	verLoc, verXact []string
+	verArgs         []any
 }
 
 // batch collects consecutive inserts, or updates by a unique key, of one
@@ -84,6 +87,12 @@ type batch struct {
 	args   []any // per row: key, then the values of cols
 	keys   []string
 	seen   map[string]struct{} // keys of an update batch: one UPDATE must not name a row twice
+	// versioned: an update batch checked by version (shape 'v',
+	// conditional_version.go); vers and exps are its rows' Expect.Version
+	// and Expect.
+	versioned bool
+	vers      []RowVersion
+	exps      []*Expect
 }
 
 const (
@@ -243,6 +252,8 @@ func (w *writer) run(ctx context.Context, tx *sql.Tx, changes []Change) error {
 			continue // not written: its Expect says why
 		case c == condInsert && p.upsert:
 			err = w.insertOrNothing(xctx, tx, p, &changes[n])
+		case c == condVersion:
+			err = w.updateByVersion(xctx, tx, p, &changes[n])
 		case ch.Op == OpCreate:
 			err = w.create(xctx, tx, p, ch, c == condInsert)
 		case ch.Op == OpUpdate:
@@ -382,8 +393,10 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 	}
 	if b.rows == 0 {
 		b.op, b.p, b.shape, b.revive = op, p, string(w.key), revive
+		b.versioned = w.key[0] == 'v'
 		b.cols = append(b.cols[:0], w.cols...)
 		b.args, b.keys = b.args[:0], b.keys[:0]
+		b.vers, b.exps = b.vers[:0], b.exps[:0]
 		if b.seen == nil {
 			b.seen = map[string]struct{}{}
 		}
@@ -395,6 +408,10 @@ func (w *writer) add(ctx context.Context, tx *sql.Tx, op byte, p *plan, ch Chang
 		return w.fail(p, ch, err)
 	}
 	b.keys = append(b.keys, ch.Key)
+	if b.versioned {
+		b.vers = append(b.vers, ch.Expect.Version)
+		b.exps = append(b.exps, ch.Expect)
+	}
 	if op != 'c' {
 		b.seen[ch.Key] = struct{}{}
 	}
@@ -417,6 +434,9 @@ func (w *writer) flush(ctx context.Context, tx *sql.Tx) error {
 	defer func() { b.rows = 0 }()
 	if b.op == 'd' {
 		return w.flushDeletes(ctx, tx)
+	}
+	if b.versioned {
+		return w.flushVersioned(ctx, tx)
 	}
 	width := len(b.cols) + 1
 	st, args, err := w.batchExec(ctx, tx)

@@ -46,7 +46,23 @@ type Table struct {
 type Row struct {
 	Key    string
 	Values []any
+	// Version identifies the stored version of the row the scan read,
+	// where the store can say (a writable Postgres state: its ctid and
+	// xmin); zero otherwise. A write conditional on it (Expect.Version)
+	// is checked against it in the write itself.
+	Version RowVersion
 }
+
+// RowVersion is one stored version of a row: a row written since (by
+// anyone) has another, so a row still at the version a scan read holds
+// exactly the values it read. Zero: unknown.
+type RowVersion struct {
+	Loc  uint64 // Postgres: the ctid, block<<16 | offset
+	Xact uint32 // Postgres: xmin, the transaction that wrote it (never 0)
+}
+
+// IsZero reports whether v is unknown.
+func (v RowVersion) IsZero() bool { return v.Xact == 0 }
 
 // Op is what a Change does to a local record.
 type Op string

@@ -74,8 +74,8 @@ func (f *forcePlan) colSet(cols []string) int {
 
 // add appends one rewrite: key, the columns of colSets[cs] and their
 // values, and the row's indexed exact hash and updated_at.
-func (f *forcePlan) add(key string, cs int, hash uint64, upd int64, vals []any) {
-	need := 3*binary.MaxVarintLen64 + 8 + len(key)
+func (f *forcePlan) add(key string, cs int, hash uint64, upd int64, ver localstate.RowVersion, vals []any) {
+	need := 5*binary.MaxVarintLen64 + 8 + len(key)
 	for _, v := range vals {
 		switch x := v.(type) {
 		case string:
@@ -102,6 +102,8 @@ func (f *forcePlan) add(key string, cs int, hash uint64, upd int64, vals []any) 
 	b = binary.AppendUvarint(b, uint64(cs))
 	b = binary.LittleEndian.AppendUint64(b, hash)
 	b = binary.AppendVarint(b, upd)
+	b = binary.AppendUvarint(b, ver.Loc)
+	b = binary.AppendUvarint(b, uint64(ver.Xact))
 	for _, v := range vals {
 		switch x := v.(type) {
 		case nil:
@@ -178,6 +180,12 @@ func (r *forceReader) next(p *pending, vals []any) bool {
 	off += 8
 	upd, n := binary.Varint(b[off:])
 	off += n
+	var ver localstate.RowVersion
+	ver.Loc, n = binary.Uvarint(b[off:])
+	off += n
+	xact, n := binary.Uvarint(b[off:])
+	off += n
+	ver.Xact = uint32(xact)
 	cols := f.colSets[cs]
 	vals = vals[:0]
 	for range cols {
@@ -208,7 +216,7 @@ func (r *forceReader) next(p *pending, vals []any) bool {
 		}
 	}
 	r.off = off
-	*p = pending{op: localstate.OpUpdate, key: key, cols: cols, vals: vals, drift: -1, cond: condRow, hash: hash, upd: upd}
+	*p = pending{op: localstate.OpUpdate, key: key, cols: cols, vals: vals, drift: -1, cond: condRow, hash: hash, upd: upd, ver: ver}
 	return true
 }
 
@@ -245,7 +253,7 @@ func (f *forcePlan) filter(keep func(key, col string) bool) *forcePlan {
 		if len(cols) == 0 {
 			continue
 		}
-		out.add(p.key, out.colSet(cols), p.hash, p.upd, vals)
+		out.add(p.key, out.colSet(cols), p.hash, p.upd, p.ver, vals)
 	}
 	return out
 }

@@ -29,8 +29,12 @@ func TestForcePlanRoundTrip(t *testing.T) {
 			vals, cs = vals[1:2], 1
 		}
 		key := "cus_" + strconv.Itoa(i) + string(make([]byte, i%3000)) // some large records: several blocks
-		f.add(key, cs, uint64(i)*0x9e3779b97f4a7c15, int64(i)-1500, vals)
-		want = append(want, pending{op: "update", key: key, cols: f.colSets[cs], vals: vals, drift: -1, cond: condRow, hash: uint64(i) * 0x9e3779b97f4a7c15, upd: int64(i) - 1500})
+		var ver localstate.RowVersion                                  // every other rewrite has a version, some large
+		if i%2 == 1 {
+			ver = localstate.RowVersion{Loc: uint64(i)<<16 | uint64(i%300), Xact: uint32(i) * 2654435761}
+		}
+		f.add(key, cs, uint64(i)*0x9e3779b97f4a7c15, int64(i)-1500, ver, vals)
+		want = append(want, pending{op: "update", key: key, cols: f.colSets[cs], vals: vals, drift: -1, cond: condRow, hash: uint64(i) * 0x9e3779b97f4a7c15, upd: int64(i) - 1500, ver: ver})
 	}
 	if len(f.blocks) < 2 {
 		t.Fatalf("%d blocks: the test should cross a block boundary", len(f.blocks))
@@ -63,9 +67,9 @@ func TestForcePlanRoundTrip(t *testing.T) {
 // rewrites left with none; a filter that keeps everything keeps the plan.
 func TestForcePlanFilter(t *testing.T) {
 	f := &forcePlan{colSets: [][]string{{"email", "name"}}}
-	f.add("k1", 0, 1, 10, []any{"a@x", "A"})
-	f.add("k2", 0, 2, 20, []any{"b@x", "B"})
-	f.add("k3", 0, 3, 30, []any{"c@x", "C"})
+	f.add("k1", 0, 1, 10, localstate.RowVersion{}, []any{"a@x", "A"})
+	f.add("k2", 0, 2, 20, localstate.RowVersion{}, []any{"b@x", "B"})
+	f.add("k3", 0, 3, 30, localstate.RowVersion{}, []any{"c@x", "C"})
 	if g := f.filter(func(key, col string) bool { return true }); g != f {
 		t.Fatal("a filter that keeps every column copied the plan")
 	}

@@ -66,7 +66,7 @@ func (rr *ResourceResult) expect(p *pending, e *localstate.Expect) *localstate.E
 		*e = localstate.Expect{Absent: true}
 	case condRow:
 		rc := rr.cond
-		*e = localstate.Expect{Columns: rc.cols, Match: func(now []any) string { return rc.match(p, now) }}
+		*e = localstate.Expect{Columns: rc.cols, Match: func(now []any) string { return rc.match(p, now) }, Version: p.ver}
 	default:
 		return nil
 	}

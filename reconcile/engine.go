@@ -213,6 +213,9 @@ type pending struct {
 	cond uint8
 	hash uint64
 	upd  int64
+	// ver is the stored version of the row hash was read from (zero:
+	// none, or the write was re-planned from another read).
+	ver localstate.RowVersion
 }
 
 // ResourceResult is the comparison of one resource.
@@ -362,6 +365,7 @@ type candidate struct {
 	vals []any
 	hash uint64 // the local row's exact hash, as indexed
 	upd  int64
+	ver  localstate.RowVersion // and its version, as scanned
 }
 
 func newResourceRun(e *Engine, r *Resource, mode Mode) *resourceRun {
@@ -395,6 +399,7 @@ func (run *resourceRun) indexLocal(ctx context.Context) error {
 	err := run.e.Store.Scan(ctx, t, run.cols, func(row localstate.Row) error {
 		it := lp.next()
 		it.key = row.Key
+		it.ver = row.Version
 		copy(it.vals, row.Values)
 		return nil
 	})
@@ -424,7 +429,7 @@ func (run *resourceRun) addLocal(it *item) {
 			updated = ms
 		}
 	}
-	if !run.index.add(it.key, h, x, updated) {
+	if !run.index.add(it.key, h, x, updated, it.ver) {
 		run.duplicateLocal(it.key)
 	}
 }
@@ -663,7 +668,7 @@ func (run *resourceRun) addRewrite(it *item, ent int) {
 	if !allPresent {
 		cs = run.force.colSet(cols)
 	}
-	run.force.add(it.key, cs, run.index.exact(ent), run.index.updated(ent), vals) // conditional on the exact values (exactValues)
+	run.force.add(it.key, cs, run.index.exact(ent), run.index.updated(ent), run.index.ver(ent), vals) // conditional on the exact values (exactValues)
 	clear(vals)
 	run.forceVals = vals
 }
@@ -681,7 +686,7 @@ func (run *resourceRun) addCandidate(it *item, ent int) {
 			}
 		}
 	}
-	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: run.index.exact(ent), upd: run.index.updated(ent)})
+	run.candidates = append(run.candidates, candidate{rec: small, vals: slices.Clone(it.vals), hash: run.index.exact(ent), upd: run.index.updated(ent), ver: run.index.ver(ent)})
 	run.rr.cond.listed[it.key] = listedCopy{at: it.at, upd: it.upd}
 }
 
@@ -813,7 +818,7 @@ func (run *resourceRun) fieldDiffs(c candidate, lv []any) (diffs []FieldDiff, dc
 // provider's.
 func (run *resourceRun) candidateUpdate(c candidate, lv []any, dcols []string, dvals []any) pending {
 	r, t := run.r, run.t
-	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, cond: condRow, hash: c.hash, upd: c.upd}
+	p := pending{op: localstate.OpUpdate, key: c.rec.ID, drift: -1, cond: condRow, hash: c.hash, upd: c.upd, ver: c.ver}
 	switch run.mode {
 	case ModeResyncForce:
 		for i, f := range r.fields {

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"strconv"
 	"testing"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
 // BenchmarkIndexExactHash: indexing 200,000 local rows (the engine
@@ -38,7 +40,7 @@ func BenchmarkIndexExactHash(b *testing.B) {
 					if exact {
 						buf, xh = exactValues(buf, fields, h, get)
 					}
-					x.add(keys[i], h, xh, 0)
+					x.add(keys[i], h, xh, 0, localstate.RowVersion{})
 				}
 			}
 		})

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"hash/maphash"
 	"math/bits"
+
+	"github.com/reconctl/reconctl/localstate"
 )
 
 // localIndex holds what the engine keeps of each local record while the
@@ -20,6 +22,11 @@ type localIndex struct {
 	entries []localEntry
 	exacts  []uint64 // per entry, when the exact hash is not the value hash (nil otherwise)
 	updates []int64  // per entry, updated_at in unix ms (0 unknown); nil without updated_at
+	// versions: per entry, the row's stored version as scanned
+	// (localstate.RowVersion: a Postgres row's ctid and xmin), by which a
+	// write conditional on the exact hash may be checked; nil until the
+	// store gives a first one (zero: none).
+	versions []localstate.RowVersion
 	seen    []uint64 // a bit per entry: the provider listed it
 	// table: 0 empty, else the key hash's high 32 bits << 32 | entry+1;
 	// linear probing from the hash's low bits, at most half full. It is
@@ -89,6 +96,14 @@ func (x *localIndex) exact(i int) uint64 {
 		return x.exacts[i]
 	}
 	return x.entries[i].hash
+}
+
+// ver is entry i's stored row version, zero when the store gives none.
+func (x *localIndex) ver(i int) localstate.RowVersion {
+	if x.versions != nil {
+		return x.versions[i]
+	}
+	return localstate.RowVersion{}
 }
 
 // updated is entry i's updated_at in unix ms, 0 when unknown.
@@ -184,7 +199,7 @@ func (x *localIndex) search(k string) int {
 
 // add inserts k; it returns false when k is already present.
 // valueHash and exactHash are the row's hashValues and exactValues.
-func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) bool {
+func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64, ver localstate.RowVersion) bool {
 	if len(x.entries) >= 1<<32-2 {
 		panic("reconcile: more than 4 billion local records")
 	}
@@ -212,6 +227,12 @@ func (x *localIndex) add(k string, valueHash, exactHash uint64, updated int64) b
 	}
 	if x.updates != nil {
 		x.updates = append(x.updates, updated)
+	}
+	if x.versions == nil && ver != (localstate.RowVersion{}) {
+		x.versions = make([]localstate.RowVersion, i, max(x.hint, i+1))
+	}
+	if x.versions != nil {
+		x.versions = append(x.versions, ver)
 	}
 	if i%64 == 0 {
 		x.seen = append(x.seen, 0)

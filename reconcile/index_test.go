@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"github.com/reconctl/reconctl/localstate"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -20,19 +21,19 @@ func TestLocalIndex(t *testing.T) {
 	}
 	// Without a separate exact hash or updated_at: the value hash and 0.
 	x := newLocalIndex(4, false, false)
-	x.add("a", 9, 9, 123)
+	x.add("a", 9, 9, 123, localstate.RowVersion{})
 	if e := x.lookup("a"); x.exact(e) != 9 || x.updated(e) != 0 {
 		t.Errorf("exact %d updated %d, want 9 and 0", x.exact(e), x.updated(e))
 	}
 	// Sorted keys, then one out of order, then a repeat of an early key.
 	x = newLocalIndex(4, false, false)
 	for _, k := range []string{"a", "b", "c"} {
-		x.add(k, 1, 1, 0)
+		x.add(k, 1, 1, 0, localstate.RowVersion{})
 	}
-	if !x.add("B", 1, 1, 0) || x.add("a", 1, 1, 0) || x.add("c", 1, 1, 0) || x.len() != 4 {
+	if !x.add("B", 1, 1, 0, localstate.RowVersion{}) || x.add("a", 1, 1, 0, localstate.RowVersion{}) || x.add("c", 1, 1, 0, localstate.RowVersion{}) || x.len() != 4 {
 		t.Errorf("after an out-of-order key a repeat was added (len %d)", x.len())
 	}
-	if x.add("c", 1, 1, 0) || x.add("b", 1, 1, 0) {
+	if x.add("c", 1, 1, 0, localstate.RowVersion{}) || x.add("b", 1, 1, 0, localstate.RowVersion{}) {
 		t.Error("a repeat was added")
 	}
 }
@@ -50,11 +51,11 @@ func testLocalIndex(t *testing.T, hint int, sortedKeys bool) {
 		x := newLocalIndex(hint, true, true)
 		for i := range n {
 			k := name(i)
-			if !x.add(k, uint64(i), uint64(i)+1e6, int64(i)*7) {
+			if !x.add(k, uint64(i), uint64(i)+1e6, int64(i)*7, localstate.RowVersion{}) {
 				t.Fatalf("hint %d: add %s refused", hint, k)
 			}
 		}
-		if x.add(name(42), 0, 0, 0) || x.add(name(n-1), 0, 0, 0) || x.len() != n {
+		if x.add(name(42), 0, 0, 0, localstate.RowVersion{}) || x.add(name(n-1), 0, 0, 0, localstate.RowVersion{}) || x.len() != n {
 			t.Fatalf("hint %d: a duplicate was added (len %d)", hint, x.len())
 		}
 		order := make([]int, n)

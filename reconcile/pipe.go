@@ -1,6 +1,10 @@
 package reconcile
 
-import "time"
+import (
+	"time"
+
+	"github.com/reconctl/reconctl/localstate"
+)
 
 // A pipe hands records from a reader (a store's Scan or a provider's List
 // callback, which run on the caller's goroutine) to one consumer goroutine
@@ -22,6 +26,7 @@ type item struct {
 	at      int64 // when the provider's copy was read (unix ns)
 	vals    []any
 	present []bool
+	ver     localstate.RowVersion // a local row's stored version (localstate.Row.Version)
 }
 
 type itemBatch struct {

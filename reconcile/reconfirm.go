@@ -179,6 +179,7 @@ func (run *resourceRun) replan(res *Result, p *pending, g fetched, drop []bool) 
 		*p = pending{op: localstate.OpDelete, key: p.key, drift: p.drift, changes: true, cond: condRow, hash: p.hash, upd: p.upd}
 		if lv, ok := rr.cond.was[p.key]; ok {
 			p.hash, p.upd = rr.cond.baseline(lv) // re-planned from the row planChanged read
+			p.ver = localstate.RowVersion{}
 		}
 		return true
 	}
@@ -224,6 +225,7 @@ func (run *resourceRun) replan(res *Result, p *pending, g fetched, drop []bool) 
 	// between the scan and planChanged is then no conflict: the fresh copy
 	// is newer than it).
 	p.hash, p.upd = rr.cond.baseline(lv)
+	p.ver = localstate.RowVersion{} // lv, not the scanned version, is its condition
 	return true
 }
 
