@@ -65,7 +65,7 @@ EXIT STATUS:
    1  error (window past retention without --allow-partial, provider, state); what was applied stays applied
    2  an event failed, or (dry run) events would be applied
    3  the safety brake refused to write`,
-		Flags: withGlobal(
+		Flags: append(withGlobal(
 			&cli.StringFlag{Name: "since", Usage: "start of the window: `WHEN` (required)", EnvVars: envs("SINCE")},
 			&cli.StringFlag{Name: "until", Usage: "end of the window: `WHEN` (default: now)", EnvVars: envs("UNTIL")},
 			&cli.StringSliceFlag{Name: "types", Usage: "only these event `TYPES` (comma-separated or repeated; Stripe allows customer.* wildcards)", EnvVars: envs("TYPES")},
@@ -80,8 +80,7 @@ EXIT STATUS:
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
 			waitFlag(),
-			metricsFileFlag(),
-		),
+		), tenantFlags()...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
 			if err != nil {
@@ -132,6 +131,9 @@ func runReplay(c *cli.Context, s *Settings) error {
 // runReplayOptions opens the provider, the journal run and (inside
 // replay.Run) the state, runs the replay, journals and renders its report.
 func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
+	if o.Target != "" && s.Config.Tenants != nil {
+		return errTenantDelivery // replaytenants.go
+	}
 	if o.Target != "" {
 		if err := replay.CheckTarget(o.Target, o.Insecure); err != nil {
 			return err
@@ -175,7 +177,11 @@ func runReplayOptions(ctx context.Context, s *Settings, o replayOptions) error {
 	}
 	rep := replay.NewReport(r.id, r.started, s.displayState(), o.Options)
 	rep.Provider, _ = providers.SplitSpec(s.Provider)
-	err = s.replay(ctx, r, o.Options, rep)
+	if s.Config.Tenants != nil {
+		err = s.replayTenants(ctx, r, o.Options, rep) // replaytenants.go
+	} else {
+		err = s.replay(ctx, r, o.Options, rep)
+	}
 	rep.FinishedAt = now().Format(time.RFC3339)
 	if err != nil {
 		// Keep the partial report in the journal: what was applied stays applied.
