@@ -55,33 +55,35 @@ func BenchmarkTenants(b *testing.B) {
 	from, to := now.Add(-365*24*time.Hour), now.Add(-time.Hour)
 	var ids []string
 	rows := map[string][]string{} // account → customer ids
+	emails := map[string]func(i int) string{}
+	seed := func(acct, prefix string, n int) {
+		emails[acct] = func(i int) string { return fmt.Sprintf("%s-%d@example.com", prefix, i) }
+		rows[acct] = f.Account(acct).SeedCustomers(n, from, to, func(i int) map[string]any {
+			return map[string]any{"email": emails[acct](i)}
+		})
+	}
 	for t := range tenants {
 		id := fmt.Sprintf("acct_%05d", t)
 		ids = append(ids, id)
-		rows[id] = f.Account(id).SeedCustomers(perTenant, from, to, func(i int) map[string]any {
-			return map[string]any{"email": fmt.Sprintf("%s-%d@example.com", id, i)}
-		})
+		seed(id, id, perTenant)
 	}
-	rows["acct_big"] = f.Account("acct_big").SeedCustomers(tenants*perTenant, from, to, func(i int) map[string]any {
-		return map[string]any{"email": fmt.Sprintf("big-%d@example.com", i)}
-	})
+	seed("acct_big", "big", tenants*perTenant)
 	if big > 0 {
-		rows["acct_huge"] = f.Account("acct_huge").SeedCustomers(big, from, to, func(i int) map[string]any {
-			return map[string]any{"email": fmt.Sprintf("huge-%d@example.com", i)}
-		})
+		seed("acct_huge", "huge", big)
 	}
 	dir := b.TempDir()
 	bin := buildReconctl(b, dir) // first: the code as it is when the benchmark starts
 	db := benchDB(b, dir, func(exec func(string, ...any)) {
 		exec(`CREATE TABLE users (stripe_customer_id TEXT PRIMARY KEY, account TEXT NOT NULL, email TEXT)`)
 		exec(`CREATE INDEX users_account ON users (account)`)
+		// The same emails as the fake's, so the runs measured are all in
+		// sync (cheaper than filling them with a resync of every tenant).
 		for acct, cs := range rows {
-			for _, c := range cs {
-				exec(`INSERT INTO users VALUES (?, ?, ?)`, c, acct, "")
+			for i, c := range cs {
+				exec(`INSERT INTO users VALUES (?, ?, ?)`, c, acct, emails[acct](i))
 			}
 		}
 	})
-	// Emails in the database are filled from the fake, so both sides agree.
 	write := func(name, list string) string {
 		p := filepath.Join(dir, name)
 		cfg := "provider: stripe\nstate: " + db + "\ntenants:\n  from: list\n  column: account\n  list: [" + list + "]\n" +
@@ -93,24 +95,10 @@ func BenchmarkTenants(b *testing.B) {
 	}
 	many, one := write("many.yaml", strings.Join(ids, ", ")), write("one.yaml", "acct_big")
 	cases := []struct{ name, cfg string }{{"one_big_account", one}, {"many_accounts", many}}
-	seed := []string{many, one}
 	if big > 0 {
-		// The small tenants are the first TENANTS-1 of many (already filled by its resync).
+		// The small tenants are the first TENANTS-1 of many.
 		mixed := write("mixed.yaml", strings.Join(append(append([]string{}, ids[:len(ids)-1]...), "acct_huge"), ", "))
 		cases = append(cases, struct{ name, cfg string }{"big_next_to_small", mixed})
-		seed = append(seed, write("huge.yaml", "acct_huge"))
-	}
-	// Fill the local emails once (a resync of every tenant), so the runs measured are all in sync.
-	for _, cfg := range seed {
-		if out, err := runCLI(b, "resync", "-c", cfg, "--api-base", srv.URL, "-q", "-o", "json", "--max-changes", "unlimited", "--rps", "1000", "--tenant-concurrency", "8"); err != nil {
-			var errs []string
-			for _, l := range strings.Split(out, "\n") {
-				if strings.Contains(l, `"error": "`) {
-					errs = append(errs, l)
-				}
-			}
-			b.Fatalf("seeding: %v\n%s", err, strings.Join(errs, "\n"))
-		}
 	}
 	calls := func() int {
 		n := f.Stats().Requests
