@@ -48,6 +48,8 @@ func BenchmarkTenants(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("RECONCTL_BENCH_BIG")); err == nil && v > 0 {
 		big = v
 	}
+	// First: the binary of the code as it is when the benchmark starts.
+	bin := buildReconctl(b, b.TempDir())
 	f, srv := stripefake.NewServer(stripefake.Config{APIKey: "sk_test_bench"})
 	defer srv.Close()
 	b.Setenv("STRIPE_API_KEY", "sk_test_bench")
@@ -72,7 +74,6 @@ func BenchmarkTenants(b *testing.B) {
 		seed("acct_huge", "huge", big)
 	}
 	dir := b.TempDir()
-	bin := buildReconctl(b, dir) // first: the code as it is when the benchmark starts
 	db := benchDB(b, dir, func(exec func(string, ...any)) {
 		exec(`CREATE TABLE users (stripe_customer_id TEXT PRIMARY KEY, account TEXT NOT NULL, email TEXT)`)
 		exec(`CREATE INDEX users_account ON users (account)`)
