@@ -51,6 +51,17 @@ emails. One at a time, in order, retried with backoff; delivered ids are
 journaled per target and skipped by a re-run. Loopback and https:// targets
 only, unless --allow-insecure-target.
 
+With tenants: in reconctl.yaml, each tenant's own events (a Stripe Connect
+account's, through its Stripe-Account header; a listed tenant's with its
+own credentials) are applied into its scoped rows only, tenants
+concurrently (--tenant-concurrency) under the one --rps budget; --tenant,
+--shard/--shards and --due (the last successful replay against the
+tenant's cadence) select them as for diff. Each tenant has its own
+checkpoint and processed events in the journal (key provider/tenant, e.g.
+stripe/acct_1), so --since last resumes each from its own; a failing tenant
+is reported and the others go on; the report adds a section per tenant and
+exits with the worst code. --deliver-to is refused with tenants:.
+
 WHEN is RFC 3339 (2026-11-20T10:00:00Z), a date (2026-11-20, UTC midnight), a
 duration back from now (36h, 90m, 7d), unix seconds, or last.
 
@@ -59,6 +70,7 @@ EXAMPLES:
    reconctl replay --since 2026-11-20T10:00:00Z --until 2026-11-20T14:00:00Z --types customer.updated,customer.deleted
    reconctl replay --since last            # in cron: continue where the last run stopped
    reconctl replay --since 24h --deliver-to https://app.example.com/webhooks/stripe
+   reconctl replay --since last --due      # with tenants: each due tenant from its own checkpoint
 
 EXIT STATUS:
    0  every event was applied, delivered, duplicate, stale or ignored
