@@ -525,14 +525,39 @@ func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time) []str
 		r.s.Logger.Warn("could not read the tenants' last runs from the journal; every tenant is due", "err", err)
 		return ids
 	}
+	sizes := r.tenantSizes(ctx, states)
 	var out []string
 	for _, id := range ids {
-		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id, states[id].Records), now) {
+		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id, sizes[id]), now) {
 			out = append(out, id)
 		}
 	}
 	r.s.Logger.Info("tenants due", "due", len(out), "of", len(ids))
 	return out
+}
+
+// tenantSizes is each tenant's size for cadence rules by record count: from
+// its latest successful run of the command, and for replay (whose summary
+// counts events, not records) from its latest successful diff or resync.
+func (r *run) tenantSizes(ctx context.Context, states map[string]journal.TenantState) map[string]int {
+	sizes := map[string]int{}
+	for id, st := range states {
+		sizes[id] = st.Records
+	}
+	if r.command != "replay" {
+		return sizes
+	}
+	for _, cmd := range []string{"diff", "resync"} {
+		other, err := r.j.TenantStates(ctx, cmd)
+		if err != nil {
+			r.s.Logger.Warn("could not read the tenants' sizes from the journal", "command", cmd, "err", err)
+			continue
+		}
+		for id, st := range other {
+			sizes[id] = max(sizes[id], st.Records)
+		}
+	}
+	return sizes
 }
 
 // isDue says whether a tenant with journal state st and cadence is due at now.
