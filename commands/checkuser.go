@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/report"
@@ -168,7 +169,11 @@ func (s *Settings) checkUser(ctx context.Context, u *report.UserReport, o checkU
 		Mirrored:    func(rel string) bool { return s.Config.Resource(rel) != nil },
 		IgnoreRules: s.ignoreRules,
 		Applied: func(ctx context.Context, res *reconcile.Result) {
-			r.recordRecordFreshness(ctx, p.Name(), res.Drift)
+			key := p.Name()
+			if s.Config.Tenants != nil && len(s.Tenant.IDs) == 1 {
+				key = journal.TenantKey(key, s.Tenant.IDs[0]) // where the tenant's replay looks
+			}
+			r.recordRecordFreshness(ctx, key, res.Drift)
 		},
 	})
 }

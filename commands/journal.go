@@ -82,6 +82,9 @@ type run struct {
 	// tenants gathers a multi-tenant run's reports (tenants.go); nil for
 	// a run without tenants.
 	tenants *tenantAgg
+	// tenantRows are a replay over tenants' rows (replaytenants.go),
+	// recorded when the run finishes.
+	tenantRows []journal.TenantRow
 }
 
 // provisional is the run's report as it stands once res's writes land.
@@ -426,6 +429,10 @@ func (r *run) finishWith(ctx context.Context, exitCode int, runErr error, f jour
 		r.s.Logger.Error("could not record the run in the journal", "run", r.id, "err", err)
 	} else if r.tenants != nil && rep != nil {
 		r.recordTenants(ctx, rep, f.FinishedAt) // tenants.go
+	} else if len(r.tenantRows) > 0 {
+		if err := r.j.RecordTenantRows(context.WithoutCancel(ctx), r.id, r.command, r.started, f.FinishedAt, r.tenantRows); err != nil {
+			r.s.Logger.Error("could not record the run's tenants in the journal", "run", r.id, "err", err)
+		}
 	}
 	if r.lock != nil && ctx.Err() == nil && r.s.Config != nil { // a writing run, holding the writer lock
 		r.pruneAfterWrite(ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/config"
+	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
@@ -217,7 +218,8 @@ func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reco
 			whole, partial = nil, res.Drift // one tenant's rows, not the resource
 		}
 		r.recordFreshness(ctx, p.Name(), whole)
-		r.recordRecordFreshness(ctx, p.Name(), partial)
+		// A tenant's records under its journal key (where its replay looks).
+		r.recordRecordFreshness(ctx, journal.TenantKey(p.Name(), r.tenantOf(rep)), partial)
 	}
 	rep.ExitCode = driftExit(res)
 	return nil

@@ -104,18 +104,12 @@ func (s *Settings) loadTenantFlags(c *cli.Context) error {
 	if s.Config.Tenants == nil && !history && (len(sel.IDs) > 0 || sel.Shard >= 0 || sel.Due) {
 		return errors.New("--tenant, --shard, --shards and --due need a tenants: section in reconctl.yaml (where the tenants come from, and the column that scopes their rows)")
 	}
-	if s.Config.Tenants != nil && c.Command != nil && slices.Contains(tenantlessCommands, c.Command.Name) {
-		return fmt.Errorf("%s does not run over tenants yet: with tenants: in %s it would read and write every tenant's rows at once; use diff or resync (with --tenant ID)", c.Command.Name, s.Config.File)
-	}
 	if s.Config.Tenants != nil && c.Command != nil && c.Command.Name == "check-user" && len(sel.IDs) != 1 {
 		return fmt.Errorf("check-user with tenants: in %s needs the user's tenant: --tenant ID (exactly one)", s.Config.File)
 	}
 	s.Tenant = sel
 	return nil
 }
-
-// tenantlessCommands cannot run with tenants: yet (they would not scope).
-var tenantlessCommands = []string{"replay"}
 
 // parseShard parses "I/N" (0 <= I < N).
 func parseShard(v string) (int, int, error) {
@@ -319,16 +313,29 @@ func (r *run) recordTenantApplied(ctx context.Context, tx localstate.Tx, rep *re
 	tenant := r.tenants.names[rep]
 	r.tenants.mu.Unlock()
 	tr := reconcile.TenantResult{Tenant: tenant, Summary: res.Summaries(), ExitCode: driftExit(res)}
-	if err := r.j.RecordTenantApplied(ctx, tx, r.id, r.command, r.started, tr); err != nil {
+	if err := r.j.RecordTenantApplied(ctx, tx, r.id, r.command, r.started, tr, res.Drift); err != nil {
 		return err
 	}
+	// The records' freshness under the tenant's journal key, where the
+	// tenant's replay looks (replaytenants.go).
+	key := journal.TenantKey(provider, tenant)
 	var rows []journal.VersionRow
 	for _, d := range res.Drift {
 		if d.Applied {
-			rows = append(rows, journal.VersionRow{Provider: provider, Resource: d.Resource, ObjectID: d.ID, At: r.started, Source: r.command + " " + r.id})
+			rows = append(rows, journal.VersionRow{Provider: key, Resource: d.Resource, ObjectID: d.ID, At: r.started, Source: r.command + " " + r.id})
 		}
 	}
 	return r.j.RecordVersions(ctx, tx, rows)
+}
+
+// tenantOf is the tenant whose report rep is ("" outside a tenant run).
+func (r *run) tenantOf(rep *reconcile.Report) string {
+	if r.tenants == nil {
+		return ""
+	}
+	r.tenants.mu.Lock()
+	defer r.tenants.mu.Unlock()
+	return r.tenants.names[rep]
 }
 
 // all is every finished tenant's drift, by tenant id; the caller holds mu.
@@ -518,14 +525,39 @@ func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time) []str
 		r.s.Logger.Warn("could not read the tenants' last runs from the journal; every tenant is due", "err", err)
 		return ids
 	}
+	sizes := r.tenantSizes(ctx, states)
 	var out []string
 	for _, id := range ids {
-		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id, states[id].Records), now) {
+		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id, sizes[id]), now) {
 			out = append(out, id)
 		}
 	}
 	r.s.Logger.Info("tenants due", "due", len(out), "of", len(ids))
 	return out
+}
+
+// tenantSizes is each tenant's size for cadence rules by record count: from
+// its latest successful run of the command, and for replay (whose summary
+// counts events, not records) from its latest successful diff or resync.
+func (r *run) tenantSizes(ctx context.Context, states map[string]journal.TenantState) map[string]int {
+	sizes := map[string]int{}
+	for id, st := range states {
+		sizes[id] = st.Records
+	}
+	if r.command != "replay" {
+		return sizes
+	}
+	for _, cmd := range []string{"diff", "resync"} {
+		other, err := r.j.TenantStates(ctx, cmd)
+		if err != nil {
+			r.s.Logger.Warn("could not read the tenants' sizes from the journal", "command", cmd, "err", err)
+			continue
+		}
+		for id, st := range other {
+			sizes[id] = max(sizes[id], st.Records)
+		}
+	}
+	return sizes
 }
 
 // isDue says whether a tenant with journal state st and cadence is due at now.
@@ -591,14 +623,22 @@ func checkUserMetrics(s *Settings, u *report.UserReport) func(io.Writer) error {
 	}
 }
 
-// replayMetrics writes replay's report as metrics (report.ReplayMetrics).
+// replayMetrics writes replay's report as metrics (report.ReplayMetrics):
+// over tenants, each tenant's under its label.
 func replayMetrics(rep *replay.Report, started time.Time) func(io.Writer) error {
 	return func(w io.Writer) error {
 		finished, err := time.Parse(time.RFC3339, rep.FinishedAt)
 		if err != nil {
 			finished = now()
 		}
-		return report.ReplayMetrics(w, "", rep.Summary, rep.ExitCode, started, finished)
+		parts := []report.ReplayPart{{Summary: rep.Summary, ExitCode: rep.ExitCode}}
+		if rep.Tenants != nil {
+			parts = make([]report.ReplayPart, len(rep.Tenants))
+			for i, t := range rep.Tenants {
+				parts[i] = report.ReplayPart{Tenant: t.Tenant, Summary: t.Summary, ExitCode: t.ExitCode}
+			}
+		}
+		return report.ReplayMetrics(w, parts, started, finished)
 	}
 }
 

@@ -7,6 +7,7 @@ package journal
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -39,13 +40,14 @@ type tenantRun struct {
 	started time.Time
 	exit    int
 	summary map[string]*reconcile.ResourceSummary
+	fields  map[string]map[string]int // per resource: changed items per field
 }
 
 // Health returns every tenant's health per resource, sorted by tenant and
 // resource; alertOver > 0 marks the rows whose gap rate is above it.
 func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, error) {
 	// Runs of one second keep the journal's own order (tenantRunOrder).
-	rows, err := j.db.QueryContext(ctx, `SELECT t.tenant, t.started_at, t.exit_code, t.summary_json
+	rows, err := j.db.QueryContext(ctx, `SELECT t.tenant, t.started_at, t.exit_code, t.summary_json, t.fields_json
 		FROM reconctl_tenant_runs t JOIN reconctl_runs r ON r.run_id = t.run_id
 		WHERE t.command IN ('diff', 'resync') ORDER BY t.tenant, t.started_at DESC, r.`+j.d.order()+` DESC`)
 	if err != nil {
@@ -57,8 +59,8 @@ func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, e
 	for rows.Next() {
 		var tenant, started string
 		var code int
-		var summary *string
-		if err := rows.Scan(&tenant, &started, &code, &summary); err != nil {
+		var summary, fields *string
+		if err := rows.Scan(&tenant, &started, &code, &summary, &fields); err != nil {
 			return nil, j.fail("reading the tenants' runs", err)
 		}
 		at, err := parseTS(started)
@@ -68,6 +70,11 @@ func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, e
 		tr := tenantRun{started: at, exit: code}
 		if summary != nil && *summary != "" {
 			if err := json.Unmarshal([]byte(*summary), &tr.summary); err != nil {
+				return nil, j.fail("reading the tenants' runs", err)
+			}
+		}
+		if fields != nil && *fields != "" {
+			if err := json.Unmarshal([]byte(*fields), &tr.fields); err != nil {
 				return nil, j.fail("reading the tenants' runs", err)
 			}
 		}
@@ -105,6 +112,7 @@ func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, e
 		for _, res := range resources {
 			h := HealthRow{Tenant: tenant, Resource: res, LastRun: &last, FailuresInARow: failures}
 			seen := 0
+			var latest tenantRun
 			for _, r := range runs {
 				s := r.summary[res]
 				if s == nil || (r.exit != reconcile.ExitOK && r.exit != reconcile.ExitDrift) {
@@ -116,11 +124,18 @@ func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, e
 					h.LastSuccess, h.LastFull = &at, &at
 					h.GapRate, h.Drift, h.Records = rate, drift, records
 					h.Note = gapNote(s, records)
+					latest = r
 				} else {
 					prev := rate
 					h.PreviousGapRate = &prev
-					if h.Note == "" && rate > 0 && h.GapRate >= 2*rate && h.GapRate-rate >= 0.01 {
-						h.Note = "the gap rate jumped from the previous run"
+					if rate > 0 && h.GapRate >= 2*rate && h.GapRate-rate >= 0.01 {
+						// A jump concentrated in one field reads as a
+						// mapping regression; otherwise the jump alone.
+						if f := fieldNote(latest.summary[res], latest.fields[res]); f != "" {
+							h.Note = joinNotes(h.Note, f)
+						} else if h.Note == "" {
+							h.Note = "the gap rate jumped from the previous run"
+						}
 					}
 					break
 				}
@@ -142,6 +157,39 @@ func gapRate(s *reconcile.ResourceSummary) (float64, int, int) {
 		return 0, drift, 0
 	}
 	return float64(drift) / float64(records), drift, records
+}
+
+// Concentration is what fieldNote calls drift concentrated in one field:
+// at least concentratedShare of a run's changed items (and at least
+// concentratedMin of them) touch the same field.
+const (
+	concentratedShare = 0.8
+	concentratedMin   = 3
+)
+
+// fieldNote names the field that most of a resource's changed items touch,
+// when they are concentrated in it (fields: changed items per field).
+func fieldNote(s *reconcile.ResourceSummary, fields map[string]int) string {
+	if s == nil || s.Changed < concentratedMin {
+		return ""
+	}
+	best, n := "", 0
+	for f, c := range fields {
+		if c > n || (c == n && f < best) {
+			best, n = f, c
+		}
+	}
+	if float64(n) < concentratedShare*float64(s.Changed) {
+		return ""
+	}
+	return fmt.Sprintf("the gap rate jumped, concentrated in one field: %s (%d of %d changed records): looks like a mapping regression", best, n, s.Changed)
+}
+
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // gapNote reads a summary as the partner-integration guide does.

@@ -3,6 +3,7 @@ package journal
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -108,6 +109,13 @@ func (j *Journal) Prune(ctx context.Context, before time.Time, eventsBefore map[
 	sort.Strings(provs)
 	for _, prov := range provs {
 		eb, ok := eventsBefore[prov]
+		if !ok {
+			// A tenant's rows (TenantKey: provider/tenant) go by their
+			// provider's retention.
+			if name, _, tenant := strings.Cut(prov, "/"); tenant {
+				eb, ok = eventsBefore[name]
+			}
+		}
 		if !ok {
 			p.EventsKeptFor = append(p.EventsKeptFor, prov)
 			continue

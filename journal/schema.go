@@ -26,6 +26,8 @@ var migrations = []migration{
 	migrateCompactReports, // reports stored compressed in reconctl_reports (issue #16)
 	// reconctl_tenant_runs and the drift items' tenant (tenants.go)
 	migrateTenants,
+	// reconctl_tenant_runs.fields_json: changed items per field (tenants.go)
+	migrateTenantFields,
 }
 
 const metaVersionKey = "schema_version"

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -55,6 +56,75 @@ func migrateTenants(ctx context.Context, d dialect, tx Querier) error {
 	)
 }
 
+// migrateTenantFields adds reconctl_tenant_runs.fields_json: per resource,
+// how many changed items of the tenant's run touched each field, so health
+// can say when a gap is concentrated in one field (a mapping regression)
+// without the field diffs, which the drift index does not keep.
+func migrateTenantFields(ctx context.Context, d dialect, tx Querier) error {
+	if d.kind == localstate.KindMySQL {
+		return mysqlAddColumn(ctx, tx, "reconctl_tenant_runs", "fields_json", "LONGTEXT")
+	}
+	return execAll(ctx, tx, `ALTER TABLE reconctl_tenant_runs ADD COLUMN fields_json TEXT`)
+}
+
+// TenantKey is how the journal names a tenant's replay events, record
+// versions and checkpoint: provider/tenant; the provider alone without a
+// tenant (every journal before tenants), so each tenant's are its own.
+func TenantKey(provider, tenant string) string {
+	if tenant == "" {
+		return provider
+	}
+	return provider + "/" + tenant
+}
+
+// TenantRow is one tenant's part of a finished run for RecordTenantRows:
+// Summary is stored as JSON (a diff's per resource, a replay's by outcome);
+// Fields, per resource, how many changed items touched each field.
+type TenantRow struct {
+	Tenant   string
+	ExitCode int
+	Error    *string
+	Summary  any
+	Fields   map[string]map[string]int
+}
+
+// FieldCounts counts, per resource, the changed items of drift touching
+// each field (its local column); nil when there are none.
+func FieldCounts(drift []reconcile.Drift) map[string]map[string]int {
+	var out map[string]map[string]int
+	for _, d := range drift {
+		if d.Kind != "changed" || len(d.Fields) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string]map[string]int{}
+		}
+		m := out[d.Resource]
+		if m == nil {
+			m = map[string]int{}
+			out[d.Resource] = m
+		}
+		for i, f := range d.Fields {
+			if !slices.ContainsFunc(d.Fields[:i], func(g reconcile.FieldDiff) bool { return g.Name == f.Name }) {
+				m[f.Name]++
+			}
+		}
+	}
+	return out
+}
+
+// fieldsJSON is a tenant row's fields_json: NULL when no changed item.
+func fieldsJSON(fields map[string]map[string]int) (any, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
 // RecordTenants records each tenant's part of a finished multi-tenant run
 // (after FinishRun, which stored its drift items in the report's order: the
 // report groups them by tenant, so each tenant's items are one range).
@@ -62,6 +132,32 @@ func (j *Journal) RecordTenants(ctx context.Context, runID, command string, star
 	if rep == nil || len(rep.Tenants) == 0 {
 		return nil
 	}
+	byTenant := map[string][]reconcile.Drift{}
+	for lo := 0; lo < len(rep.Drift); {
+		hi := lo
+		for hi < len(rep.Drift) && rep.Drift[hi].Tenant == rep.Drift[lo].Tenant {
+			hi++
+		}
+		byTenant[rep.Drift[lo].Tenant] = rep.Drift[lo:hi]
+		lo = hi
+	}
+	rows := make([]TenantRow, len(rep.Tenants))
+	for i, t := range rep.Tenants {
+		rows[i] = TenantRow{Tenant: t.Tenant, ExitCode: t.ExitCode, Error: t.Error, Summary: t.Summary, Fields: FieldCounts(byTenant[t.Tenant])}
+	}
+	return j.recordTenantRows(ctx, runID, command, started, finished, rows, rep.Drift)
+}
+
+// RecordTenantRows records the tenants of a finished run whose drift items,
+// if any, carry no tenant (a replay over tenants: its rows by outcome).
+func (j *Journal) RecordTenantRows(ctx context.Context, runID, command string, started, finished time.Time, rows []TenantRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return j.recordTenantRows(ctx, runID, command, started, finished, rows, nil)
+}
+
+func (j *Journal) recordTenantRows(ctx context.Context, runID, command string, started, finished time.Time, trs []TenantRow, drift []reconcile.Drift) error {
 	if ctx.Err() != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -75,28 +171,32 @@ func (j *Journal) RecordTenants(ctx context.Context, runID, command string, star
 	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_tenant_runs WHERE run_id = ?`), runID); err != nil {
 		return j.fail("recording the tenants of run "+runID, err)
 	}
-	ins := j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	for _, t := range rep.Tenants {
+	ins := j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, summary_json, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	for _, t := range trs {
 		summary, err := json.Marshal(t.Summary)
 		if err != nil {
 			return fmt.Errorf("journal: encoding the summary of tenant %s: %w", t.Tenant, err)
+		}
+		fields, err := fieldsJSON(t.Fields)
+		if err != nil {
+			return fmt.Errorf("journal: encoding the fields of tenant %s: %w", t.Tenant, err)
 		}
 		msg := ""
 		if t.Error != nil {
 			msg = RedactError(*t.Error)
 		}
-		if _, err := tx.ExecContext(ctx, ins, runID, t.Tenant, command, fmtTS(started), fmtTS(finished), t.ExitCode, msg, string(summary)); err != nil {
+		if _, err := tx.ExecContext(ctx, ins, runID, t.Tenant, command, fmtTS(started), fmtTS(finished), t.ExitCode, msg, string(summary), fields); err != nil {
 			return j.fail("recording the tenants of run "+runID, err)
 		}
 	}
 	upd := j.d.bind(`UPDATE reconctl_drift SET tenant = ? WHERE run_id = ? AND seq >= ? AND seq < ?`)
-	for lo := 0; lo < len(rep.Drift); {
+	for lo := 0; lo < len(drift); {
 		hi := lo
-		for hi < len(rep.Drift) && rep.Drift[hi].Tenant == rep.Drift[lo].Tenant {
+		for hi < len(drift) && drift[hi].Tenant == drift[lo].Tenant {
 			hi++
 		}
-		if rep.Drift[lo].Tenant != "" {
-			if _, err := tx.ExecContext(ctx, upd, rep.Drift[lo].Tenant, runID, lo, hi); err != nil {
+		if drift[lo].Tenant != "" {
+			if _, err := tx.ExecContext(ctx, upd, drift[lo].Tenant, runID, lo, hi); err != nil {
 				return j.fail("recording the tenants of run "+runID, err)
 			}
 		}
@@ -163,15 +263,20 @@ func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]
 // part of the run as it stands once tx commits; RecordTenants replaces it
 // when the run finishes. Killed in between, the run shows as incomplete and
 // its tenant rows say which tenants' writes landed.
-func (j *Journal) RecordTenantApplied(ctx context.Context, tx Querier, runID, command string, started time.Time, t reconcile.TenantResult) error {
+// drift is the tenant's drift items (for the field counts).
+func (j *Journal) RecordTenantApplied(ctx context.Context, tx Querier, runID, command string, started time.Time, t reconcile.TenantResult, drift []reconcile.Drift) error {
 	summary, err := json.Marshal(t.Summary)
 	if err != nil {
 		return fmt.Errorf("journal: encoding the summary of tenant %s: %w", t.Tenant, err)
 	}
+	fields, err := fieldsJSON(FieldCounts(drift))
+	if err != nil {
+		return fmt.Errorf("journal: encoding the fields of tenant %s: %w", t.Tenant, err)
+	}
 	if _, err := tx.ExecContext(ctx, j.d.bind(`DELETE FROM reconctl_tenant_runs WHERE run_id = ? AND tenant = ?`), runID, t.Tenant); err != nil {
 		return j.fail("recording what tenant "+t.Tenant+" of run "+runID+" applies", err)
 	}
-	_, err = tx.ExecContext(ctx, j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, summary_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-		runID, t.Tenant, command, fmtTS(started), fmtTS(time.Now()), t.ExitCode, "", string(summary))
+	_, err = tx.ExecContext(ctx, j.d.bind(`INSERT INTO reconctl_tenant_runs (run_id, tenant, command, started_at, finished_at, exit_code, error, summary_json, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		runID, t.Tenant, command, fmtTS(started), fmtTS(time.Now()), t.ExitCode, "", string(summary), fields)
 	return j.fail("recording what tenant "+t.Tenant+" of run "+runID+" applies", err)
 }

@@ -133,13 +133,13 @@ func TestRecordTenantApplied(t *testing.T) {
 			return n
 		}
 		tr := reconcile.TenantResult{Tenant: "acct_a", ExitCode: 0, Summary: sum(3, 1)}
-		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr) }); err != nil {
+		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr, nil) }); err != nil {
 			t.Fatal(err)
 		}
 		boom := errors.New("rolled back")
 		tr.Tenant = "acct_b"
 		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error {
-			if err := j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr); err != nil {
+			if err := j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr, nil); err != nil {
 				return err
 			}
 			return boom
@@ -151,7 +151,7 @@ func TestRecordTenantApplied(t *testing.T) {
 		}
 		// Twice (a re-run of the same tenant's apply) keeps one row.
 		tr.Tenant = "acct_a"
-		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr) }); err != nil || count("acct_a") != 1 {
+		if err := localstate.InTx(ctx, j.Begin, func(tx localstate.Tx) error { return j.RecordTenantApplied(ctx, tx, "r_1", "diff", at, tr, nil) }); err != nil || count("acct_a") != 1 {
 			t.Errorf("again: %v, %d rows", err, count("acct_a"))
 		}
 		rep := &reconcile.Report{Tenants: []reconcile.TenantResult{{Tenant: "acct_a", ExitCode: 2}, {Tenant: "acct_c", ExitCode: 0}}}

@@ -66,7 +66,7 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 		return err
 	}
 	defer store.Close()
-	a := &applier{env: env, job: job, store: store, rep: rep, provider: p.Name(), configured: map[string]bool{}, tables: map[string]*eventTable{},
+	a := &applier{env: env, job: job, store: store, rep: rep, provider: job.key, configured: map[string]bool{}, tables: map[string]*eventTable{},
 		eng: &reconcile.Engine{Provider: p, Store: store, Logger: env.Logger}}
 	for _, name := range env.Resources {
 		a.configured[name] = true

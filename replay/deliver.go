@@ -20,7 +20,7 @@ import (
 // deliver POSTs each event, signed, to the app's webhook endpoint.
 func deliver(ctx context.Context, env *Env, job jobSpec, events []providers.Event, rep *Report) error {
 	defer rep.finishCounts()
-	provider := rep.Provider
+	provider := job.key
 	client := deliveryClient(job)
 	var todo []providers.Event
 	for _, e := range events {

@@ -77,6 +77,10 @@ type Env struct {
 	CheckLock func(ctx context.Context) error
 	Logger    *slog.Logger
 	Progress  Progress // nil: none
+	// JournalKey names the run's events, record versions and checkpoint in
+	// the journal; empty: the provider's name. A tenant's replay uses
+	// journal.TenantKey (provider/tenant), so each tenant has its own.
+	JournalKey string
 }
 
 // job is a run's resolved inputs.
@@ -92,7 +96,8 @@ type jobSpec struct {
 	brake       reconcile.Limiter
 	allowEmpty  bool     // --allow-empty-remote: lift the mass-delete guard
 	allowAbsent []string // mapped paths confirmed absent
-	checkpoint  string   // checkpoint key: the provider, or provider + target
+	checkpoint  string   // checkpoint key: the journal key, or it + target
+	key         string   // the journal key (Env.JournalKey or the provider)
 }
 
 // NewReport starts a run's report; Run fills it in.
@@ -145,9 +150,15 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	if !ok {
 		return fmt.Errorf("%s: %w", p.Name(), providers.ErrNoEvents)
 	}
-	job.checkpoint = p.Name()
+	// The journal key: the provider's name, as every journal before
+	// tenants has it, or the tenant's own (provider/tenant).
+	job.key = env.JournalKey
+	if job.key == "" {
+		job.key = p.Name()
+	}
+	job.checkpoint = job.key
 	if job.target != "" {
-		job.checkpoint = p.Name() + " " + TargetKey(job.target)
+		job.checkpoint = job.key + " " + TargetKey(job.target)
 	}
 	if len(job.q.Types) > 0 {
 		// A run filtered by --types must not move the checkpoint of the

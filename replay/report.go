@@ -48,7 +48,9 @@ type Report struct {
 	Cursor     string                    `json:"cursor"`
 	Brake      *reconcile.BrakeRefusal   `json:"brake,omitempty"`
 	Stopped    string                    `json:"stopped,omitempty"`
-	ExitCode   int                       `json:"exit_code"`
+	// Tenants is a replay over tenants' section per tenant (tenants.go).
+	Tenants  []TenantResult `json:"tenants,omitempty"`
+	ExitCode int            `json:"exit_code"`
 
 	order map[string]int // event id → position in the fetched list
 	// foreign: event id → its API version, for events whose payload is in
@@ -78,6 +80,8 @@ type Event struct {
 	// PayloadRefetched or PayloadAbsentUnknown.
 	APIVersion string `json:"api_version,omitempty"`
 	Payload    string `json:"payload,omitempty"`
+	// Tenant is the event's tenant in a replay over tenants.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // What replay did with a payload in another API version.
@@ -146,16 +150,28 @@ func (rep *Report) NDJSONLines() []any {
 	for i := range rep.Events {
 		lines = append(lines, &rep.Events[i]) // encoded alike, without a copy of each event
 	}
-	return append(lines, map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode})
+	last := map[string]any{"summary": rep.Summary, "cursor": rep.Cursor, "exit_code": rep.ExitCode}
+	if rep.Tenants != nil {
+		last["tenants"] = rep.Tenants
+	}
+	return append(lines, last)
 }
 
 // CSV is one row per event.
 func (rep *Report) CSV() ([]string, [][]string) {
 	var rows [][]string
-	for _, e := range rep.Events {
-		rows = append(rows, []string{e.ID, e.Type, e.Created, e.Resource, e.ObjectID, e.Outcome, e.Error})
+	header := []string{"id", "type", "created", "resource", "object_id", "outcome", "error"}
+	if rep.Tenants != nil {
+		header = append(header, "tenant") // a replay over tenants: the event's
 	}
-	return []string{"id", "type", "created", "resource", "object_id", "outcome", "error"}, rows
+	for _, e := range rep.Events {
+		row := []string{e.ID, e.Type, e.Created, e.Resource, e.ObjectID, e.Outcome, e.Error}
+		if rep.Tenants != nil {
+			row = append(row, e.Tenant)
+		}
+		rows = append(rows, row)
+	}
+	return header, rows
 }
 
 // Text is the counts per event type and outcome, the failures and the
@@ -174,6 +190,11 @@ func (rep *Report) Text(t *report.Text) error {
 		t.Printf("## reconctl %s\n\n", title)
 	} else {
 		t.WriteString(title + "\n")
+	}
+	if rep.Tenants != nil {
+		if err := rep.tenantLines(t); err != nil {
+			return err
+		}
 	}
 	if rep.Partial {
 		t.Printf("PARTIAL: events before %s are no longer kept by the provider; run reconctl resync to repair that part.\n", rep.LostUntil)
@@ -204,7 +225,7 @@ func (rep *Report) Text(t *report.Text) error {
 	var failed []string
 	for _, e := range rep.Events {
 		if e.Outcome == OutcomeFailed {
-			failed = append(failed, fmt.Sprintf("  %s %s %s: %s", e.ID, e.Type, e.ObjectID, e.Error))
+			failed = append(failed, fmt.Sprintf("  %s%s %s %s: %s", tenantOf(e), e.ID, e.Type, e.ObjectID, e.Error))
 		}
 	}
 	if len(failed) > 0 {
@@ -213,7 +234,7 @@ func (rep *Report) Text(t *report.Text) error {
 	var conflicts []string
 	for _, e := range rep.Events {
 		if e.Conflict {
-			conflicts = append(conflicts, fmt.Sprintf("  %s %s %s: %s", e.ID, e.Type, e.ObjectID, e.Reason))
+			conflicts = append(conflicts, fmt.Sprintf("  %s%s %s %s: %s", tenantOf(e), e.ID, e.Type, e.ObjectID, e.Reason))
 		}
 	}
 	if len(conflicts) > 0 {
@@ -230,12 +251,24 @@ func (rep *Report) Text(t *report.Text) error {
 	if n := rep.Summary["foreign_version"]; n > 0 {
 		t.Printf("\n%d events were rendered in another API version than reconctl's: %d objects re-read (one GET each) and applied as now; %d could not be re-read and their events kept the columns their payload lacks.\n", n, rep.Summary["refetched"], rep.Summary["refetch_failed"])
 	}
+	if rep.Tenants != nil {
+		t.WriteString(rep.tenantsDone())
+		return nil
+	}
 	cursor := rep.Cursor
 	if cursor == "" {
 		cursor = "(none)"
 	}
 	t.Printf("\n%d events fetched; checkpoint %s. Exit %d.\n", rep.Summary["fetched"], cursor, rep.ExitCode)
 	return nil
+}
+
+// tenantOf prefixes an event's line with its tenant in a replay over tenants.
+func tenantOf(e Event) string {
+	if e.Tenant == "" {
+		return ""
+	}
+	return e.Tenant + " "
 }
 
 var _ report.Doc = (*Report)(nil)

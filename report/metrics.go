@@ -132,33 +132,43 @@ func HealthMetrics(w io.Writer, h *HealthReport) error {
 	return writeMetrics(w, []*metric{gap, records, drift, fails, success, alert})
 }
 
-// ReplayMetrics writes a replay run's metrics in RunMetrics' format: its
-// events by outcome (summary), its exit code and failure, the last success,
-// the run's duration and end. tenant is "" for a run without tenants.
-func ReplayMetrics(w io.Writer, tenant string, summary map[string]int, exitCode int, started, finished time.Time) error {
-	tl := fmt.Sprintf(`command="replay",tenant="%s"`, promLabel(tenant))
+// ReplayPart is one tenant's part of a replay for ReplayMetrics: its events
+// by outcome and exit code; Tenant is "" for a run without tenants.
+type ReplayPart struct {
+	Tenant   string
+	Summary  map[string]int
+	ExitCode int
+}
+
+// ReplayMetrics writes a replay run's metrics in RunMetrics' format: per
+// part (tenant), its events by outcome, its exit code and failure, the last
+// success; the run's duration and end.
+func ReplayMetrics(w io.Writer, parts []ReplayPart, started, finished time.Time) error {
 	events := &metric{name: "reconctl_replay_events", help: "Events replayed, per tenant and outcome.", typ: "gauge"}
 	exit := &metric{name: "reconctl_tenant_exit_code", help: "Exit code of the tenant's part of the run (0 in sync, 2 drift, 3 refused, 1 failed).", typ: "gauge"}
 	failed := &metric{name: "reconctl_tenant_failed", help: "1 when the tenant's part of the run failed.", typ: "gauge"}
 	success := &metric{name: "reconctl_last_success_timestamp_seconds", help: "When the tenant's last successful run (exit 0 or 2) finished.", typ: "gauge"}
 	dur := &metric{name: "reconctl_run_duration_seconds", help: "Duration of the run.", typ: "gauge"}
 	end := &metric{name: "reconctl_run_finished_timestamp_seconds", help: "When the run finished.", typ: "gauge"}
-	outcomes := make([]string, 0, len(summary))
-	for o := range summary {
-		outcomes = append(outcomes, o)
-	}
-	slices.Sort(outcomes)
-	for _, o := range outcomes {
-		events.add(tl+fmt.Sprintf(`,outcome="%s"`, promLabel(o)), float64(summary[o]))
-	}
-	exit.add(tl, float64(exitCode))
-	f := 0.0
-	if exitCode == reconcile.ExitError {
-		f = 1
-	}
-	failed.add(tl, f)
-	if exitCode == reconcile.ExitOK || exitCode == reconcile.ExitDrift {
-		success.add(tl, float64(finished.Unix()))
+	for _, p := range parts {
+		tl := fmt.Sprintf(`command="replay",tenant="%s"`, promLabel(p.Tenant))
+		outcomes := make([]string, 0, len(p.Summary))
+		for o := range p.Summary {
+			outcomes = append(outcomes, o)
+		}
+		slices.Sort(outcomes)
+		for _, o := range outcomes {
+			events.add(tl+fmt.Sprintf(`,outcome="%s"`, promLabel(o)), float64(p.Summary[o]))
+		}
+		exit.add(tl, float64(p.ExitCode))
+		f := 0.0
+		if p.ExitCode == reconcile.ExitError {
+			f = 1
+		}
+		failed.add(tl, f)
+		if p.ExitCode == reconcile.ExitOK || p.ExitCode == reconcile.ExitDrift {
+			success.add(tl, float64(finished.Unix()))
+		}
 	}
 	dur.add(`command="replay"`, finished.Sub(started).Seconds())
 	end.add(`command="replay"`, float64(finished.Unix()))

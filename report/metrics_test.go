@@ -100,7 +100,7 @@ func TestHealthMetrics(t *testing.T) {
 func TestReplayMetrics(t *testing.T) {
 	start := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	var b bytes.Buffer
-	if err := ReplayMetrics(&b, "", map[string]int{"applied": 7, "duplicate": 2, "failed": 0}, 0, start, start.Add(30*time.Second)); err != nil {
+	if err := ReplayMetrics(&b, []ReplayPart{{Summary: map[string]int{"applied": 7, "duplicate": 2, "failed": 0}}}, start, start.Add(30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -120,7 +120,7 @@ func TestReplayMetrics(t *testing.T) {
 	}
 	// A failed replay: failure 1, no last success.
 	b.Reset()
-	if err := ReplayMetrics(&b, "", map[string]int{"applied": 1}, reconcile.ExitError, start, start); err != nil {
+	if err := ReplayMetrics(&b, []ReplayPart{{Summary: map[string]int{"applied": 1}, ExitCode: reconcile.ExitError}}, start, start); err != nil {
 		t.Fatal(err)
 	}
 	if out := b.String(); !strings.Contains(out, `reconctl_tenant_failed{command="replay",tenant=""} 1`+"\n") || strings.Contains(out, "reconctl_last_success_timestamp_seconds") {
