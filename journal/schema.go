@@ -26,6 +26,8 @@ var migrations = []migration{
 	migrateCompactReports, // reports stored compressed in reconctl_reports (issue #16)
 	// reconctl_tenant_runs and the drift items' tenant (tenants.go)
 	migrateTenants,
+	// the provider snapshots of diff --incremental (snapshot.go)
+	migrateSnapshots,
 }
 
 const metaVersionKey = "schema_version"
