@@ -42,6 +42,14 @@ type Incremental struct {
 	Overlap time.Duration
 }
 
+// overlap is Overlap or its default.
+func (inc *Incremental) overlap() time.Duration {
+	if inc.Overlap > 0 {
+		return inc.Overlap
+	}
+	return DefaultOverlap
+}
+
 // DefaultFullEvery is full_every's default.
 const DefaultFullEvery = 7 * 24 * time.Hour
 
@@ -149,7 +157,12 @@ func (e *Engine) fullListing(ctx context.Context, r *Resource, mode Mode, key Sn
 	run := newResourceRun(e, r, mode)
 	var rows []SnapshotRow
 	var encErr error
-	at := start.UnixNano()
+	// What a listing saw is dated the overlap before it began: a change it
+	// missed may carry an event dated (to the provider's second, on the
+	// provider's clock) before the listing began, and the next run must
+	// apply it; events it did see are applied again, in order, to the same
+	// end.
+	at := start.Add(-e.Incremental.overlap()).UnixNano()
 	run.capture = func(id string, upd time.Time, vals []any, found []bool) {
 		b, err := encodeValues(vals, found)
 		if err != nil {
@@ -219,18 +232,28 @@ func (e *Engine) rollForward(ctx context.Context, r *Resource, mode Mode, key Sn
 		snap.applied[ev.ID] = ev.Created
 	}
 	side := &snapshotSide{live: e.Provider, snap: snap, fields: r.fields, reads: map[string]fetched{}}
-	overlap := inc.Overlap
-	if overlap <= 0 {
-		overlap = DefaultOverlap
-	}
+	overlap := inc.overlap()
 	from := meta.Cursor.Add(-overlap)
-	n, why, err := e.applyEvents(ctx, r, side, from, start)
+	// A live read is dated like a listing (see fullListing).
+	readAt := start.Add(-overlap).UnixNano()
+	n, unsure, why, err := e.applyEvents(ctx, r, side, from, readAt)
 	if err != nil || why != "" {
 		return nil, nil, why, err
 	}
 	sub := *e
 	sub.Provider = side
 	sub.Incremental = nil
+	if len(unsure) > 0 {
+		// Events tied in time with the newest the snapshot holds of their
+		// record, listed later: which came last is unknown, a live read
+		// tells.
+		if _, err := sub.getMany(ctx, key.Resource, unsure); err != nil {
+			return nil, nil, "", fmt.Errorf("reading %s: %w", key.Resource, err)
+		}
+		if _, err := side.absorb(readAt); err != nil {
+			return nil, nil, "", err
+		}
+	}
 	rr, drift, err = newResourceRun(&sub, r, mode).compare(ctx)
 	if err != nil {
 		return nil, nil, "", err
@@ -247,7 +270,7 @@ func (e *Engine) rollForward(ctx context.Context, r *Resource, mode Mode, key Sn
 	if _, err := sub.getMany(ctx, key.Resource, suspects); err != nil {
 		return nil, nil, "", fmt.Errorf("confirming %s: %w", key.Resource, err)
 	}
-	changed, err := side.absorb(start.UnixNano())
+	changed, err := side.absorb(readAt)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -271,9 +294,11 @@ func (e *Engine) rollForward(ctx context.Context, r *Resource, mode Mode, key Sn
 // applyEvents applies the events of r's resource created since from to the
 // snapshot, oldest first, skipping those already applied (by id) and those
 // older than what the snapshot holds of their record. An event rendered in
-// another API version is replaced by a live read of its object; why is set
-// when that read fails.
-func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSide, from, start time.Time) (n int, why string, err error) {
+// another API version is replaced by a live read of its object (dated
+// readAt); why is set when that read fails. unsure lists the records an
+// event left unsure: one listed late with the same time as the newest
+// applied to its record.
+func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSide, from time.Time, readAt int64) (n int, unsure []string, why string, err error) {
 	f := providers.FeaturesOf(e.Provider)
 	resource := r.Table.Resource
 	q := providers.EventQuery{Since: from}
@@ -289,10 +314,10 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		return nil
 	})
 	if err != nil {
-		return 0, "", fmt.Errorf("reading the %s events since %s: %w", resource, from.UTC().Format(time.RFC3339), err)
+		return 0, nil, "", fmt.Errorf("reading the %s events since %s: %w", resource, from.UTC().Format(time.RFC3339), err)
 	}
 	snap := side.snap
-	readAt := start.UnixNano()
+	thisRun := map[string]bool{} // records an event of this batch set
 	for _, ev := range evs {
 		if _, dup := snap.applied[ev.ID]; dup {
 			continue
@@ -303,6 +328,11 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		if has && created < cur.eventAt {
 			continue // the snapshot already holds something newer
 		}
+		if has && created == cur.eventAt && !thisRun[ev.ObjectID] {
+			unsure = append(unsure, ev.ObjectID)
+			continue
+		}
+		thisRun[ev.ObjectID] = true
 		switch {
 		case ev.Deleted:
 			snap.set(ev.ObjectID, snapRec{deleted: true, eventAt: created})
@@ -310,19 +340,19 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 			rec, st, gerr := side.Get(ctx, resource, ev.ObjectID)
 			var auth *providers.AuthError
 			if errors.As(gerr, &auth) || ctx.Err() != nil {
-				return 0, "", gerr
+				return 0, nil, "", gerr
 			}
 			switch {
 			case gerr != nil:
-				return 0, fmt.Sprintf(fallbackForeignFmt, ev.ID, ev.ForeignVersion, gerr), nil
+				return 0, nil, fmt.Sprintf(fallbackForeignFmt, ev.ID, ev.ForeignVersion, gerr), nil
 			case st == providers.StatusInaccessible:
-				return 0, fmt.Sprintf(fallbackForeignFmt, ev.ID, ev.ForeignVersion, "inaccessible"), nil
+				return 0, nil, fmt.Sprintf(fallbackForeignFmt, ev.ID, ev.ForeignVersion, "inaccessible"), nil
 			case st == providers.StatusDeleted:
 				snap.set(ev.ObjectID, snapRec{deleted: true, eventAt: max(created, readAt)})
 			default:
 				b, err := project(side.fields, rec.Data)
 				if err != nil {
-					return 0, "", fmt.Errorf("event %s: %w", ev.ID, err)
+					return 0, nil, "", fmt.Errorf("event %s: %w", ev.ID, err)
 				}
 				var upd int64
 				if !rec.UpdatedAt.IsZero() {
@@ -333,7 +363,7 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		case ev.Object != nil:
 			b, err := project(side.fields, ev.Object)
 			if err != nil {
-				return 0, "", fmt.Errorf("event %s: %w", ev.ID, err)
+				return 0, nil, "", fmt.Errorf("event %s: %w", ev.ID, err)
 			}
 			// An event carries no updated_at the engine can read: where the
 			// provider gives one, the event's time stands for it (replay's
@@ -348,7 +378,8 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		}
 		n++
 	}
-	return n, "", nil
+	slices.Sort(unsure)
+	return n, slices.Compact(unsure), "", nil
 }
 
 // saveRolled stores the rolled-forward snapshot: only the records this run

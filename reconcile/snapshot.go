@@ -361,7 +361,7 @@ func (s *snapshotSide) absorb(at int64) (changed bool, err error) {
 				changed = true
 			}
 			if !has || !cur.deleted {
-				s.snap.set(id, snapRec{deleted: true, eventAt: at})
+				s.snap.set(id, snapRec{deleted: true, eventAt: max(at, cur.eventAt)})
 			}
 		default:
 			b, err := project(s.fields, g.rec.Data)
