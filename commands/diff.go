@@ -60,6 +60,8 @@ EXIT STATUS:
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
+			incrementalFlags()[0],
+			incrementalFlags()[1],
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
 		)...),
@@ -74,7 +76,10 @@ EXIT STATUS:
 			}
 			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
 				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
-				reconfirmAfter: c.Duration("reconfirm-after")}
+				reconfirmAfter: c.Duration("reconfirm-after"), incr: incrementalJobFrom(c)}
+			if job.incr != nil {
+				s.calls = job.incr.calls
+			}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				return runReconcile(c.Context, s, job, rep, r)
 			})

@@ -52,6 +52,8 @@ EXIT STATUS:
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
+			incrementalFlags()[0],
+			incrementalFlags()[1],
 			waitFlag(),
 		)...),
 		Action: func(c *cli.Context) error {
@@ -65,7 +67,10 @@ EXIT STATUS:
 			}
 			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete"),
 				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
-				reconfirmAfter: c.Duration("reconfirm-after")}
+				reconfirmAfter: c.Duration("reconfirm-after"), incr: incrementalJobFrom(c)}
+			if job.incr != nil {
+				s.calls = job.incr.calls
+			}
 			if c.Bool("force") {
 				job.mode = reconcile.ModeResyncForce
 			}
