@@ -408,3 +408,91 @@ func TestIncrementalNoEventCaughtByFullEvery(t *testing.T) {
 		t.Fatalf("after the full listing: %+v %+v", res.Incremental(), res.Drift)
 	}
 }
+
+// seedWorld makes n customers, in sync locally, and returns their ids.
+func seedWorld(w *world, n int) []string {
+	var ids []string
+	for i := range n {
+		c := w.create(map[string]any{"email": fmt.Sprintf("e%d@example.com", i), "name": "E", "metadata": map[string]any{"plan": "free"}})
+		id := c["id"].(string)
+		ids = append(ids, id)
+		w.exec(`INSERT INTO users (id, email, name, plan) VALUES (?, ?, ?, ?)`, id, fmt.Sprintf("e%d@example.com", i), "E", "free")
+	}
+	return ids
+}
+
+// noEvents hides the provider's events API (Clerk, a REST API without events:).
+type noEvents struct{ providers.Provider }
+
+func (p noEvents) Features() providers.Features {
+	f := providers.FeaturesOf(p.Provider)
+	keep := f
+	keep.Events, keep.Deletions = nil, nil
+	return f.Mask(keep)
+}
+
+// TestIncrementalFallbacks: a provider without an events API lists in full
+// every run; a cursor older than the event retention less a day lists in
+// full; afterwards the runs are incremental again.
+func TestIncrementalFallbacks(t *testing.T) {
+	w := newWorld(t)
+	seedWorld(w, 3)
+	inc := &reconcile.Incremental{Store: w.j, FullEvery: 90 * 24 * time.Hour}
+	live := w.prov
+	w.prov = noEvents{live}
+	for range 2 {
+		ir := w.diff(inc).Incremental()
+		if ir.Incremental || ir.Fallback == nil || *ir.Fallback != reconcile.FallbackNoEventsAPI {
+			t.Fatalf("without an events API: %+v", ir)
+		}
+		w.tick(time.Minute)
+	}
+	w.prov = live
+	if ir := w.diff(inc).Incremental(); !ir.Incremental {
+		t.Fatalf("with events, over the stored snapshot: %s", *ir.Fallback)
+	}
+	w.tick(29*24*time.Hour + time.Minute) // past 30 days less a day
+	ir := w.diff(inc).Incremental()
+	if ir.Incremental || ir.Fallback == nil || !strings.Contains(*ir.Fallback, "older than the provider's event retention") {
+		t.Fatalf("an old cursor: %+v", ir)
+	}
+	w.tick(time.Minute)
+	if ir := w.diff(inc).Incremental(); !ir.Incremental {
+		t.Fatalf("after the full listing: %s", *ir.Fallback)
+	}
+}
+
+// TestIncrementalForeignVersion: an event rendered in another API version
+// is replaced by a live read of its object; when that read fails the
+// resource is listed in full, and the report says why.
+func TestIncrementalForeignVersion(t *testing.T) {
+	w := newWorld(t)
+	ids := seedWorld(w, 3)
+	inc := &reconcile.Incremental{Store: w.j}
+	w.diff(inc)
+	w.tick(time.Minute)
+	w.fake.SetEventAPIVersion(stripefake.OldAPIVersion)
+	if _, err := w.fake.UpdateCustomer(ids[0], map[string]any{"email": "new@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w.fake.SetEventAPIVersion("")
+	res := w.diff(inc)
+	if ir := res.Incremental(); !ir.Incremental {
+		t.Fatalf("re-fetchable: %s", *ir.Fallback)
+	}
+	if got, want := driftText(res), driftText(w.diff(nil)); got != want {
+		t.Fatalf("incremental\n%s\nfull\n%s", got, want)
+	}
+	w.tick(time.Minute)
+	w.fake.SetEventAPIVersion(stripefake.OldAPIVersion)
+	if _, err := w.fake.UpdateCustomer(ids[1], map[string]any{"email": "newer@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	w.fake.SetEventAPIVersion("")
+	w.fake.Forbid(ids[1])
+	res = w.diff(inc)
+	ir := res.Incremental()
+	if ir.Incremental || ir.Fallback == nil || !strings.Contains(*ir.Fallback, "could not be re-fetched") {
+		t.Fatalf("not re-fetchable: %+v", ir)
+	}
+}
