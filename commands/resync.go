@@ -33,8 +33,13 @@ transaction: a run that is killed or interrupted leaves the state as before.
 With tenants: in reconctl.yaml each tenant is resynced over the rows its column
 scopes, in its own transaction, with its own brake (see diff --help).
 
+--incremental compares with the provider snapshot in the journal rolled forward
+from the events since the last run instead of listing the provider (every
+suspect read live; see diff --help); --full lists in full and renews it.
+
 EXAMPLES:
    reconctl resync --dry-run
+   reconctl resync --incremental --max-changes 2%
    reconctl resync -r customers --no-delete
    reconctl resync --force --max-changes unlimited
    reconctl resync --wait 5m     # in cron: wait for another writer instead of failing
