@@ -94,7 +94,16 @@ func changesWithoutEvents(f providers.Features) string {
 	if f.Events == nil {
 		return FallbackNoEventsAPI
 	}
+	if c, ok := f.Events.(deletionCoverer); ok && !c.CoversDeletions() {
+		return FallbackNoEventsAPI // a changes feed (REST's updated_after): no deletions in it
+	}
 	return ""
+}
+
+// deletionCoverer is implemented by event sources that may be only a
+// changes feed, without deletions (the REST provider's updated_after one).
+type deletionCoverer interface {
+	CoversDeletions() bool
 }
 
 // compareIncremental compares one resource incrementally, or in full when

@@ -203,9 +203,11 @@ func driftText(res *reconcile.Result) string {
 		f, _ := json.Marshal(d.Fields)
 		fmt.Fprintf(&b, "%s %s %s %s %s\n", d.Kind, d.ID, d.RemoteStatus, d.Action, f)
 	}
-	s := *res.Summaries()["customers"]
-	s.Reconfirmed = 0
-	fmt.Fprintf(&b, "%+v\n", s)
+	for name, sum := range res.Summaries() {
+		s := *sum
+		s.Reconfirmed = 0
+		fmt.Fprintf(&b, "%s %+v\n", name, s)
+	}
 	return b.String()
 }
 
