@@ -245,6 +245,9 @@ func (w *world) step(r *rand.Rand) {
 				if _, err := w.fake.UpdateCustomer(id, map[string]any{"name": fmt.Sprintf("early%d", w.seq)}); err == nil {
 					w.hold(w.lastEvent())
 				}
+				if r.IntN(2) == 0 {
+					w.follow(id) // the app saw the early change, not the late one
+				}
 				w.tick(time.Second)
 				fields["name"] = fmt.Sprintf("late%d", w.seq)
 			}
@@ -267,13 +270,18 @@ func (w *world) step(r *rand.Rand) {
 			}
 		case 7: // the app catches up with one provider record
 			if id := pick(r, w.remoteIDs()); id != "" {
-				obj, _, _ := w.fake.Customer(id)
-				md, _ := obj["metadata"].(map[string]any)
-				w.exec(`DELETE FROM users WHERE id = ?`, id)
-				w.exec(`INSERT INTO users (id, email, name, plan) VALUES (?, ?, ?, ?)`, id, obj["email"], obj["name"], md["plan"])
+				w.follow(id)
 			}
 		}
 	}
+}
+
+// follow sets the local row of id to the provider's current values.
+func (w *world) follow(id string) {
+	obj, _, _ := w.fake.Customer(id)
+	md, _ := obj["metadata"].(map[string]any)
+	w.exec(`DELETE FROM users WHERE id = ?`, id)
+	w.exec(`INSERT INTO users (id, email, name, plan) VALUES (?, ?, ?, ?)`, id, obj["email"], obj["name"], md["plan"])
 }
 
 // TestIncrementalMatchesFull: random sequences of provider changes (each
