@@ -142,10 +142,17 @@ func BenchmarkDiffIncremental1M(b *testing.B) {
 		}
 		follow = append(follow, [3]any{id, email, "free"})
 	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, r := range follow {
-		if _, err := db.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ?`, r[1], r[0]); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = ? WHERE id = ?`, r[1], r[0]); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
 	}
 	var extra [][3]any
 	for i := range 5 {
