@@ -91,6 +91,7 @@ func cmdStripeFake(ts *testscript.TestScript, neg bool, args []string) {
 	f, srv := stripefake.NewServer(stripefake.Config{APIKey: "sk_test_reconctl"})
 	ts.Defer(srv.Close)
 	ts.Check(f.Play(sc, time.Now()))
+	runningStripe.Store(ts, f) // for stripeplay
 	ts.Setenv("STRIPE_API_BASE", srv.URL)
 	ts.Setenv("STRIPE_API_KEY", "sk_test_reconctl")
 }

@@ -43,8 +43,22 @@ tenant over the rows its column scopes: --tenant ID, --shard I/N (or --shards N
 with JOB_COMPLETION_INDEX), --due, --tenant-concurrency N, all under one --rps
 budget; the report adds a section per tenant and exits with the worst code.
 
+With --incremental the provider is not listed: the snapshot of its records kept
+in the journal (the values at the mapped paths) is rolled forward from the
+events since the last run (less a 5-minute overlap, de-duplicated by event id)
+and compared with a full scan of the local state, the same comparison; every
+suspect (missing_local, changed, missing_remote) is read live before it is
+reported or applied. The first run, or one whose snapshot cannot be trusted
+(no snapshot, the mapping changed, a cursor older than the provider's event
+retention less a day, an event in another API version whose object cannot be
+re-fetched, full_every: reached (default 7d), --full, a provider without an
+events API), lists in full and stores a fresh snapshot; the JSON report says
+"incremental", "fallback" (why), "cursor" and "provider_calls".
+
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
+   reconctl diff --incremental -o json            # every 5 minutes in cron
+   reconctl diff --incremental --full             # weekly: renew the snapshot
    reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'
    reconctl diff -c testdata/demo/reconctl.yaml   # the bundled demo data, offline
    reconctl diff --apply --max-changes 50
@@ -60,6 +74,8 @@ EXIT STATUS:
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
+			incrementalFlags()[0],
+			incrementalFlags()[1],
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
 		)...),
@@ -74,7 +90,10 @@ EXIT STATUS:
 			}
 			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
 				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
-				reconfirmAfter: c.Duration("reconfirm-after")}
+				reconfirmAfter: c.Duration("reconfirm-after"), incr: incrementalJobFrom(c)}
+			if job.incr != nil {
+				s.calls = job.incr.calls
+			}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				return runReconcile(c.Context, s, job, rep, r)
 			})

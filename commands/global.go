@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -92,6 +93,9 @@ type Settings struct {
 	Args       []string // the command line as given, for the journal (secrets are redacted there)
 	// Tenant is what --tenant, --shard, ... ask for (tenants.go).
 	Tenant tenantSelection
+	// calls, when set, counts the provider's HTTP requests (--incremental's
+	// provider_calls).
+	calls *atomic.Int64
 }
 
 // loadSettings resolves flags over the config file.
@@ -196,7 +200,7 @@ func (s *Settings) openProvider() (providers.Provider, error) {
 	}
 	return providers.Open(providers.Options{
 		Spec: s.Provider, APIBase: s.APIBase, APIKeyEnv: s.APIKeyEnv,
-		RPS: s.RPS, Concurrency: s.Conc, Logger: s.Logger, Config: pcfg,
+		RPS: s.RPS, Concurrency: s.Conc, Logger: s.Logger, Config: pcfg, Calls: s.calls,
 	})
 }
 

@@ -33,8 +33,13 @@ transaction: a run that is killed or interrupted leaves the state as before.
 With tenants: in reconctl.yaml each tenant is resynced over the rows its column
 scopes, in its own transaction, with its own brake (see diff --help).
 
+--incremental compares with the provider snapshot in the journal rolled forward
+from the events since the last run instead of listing the provider (every
+suspect read live; see diff --help); --full lists in full and renews it.
+
 EXAMPLES:
    reconctl resync --dry-run
+   reconctl resync --incremental --max-changes 2%
    reconctl resync -r customers --no-delete
    reconctl resync --force --max-changes unlimited
    reconctl resync --wait 5m     # in cron: wait for another writer instead of failing
@@ -52,6 +57,8 @@ EXIT STATUS:
 			allowEmptyRemoteFlag(),
 			allowAbsentPathFlag(),
 			reconfirmAfterFlag(),
+			incrementalFlags()[0],
+			incrementalFlags()[1],
 			waitFlag(),
 		)...),
 		Action: func(c *cli.Context) error {
@@ -65,7 +72,10 @@ EXIT STATUS:
 			}
 			job := reconcileJob{command: "resync", mode: reconcile.ModeResync, write: !c.Bool("dry-run"), brake: brake, noDelete: c.Bool("no-delete"),
 				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
-				reconfirmAfter: c.Duration("reconfirm-after")}
+				reconfirmAfter: c.Duration("reconfirm-after"), incr: incrementalJobFrom(c)}
+			if job.incr != nil {
+				s.calls = job.incr.calls
+			}
 			if c.Bool("force") {
 				job.mode = reconcile.ModeResyncForce
 			}

@@ -70,6 +70,10 @@ type reconcileJob struct {
 	allowAbsent      []string
 	// reconfirmAfter: see reconfirmAfterFlag.
 	reconfirmAfter time.Duration
+	// incr: --incremental/--full (incremental.go); nil without.
+	incr *incrementalJob
+	// tenant is the tenant a job copy runs for (tenants.go).
+	tenant string
 }
 
 // runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
@@ -98,6 +102,10 @@ func runReconcile(ctx context.Context, s *Settings, job reconcileJob, rep *recon
 func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reconcile.Report, r *run, store localstate.Store, p providers.Provider, tables []*localstate.Table, bar *barProgress) error {
 	rep.Provider = p.Name()
 	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger, ReconfirmAfter: job.reconfirmAfter}
+	if job.incr != nil {
+		name, _ := providers.SplitSpec(s.Provider)
+		eng.Incremental = job.incr.engine(s, r, name, job.tenant)
+	}
 	if bar != nil {
 		eng.Progress = bar // never a typed nil in the interface
 	}
@@ -122,6 +130,11 @@ func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reco
 	res, err := eng.Compare(ctx, resources, job.mode)
 	if err != nil {
 		return err
+	}
+	if job.incr != nil {
+		job.incr.fill(rep, res)
+		// provider_calls once every call of the run (re-reads, too) is made
+		defer job.incr.fill(rep, res)
 	}
 	if job.writeIgnore != "" {
 		if err := writeFileAtomic(job.writeIgnore, []byte(reconcile.Baseline(res.Drift))); err != nil {

@@ -227,7 +227,7 @@ func (s *Settings) budget() providers.Waiter {
 func (s *Settings) openTenantProvider(id string, budget providers.Waiter, accounts bool) (providers.Provider, error) {
 	ts := s.Config.Tenants
 	opts := providers.Options{Spec: s.Provider, APIBase: s.APIBase, APIKeyEnv: s.APIKeyEnv, RPS: s.RPS, Concurrency: s.Conc,
-		Logger: s.Logger.With("tenant", id), Budget: budget}
+		Logger: s.Logger.With("tenant", id), Budget: budget, Calls: s.calls}
 	section, file := s.Config.Section(s.Provider), s.Config.File
 	if accounts {
 		opts.Account = id
@@ -432,6 +432,9 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 				s.Logger.Warn("tenant failed", "tenant", id, "err", msg)
 			} else {
 				agg.add(id, trep)
+				if job.incr != nil {
+					job.incr.addTenant(id, trep)
+				}
 				if trep.Brake != nil {
 					brakes.Store(id, trep.Brake)
 				}
@@ -453,6 +456,9 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	}
 	rep.Summary = agg.summary
 	rep.Drift = agg.all()
+	if job.incr != nil {
+		job.incr.finish(rep)
+	}
 	codes := make([]int, len(results))
 	for i, t := range results {
 		codes[i] = t.ExitCode
@@ -480,6 +486,7 @@ func (s *Settings) runTenant(ctx context.Context, job reconcileJob, rep *reconci
 	for i, t := range tables {
 		scoped[i] = t.Scoped(s.Config.Tenants.Column, id)
 	}
+	job.tenant = id // the tenant's own snapshots (--incremental)
 	return reconcileWith(ctx, s, job, rep, r, store, p, scoped, nil)
 }
 

@@ -54,6 +54,9 @@ type Config struct {
 	// runs that started longer ago are pruned from the journal (see
 	// journal.Prune). Zero: keep every run.
 	JournalRetention time.Duration
+	// FullEvery (full_every: 7d): diff/resync --incremental lists in full
+	// again once the last full listing is this old. Zero: the default (7d).
+	FullEvery time.Duration
 	// Sections holds each provider's own section (workos:, rest:) as its
 	// raw YAML node, by provider name; the provider's registered decoder
 	// (providers.DecodeSection) reads it, so its errors name file:line.
@@ -169,7 +172,7 @@ func (c *Config) resolvePaths(dir string) {
 
 // topKeys are the keys of reconctl.yaml besides the providers' sections.
 var topKeys = []string{"provider", "api_base", "api_key_env", "state", "journal", "password_env", "schema", "user_resource", "max_changes",
-	"rps", "concurrency", "ignore", "allow_absent_paths", "journal_retention", "tenants", "resources"}
+	"rps", "concurrency", "ignore", "allow_absent_paths", "journal_retention", "full_every", "tenants", "resources"}
 
 type parser struct{ file string }
 
@@ -235,6 +238,13 @@ func Parse(file string, data []byte) (*Config, error) {
 			var text string
 			if text, err = p.str(v, key); err == nil {
 				if c.JournalRetention, err = ParseRetention(text); err != nil {
+					err = p.errf(v, key, "%v", err)
+				}
+			}
+		case "full_every":
+			var text string
+			if text, err = p.str(v, key); err == nil {
+				if c.FullEvery, err = ParseRetention(text); err != nil {
 					err = p.errf(v, key, "%v", err)
 				}
 			}

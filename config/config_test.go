@@ -168,3 +168,18 @@ func TestJournalRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestFullEvery: full_every: takes days, weeks or a Go duration, and
+// rejects anything else with the file and line.
+func TestFullEvery(t *testing.T) {
+	c, err := Parse("reconctl.yaml", []byte("provider: stripe\nfull_every: 3d\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FullEvery != 72*time.Hour {
+		t.Fatalf("FullEvery = %s", c.FullEvery)
+	}
+	if _, err := Parse("reconctl.yaml", []byte("provider: stripe\nfull_every: soon\n")); err == nil || !strings.Contains(err.Error(), "reconctl.yaml:2") {
+		t.Fatalf("a bad full_every: %v", err)
+	}
+}

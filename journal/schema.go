@@ -28,6 +28,8 @@ var migrations = []migration{
 	migrateTenants,
 	// reconctl_tenant_runs.fields_json: changed items per field (tenants.go)
 	migrateTenantFields,
+	// the provider snapshots of diff --incremental (snapshot.go)
+	migrateSnapshots,
 }
 
 const metaVersionKey = "schema_version"

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -181,6 +182,9 @@ type Options struct {
 	// the same process (every attempt waits on it as well as on the
 	// provider's own pacing): --rps over many tenants.
 	Budget Waiter
+	// Calls, when set, counts every HTTP request the provider sends (each
+	// attempt, retries included): the report's provider_calls.
+	Calls *atomic.Int64
 }
 
 // Waiter is a shared request budget: Wait blocks until one request may be

@@ -76,6 +76,13 @@ type Engine struct {
 	// apply before anything is written.
 	BeforeApply func(ctx context.Context, res *Result) error
 
+	// Incremental, when set, compares each resource with the provider
+	// snapshot kept in Incremental.Store, rolled forward from the events
+	// since its cursor, instead of a full listing (diff --incremental;
+	// incremental.go); a full listing, when one is needed, stores a fresh
+	// snapshot.
+	Incremental *Incremental
+
 	// eventConfirmMin overrides minEventConfirm (tests).
 	eventConfirmMin int
 }
@@ -230,7 +237,10 @@ type ResourceResult struct {
 	// listing is not the resource's, so an empty one proves nothing and a path
 	// absent from its one record is no sign of a typo.
 	Scoped bool
-	plan   []pending
+	// Incremental says how an incremental comparison went (nil when the
+	// engine did not run incrementally).
+	Incremental *IncrementalResult
+	plan        []pending
 	// force holds the --force rewrites of in-sync records, compactly
 	// (compact.go); they are applied before plan.
 	force *forcePlan
@@ -299,7 +309,14 @@ func (e *Engine) logger() *slog.Logger {
 // local side, streams the provider side against the index, then plans the
 // creates, the changed records and the confirmed deletions, in that order.
 func (e *Engine) compareResource(ctx context.Context, r *Resource, mode Mode) (*ResourceResult, []Drift, error) {
-	run := newResourceRun(e, r, mode)
+	if e.Incremental != nil {
+		return e.compareIncremental(ctx, r, mode) // incremental.go
+	}
+	return newResourceRun(e, r, mode).compare(ctx)
+}
+
+// compare runs the comparison's steps.
+func (run *resourceRun) compare(ctx context.Context) (*ResourceResult, []Drift, error) {
 	if err := run.indexLocal(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -355,6 +372,11 @@ type resourceRun struct {
 	forceColsUpd []string
 
 	drift []Drift
+
+	// capture, when set, receives each listed record's compared values
+	// (found: the record has the path), from the reader goroutine: the
+	// snapshot a full listing under --incremental stores.
+	capture func(id string, upd time.Time, vals []any, found []bool)
 }
 
 // candidate is a listed record whose values differ from its local row's
@@ -498,8 +520,13 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 	pathSeen := make([]bool, len(r.fields))
 	rp := newPipe(len(r.fields))
 	rp.start(run.compareRemote)
-	err := run.list(ctx, func(rec providers.Record) error {
-		if rec.ID == "" {
+	var capVals []any
+	var capFound []bool
+	if run.capture != nil {
+		capVals, capFound = make([]any, len(r.fields)), make([]bool, len(r.fields))
+	}
+	add := func(id string, upd time.Time, get func(i int) (any, bool)) error {
+		if id == "" {
 			return fmt.Errorf("provider returned a %s record without an id", t.Resource)
 		}
 		if listed%64 == 0 {
@@ -510,11 +537,14 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 			e.Progress.Listed(t.Resource, 100)
 		}
 		it := rp.next()
-		it.key, it.upd, it.at = rec.ID, rec.UpdatedAt, readAt
+		it.key, it.upd, it.at = id, upd, readAt
 		for i := range r.fields {
-			v, found := Lookup(rec.Data, r.fields[i].segs)
+			v, found := get(i)
 			if found {
 				pathSeen[i] = true
+			}
+			if capVals != nil {
+				capVals[i], capFound[i] = v, found
 			}
 			if !found && r.auto {
 				it.vals[i], it.present[i] = nil, false // auto mapping: only columns present count
@@ -522,8 +552,20 @@ func (run *resourceRun) listRemote(ctx context.Context) error {
 			}
 			it.vals[i], it.present[i] = v, true
 		}
+		if run.capture != nil {
+			run.capture(id, upd, capVals, capFound)
+		}
 		return nil
-	})
+	}
+	var err error
+	if pl, ok := e.Provider.(projectedLister); ok {
+		// The snapshot (incremental.go): the values are already projected.
+		err = pl.listProjected(ctx, t.Resource, add)
+	} else {
+		err = run.list(ctx, func(rec providers.Record) error {
+			return add(rec.ID, rec.UpdatedAt, func(i int) (any, bool) { return Lookup(rec.Data, r.fields[i].segs) })
+		})
+	}
 	rp.finish()
 	run.listed, run.pathSeen = listed, pathSeen
 	if err != nil {

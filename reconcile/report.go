@@ -51,8 +51,26 @@ type Report struct {
 	Brake      *BrakeRefusal               `json:"brake,omitempty"`
 	// Tenants holds each tenant's part of a multi-tenant run (tenants: in
 	// reconctl.yaml); Summary and Drift are then the totals over them.
-	Tenants  []TenantResult `json:"tenants,omitempty"`
-	ExitCode int            `json:"exit_code"`
+	Tenants []TenantResult `json:"tenants,omitempty"`
+	// IncrementalRun, set by diff/resync --incremental, adds the
+	// incremental, fallback, cursor and provider_calls fields.
+	*IncrementalRun
+	ExitCode int `json:"exit_code"`
+}
+
+// IncrementalRun is how a diff/resync --incremental went (contract:
+// Incremental diffs).
+type IncrementalRun struct {
+	// Incremental: every resource was compared with its snapshot rolled
+	// forward from the events, not listed in full.
+	Incremental bool `json:"incremental"`
+	// Fallback says why a full listing was done (null when none was).
+	Fallback *string `json:"fallback"`
+	// Cursor is the events cursor the run read from, or, when it listed in
+	// full, the cursor it stored (the oldest over the resources).
+	Cursor string `json:"cursor"`
+	// ProviderCalls counts the HTTP requests the run sent to the provider.
+	ProviderCalls int64 `json:"provider_calls"`
 }
 
 // ResourceSummary counts one resource's records and drift.

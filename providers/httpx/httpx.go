@@ -62,6 +62,10 @@ type Config struct {
 	// Transport's own limiter: a request budget shared by several
 	// Transports (many tenants under one --rps).
 	Budget interface{ Wait(context.Context) error }
+	// Calls, when set, counts every attempt sent, like Stats.Requests, for
+	// a caller that shares it between Transports (the report's
+	// provider_calls).
+	Calls *atomic.Int64
 }
 
 // Stats are cumulative counters of a Transport.
@@ -180,6 +184,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.retries.Add(1)
 		}
 		t.requests.Add(1)
+		if t.cfg.Calls != nil {
+			t.cfg.Calls.Add(1)
+		}
 		start := time.Now()
 		resp, err := t.attempt(ctx, req, body)
 		dur := time.Since(start)

@@ -340,3 +340,29 @@ func TestCheckAPIBase(t *testing.T) {
 		t.Errorf("error should tell to use https and why: %v", err)
 	}
 }
+
+// TestCallsCounted: Config.Calls counts every attempt, retries included,
+// and is shared between Transports.
+func TestCallsCounted(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	var calls atomic.Int64
+	a, b := New(fast(Config{Calls: &calls})), New(fast(Config{Calls: &calls}))
+	for _, tr := range []*Transport{a, b} {
+		resp, err := tr.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if got := calls.Load(); got != 3 {
+		t.Fatalf("calls = %d, want 3 (a retry and two first tries)", got)
+	}
+}

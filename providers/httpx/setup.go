@@ -69,6 +69,7 @@ func ConfigFrom(opts providers.Options, defaultRPS float64) Config {
 	if opts.Budget != nil {
 		cfg.Budget = opts.Budget
 	}
+	cfg.Calls = opts.Calls
 	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
 		cfg.Base = opts.HTTPClient.Transport
 	}
