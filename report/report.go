@@ -13,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
+
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+	"github.com/reconctl/reconctl/providers"
 
 	"github.com/reconctl/reconctl/reconcile"
 )
@@ -461,7 +463,14 @@ func SinceLine(r *reconcile.Report) string {
 		if !ok {
 			continue
 		}
-		from = append(from, name+": "+strings.ReplaceAll(c.Source, "_", " "))
+		src := c.Source
+		switch src {
+		case providers.SourceUpdatedAfter:
+			src = "updated_after filter"
+		case providers.SourceUpdatedAtOrder:
+			src = "updated_at order"
+		}
+		from = append(from, name+": "+src)
 		if !c.Deletions {
 			blind = append(blind, name)
 		}

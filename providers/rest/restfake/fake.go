@@ -380,7 +380,8 @@ func (f *Fake) Events() []string {
 }
 
 // ConfigFor returns the rest: settings that read resource from this fake
-// (as reconctl.yaml would give them, decoded), with events mapped to it.
+// (as reconctl.yaml would give them, decoded), with events mapped to it
+// (with UpdatedAfter: updated_after_param instead of events).
 // keyEnv names the key's environment variable ("" for none).
 func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 	pg := map[string]any{"style": f.cfg.Style}
@@ -428,6 +429,15 @@ func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 	}
 	if f.cfg.TypesComma {
 		ev["types_style"] = "comma"
+	}
+	if f.cfg.UpdatedAfter {
+		// An API without an events feed: changes by the list's filter
+		// (the config allows one or the other).
+		delete(cfg, "events")
+		res["updated_after_param"] = "updated_after"
+		if f.cfg.UnixTimes {
+			res["updated_after_format"] = "unix"
+		}
 	}
 	if keyEnv != "" {
 		auth := map[string]any{"env": keyEnv, "header": f.cfg.AuthHeader, "prefix": f.cfg.AuthPrefix}
