@@ -92,6 +92,9 @@ type Config struct {
 	// UpdatedAfter lets lists filter by updated_after (RFC 3339, or unix
 	// seconds with UnixTimes): only records updated at or after it.
 	UpdatedAfter bool
+	// NoEvents makes ConfigFor describe an API without an events feed:
+	// updated_after_param (with UpdatedAfter) instead of events:.
+	NoEvents bool
 	// LinkAbsolute makes Link URLs absolute (default: relative paths).
 	LinkAbsolute bool
 	// NumericIDs gives objects JSON-number ids (1, 2, …) instead of strings.
@@ -381,7 +384,7 @@ func (f *Fake) Events() []string {
 
 // ConfigFor returns the rest: settings that read resource from this fake
 // (as reconctl.yaml would give them, decoded), with events mapped to it
-// (with UpdatedAfter: updated_after_param instead of events).
+// (with NoEvents: none, and with UpdatedAfter too updated_after_param).
 // keyEnv names the key's environment variable ("" for none).
 func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 	pg := map[string]any{"style": f.cfg.Style}
@@ -430,13 +433,15 @@ func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 	if f.cfg.TypesComma {
 		ev["types_style"] = "comma"
 	}
-	if f.cfg.UpdatedAfter {
+	if f.cfg.NoEvents {
 		// An API without an events feed: changes by the list's filter
-		// (the config allows one or the other).
+		// when it has one (the config allows one or the other).
 		delete(cfg, "events")
-		res["updated_after_param"] = "updated_after"
-		if f.cfg.UnixTimes {
-			res["updated_after_format"] = "unix"
+		if f.cfg.UpdatedAfter {
+			res["updated_after_param"] = "updated_after"
+			if f.cfg.UnixTimes {
+				res["updated_after_format"] = "unix"
+			}
 		}
 	}
 	if keyEnv != "" {

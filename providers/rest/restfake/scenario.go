@@ -31,8 +31,9 @@ type ScenarioFake struct {
 	EmptyPageAfter int    `json:"empty_page_after,omitempty"`
 	AuthHeader     string `json:"auth_header,omitempty"`
 	AuthPrefix     string `json:"auth_prefix,omitempty"`
-	// UpdatedAfter: see Config.UpdatedAfter (ConfigFor then configures
-	// updated_after_param instead of the events feed).
+	// UpdatedAfter: an API without an events feed whose list filters by
+	// updated_after (Config.UpdatedAfter and NoEvents: ConfigFor then
+	// configures updated_after_param instead of events:).
 	UpdatedAfter bool `json:"updated_after,omitempty"`
 }
 
@@ -45,7 +46,7 @@ func (s *Scenario) Config(style, apiKey string) Config {
 		c.BareArray, c.LinkAbsolute, c.NumericIDs = sf.BareArray, sf.LinkAbsolute, sf.NumericIDs
 		c.WrapGet, c.SoftDelete, c.UnixTimes = sf.WrapGet, sf.SoftDelete, sf.UnixTimes
 		c.AuthHeader, c.AuthPrefix = sf.AuthHeader, sf.AuthPrefix
-		c.EmptyPageAfter, c.UpdatedAfter = sf.EmptyPageAfter, sf.UpdatedAfter
+		c.EmptyPageAfter, c.UpdatedAfter, c.NoEvents = sf.EmptyPageAfter, sf.UpdatedAfter, sf.UpdatedAfter
 	}
 	return c
 }
