@@ -80,7 +80,9 @@ EXIT STATUS:
 			reconfirmAfterFlag(),
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
-			&cli.StringFlag{Name: "since", Usage: "compare only the records the provider changed since `WHEN` (24h, 7d, RFC 3339, a date, unix seconds): from its events, updated_after filter or updated_at order; deletions only where its events show them", EnvVars: envs("SINCE")},
+			// No environment variable: replay's RECONCTL_SINCE must never
+			// turn a full diff into a window's.
+			&cli.StringFlag{Name: "since", Usage: "compare only the records the provider changed since `WHEN` (24h, 7d, RFC 3339, a date, unix seconds): from its events, updated_after filter or updated_at order; deletions only where its events show them"},
 		)...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
