@@ -1,11 +1,16 @@
 package commands
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/reconctl/reconctl/reconcile"
+	"github.com/reconctl/reconctl/replay"
 )
 
 func diffCommand(io IO) *cli.Command {
@@ -37,6 +42,18 @@ and re-planned from the fresh copy; every write is conditional on the local
 row still holding what the comparison read, and one whose row the app changed
 meanwhile is a conflict: not applied, reported with its reason, exit 2.
 
+With --since WHEN (24h, 7d, RFC 3339): the daily catch-up. No full listing:
+only the records the provider changed since WHEN are compared, each one's
+current state (read with a Get, or as listed by an updated_at-ordered feed)
+against its local row, field by field, under the same compare modes, ignore
+rules, guards and brake (--apply writes the fixes the same way). The changes
+come from the provider's events (Stripe, WorkOS, REST with events:), its
+updated_after filter (REST with updated_after_param) or its updated_at order
+(Clerk). Deletions in the window are seen only where the events show them
+(a deleted record the app still has: missing_remote, confirmed by a Get);
+the report says where they are not covered (Clerk, REST updated_after): a
+full diff finds those. The JSON report adds "since" and "since_coverage".
+
 With tenants: in reconctl.yaml (Stripe Connect accounts, the distinct values
 of a column, or a list with per-tenant credentials) the diff runs once per
 tenant over the rows its column scopes: --tenant ID, --shard I/N (or --shards N
@@ -62,6 +79,7 @@ EXAMPLES:
    reconctl diff -c reconctl.yaml -r customers -o json | jq '.drift[]'
    reconctl diff -c testdata/demo/reconctl.yaml   # the bundled demo data, offline
    reconctl diff --apply --max-changes 50
+   reconctl diff --since 24h -o json   # only what the provider changed in the last day
 
 EXIT STATUS:
    0  in sync (or, with --apply, every drift item was fixed)
@@ -78,6 +96,9 @@ EXIT STATUS:
 			incrementalFlags()[1],
 			waitFlag(),
 			&cli.StringFlag{Name: "write-ignore", Usage: "write the drift found as an ignore baseline to `FILE` (patterns for .reconctlignore)", EnvVars: envs("WRITE_IGNORE")},
+			// No environment variable: replay's RECONCTL_SINCE must never
+			// turn a full diff into a window's.
+			&cli.StringFlag{Name: "since", Usage: "compare only the records the provider changed since `WHEN` (24h, 7d, RFC 3339, a date, unix seconds): from its events, updated_after filter or updated_at order; deletions only where its events show them"},
 		)...),
 		Action: func(c *cli.Context) error {
 			s, err := loadSettings(c, io)
@@ -88,15 +109,47 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
-			job := reconcileJob{command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
+			since, err := parseDiffSince(c)
+			if err != nil {
+				return err
+			}
+			if !since.IsZero() && c.String("write-ignore") != "" {
+				return errors.New("--write-ignore with --since would write a baseline of one window's drift only: run a full diff to write the baseline")
+			}
+			job := reconcileJob{since: since, command: "diff", mode: reconcile.ModeDiff, write: c.Bool("apply"), brake: brake, writeIgnore: c.String("write-ignore"),
 				allowEmptyRemote: c.Bool("allow-empty-remote"), allowAbsent: append(slices.Clone(s.Config.AllowAbsentPaths), c.StringSlice("allow-absent-path")...),
 				reconfirmAfter: c.Duration("reconfirm-after"), incr: incrementalJobFrom(c)}
 			if job.incr != nil {
 				s.calls = job.incr.calls
 			}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
+				if !since.IsZero() {
+					rep.Since = since.Format(time.RFC3339)
+				}
 				return runReconcile(c.Context, s, job, rep, r)
 			})
 		},
 	}
+}
+
+// parseDiffSince reads --since as replay's --since reads its WHEN (except
+// "last", which is replay's checkpoint): zero when not given.
+func parseDiffSince(c *cli.Context) (time.Time, error) {
+	v := strings.TrimSpace(c.String("since"))
+	if !c.IsSet("since") && v == "" {
+		return time.Time{}, nil
+	}
+	if v == "last" {
+		return time.Time{}, errors.New("--since last is replay's (from its checkpoint); diff --since takes a time: RFC 3339 (2026-11-20T10:00:00Z), a date (2026-11-20), a duration back from now (24h, 90m, 7d) or unix seconds")
+	}
+	now := time.Now()
+	t, err := replay.ParseWhen(v, now)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since: %s", strings.TrimSuffix(err.Error(), ", or last"))
+	}
+	if t.After(now) {
+		return time.Time{}, fmt.Errorf("--since %s is in the future", v)
+	}
+	// Whole seconds, rounded down: the window only widens.
+	return t.Truncate(time.Second), nil
 }

@@ -74,6 +74,9 @@ type reconcileJob struct {
 	incr *incrementalJob
 	// tenant is the tenant a job copy runs for (tenants.go).
 	tenant string
+	// since, when set (diff --since), compares only the records the
+	// provider changed since then.
+	since time.Time
 }
 
 // runReconcile compares, plans, brakes and (if asked) applies, and returns the report.
@@ -127,7 +130,16 @@ func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reco
 	if err != nil {
 		return err
 	}
-	res, err := eng.Compare(ctx, resources, job.mode)
+	var res *reconcile.Result
+	if job.since.IsZero() {
+		res, err = eng.Compare(ctx, resources, job.mode)
+	} else {
+		var sr *reconcile.SinceResult
+		res, sr, err = eng.CompareSince(ctx, resources, job.mode, job.since)
+		if sr != nil {
+			rep.SinceCoverage = sr.Coverage
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -241,7 +253,12 @@ func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reco
 // freshness says what an apply made fresh: a resource with nothing left
 // unresolved now mirrors the provider as of this run (older events are stale
 // for all of it); otherwise only the records written are known to be fresh.
+// A --since run compared a window, not the resource: only what it wrote is
+// fresh.
 func freshness(rep *reconcile.Report, res *reconcile.Result) (whole []string, partial []reconcile.Drift) {
+	if rep.Since != "" {
+		return nil, res.Drift
+	}
 	sum := res.Summaries()
 	for _, name := range rep.Resources {
 		if s := sum[name]; s != nil && s.Unresolved == 0 && s.Conflicts == 0 {

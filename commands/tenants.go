@@ -411,6 +411,7 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	_, accounts := p.(accountLister)
 	results := make([]reconcile.TenantResult, len(ids))
 	var brakes sync.Map
+	var sinceCov sync.Once
 	sem := make(chan struct{}, s.Tenant.Concurrency)
 	var wg sync.WaitGroup
 	for i, id := range ids {
@@ -434,6 +435,9 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 				agg.add(id, trep)
 				if job.incr != nil {
 					job.incr.addTenant(id, trep)
+				}
+				if trep.SinceCoverage != nil { // the same for every tenant: the provider's feed
+					sinceCov.Do(func() { rep.SinceCoverage = trep.SinceCoverage })
 				}
 				if trep.Brake != nil {
 					brakes.Store(id, trep.Brake)

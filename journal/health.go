@@ -41,13 +41,33 @@ type tenantRun struct {
 	exit    int
 	summary map[string]*reconcile.ResourceSummary
 	fields  map[string]map[string]int // per resource: changed items per field
+	// window: a diff --since run, which compared only a window's changes:
+	// a success, but neither a full pass nor a gap rate of the resource.
+	window bool
+}
+
+// windowArgs reports whether a run's arguments (args_json) hold --since
+// (diff --since: a window's comparison).
+func windowArgs(argsJSON string) bool {
+	var args []string
+	if json.Unmarshal([]byte(argsJSON), &args) != nil {
+		return false
+	}
+	for _, a := range args {
+		for _, f := range []string{"--since", "-since"} {
+			if a == f || strings.HasPrefix(a, f+"=") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Health returns every tenant's health per resource, sorted by tenant and
 // resource; alertOver > 0 marks the rows whose gap rate is above it.
 func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, error) {
 	// Runs of one second keep the journal's own order (tenantRunOrder).
-	rows, err := j.db.QueryContext(ctx, `SELECT t.tenant, t.started_at, t.exit_code, t.summary_json, t.fields_json
+	rows, err := j.db.QueryContext(ctx, `SELECT t.tenant, t.started_at, t.exit_code, t.summary_json, t.fields_json, r.args_json
 		FROM reconctl_tenant_runs t JOIN reconctl_runs r ON r.run_id = t.run_id
 		WHERE t.command IN ('diff', 'resync') ORDER BY t.tenant, t.started_at DESC, r.`+j.d.order()+` DESC`)
 	if err != nil {
@@ -60,14 +80,15 @@ func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, e
 		var tenant, started string
 		var code int
 		var summary, fields *string
-		if err := rows.Scan(&tenant, &started, &code, &summary, &fields); err != nil {
+		var args string
+		if err := rows.Scan(&tenant, &started, &code, &summary, &fields, &args); err != nil {
 			return nil, j.fail("reading the tenants' runs", err)
 		}
 		at, err := parseTS(started)
 		if err != nil {
 			return nil, j.fail("reading the tenants' runs", err)
 		}
-		tr := tenantRun{started: at, exit: code}
+		tr := tenantRun{started: at, exit: code, window: windowArgs(args)}
 		if summary != nil && *summary != "" {
 			if err := json.Unmarshal([]byte(*summary), &tr.summary); err != nil {
 				return nil, j.fail("reading the tenants' runs", err)
@@ -118,10 +139,20 @@ func (j *Journal) Health(ctx context.Context, alertOver float64) ([]HealthRow, e
 				if s == nil || (r.exit != reconcile.ExitOK && r.exit != reconcile.ExitDrift) {
 					continue
 				}
+				if r.window {
+					if h.LastSuccess == nil {
+						at := r.started
+						h.LastSuccess = &at
+					}
+					continue
+				}
 				rate, drift, records := gapRate(s)
 				if seen == 0 {
 					at := r.started
-					h.LastSuccess, h.LastFull = &at, &at
+					if h.LastSuccess == nil {
+						h.LastSuccess = &at
+					}
+					h.LastFull = &at
 					h.GapRate, h.Drift, h.Records = rate, drift, records
 					h.Note = gapNote(s, records)
 					latest = r

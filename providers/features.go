@@ -34,6 +34,10 @@ type Features struct {
 	// engine confirms missing_remote records from a page of events rather
 	// than a Get each (with Events); nil: every one is confirmed by Get.
 	Deletions DeletionEventer
+	// Changes is the provider's own "changed since" feed (ChangesSince:
+	// Clerk's updated_at order, REST's updated_after_param); nil:
+	// ChangesSince reads Events, or the provider has no such feed.
+	Changes ChangeLister
 }
 
 // Featurer is implemented by every provider: Features describes what the
@@ -74,6 +78,9 @@ func (f Features) Fill(x any) Features {
 	if f.Deletions == nil {
 		f.Deletions, _ = x.(DeletionEventer)
 	}
+	if f.Changes == nil {
+		f.Changes, _ = x.(ChangeLister)
+	}
 	return f
 }
 
@@ -107,6 +114,9 @@ func (f Features) Mask(keep Features) Features {
 	}
 	if keep.Deletions == nil {
 		f.Deletions = nil
+	}
+	if keep.Changes == nil {
+		f.Changes = nil
 	}
 	return f
 }

@@ -1,6 +1,10 @@
 package reconcile
 
-import "time"
+import (
+	"time"
+
+	"github.com/reconctl/reconctl/providers"
+)
 
 // Drift kinds (contract).
 const (
@@ -48,7 +52,13 @@ type Report struct {
 	Resources  []string                    `json:"resources"`
 	Summary    map[string]*ResourceSummary `json:"summary"`
 	Drift      []Drift                     `json:"drift"`
-	Brake      *BrakeRefusal               `json:"brake,omitempty"`
+	// Since is diff --since's window start (RFC 3339): only the records the
+	// provider changed since then were compared. "" for a full diff.
+	Since string `json:"since,omitempty"`
+	// SinceCoverage says, per resource, where diff --since read what changed
+	// and whether deletions in the window were in it.
+	SinceCoverage map[string]providers.Coverage `json:"since_coverage,omitempty"`
+	Brake         *BrakeRefusal                 `json:"brake,omitempty"`
 	// Tenants holds each tenant's part of a multi-tenant run (tenants: in
 	// reconctl.yaml); Summary and Drift are then the totals over them.
 	Tenants []TenantResult `json:"tenants,omitempty"`

@@ -13,8 +13,10 @@ import (
 	"strings"
 
 	"github.com/olekukonko/tablewriter"
+
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
+	"github.com/reconctl/reconctl/providers"
 
 	"github.com/reconctl/reconctl/reconcile"
 )
@@ -271,6 +273,9 @@ func renderTable(t *Text, r *reconcile.Report) error {
 	if err := tenantLines(t, r); err != nil {
 		return err
 	}
+	if line := SinceLine(r); line != "" {
+		t.WriteString(EscapeText(line) + "\n")
+	}
 	header, srows := summaryColumns(r, true)
 	if err := t.Table(header, srows); err != nil {
 		return err
@@ -417,6 +422,9 @@ func mdTable(buf *bytes.Buffer, header []string, rows [][]string) {
 func renderMarkdown(t *Text, r *reconcile.Report) {
 	t.Printf("## reconctl %s: %s against `%s`\n\n", r.Command, r.Provider, mdEscape(r.State))
 	t.Printf("Run `%s`, %s to %s.\n\n", r.RunID, r.StartedAt.UTC().Format("2006-01-02 15:04:05Z"), r.FinishedAt.UTC().Format("15:04:05Z"))
+	if line := SinceLine(r); line != "" {
+		t.WriteString(mdEscape(line) + "\n\n")
+	}
 	t.WriteString("### Summary\n\n")
 	header, srows := summaryColumns(r, false)
 	mdTable(&t.buf, header, srows)
@@ -441,3 +449,39 @@ func escapeRow(row []string) []string {
 
 // Shorten cuts s to n runes with an ellipsis (table output only).
 func Shorten(s string, n int) string { return shorten(s, n) }
+
+// SinceLine says, for a diff --since report, which window was compared,
+// where each resource's changes came from, and which resources' deletions
+// the window could not see; "" for a full diff.
+func SinceLine(r *reconcile.Report) string {
+	if r.Since == "" {
+		return ""
+	}
+	var from, blind []string
+	for _, name := range resourceOrder(r) {
+		c, ok := r.SinceCoverage[name]
+		if !ok {
+			continue
+		}
+		src := c.Source
+		switch src {
+		case providers.SourceUpdatedAfter:
+			src = "updated_after filter"
+		case providers.SourceUpdatedAtOrder:
+			src = "updated_at order"
+		}
+		from = append(from, name+": "+src)
+		if !c.Deletions {
+			blind = append(blind, name)
+		}
+	}
+	line := "Only the records changed since " + r.Since + " were compared"
+	if len(from) > 0 {
+		line += " (" + strings.Join(from, "; ") + ")"
+	}
+	line += "."
+	if len(blind) > 0 {
+		line += " Deletions are not covered for " + strings.Join(blind, ", ") + ": the provider's feed cannot show them; a full diff finds them."
+	}
+	return line
+}

@@ -230,6 +230,12 @@ func (p *Provider) fetchPage(ctx context.Context, filter url.Values, keep *pick.
 	if cursor != "" {
 		q.Set("starting_after", cursor)
 	}
+	return p.fetchUsers(ctx, q, keep)
+}
+
+// fetchUsers reads one page of GET /v1/users with the query q, keeping only
+// keep's paths of each user (all when nil).
+func (p *Provider) fetchUsers(ctx context.Context, q url.Values, keep *pick.Paths) ([]map[string]any, error) {
 	resp, body, err := p.get(ctx, "/v1/users", q)
 	if err != nil {
 		return nil, err

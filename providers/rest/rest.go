@@ -165,13 +165,17 @@ func (p *Provider) Features() providers.Features {
 		f.Events = restEvents{p}
 	}
 	f.Paths = p
+	// What changed in a window: from the events feed or updated_after_param
+	// (ChangesSince says, per resource, when it has neither).
+	f.Changes = p
 	return f
 }
 
 var (
-	_ providers.EmailFinder = restEmail{}
-	_ providers.EventSource = restEvents{}
-	_ providers.Featurer    = (*Provider)(nil)
+	_ providers.EmailFinder  = restEmail{}
+	_ providers.EventSource  = restEvents{}
+	_ providers.Featurer     = (*Provider)(nil)
+	_ providers.ChangeLister = (*Provider)(nil)
 )
 
 // New builds the provider from Options.Config (the rest: section as

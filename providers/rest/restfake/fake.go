@@ -92,6 +92,9 @@ type Config struct {
 	// UpdatedAfter lets lists filter by updated_after (RFC 3339, or unix
 	// seconds with UnixTimes): only records updated at or after it.
 	UpdatedAfter bool
+	// NoEvents makes ConfigFor describe an API without an events feed:
+	// updated_after_param (with UpdatedAfter) instead of events:.
+	NoEvents bool
 	// LinkAbsolute makes Link URLs absolute (default: relative paths).
 	LinkAbsolute bool
 	// NumericIDs gives objects JSON-number ids (1, 2, …) instead of strings.
@@ -380,7 +383,8 @@ func (f *Fake) Events() []string {
 }
 
 // ConfigFor returns the rest: settings that read resource from this fake
-// (as reconctl.yaml would give them, decoded), with events mapped to it.
+// (as reconctl.yaml would give them, decoded), with events mapped to it
+// (with NoEvents: none, and with UpdatedAfter too updated_after_param).
 // keyEnv names the key's environment variable ("" for none).
 func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 	pg := map[string]any{"style": f.cfg.Style}
@@ -428,6 +432,17 @@ func (f *Fake) ConfigFor(baseURL, resource, keyEnv string) map[string]any {
 	}
 	if f.cfg.TypesComma {
 		ev["types_style"] = "comma"
+	}
+	if f.cfg.NoEvents {
+		// An API without an events feed: changes by the list's filter
+		// when it has one (the config allows one or the other).
+		delete(cfg, "events")
+		if f.cfg.UpdatedAfter {
+			res["updated_after_param"] = "updated_after"
+			if f.cfg.UnixTimes {
+				res["updated_after_format"] = "unix"
+			}
+		}
 	}
 	if keyEnv != "" {
 		auth := map[string]any{"env": keyEnv, "header": f.cfg.AuthHeader, "prefix": f.cfg.AuthPrefix}

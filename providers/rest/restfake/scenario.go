@@ -31,6 +31,10 @@ type ScenarioFake struct {
 	EmptyPageAfter int    `json:"empty_page_after,omitempty"`
 	AuthHeader     string `json:"auth_header,omitempty"`
 	AuthPrefix     string `json:"auth_prefix,omitempty"`
+	// UpdatedAfter: an API without an events feed whose list filters by
+	// updated_after (Config.UpdatedAfter and NoEvents: ConfigFor then
+	// configures updated_after_param instead of events:).
+	UpdatedAfter bool `json:"updated_after,omitempty"`
 }
 
 // Config returns the fake's Config for a pagination style and API key,
@@ -42,7 +46,7 @@ func (s *Scenario) Config(style, apiKey string) Config {
 		c.BareArray, c.LinkAbsolute, c.NumericIDs = sf.BareArray, sf.LinkAbsolute, sf.NumericIDs
 		c.WrapGet, c.SoftDelete, c.UnixTimes = sf.WrapGet, sf.SoftDelete, sf.UnixTimes
 		c.AuthHeader, c.AuthPrefix = sf.AuthHeader, sf.AuthPrefix
-		c.EmptyPageAfter = sf.EmptyPageAfter
+		c.EmptyPageAfter, c.UpdatedAfter, c.NoEvents = sf.EmptyPageAfter, sf.UpdatedAfter, sf.UpdatedAfter
 	}
 	return c
 }
