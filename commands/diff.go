@@ -113,6 +113,9 @@ EXIT STATUS:
 			if err != nil {
 				return err
 			}
+			if !since.IsZero() && (c.Bool("incremental") || c.Bool("full")) {
+				return errors.New("--since compares only a window's changes and keeps no snapshot; --incremental and --full compare every record: give one of them")
+			}
 			if !since.IsZero() && c.String("write-ignore") != "" {
 				return errors.New("--write-ignore with --since would write a baseline of one window's drift only: run a full diff to write the baseline")
 			}

@@ -14,6 +14,7 @@ package reconcile
 // listed in full, as diff does, and the listing becomes the new snapshot.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,27 +78,47 @@ type IncrementalResult struct {
 
 // Fallback reasons (the report's "fallback").
 const (
-	FallbackFull         = "--full given"
-	FallbackNoSnapshot   = "no snapshot"
-	FallbackMapping      = "the mapping changed since the snapshot was taken"
-	FallbackNoEventsAPI  = "provider has no events API"
-	fallbackRetentionFmt = "the events cursor (%s) is older than the provider's event retention (%s) less a day"
-	fallbackFullEveryFmt = "full_every (%s) reached: the last full listing began at %s"
-	fallbackForeignFmt   = "event %s is in API version %s and its object could not be re-fetched: %s"
+	FallbackFull          = "--full given"
+	FallbackNoSnapshot    = "no snapshot"
+	FallbackMapping       = "the mapping changed since the snapshot was taken"
+	FallbackNoEventsAPI   = "provider has no events API"
+	fallbackRetentionFmt  = "the events cursor (%s) is older than the provider's event retention (%s) less a day"
+	fallbackFullEveryFmt  = "full_every (%s) reached: the last full listing began at %s"
+	fallbackForeignFmt    = "event %s is in API version %s and its object could not be re-fetched: %s"
+	fallbackUnreadableFmt = "%s %s changed and cannot be read (inaccessible)"
 )
 
 // changesWithoutEvents is the fallback of a provider whose changes cannot
-// be read from an events API (Clerk, a REST API without events:): it lists
-// in full every run, and says why. Its updated_at order could give the
-// changes instead; wire that in here.
+// be read incrementally at all: no events API and no changes feed of its
+// own. It lists in full every run, and says why.
 func changesWithoutEvents(f providers.Features) string {
+	if eventsCoverDeletions(f) || f.Changes != nil {
+		return ""
+	}
+	return FallbackNoEventsAPI
+}
+
+// eventsCoverDeletions: f has an events API that is more than a changes
+// feed (one that also says what was deleted).
+func eventsCoverDeletions(f providers.Features) bool {
 	if f.Events == nil {
-		return FallbackNoEventsAPI
+		return false
 	}
-	if c, ok := f.Events.(deletionCoverer); ok && !c.CoversDeletions() {
-		return FallbackNoEventsAPI // a changes feed (REST's updated_after): no deletions in it
+	c, ok := f.Events.(deletionCoverer)
+	return !ok || c.CoversDeletions()
+}
+
+// changesFeed is the provider's own "changed since" feed when it has no
+// events API that reports deletions (Clerk: users by updated_at, newest
+// first; REST: updated_after_param): an incremental run then reads the
+// changes from it, and only a full listing (full_every:) finds records
+// deleted at the provider, which such a feed cannot show. nil: none (the
+// events API is used, or the provider lists in full every run).
+func changesFeed(f providers.Features) providers.ChangeLister {
+	if eventsCoverDeletions(f) {
+		return nil
 	}
-	return ""
+	return f.Changes
 }
 
 // deletionCoverer is implemented by event sources that may be only a
@@ -146,7 +167,8 @@ func (e *Engine) fallbackReason(meta SnapshotMeta, found bool, fp string) string
 	case meta.Fingerprint != fp:
 		return FallbackMapping
 	}
-	if ret := f.Events.EventRetention(); ret > 0 && now.Sub(meta.Cursor) > ret-retentionMargin {
+	// A changes feed (changesFeed) is a listing: nothing ages out of it.
+	if ret := retentionOf(f); ret > 0 && now.Sub(meta.Cursor) > ret-retentionMargin {
 		return fmt.Sprintf(fallbackRetentionFmt, meta.Cursor.UTC().Format(time.RFC3339), ret)
 	}
 	every := inc.FullEvery
@@ -157,6 +179,15 @@ func (e *Engine) fallbackReason(meta SnapshotMeta, found bool, fp string) string
 		return fmt.Sprintf(fallbackFullEveryFmt, every, meta.FullAt.UTC().Format(time.RFC3339))
 	}
 	return ""
+}
+
+// retentionOf is how far back f's events reach (0: no limit, or a
+// changes feed that is a listing).
+func retentionOf(f providers.Features) time.Duration {
+	if !eventsCoverDeletions(f) {
+		return 0
+	}
+	return f.Events.EventRetention()
 }
 
 // fullListing compares r with a full listing, as diff does, and stores what
@@ -315,27 +346,54 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		q.Types = f.EventTypes.EventTypesFor([]string{resource})
 	}
 	var evs []providers.Event
-	err = f.Events.Events(ctx, q, func(ev providers.Event) error {
-		if ev.Resource == resource && ev.ObjectID != "" {
-			ev.Raw = nil // not kept
-			evs = append(evs, ev)
-		}
-		return nil
-	})
+	feed := changesFeed(f)
+	if feed != nil {
+		// The provider's own feed: a record listed by its updated_at (no
+		// event id), or its values left for a live read (Record nil). Its
+		// order may be newest first: oldest first, as events come.
+		_, err = feed.ChangesSince(ctx, resource, from, func(c providers.Change) error {
+			ev := providers.Event{ID: c.EventID, Created: c.At, Resource: resource, ObjectID: c.ID, Deleted: c.Deleted, ForeignVersion: c.ForeignVersion}
+			if c.Record != nil {
+				ev.Object = c.Record.Data
+			}
+			if ev.ObjectID != "" {
+				evs = append(evs, ev)
+			}
+			return nil
+		})
+		slices.SortStableFunc(evs, func(a, b providers.Event) int { return a.Created.Compare(b.Created) })
+	} else {
+		err = f.Events.Events(ctx, q, func(ev providers.Event) error {
+			if ev.Resource == resource && ev.ObjectID != "" {
+				ev.Raw = nil // not kept
+				evs = append(evs, ev)
+			}
+			return nil
+		})
+	}
 	if err != nil {
-		return 0, nil, "", fmt.Errorf("reading the %s events since %s: %w", resource, from.UTC().Format(time.RFC3339), err)
+		return 0, nil, "", fmt.Errorf("reading the %s changes since %s: %w", resource, from.UTC().Format(time.RFC3339), err)
 	}
 	snap := side.snap
 	thisRun := map[string]bool{} // records an event of this batch set
 	for _, ev := range evs {
-		if _, dup := snap.applied[ev.ID]; dup {
+		if _, dup := snap.applied[ev.ID]; dup && ev.ID != "" {
 			continue
 		}
 		created := ev.Created.UnixNano()
-		snap.applied[ev.ID] = created
+		if ev.ID != "" {
+			snap.applied[ev.ID] = created
+		}
 		cur, has := snap.recs[ev.ObjectID]
 		if has && created < cur.eventAt {
 			continue // the snapshot already holds something newer
+		}
+		if feed != nil && has && created == cur.eventAt && ev.Object != nil && !cur.deleted {
+			// A feed lists a record again inside the overlap: the same
+			// values at the same time are nothing new.
+			if b, err := project(side.fields, ev.Object); err == nil && bytes.Equal(b, cur.vals) {
+				continue
+			}
 		}
 		if has && created == cur.eventAt && !thisRun[ev.ObjectID] {
 			unsure = append(unsure, ev.ObjectID)
@@ -345,13 +403,19 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		switch {
 		case ev.Deleted:
 			snap.set(ev.ObjectID, snapRec{deleted: true, eventAt: created})
-		case ev.ForeignVersion != "":
+		case ev.ForeignVersion != "" || feed != nil && ev.Object == nil:
+			// Another API version, or a feed that names the record only:
+			// its current values from a live read.
 			rec, st, gerr := side.Get(ctx, resource, ev.ObjectID)
 			var auth *providers.AuthError
 			if errors.As(gerr, &auth) || ctx.Err() != nil {
 				return 0, nil, "", gerr
 			}
 			switch {
+			case ev.ForeignVersion == "" && gerr != nil:
+				return 0, nil, "", fmt.Errorf("reading %s %s, which changed since %s: %w", resource, ev.ObjectID, from.UTC().Format(time.RFC3339), gerr)
+			case ev.ForeignVersion == "" && st == providers.StatusInaccessible:
+				return 0, nil, fmt.Sprintf(fallbackUnreadableFmt, resource, ev.ObjectID), nil
 			case gerr != nil:
 				return 0, nil, fmt.Sprintf(fallbackForeignFmt, ev.ID, ev.ForeignVersion, gerr), nil
 			case st == providers.StatusInaccessible:

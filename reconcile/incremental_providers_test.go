@@ -3,7 +3,11 @@ package reconcile_test
 import (
 	"context"
 	"fmt"
+	"github.com/reconctl/reconctl/providers/clerk"
+	"github.com/reconctl/reconctl/providers/clerk/clerkfake"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,11 +161,21 @@ func TestIncrementalREST(t *testing.T) {
 	}, 3)
 }
 
-// TestIncrementalRESTChangesFeedFallsBack: a REST API without events:,
-// whose updated_after changes show no deletions, lists in full every run.
-func TestIncrementalRESTChangesFeedFallsBack(t *testing.T) {
+// TestIncrementalRESTChangesFeed: a REST API without events: but with
+// updated_after reads its changes from that filter (no full listing), and
+// since such a feed cannot show deletions, a record deleted at the provider
+// that the app still has is found only by a full listing (--full, or
+// full_every:), which is said in the coverage of the docs.
+func TestIncrementalRESTChangesFeed(t *testing.T) {
 	f, srv := restfake.NewServer(restfake.Config{Style: restfake.Cursor, UpdatedAfter: true})
 	defer srv.Close()
+	var seed [][]any
+	var ids []string
+	for i := range 3 {
+		u := f.Create("users", map[string]any{"email": fmt.Sprintf("f%d@example.com", i), "name": fmt.Sprint("F", i)})
+		ids = append(ids, u["id"].(string))
+		seed = append(seed, []any{u["id"], fmt.Sprintf("f%d@example.com", i), fmt.Sprint("F", i)})
+	}
 	m := f.ConfigFor(srv.URL, "users", "")
 	delete(m, "events")
 	m["resources"].(map[string]any)["users"].(map[string]any)["updated_after_param"] = "updated_after"
@@ -178,15 +192,45 @@ func TestIncrementalRESTChangesFeedFallsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if providers.FeaturesOf(p).Events == nil {
-		t.Fatal("the changes feed is an event source")
+	if providers.FeaturesOf(p).Changes == nil {
+		t.Fatal("the provider has no changes feed")
 	}
+	tbl := &localstate.Table{Resource: "users", Name: "users", Key: "id", Fields: []localstate.Field{{Column: "email", Path: "email"}, {Column: "name", Path: "name"}}}
+	feedCycle(t, p, tbl, seed, func() {
+		time.Sleep(10 * time.Millisecond)
+		if _, err := f.Update("users", ids[0], map[string]any{"name": "Changed"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Delete("users", ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		f.Create("users", map[string]any{"email": "new@example.com", "name": "New"})
+	})
+}
+
+// feedCycle runs the cycle of a provider whose changes come from its own
+// feed, which shows no deletions: a first run lists in full (no snapshot);
+// after mutate (a change, a deletion and a create at the provider) an
+// incremental run finds the change and the create but not the deletion,
+// which a full listing then finds.
+func feedCycle(t *testing.T, p providers.Provider, tbl *localstate.Table, seed [][]any, mutate func()) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "app.db")
 	if err := localstate.CreateSQLite(ctx, state, `CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT, name TEXT)`); err != nil {
 		t.Fatal(err)
 	}
+	db, err := localstate.OpenDB(ctx, state, localstate.DBOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range seed {
+		if _, err := db.ExecContext(ctx, `INSERT INTO users (id, email, name) VALUES (?, ?, ?)`, row...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
 	store, err := localstate.Open(ctx, state, localstate.OpenOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -197,9 +241,8 @@ func TestIncrementalRESTChangesFeedFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	tbl := &localstate.Table{Resource: "users", Name: "users", Key: "id", Fields: []localstate.Field{{Column: "email", Path: "email"}}}
-	for range 2 {
-		e := &reconcile.Engine{Provider: p, Store: store, Incremental: &reconcile.Incremental{Store: j}}
+	diff := func(inc *reconcile.Incremental) *reconcile.Result {
+		e := &reconcile.Engine{Provider: p, Store: store, Incremental: inc}
 		r, err := e.Prepare(ctx, tbl)
 		if err != nil {
 			t.Fatal(err)
@@ -208,8 +251,62 @@ func TestIncrementalRESTChangesFeedFallsBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ir := res.Incremental(); ir.Incremental || *ir.Fallback != reconcile.FallbackNoEventsAPI {
-			t.Fatalf("%+v", ir)
-		}
+		return res
 	}
+	if ir := diff(&reconcile.Incremental{Store: j}).Incremental(); ir.Incremental || *ir.Fallback != reconcile.FallbackNoSnapshot {
+		t.Fatalf("first run: %+v", ir)
+	}
+	mutate()
+	res := diff(&reconcile.Incremental{Store: j})
+	if ir := res.Incremental(); !ir.Incremental {
+		t.Fatalf("second run fell back: %s", *ir.Fallback)
+	}
+	// The change and the create come from the feed; the deletion is not in it.
+	if got := driftKinds(res); got != "changed missing_local" {
+		t.Fatalf("incremental over the feed: %s\n%s", got, driftText(res))
+	}
+	full := diff(&reconcile.Incremental{Store: j, Full: true})
+	if got := driftKinds(full); got != "changed missing_local missing_remote" {
+		t.Fatalf("full listing: %s\n%s", got, driftText(full))
+	}
+}
+
+// TestIncrementalClerk: Clerk has no events API; its users ordered by
+// updated_at are the changes feed of an incremental run (the deletion is
+// found by the next full listing).
+func TestIncrementalClerk(t *testing.T) {
+	const key = "sk_test_clerkincremental0123456789"
+	t.Setenv("INCR_CLERK_KEY", key)
+	f, srv := clerkfake.NewServer(clerkfake.Config{APIKey: key})
+	defer srv.Close()
+	ids := f.SeedUsers(3, func(i int) map[string]any { return map[string]any{"first_name": fmt.Sprint("C", i)} })
+	var seed [][]any
+	for i, id := range ids {
+		seed = append(seed, []any{id, nil, fmt.Sprint("C", i)})
+	}
+	p, err := clerk.New(providers.Options{APIBase: srv.URL, APIKeyEnv: "INCR_CLERK_KEY", RPS: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := &localstate.Table{Resource: "users", Name: "users", Key: "id", Fields: []localstate.Field{{Column: "name", Path: "first_name"}}}
+	feedCycle(t, p, tbl, seed, func() {
+		time.Sleep(10 * time.Millisecond)
+		if _, err := f.UpdateUser(ids[0], map[string]any{"first_name": "Changed"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.DeleteUser(ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		f.CreateUser(map[string]any{"first_name": "New"})
+	})
+}
+
+// driftKinds lists res's drift kinds, sorted.
+func driftKinds(res *reconcile.Result) string {
+	var kinds []string
+	for _, d := range res.Drift {
+		kinds = append(kinds, string(d.Kind))
+	}
+	slices.Sort(kinds)
+	return strings.Join(kinds, " ")
 }

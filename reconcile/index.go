@@ -27,7 +27,7 @@ type localIndex struct {
 	// write conditional on the exact hash may be checked; nil until the
 	// store gives a first one (zero: none).
 	versions []localstate.RowVersion
-	seen    []uint64 // a bit per entry: the provider listed it
+	seen     []uint64 // a bit per entry: the provider listed it
 	// table: 0 empty, else the key hash's high 32 bits << 32 | entry+1;
 	// linear probing from the hash's low bits, at most half full. It is
 	// built only when needed: while the keys come in increasing order (a
