@@ -127,7 +127,7 @@ EXIT STATUS:
 			}
 			return s.runReport(c, "diff", job.write, func(rep *reconcile.Report, r *run) error {
 				if !since.IsZero() {
-					rep.Since = since.Format(time.RFC3339)
+					rep.Since = since.UTC().Format(time.RFC3339)
 				}
 				return runReconcile(c.Context, s, job, rep, r)
 			})

@@ -395,7 +395,11 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 				continue
 			}
 		}
-		if has && created == cur.eventAt && !thisRun[ev.ObjectID] {
+		if has && created == cur.eventAt && (!thisRun[ev.ObjectID] || feed == nil) {
+			// Tied in time with the newest the snapshot holds of the
+			// record (listed later, or two events of one record in one
+			// second of this batch, whose order the list does not
+			// promise): which came last is unknown, a live read tells.
 			unsure = append(unsure, ev.ObjectID)
 			continue
 		}
@@ -447,6 +451,9 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 			}
 			snap.set(ev.ObjectID, snapRec{vals: b, upd: upd, eventAt: created})
 		default:
+			// An event naming its record without its object (a thin
+			// event): the record's values from a live read.
+			unsure = append(unsure, ev.ObjectID)
 			continue
 		}
 		n++

@@ -506,3 +506,55 @@ func TestIncrementalForeignVersion(t *testing.T) {
 		t.Fatalf("not re-fetchable: %+v", ir)
 	}
 }
+
+// hideOne is a provider whose listing leaves out one record that a Get
+// still finds (a customer of a test clock the key may not list, a WorkOS
+// user of another directory).
+type hideOne struct {
+	providers.Provider
+	id string
+}
+
+func (h hideOne) List(ctx context.Context, resource string, fn func(providers.Record) error) error {
+	return h.Provider.List(ctx, resource, func(r providers.Record) error {
+		if r.ID == h.id {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
+func (h hideOne) Features() providers.Features {
+	f := providers.FeaturesOf(h.Provider)
+	keep := f
+	keep.Paths = nil // listed through List above
+	return f.Mask(keep)
+}
+
+// TestIncrementalUnlistedRecordStaysExists: a local record the listing
+// never returns is missing_remote "exists" in a full diff; an incremental
+// run whose live read finds it must not take it into the snapshot (and then
+// call it in sync, or plan an update for it).
+func TestIncrementalUnlistedRecordStaysExists(t *testing.T) {
+	w := newWorld(t)
+	ids := seedWorld(w, 4)
+	w.exec(`UPDATE users SET name = 'Local' WHERE id = ?`, ids[1])
+	w.prov = hideOne{w.prov, ids[1]}
+	inc := &reconcile.Incremental{Store: w.j}
+	w.tick(10 * time.Minute) // the seeding's events before the overlap: only the live read meets the record
+	w.diff(inc)              // lists in full: no snapshot yet
+	for range 2 {
+		w.tick(time.Minute)
+		res := w.diff(inc)
+		if ir := res.Incremental(); !ir.Incremental {
+			t.Fatalf("fell back: %s", *ir.Fallback)
+		}
+		full := w.diff(nil)
+		if got, want := driftText(res), driftText(full); got != want {
+			t.Fatalf("incremental\n%s\nfull\n%s", got, want)
+		}
+		if !strings.Contains(driftText(full), "missing_remote "+ids[1]+" exists") {
+			t.Fatalf("full diff: %s", driftText(full))
+		}
+	}
+}

@@ -74,6 +74,7 @@ func (e *Engine) CompareSince(ctx context.Context, resources []*Resource, mode M
 	}
 	inner := *e
 	inner.Provider, inner.Store = sp, ss
+	inner.Incremental = nil // a window's comparison neither reads nor stores a snapshot
 	result, err := inner.Compare(ctx, resources, mode)
 	if err != nil {
 		return nil, nil, err

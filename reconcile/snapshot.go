@@ -363,6 +363,13 @@ func (s *snapshotSide) absorb(at int64) (changed bool, err error) {
 			if !has || !cur.deleted {
 				s.snap.set(id, snapRec{deleted: true, eventAt: max(at, cur.eventAt)})
 			}
+		case !has:
+			// A record the snapshot never held (no listing or event put it
+			// there) that a live read finds: the listing does not return it
+			// (out of the key's scope, another directory), which a full
+			// diff reports as missing_remote "exists". Only listings and
+			// events add records; the comparison keeps that verdict.
+			continue
 		default:
 			b, err := project(s.fields, g.rec.Data)
 			if err != nil {
