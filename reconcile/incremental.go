@@ -91,8 +91,8 @@ const (
 // changesWithoutEvents is the fallback of a provider whose changes cannot
 // be read incrementally at all: no events API and no changes feed of its
 // own. It lists in full every run, and says why.
-func changesWithoutEvents(f providers.Features) string {
-	if eventsCoverDeletions(f) || f.Changes != nil {
+func changesWithoutEvents(f providers.Features, resource string) string {
+	if eventsCoverDeletions(f, resource) || f.Changes != nil {
 		return ""
 	}
 	return FallbackNoEventsAPI
@@ -100,12 +100,12 @@ func changesWithoutEvents(f providers.Features) string {
 
 // eventsCoverDeletions: f has an events API that is more than a changes
 // feed (one that also says what was deleted).
-func eventsCoverDeletions(f providers.Features) bool {
+func eventsCoverDeletions(f providers.Features, resource string) bool {
 	if f.Events == nil {
 		return false
 	}
 	c, ok := f.Events.(deletionCoverer)
-	return !ok || c.CoversDeletions()
+	return !ok || c.CoversDeletions(resource)
 }
 
 // changesFeed is the provider's own "changed since" feed when it has no
@@ -114,8 +114,8 @@ func eventsCoverDeletions(f providers.Features) bool {
 // changes from it, and only a full listing (full_every:) finds records
 // deleted at the provider, which such a feed cannot show. nil: none (the
 // events API is used, or the provider lists in full every run).
-func changesFeed(f providers.Features) providers.ChangeLister {
-	if eventsCoverDeletions(f) {
+func changesFeed(f providers.Features, resource string) providers.ChangeLister {
+	if eventsCoverDeletions(f, resource) {
 		return nil
 	}
 	return f.Changes
@@ -124,7 +124,7 @@ func changesFeed(f providers.Features) providers.ChangeLister {
 // deletionCoverer is implemented by event sources that may be only a
 // changes feed, without deletions (the REST provider's updated_after one).
 type deletionCoverer interface {
-	CoversDeletions() bool
+	CoversDeletions(resource string) bool
 }
 
 // compareIncremental compares one resource incrementally, or in full when
@@ -140,7 +140,7 @@ func (e *Engine) compareIncremental(ctx context.Context, r *Resource, mode Mode)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the snapshot of %s: %w", key, err)
 	}
-	reason := e.fallbackReason(meta, found, fp)
+	reason := e.fallbackReason(meta, found, fp, r.Table.Resource)
 	if reason == "" {
 		rr, drift, why, err := e.rollForward(ctx, r, mode, key, meta)
 		if err != nil || why == "" {
@@ -153,22 +153,22 @@ func (e *Engine) compareIncremental(ctx context.Context, r *Resource, mode Mode)
 
 // fallbackReason says why the stored snapshot cannot stand for a listing
 // ("" when it can).
-func (e *Engine) fallbackReason(meta SnapshotMeta, found bool, fp string) string {
+func (e *Engine) fallbackReason(meta SnapshotMeta, found bool, fp, resource string) string {
 	inc := e.Incremental
 	f := providers.FeaturesOf(e.Provider)
 	now := e.now()
 	switch {
 	case inc.Full:
 		return FallbackFull
-	case changesWithoutEvents(f) != "":
-		return changesWithoutEvents(f)
+	case changesWithoutEvents(f, resource) != "":
+		return changesWithoutEvents(f, resource)
 	case !found:
 		return FallbackNoSnapshot
 	case meta.Fingerprint != fp:
 		return FallbackMapping
 	}
 	// A changes feed (changesFeed) is a listing: nothing ages out of it.
-	if ret := retentionOf(f); ret > 0 && now.Sub(meta.Cursor) > ret-retentionMargin {
+	if ret := retentionOf(f, resource); ret > 0 && now.Sub(meta.Cursor) > ret-retentionMargin {
 		return fmt.Sprintf(fallbackRetentionFmt, meta.Cursor.UTC().Format(time.RFC3339), ret)
 	}
 	every := inc.FullEvery
@@ -183,8 +183,8 @@ func (e *Engine) fallbackReason(meta SnapshotMeta, found bool, fp string) string
 
 // retentionOf is how far back f's events reach (0: no limit, or a
 // changes feed that is a listing).
-func retentionOf(f providers.Features) time.Duration {
-	if !eventsCoverDeletions(f) {
+func retentionOf(f providers.Features, resource string) time.Duration {
+	if !eventsCoverDeletions(f, resource) {
 		return 0
 	}
 	return f.Events.EventRetention()
@@ -346,7 +346,7 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		q.Types = f.EventTypes.EventTypesFor([]string{resource})
 	}
 	var evs []providers.Event
-	feed := changesFeed(f)
+	feed := changesFeed(f, resource)
 	if feed != nil {
 		// The provider's own feed: a record listed by its updated_at (no
 		// event id), or its values left for a live read (Record nil). Its

@@ -1,7 +1,20 @@
 package rest
 
-// CoversDeletions reports whether the events are an events API (events: in
-// the config, whose types can delete) rather than the updated_after changes
-// of an API without one, which never show a deletion: diff --incremental
-// cannot roll a snapshot forward from those alone (reconcile/incremental.go).
-func (e restEvents) CoversDeletions() bool { return e.p.cfg.Events != nil }
+// CoversDeletions reports whether the events show resource's deletions: an
+// events API (events: in the config) with a type mapped to resource as
+// `delete: true`. The updated_after changes of an API without events:
+// never show one, nor do events whose types never delete resource's
+// objects: diff --incremental cannot roll a snapshot forward from those
+// alone (reconcile/incremental.go).
+func (e restEvents) CoversDeletions(resource string) bool {
+	ev := e.p.cfg.Events
+	if ev == nil {
+		return false
+	}
+	for _, t := range ev.Types {
+		if t.Resource == resource && t.Delete {
+			return true
+		}
+	}
+	return false
+}

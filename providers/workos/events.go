@@ -134,6 +134,11 @@ func (p *Provider) eventsRange(ctx context.Context, a, b time.Time, types []stri
 			if err != nil {
 				return fmt.Errorf("listing workos events: %w", err)
 			}
+			if ev.Resource == DirectoryUsers && !p.ownDirectory(ev.Object) {
+				// Another directory's user: directory_users lists (and so
+				// reconciles) the configured directory only.
+				ev.Resource = ""
+			}
 			t := ev.Created
 			if i == 0 {
 				lo, hi = t, t
@@ -221,6 +226,13 @@ type rawPage struct {
 	ListMetadata struct {
 		After *string `json:"after"`
 	} `json:"list_metadata"`
+}
+
+// ownDirectory reports whether a dsync.user.* event's object belongs to the
+// configured directory (an object naming no directory is taken as its).
+func (p *Provider) ownDirectory(obj map[string]any) bool {
+	dir, _ := obj["directory_id"].(string)
+	return dir == "" || dir == p.directoryID
 }
 
 // toEvent maps a WorkOS event: {object:"event", id, event, data,

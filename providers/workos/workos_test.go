@@ -407,6 +407,15 @@ func TestEvents(t *testing.T) {
 		t.Errorf("with a directory: %d events, want 252", len(evs))
 	}
 
+	// Another directory's users are not directory_users of this one.
+	f.AddEvent("dsync.user.updated", map[string]any{"id": "directory_user_other", "directory_id": "directory_other"}, base.Add(30*time.Millisecond))
+	f.AddEvent("dsync.user.updated", map[string]any{"id": "directory_user_own", "directory_id": testDir}, base.Add(30*time.Millisecond))
+	for _, ev := range collect(t, pd, providers.EventQuery{Types: []string{"dsync.user.updated"}}) {
+		if own := ev.ObjectID != "directory_user_other"; (ev.Resource == DirectoryUsers) != own {
+			t.Errorf("event of %s: resource %q", ev.ObjectID, ev.Resource)
+		}
+	}
+
 	// [Since, Until) is enforced client-side.
 	evs = collect(t, p, providers.EventQuery{Since: base.Add(10 * time.Millisecond), Until: base.Add(20 * time.Millisecond)})
 	if len(evs) != 30 || !evs[0].Created.Equal(base.Add(10*time.Millisecond)) || !evs[29].Created.Before(base.Add(20*time.Millisecond)) {
