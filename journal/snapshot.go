@@ -10,6 +10,8 @@ package journal
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"time"
 
 	"github.com/reconctl/reconctl/localstate"
@@ -197,19 +199,40 @@ func (j *Journal) SnapshotEvents(ctx context.Context, k reconcile.SnapshotKey) (
 	return out, j.fail("reading the snapshot of "+k.String(), rows.Err())
 }
 
+// snapIDOf is the snapshot id of key k: 62 bits of a SHA-256 of its parts
+// (positive in every SQL integer type the journal uses). Two keys sharing
+// one is a primary-key violation on insert, never a shared snapshot.
+func snapIDOf(k reconcile.SnapshotKey) int64 {
+	h := sha256.Sum256([]byte(k.Provider + "\x00" + k.Tenant + "\x00" + k.Resource))
+	return int64(binary.BigEndian.Uint64(h[:8]) >> 2)
+}
+
 // SaveSnapshot writes s for k in one transaction: a full save replaces
 // every row, an incremental one upserts s.Rows and deletes s.Remove.
+// A deadlock victim (MySQL's gap locks when tenants store their snapshots
+// at once) was rolled back whole and is tried again.
 func (j *Journal) SaveSnapshot(ctx context.Context, k reconcile.SnapshotKey, s reconcile.SnapshotSave) error {
 	op := "storing the snapshot of " + k.String()
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = j.saveSnapshotTx(ctx, k, s)
+		if err == nil || attempt == 5 || ctx.Err() != nil || !localstate.IsRetryable(err) {
+			return j.fail(op, err)
+		}
+		time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+	}
+}
+
+func (j *Journal) saveSnapshotTx(ctx context.Context, k reconcile.SnapshotKey, s reconcile.SnapshotSave) error {
 	tx, err := j.db.Begin(ctx)
 	if err != nil {
-		return j.fail(op, err)
+		return err
 	}
 	defer tx.Rollback()
 	if err := j.saveSnapshot(ctx, tx, k, s); err != nil {
-		return j.fail(op, err)
+		return err
 	}
-	return j.fail(op, tx.Commit())
+	return tx.Commit()
 }
 
 func (j *Journal) saveSnapshot(ctx context.Context, tx Querier, k reconcile.SnapshotKey, s reconcile.SnapshotSave) error {
@@ -219,9 +242,10 @@ func (j *Journal) saveSnapshot(ctx context.Context, tx Querier, k reconcile.Snap
 	}
 	now := fmtTS(time.Now())
 	if !found {
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(snap_id), 0) + 1 FROM reconctl_snapshots`).Scan(&id); err != nil {
-			return err
-		}
+		// The id comes from the key, not from MAX(snap_id)+1: tenants that
+		// store their first snapshots at once (--tenant-concurrency) in a
+		// server journal would otherwise take the same id.
+		id = snapIDOf(k)
 		if _, err := tx.ExecContext(ctx, j.d.bind(`INSERT INTO reconctl_snapshots (snap_id, provider, tenant, resource, fingerprint, cursor_at, full_at, saved_at, row_count)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`), id, k.Provider, k.Tenant, k.Resource, s.Meta.Fingerprint, fmtTS(s.Meta.Cursor), fmtTS(s.Meta.FullAt), now, s.Meta.Rows); err != nil {
 			return err

@@ -2,7 +2,9 @@ package journal
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,6 +114,39 @@ func TestSnapshotSaveAtomic(t *testing.T) {
 		}
 		if m, _, _ := j.SnapshotMeta(ctx, k); m.Fingerprint != "old" {
 			t.Fatalf("meta after the failed save: %+v", m)
+		}
+	})
+}
+
+// TestSnapshotFirstSavesAtOnce: tenants storing their first snapshots at
+// the same time (--tenant-concurrency) each get their own; on a server
+// journal an id taken as MAX(snap_id)+1 made all but one fail.
+func TestSnapshotFirstSavesAtOnce(t *testing.T) {
+	eachKind(t, func(t *testing.T, j *Journal) {
+		ctx := context.Background()
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		var wg sync.WaitGroup
+		errs := make([]error, 8)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k := reconcile.SnapshotKey{Provider: "stripe", Tenant: fmt.Sprintf("acct_%d", i), Resource: "customers"}
+				errs[i] = j.SaveSnapshot(ctx, k, reconcile.SnapshotSave{Full: true, Meta: reconcile.SnapshotMeta{Fingerprint: "f", Cursor: at, FullAt: at, Rows: 1},
+					Rows: []reconcile.SnapshotRow{{ID: fmt.Sprint("cus_", i), Values: []byte{byte(i)}}}})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("tenant %d: %v", i, err)
+			}
+		}
+		for i := range errs {
+			k := reconcile.SnapshotKey{Provider: "stripe", Tenant: fmt.Sprintf("acct_%d", i), Resource: "customers"}
+			if got := snapshotRows(t, j, k); len(got) != 1 || got[0].ID != fmt.Sprint("cus_", i) {
+				t.Errorf("tenant %d: %+v", i, got)
+			}
 		}
 	})
 }

@@ -206,3 +206,10 @@ func IsDuplicateObject(err error) bool {
 	}
 	return false
 }
+
+// IsRetryable reports whether err says a server rolled its transaction back
+// whole so that running it again is safe: a deadlock victim or a
+// serialization failure (Postgres 40001/40P01, MySQL 1213).
+func IsRetryable(err error) bool {
+	return err != nil && (pgDialect{}.retryable(err) || mysqlDialect{}.retryable(err))
+}
