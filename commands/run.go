@@ -106,7 +106,14 @@ func reconcileWith(ctx context.Context, s *Settings, job reconcileJob, rep *reco
 	rep.Provider = p.Name()
 	eng := &reconcile.Engine{Provider: p, Store: store, Logger: s.Logger, ReconfirmAfter: job.reconfirmAfter}
 	if job.incr != nil {
+		// The snapshot is kept per account: the provider's name and what
+		// selects the account it reads (API base, key, connected account,
+		// directory; as a one-way digest), so another key or base never
+		// reuses it.
 		name, _ := providers.SplitSpec(s.Provider)
+		if id := providers.IdentityOf(p); id != "" {
+			name += "@" + id
+		}
 		eng.Incremental = job.incr.engine(s, r, name, job.tenant)
 	}
 	if bar != nil {

@@ -95,6 +95,9 @@ var (
 // (and httpx's: 5 retries, 30 s per attempt); a negative RPS turns
 // client-side pacing off. The optional tweaks adjust the HTTP layer's
 // configuration after Options are applied (tests use them for short backoff).
+// Identity implements providers.Identifier: the API base and the key.
+func (p *Provider) Identity() string { return providers.AccountIdentity(p.base, p.key) }
+
 func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, error) {
 	// RPS 0: Clerk's default depends on the kind of key (set below).
 	su, err := httpx.NewSetup(opts, httpx.Defaults{Name: "clerk", APIBase: DefaultAPIBase, KeyEnv: DefaultKeyEnv})

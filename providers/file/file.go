@@ -30,6 +30,9 @@ func init() {
 
 // Provider reads one export file. Get looks records up through an index of
 // byte offsets built once per resource.
+// Identity implements providers.Identifier: the export's path.
+func (p *Provider) Identity() string { return providers.AccountIdentity(p.path) }
+
 type Provider struct {
 	path   string
 	logger interface{ Warn(string, ...any) }

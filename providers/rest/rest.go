@@ -122,6 +122,10 @@ type Provider struct {
 	log        *slog.Logger
 }
 
+// Identity implements providers.Identifier: the API base and the
+// credential.
+func (p *Provider) Identity() string { return providers.AccountIdentity(p.base.String(), p.authValue) }
+
 // restEvents is the events capability: the events: feed, or incremental
 // reads through updated_after_param.
 type restEvents struct{ p *Provider }

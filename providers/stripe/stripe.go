@@ -75,6 +75,7 @@ type Provider struct {
 	key         string
 	keyEnv      string
 	account     string // Stripe Connect: the connected account (connect.go)
+	base        string // the API base, for Identity
 	transport   *httpx.Transport
 	concurrency int
 	// rps is the client-side request rate (0: none): a listing keeps only
@@ -91,6 +92,10 @@ type Provider struct {
 	maxEventBuffer int
 	now            func() time.Time
 }
+
+// Identity implements providers.Identifier: the API base, the key and the
+// connected account.
+func (p *Provider) Identity() string { return providers.AccountIdentity(p.base, p.key, p.account) }
 
 var (
 	_ providers.Provider      = (*Provider)(nil)
@@ -139,6 +144,7 @@ func New(opts providers.Options, tweaks ...func(*httpx.Config)) (*Provider, erro
 		key:            su.Key,
 		keyEnv:         su.KeyEnv,
 		account:        opts.Account,
+		base:           su.Base.String(),
 		transport:      tr,
 		concurrency:    conc,
 		rps:            max(cfg.RPS, 0),

@@ -371,3 +371,9 @@ func toRecord(obj map[string]any) (providers.Record, error) {
 	}
 	return rec, nil
 }
+
+// Identity implements providers.Identifier: the API base, the key and the
+// directory.
+func (p *Provider) Identity() string {
+	return providers.AccountIdentity(p.base.String(), p.key, p.directoryID)
+}
