@@ -20,7 +20,7 @@ import (
 
 // A run over many tenants sends every tenant's calls through one connection
 // pool: the fake Stripe sees about as many connections as tenants run at
-// once, not one (or more) per tenant. With a pool per tenant each tenant
+// once, not one (or more) per tenant; for diff and for replay. With a pool per tenant each tenant
 // dials its own connection and leaves it idle, with its goroutines and
 // buffers, for 90 s: memory grows with the number of tenants.
 func TestTenantsShareConnections(t *testing.T) {
@@ -67,20 +67,23 @@ func TestTenantsShareConnections(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
-	app := New(IO{In: strings.NewReader(""), Out: &out, Err: &errb})
-	err = app.RunContext(context.Background(), Interspersed(app, []string{"reconctl", "diff", "-c", cfg, "--journal", filepath.Join(dir, "j.db"),
-		"--api-base", srv.URL, "-q", "-o", "json", "--tenant-concurrency", fmt.Sprint(concurrency)}))
-	if err != nil || !strings.Contains(out.String(), `"exit_code": 0`) {
-		t.Fatalf("diff: %v\n%.2000s\n%.2000s", err, out.String(), errb.String())
-	}
-	for _, id := range ids {
-		if !strings.Contains(out.String(), `"tenant": "`+id+`"`) {
-			t.Fatalf("the report has no section for tenant %s:\n%.2000s", id, out.String())
+	for _, args := range [][]string{{"diff"}, {"replay", "--since", "24h"}} {
+		opened.Store(0)
+		var out, errb bytes.Buffer
+		app := New(IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+		err := app.RunContext(context.Background(), Interspersed(app, append(append([]string{"reconctl"}, args...), "-c", cfg, "--journal", filepath.Join(dir, "j.db"),
+			"--api-base", srv.URL, "-q", "-o", "json", "--tenant-concurrency", fmt.Sprint(concurrency))))
+		if err != nil || !strings.Contains(out.String(), `"exit_code": 0`) {
+			t.Fatalf("%s: %v\n%.2000s\n%.2000s", args[0], err, out.String(), errb.String())
 		}
-	}
-	// The platform's provider (it names the resources) may dial its own.
-	if n := opened.Load(); n > 2*concurrency+1 {
-		t.Errorf("%d tenants at %d at a time opened %d connections: want one pool reused from tenant to tenant (at most %d)", tenants, concurrency, n, 2*concurrency+1)
+		for _, id := range ids {
+			if !strings.Contains(out.String(), `"tenant": "`+id+`"`) {
+				t.Fatalf("%s: the report has no section for tenant %s:\n%.2000s", args[0], id, out.String())
+			}
+		}
+		// The platform's provider (it names the resources) may dial its own.
+		if n := opened.Load(); n > 2*concurrency+1 {
+			t.Errorf("%s: %d tenants at %d at a time opened %d connections: want one pool reused from tenant to tenant (at most %d)", args[0], tenants, concurrency, n, 2*concurrency+1)
+		}
 	}
 }
