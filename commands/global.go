@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -96,6 +97,9 @@ type Settings struct {
 	// calls, when set, counts the provider's HTTP requests (--incremental's
 	// provider_calls).
 	calls *atomic.Int64
+	// tenantHTTP, during a run over tenants, is the one connection pool
+	// every tenant's provider sends through (shareTenantHTTP, tenants.go).
+	tenantHTTP *http.Client
 }
 
 // loadSettings resolves flags over the config file.

@@ -84,6 +84,7 @@ func (s *Settings) replayTenants(ctx context.Context, r *run, o replay.Options, 
 
 	budget := s.budget()
 	_, accounts := p.(accountLister)
+	defer s.shareTenantHTTP()() // one connection pool for every tenant (tenants.go)
 	column := s.Config.Tenants.Column
 	turns := &tenantAgg{} // applyTurn: one tenant's apply at a time on SQLite and MySQL
 	parts := make([]*replay.Report, len(ids))

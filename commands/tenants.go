@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/reconctl/reconctl/journal"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/replay"
 	"github.com/reconctl/reconctl/report"
@@ -227,7 +229,7 @@ func (s *Settings) budget() providers.Waiter {
 func (s *Settings) openTenantProvider(id string, budget providers.Waiter, accounts bool) (providers.Provider, error) {
 	ts := s.Config.Tenants
 	opts := providers.Options{Spec: s.Provider, APIBase: s.APIBase, APIKeyEnv: s.APIKeyEnv, RPS: s.RPS, Concurrency: s.Conc,
-		Logger: s.Logger.With("tenant", id), Budget: budget, Calls: s.calls}
+		Logger: s.Logger.With("tenant", id), Budget: budget, Calls: s.calls, HTTPClient: s.tenantHTTP}
 	section, file := s.Config.Section(s.Provider), s.Config.File
 	if accounts {
 		opts.Account = id
@@ -250,6 +252,24 @@ func (s *Settings) openTenantProvider(id string, budget providers.Waiter, accoun
 	}
 	opts.Config = pcfg
 	return providers.Open(opts)
+}
+
+// shareTenantHTTP gives every tenant provider opened from now on one
+// connection pool (httpx.NewBase) and returns the function that ends the
+// sharing and closes the pool's idle connections. Without it each tenant's
+// provider has its own pool, whose idle connections (and the two goroutines
+// and buffers each holds) outlive the tenant by their 90 s idle timeout:
+// memory then grows with the number of tenants run in the last 90 s, not
+// with the largest tenant. The shared pool keeps at most 100 idle
+// connections in all and reuses them from one tenant to the next (the same
+// API host: no new handshake per tenant).
+func (s *Settings) shareTenantHTTP() func() {
+	pool := httpx.NewBase()
+	s.tenantHTTP = &http.Client{Transport: pool}
+	return func() {
+		s.tenantHTTP = nil
+		pool.CloseIdleConnections()
+	}
 }
 
 // tenantAgg gathers a multi-tenant run's parts as tenants finish.
@@ -284,6 +304,14 @@ func (a *tenantAgg) start(tenant string, rep *reconcile.Report) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.names[rep] = tenant
+}
+
+// done forgets rep, a finished tenant's report: held here, it (drift,
+// summaries, incremental parts) would stay alive until the run ends.
+func (a *tenantAgg) done(rep *reconcile.Report) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.names, rep)
 }
 
 // add records a finished tenant's drift and summary.
@@ -409,6 +437,7 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	r.tenants = agg
 	budget := s.budget()
 	_, accounts := p.(accountLister)
+	defer s.shareTenantHTTP()()
 	results := make([]reconcile.TenantResult, len(ids))
 	var brakes sync.Map
 	var sinceCov sync.Once
@@ -426,6 +455,7 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 			trep := &reconcile.Report{Command: rep.Command, RunID: rep.RunID, StartedAt: rep.StartedAt, State: rep.State, DryRun: rep.DryRun}
 			agg.start(id, trep)
 			err := s.runTenant(ctx, job, trep, r, id, tables, budget, accounts)
+			agg.done(trep)
 			res := reconcile.TenantResult{Tenant: id, Summary: trep.Summary, ExitCode: trep.ExitCode}
 			if err != nil {
 				msg := err.Error()

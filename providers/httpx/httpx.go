@@ -112,11 +112,7 @@ func New(cfg Config) *Transport {
 	}
 	t := &Transport{cfg: cfg, base: cfg.Base, log: cfg.Logger}
 	if t.base == nil {
-		dt := http.DefaultTransport.(*http.Transport).Clone()
-		// The default of 2 idle connections per host makes parallel
-		// listing open and close a connection on almost every call.
-		dt.MaxIdleConnsPerHost = 64
-		t.base = dt
+		t.base = NewBase()
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -131,6 +127,19 @@ func New(cfg Config) *Transport {
 		t.limiter = rate.NewLimiter(rate.Inf, 0)
 	}
 	return t
+}
+
+// NewBase is the connection pool a Transport sends through when
+// Config.Base is nil: http.DefaultTransport's settings (at most 100 idle
+// connections in all, closed after 90 s idle) with up to 64 idle
+// connections per host, as the default of 2 makes parallel listing open and
+// close a connection on almost every call. Many Transports may share one
+// (a run over many tenants: one pool, not one per tenant, each keeping its
+// idle connections and their goroutines alive until they time out).
+func NewBase() *http.Transport {
+	dt := http.DefaultTransport.(*http.Transport).Clone()
+	dt.MaxIdleConnsPerHost = 64
+	return dt
 }
 
 // Client returns an *http.Client sending through t, with RedirectPolicy. Its
