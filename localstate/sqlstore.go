@@ -46,8 +46,9 @@ type sqlStore struct {
 	// store since then still holds, and the writer may skip re-reading the
 	// rows of conditional changes derived from those reads
 	// (Expect.FromReads; writer.unchanged). pinUsed is set by the first
-	// write transaction: the store's own writes do not move data_version,
-	// so after one the skip is off for the store's life.
+	// write transaction, the only one on pin: the store's own writes do
+	// not move data_version, so after one the skip is off for the store's
+	// life.
 	pin        *sql.Conn
 	pinVersion int64
 	pinUsed    bool
@@ -105,14 +106,23 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	return &stateTx{sqlTx: stx, loc: s.loc()}, nil
 }
 
-// beginTx begins a write transaction with its setup (txSetup), on the
-// pinned connection when there is one. unchanged: nothing was committed
-// to the database since the store opened (see pin).
+// beginTx begins a write transaction with its setup (txSetup). The
+// store's first one runs on the pinned connection, if any, and says
+// whether nothing was committed to the database since the store opened
+// (unchanged, see pin); later ones (the skip is off by then) and any
+// running alongside it take a connection from the pool, as before.
 func (s *sqlStore) beginTx(ctx context.Context) (tx *sql.Tx, unchanged bool, err error) {
-	if s.pin == nil || s.readOnly {
+	s.mu.Lock()
+	pin := s.pin
+	if s.pinUsed || s.readOnly {
+		pin = nil
+	}
+	s.pinUsed = true
+	s.mu.Unlock()
+	if pin == nil {
 		tx, err = s.db.BeginTx(ctx, s.txOpts)
 	} else {
-		tx, err = s.pin.BeginTx(ctx, s.txOpts)
+		tx, err = pin.BeginTx(ctx, s.txOpts)
 	}
 	if err != nil {
 		return nil, false, s.explain(err)
@@ -121,16 +131,13 @@ func (s *sqlStore) beginTx(ctx context.Context) (tx *sql.Tx, unchanged bool, err
 		tx.Rollback()
 		return nil, false, err
 	}
-	if s.pin != nil && !s.readOnly {
+	if pin != nil {
 		var v int64
 		if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
 			tx.Rollback()
 			return nil, false, s.explain(err)
 		}
-		s.mu.Lock()
-		unchanged = !s.pinUsed && v == s.pinVersion
-		s.pinUsed = true
-		s.mu.Unlock()
+		unchanged = v == s.pinVersion
 	}
 	return tx, unchanged, nil
 }
