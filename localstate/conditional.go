@@ -37,6 +37,14 @@ type Expect struct {
 	// what was read, so Match holds; a row written since is read (locked)
 	// and given to Match as without Version. Only an update uses it.
 	Version RowVersion
+	// FromReads says the condition states what reads of this store
+	// (Scan, Get, GetMany since it opened) returned: Absent a key they did
+	// not return live, Columns and Match the row they returned. A store
+	// that can tell no one has written to the database since it opened
+	// (SQLite: data_version on the writer's connection, see
+	// sqlStore.pin) then holds the condition without reading the row
+	// again; otherwise it is checked as without FromReads.
+	FromReads bool
 
 	// Conflict is set by the store: "" when the change was written (or its
 	// condition held), otherwise why it was not. Apply clears it first.
@@ -105,6 +113,11 @@ func (w *writer) checkExpect(ctx context.Context, tx *sql.Tx, changes []Change) 
 		ch.Expect.Conflict = ""
 		if w.cond == nil {
 			w.cond = make([]byte, len(changes))
+		}
+		if w.unchanged && ch.Expect.FromReads {
+			// Nothing was written since the reads it came from: the row
+			// is as read, so the condition holds (sqlStore.pin).
+			continue
 		}
 		p := w.plans[ch.Table]
 		if w.byVersion(p, ch) {

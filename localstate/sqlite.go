@@ -50,6 +50,22 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqlStore, 
 		db.Close()
 		return nil, s.explain(err)
 	}
+	if !opts.ReadOnly {
+		// The writer's connection, and its data_version before any read
+		// of the app's data (see sqlStore.pin).
+		pin, err := db.Conn(ctx)
+		if err == nil {
+			err = pin.QueryRowContext(ctx, "PRAGMA data_version").Scan(&s.pinVersion)
+			if err != nil {
+				pin.Close()
+			}
+		}
+		if err != nil {
+			db.Close()
+			return nil, s.explain(err)
+		}
+		s.pin = pin
+	}
 	return s, nil
 }
 

@@ -37,6 +37,22 @@ type sqlStore struct {
 	// cache for writes, which the connections that only read do not need).
 	txSetup string
 
+	// pin (SQLite, writable) is the one connection every write
+	// transaction runs on, and pinVersion its PRAGMA data_version read
+	// when the store opened, before any read of the app's data. SQLite has
+	// one writer: once BEGIN IMMEDIATE holds the write lock, an unchanged
+	// data_version on that connection says no other connection committed
+	// anything since the store opened, so every read made through the
+	// store since then still holds, and the writer may skip re-reading the
+	// rows of conditional changes derived from those reads
+	// (Expect.FromReads; writer.unchanged). pinUsed is set by the first
+	// write transaction, the only one on pin: the store's own writes do
+	// not move data_version, so after one the skip is off for the store's
+	// life.
+	pin        *sql.Conn
+	pinVersion int64
+	pinUsed    bool
+
 	mu      sync.Mutex
 	schemas map[string]*tableSchema // by table name as configured
 	gets    map[string]*sql.Stmt    // Get statements by SQL text
@@ -74,19 +90,15 @@ func (s *sqlStore) Features() Features {
 // begin starts a transaction (BEGIN IMMEDIATE on a writable store: the
 // write lock is taken up front).
 func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
-	tx, err := s.db.BeginTx(ctx, s.txOpts)
+	tx, unchanged, err := s.beginTx(ctx)
 	if err != nil {
-		return nil, s.explain(err)
-	}
-	if err := s.setupTx(ctx, tx); err != nil {
-		tx.Rollback()
 		return nil, err
 	}
 	// The statements of the transaction's Applies, kept from one to the
 	// next (the engine applies a large plan in chunks).
 	stmts := map[string]*sql.Stmt{}
 	stx := &sqlTx{Tx: tx, apply: func(ctx context.Context, tx *sql.Tx, changes []Change) error {
-		return s.applyTx(ctx, tx, changes, stmts)
+		return s.applyTx(ctx, tx, changes, stmts, unchanged)
 	}}
 	if g, ok := s.d.(txGoner); ok {
 		stx.gone = g.txGone
@@ -94,7 +106,46 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	return &stateTx{sqlTx: stx, loc: s.loc()}, nil
 }
 
+// beginTx begins a write transaction with its setup (txSetup). The
+// store's first one runs on the pinned connection, if any, and says
+// whether nothing was committed to the database since the store opened
+// (unchanged, see pin); later ones (the skip is off by then) and any
+// running alongside it take a connection from the pool, as before.
+func (s *sqlStore) beginTx(ctx context.Context) (tx *sql.Tx, unchanged bool, err error) {
+	s.mu.Lock()
+	pin := s.pin
+	if s.pinUsed || s.readOnly {
+		pin = nil
+	}
+	s.pinUsed = true
+	s.mu.Unlock()
+	if pin == nil {
+		tx, err = s.db.BeginTx(ctx, s.txOpts)
+	} else {
+		tx, err = pin.BeginTx(ctx, s.txOpts)
+	}
+	if err != nil {
+		return nil, false, s.explain(err)
+	}
+	if err := s.setupTx(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, false, err
+	}
+	if pin != nil {
+		var v int64
+		if err := tx.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+			tx.Rollback()
+			return nil, false, s.explain(err)
+		}
+		unchanged = v == s.pinVersion
+	}
+	return tx, unchanged, nil
+}
+
 func (s *sqlStore) Close() error {
+	if s.pin != nil {
+		s.pin.Close()
+	}
 	s.mu.Lock()
 	for _, st := range s.gets {
 		st.Close()
@@ -533,14 +584,11 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 	if err != nil {
 		return s.notWritten(ctx, err)
 	}
-	tx, err := s.db.BeginTx(ctx, s.txOpts)
+	tx, unchanged, err := s.beginTx(ctx)
 	if err != nil {
-		return s.notWritten(ctx, s.explain(err))
-	}
-	if err := s.setupTx(ctx, tx); err != nil {
-		tx.Rollback()
 		return s.notWritten(ctx, err)
 	}
+	w.unchanged = unchanged
 	if err := w.run(ctx, tx, changes); err != nil {
 		tx.Rollback()
 		return s.notWritten(ctx, err)
@@ -575,7 +623,7 @@ func (s *sqlStore) notWritten(ctx context.Context, err error) error {
 
 // applyTx writes changes inside tx (a Tx from begin), preparing its
 // statements once per transaction (stmts, by their text).
-func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change, stmts map[string]*sql.Stmt) error {
+func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change, stmts map[string]*sql.Stmt, unchanged bool) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -588,6 +636,7 @@ func (s *sqlStore) applyTx(ctx context.Context, tx *sql.Tx, changes []Change, st
 		return err
 	}
 	w.shared = stmts
+	w.unchanged = unchanged
 	return w.run(ctx, tx, changes)
 }
 

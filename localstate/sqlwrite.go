@@ -65,6 +65,11 @@ type writer struct {
 	prevPlan *plan
 	prevCols []colValue
 
+	// unchanged: the transaction began with nothing committed to the
+	// database since the store opened (sqlStore.pin), so the conditions
+	// of changes derived from the store's reads (Expect.FromReads) hold
+	// without reading their rows again.
+	unchanged bool
 	// cond is, per change, its conditional state (conditional.go); nil
 	// when no change is conditional.
 	cond []byte

@@ -59,14 +59,16 @@ func (run *resourceRun) rowCheck() *rowCheck {
 	return run.rr.cond
 }
 
-// expect is p's condition for the store, written into e (reused).
+// expect is p's condition for the store, written into e (reused). Every
+// condition is what the engine's reads of the store returned (the scan,
+// its re-reads): FromReads.
 func (rr *ResourceResult) expect(p *pending, e *localstate.Expect) *localstate.Expect {
 	switch p.cond {
 	case condAbsent:
-		*e = localstate.Expect{Absent: true}
+		*e = localstate.Expect{Absent: true, FromReads: true}
 	case condRow:
 		rc := rr.cond
-		*e = localstate.Expect{Columns: rc.cols, Match: func(now []any) string { return rc.match(p, now) }, Version: p.ver}
+		*e = localstate.Expect{Columns: rc.cols, Match: func(now []any) string { return rc.match(p, now) }, Version: p.ver, FromReads: true}
 	default:
 		return nil
 	}

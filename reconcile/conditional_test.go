@@ -92,3 +92,38 @@ func TestConditionalApply(t *testing.T) {
 		t.Errorf("rows:\n got %s\nwant %s", b.String(), want)
 	}
 }
+
+// TestConditionsFromReads: every condition the engine puts on a write is
+// what its reads of the store returned (Expect.FromReads), so a store that
+// can tell nothing was written since (SQLite's data_version) may hold it
+// without reading the row again; an app write in between is still a
+// conflict (TestConditionalApply).
+func TestConditionsFromReads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "app.db")
+	if err := localstate.CreateSQLite(ctx, path,
+		`CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT)`,
+		`INSERT INTO users VALUES ('cus_1','a@x')`,
+	); err != nil {
+		t.Fatal(err)
+	}
+	store, err := localstate.Open(ctx, path, localstate.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	p := &memProvider{records: map[string][]providers.Record{"customers": {
+		rec("cus_1", `{"email":"b@x"}`), rec("cus_2", `{"email":"c@x"}`),
+	}}}
+	tbl := &localstate.Table{Resource: "customers", Name: "users", Fields: []localstate.Field{{Column: "email", Path: "email"}}}
+	_, res := compare(t, p, store, tbl, ModeDiff)
+	changes := res.Changes()
+	if len(changes) != 2 {
+		t.Fatalf("%d changes, want an update and a create", len(changes))
+	}
+	for _, c := range changes {
+		if c.Expect == nil || !c.Expect.FromReads {
+			t.Errorf("%s %s: Expect %+v, want FromReads", c.Op, c.Key, c.Expect)
+		}
+	}
+}
