@@ -256,14 +256,12 @@ func (e *Engine) rollForward(ctx context.Context, r *Resource, mode Mode, key Sn
 	start := e.now()
 	snap := newSnapState(key, meta)
 	if err := inc.Store.SnapshotRows(ctx, key, func(row SnapshotRow) error {
-		snap.recs[row.ID] = snapRec{vals: row.Values, upd: row.UpdatedAt, eventAt: row.EventAt, deleted: row.Deleted}
-		if row.UpdatedAt != 0 {
-			snap.hasUpd = true
-		}
+		snap.load(row)
 		return nil
 	}); err != nil {
 		return nil, nil, "", fmt.Errorf("reading the snapshot of %s: %w", key, err)
 	}
+	snap.sortBase()
 	evs, err := inc.Store.SnapshotEvents(ctx, key)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("reading the snapshot of %s: %w", key, err)
@@ -384,7 +382,7 @@ func (e *Engine) applyEvents(ctx context.Context, r *Resource, side *snapshotSid
 		if ev.ID != "" {
 			snap.applied[ev.ID] = created
 		}
-		cur, has := snap.recs[ev.ObjectID]
+		cur, has := snap.get(ev.ObjectID)
 		if has && created < cur.eventAt {
 			continue // the snapshot already holds something newer
 		}
@@ -469,17 +467,18 @@ func (e *Engine) saveRolled(ctx context.Context, snap *snapState, start time.Tim
 	horizon := start.Add(-overlap).UnixNano()
 	var rows []SnapshotRow
 	var remove []string
-	for id := range snap.dirty {
-		rec := snap.recs[id]
+	for id, rec := range snap.dirty {
 		if rec.deleted && rec.eventAt < horizon {
 			remove = append(remove, id)
 			continue
 		}
 		rows = append(rows, SnapshotRow{ID: id, Values: rec.vals, UpdatedAt: rec.upd, EventAt: rec.eventAt, Deleted: rec.deleted})
 	}
-	for id, rec := range snap.recs {
-		if rec.deleted && rec.eventAt < horizon && !snap.dirty[id] {
-			remove = append(remove, id)
+	for i := range snap.base {
+		if r := &snap.base[i]; r.deleted && r.eventAt < horizon {
+			if id := snap.baseIDString(i); !snap.hasDirty(id) {
+				remove = append(remove, id)
+			}
 		}
 	}
 	slices.SortFunc(rows, func(a, b SnapshotRow) int { return compareStrings(a.ID, b.ID) })
@@ -493,7 +492,7 @@ func (e *Engine) saveRolled(ctx context.Context, snap *snapState, start time.Tim
 	slices.SortFunc(evs, func(a, b SnapshotEvent) int { return compareStrings(a.ID, b.ID) })
 	meta := snap.meta
 	meta.Cursor = start
-	meta.Rows = len(snap.recs) - len(remove)
+	meta.Rows = snap.count() - len(remove)
 	save := SnapshotSave{Meta: meta, Rows: rows, Remove: remove, Events: evs}
 	if err := e.Incremental.Store.SaveSnapshot(ctx, snap.key, save); err != nil {
 		return fmt.Errorf("storing the snapshot of %s: %w", snap.key, err)

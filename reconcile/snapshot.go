@@ -18,10 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/reconctl/reconctl/providers"
 )
@@ -156,6 +157,9 @@ func decodeValues(b []byte, vals []any, found []bool) error {
 		found[i] = false
 		b = b[k:]
 	}
+	if decodeFlat(b, vals) {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var out []any
@@ -169,6 +173,106 @@ func decodeValues(b []byte, vals []any, found []bool) error {
 	return nil
 }
 
+// decodeFlat decodes b, a JSON array of len(vals) scalars as json.Marshal
+// writes them (no whitespace), into vals exactly as encoding/json with
+// UseNumber would: null, booleans, json.Number, strings. It reports false,
+// having decoded nothing for sure, on anything else (an object, an array, a
+// string with an escape, a count that differs), which decodeValues then
+// hands to encoding/json.
+func decodeFlat(b []byte, vals []any) bool {
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return false
+	}
+	b = b[1 : len(b)-1]
+	n := 0
+	for len(b) > 0 || n == 0 && len(vals) > 0 {
+		if n > 0 {
+			if b[0] != ',' {
+				return false
+			}
+			b = b[1:]
+		}
+		if n >= len(vals) || len(b) == 0 {
+			return false
+		}
+		var v any
+		var k int
+		switch c := b[0]; {
+		case c == 'n' && bytes.HasPrefix(b, []byte("null")):
+			v, k = nil, 4
+		case c == 't' && bytes.HasPrefix(b, []byte("true")):
+			v, k = true, 4
+		case c == 'f' && bytes.HasPrefix(b, []byte("false")):
+			v, k = false, 5
+		case c == '"':
+			k = 1
+			for k < len(b) && b[k] != '"' {
+				if b[k] == '\\' || b[k] < ' ' {
+					return false
+				}
+				k++
+			}
+			if k == len(b) || !utf8.Valid(b[1:k]) {
+				return false
+			}
+			v = string(b[1:k])
+			k++
+		case c == '-' || c >= '0' && c <= '9':
+			k = numberLen(b)
+			if k == 0 {
+				return false
+			}
+			v = json.Number(b[:k])
+		default:
+			return false
+		}
+		b = b[k:]
+		if len(b) > 0 && b[0] != ',' {
+			return false
+		}
+		vals[n] = v
+		n++
+	}
+	return n == len(vals)
+}
+
+// numberLen is the length of the JSON number b begins with (0: none).
+func numberLen(b []byte) int {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - j
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return 0
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return 0
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return 0
+		}
+	}
+	return i
+}
+
 // snapRec is one record of a snapshot in memory.
 type snapRec struct {
 	vals    []byte
@@ -177,39 +281,153 @@ type snapRec struct {
 	deleted bool
 }
 
-// snapState is a snapshot in memory, rolled forward by a run.
+// snapBaseRow is one record of the snapshot as loaded: its id and values
+// are arena[off:idEnd] and arena[idEnd:end]. Pointer-free, so that the
+// collector never scans a million of them.
+type snapBaseRow struct {
+	off, idEnd, end int
+	upd, eventAt    int64
+	deleted         bool
+}
+
+// snapState is a snapshot in memory, rolled forward by a run: the rows as
+// loaded (base, sorted by id, in one arena) under the records this run set
+// (dirty, few).
 type snapState struct {
 	key     SnapshotKey
 	meta    SnapshotMeta
-	recs    map[string]snapRec
-	dirty   map[string]bool
+	arena   []byte
+	base    []snapBaseRow
+	dirty   map[string]snapRec
+	added   int // dirty ids the base does not have
 	applied map[string]int64
 	hasUpd  bool // some record has the provider's updated_at
 }
 
 func newSnapState(k SnapshotKey, meta SnapshotMeta) *snapState {
-	return &snapState{key: k, meta: meta, recs: make(map[string]snapRec, meta.Rows), dirty: map[string]bool{}, applied: map[string]int64{}}
+	return &snapState{key: k, meta: meta, base: make([]snapBaseRow, 0, meta.Rows), dirty: map[string]snapRec{}, applied: map[string]int64{}}
+}
+
+// load appends one stored row to the base (before any set; sortBase then
+// orders them).
+func (s *snapState) load(row SnapshotRow) {
+	off := len(s.arena)
+	s.arena = append(s.arena, row.ID...)
+	idEnd := len(s.arena)
+	s.arena = append(s.arena, row.Values...)
+	s.base = append(s.base, snapBaseRow{off: off, idEnd: idEnd, end: len(s.arena), upd: row.UpdatedAt, eventAt: row.EventAt, deleted: row.Deleted})
+	if row.UpdatedAt != 0 {
+		s.hasUpd = true
+	}
+}
+
+// baseID is base row i's id, without a copy.
+func (s *snapState) baseID(i int) []byte {
+	r := &s.base[i]
+	return s.arena[r.off:r.idEnd]
+}
+
+// baseIDString is base row i's id as a string sharing the arena's bytes:
+// the arena is never written after the load, so the string never changes.
+func (s *snapState) baseIDString(i int) string {
+	r := &s.base[i]
+	if r.idEnd == r.off {
+		return ""
+	}
+	return unsafe.String(&s.arena[r.off], r.idEnd-r.off)
+}
+
+// sortBase orders the base by id (bytewise, as Go compares strings): the
+// store's ORDER BY follows its collation, which may differ.
+func (s *snapState) sortBase() {
+	cmp := func(a, b snapBaseRow) int {
+		return bytes.Compare(s.arena[a.off:a.idEnd], s.arena[b.off:b.idEnd])
+	}
+	if !slices.IsSortedFunc(s.base, cmp) {
+		slices.SortStableFunc(s.base, cmp)
+	}
+}
+
+// find is id's index in the base, -1 when it has none.
+func (s *snapState) find(id string) int {
+	i, ok := slices.BinarySearchFunc(s.base, id, func(r snapBaseRow, id string) int {
+		return bytes.Compare(s.arena[r.off:r.idEnd], unsafeBytes(id))
+	})
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+// unsafeBytes views s as bytes, read only.
+func unsafeBytes(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+func (s *snapState) baseRec(i int) snapRec {
+	r := &s.base[i]
+	return snapRec{vals: s.arena[r.idEnd:r.end:r.end], upd: r.upd, eventAt: r.eventAt, deleted: r.deleted}
+}
+
+// get is id's record: what this run set, or else what was loaded.
+func (s *snapState) get(id string) (snapRec, bool) {
+	if r, ok := s.dirty[id]; ok {
+		return r, true
+	}
+	if i := s.find(id); i >= 0 {
+		return s.baseRec(i), true
+	}
+	return snapRec{}, false
 }
 
 // set replaces id's record and marks it for the save.
 func (s *snapState) set(id string, rec snapRec) {
-	s.recs[id] = rec
-	s.dirty[id] = true
+	if _, ok := s.dirty[id]; !ok && s.find(id) < 0 {
+		s.added++
+	}
+	s.dirty[id] = rec
 	if rec.upd != 0 {
 		s.hasUpd = true
 	}
 }
 
-// live is the ids of the records present (not tombstones), sorted.
-func (s *snapState) live() []string {
-	ids := make([]string, 0, len(s.recs))
-	for id, r := range s.recs {
-		if !r.deleted {
-			ids = append(ids, id)
+// count is how many records (tombstones included) the snapshot holds.
+func (s *snapState) count() int { return len(s.base) + s.added }
+
+// each calls fn with every record, by id; fn must not keep rec.vals
+// beyond the call unless it copies them.
+func (s *snapState) each(fn func(id string, rec snapRec) error) error {
+	extra := make([]string, 0, len(s.dirty))
+	for id := range s.dirty {
+		extra = append(extra, id)
+	}
+	slices.Sort(extra)
+	j := 0
+	for i := range s.base {
+		bid := s.baseID(i)
+		for j < len(extra) && bytes.Compare(unsafeBytes(extra[j]), bid) < 0 {
+			if err := fn(extra[j], s.dirty[extra[j]]); err != nil {
+				return err
+			}
+			j++
+		}
+		if j < len(extra) && string(bid) == extra[j] {
+			if err := fn(extra[j], s.dirty[extra[j]]); err != nil {
+				return err
+			}
+			j++
+			continue
+		}
+		if err := fn(s.baseIDString(i), s.baseRec(i)); err != nil {
+			return err
 		}
 	}
-	sort.Strings(ids)
-	return ids
+	for ; j < len(extra); j++ {
+		if err := fn(extra[j], s.dirty[extra[j]]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // projectedLister is a provider side that gives each record's compared
@@ -251,11 +469,16 @@ func (s *snapshotSide) listProjected(ctx context.Context, resource string, fn fu
 	vals := make([]any, len(s.fields))
 	found := make([]bool, len(s.fields))
 	get := func(i int) (any, bool) { return vals[i], found[i] }
-	for _, id := range s.snap.live() {
-		if err := ctx.Err(); err != nil {
-			return err
+	n := 0
+	return s.snap.each(func(id string, rec snapRec) error {
+		if rec.deleted {
+			return nil
 		}
-		rec := s.snap.recs[id]
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		if err := decodeValues(rec.vals, vals, found); err != nil {
 			return fmt.Errorf("snapshot of %s, record %s: %w", resource, id, err)
 		}
@@ -263,11 +486,8 @@ func (s *snapshotSide) listProjected(ctx context.Context, resource string, fn fu
 		if rec.upd != 0 {
 			upd = time.Unix(0, rec.upd).UTC()
 		}
-		if err := fn(id, upd, get); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(id, upd, get)
+	})
 }
 
 // List serves the snapshot as provider records holding the mapped paths.
@@ -352,7 +572,7 @@ func (s *snapshotSide) absorb(at int64) (changed bool, err error) {
 	slices.Sort(ids)
 	for _, id := range ids {
 		g := s.reads[id]
-		cur, has := s.snap.recs[id]
+		cur, has := s.snap.get(id)
 		switch {
 		case g.err != nil || g.st == providers.StatusInaccessible:
 			continue // nothing learnt
@@ -391,4 +611,10 @@ func (s *snapshotSide) absorb(at int64) (changed bool, err error) {
 // keyString is k for messages.
 func (k SnapshotKey) String() string {
 	return strings.Trim(k.Provider+"/"+k.Tenant+"/"+k.Resource, "/")
+}
+
+// hasDirty says whether this run set id.
+func (s *snapState) hasDirty(id string) bool {
+	_, ok := s.dirty[id]
+	return ok
 }
