@@ -68,9 +68,11 @@ suspect (missing_local, changed, missing_remote) is read live before it is
 reported or applied. The first run, or one whose snapshot cannot be trusted
 (no snapshot, the mapping changed, a cursor older than the provider's event
 retention less a day, an event in another API version whose object cannot be
-re-fetched, full_every: reached (default 7d), --full, a provider without an
-events API), lists in full and stores a fresh snapshot; the JSON report says
-"incremental", "fallback" (why), "cursor" and "provider_calls".
+re-fetched, full_every: reached (default 7d), --full, a provider with neither
+an events API nor a changes feed), lists in full and stores a fresh snapshot;
+without events, Clerk's users by updated_at and a REST updated_after filter
+roll it forward, and deletions are found by the full_every listing. The JSON
+report says "incremental", "fallback" (why), "cursor" and "provider_calls".
 
 EXAMPLES:
    reconctl diff --provider stripe --state app.db
