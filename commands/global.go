@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"github.com/reconctl/reconctl/config"
 	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
+	"github.com/reconctl/reconctl/providers/httpx"
 	"github.com/reconctl/reconctl/reconcile"
 	"github.com/reconctl/reconctl/report"
 )
@@ -99,7 +99,7 @@ type Settings struct {
 	calls *atomic.Int64
 	// tenantHTTP, during a run over tenants, is the one connection pool
 	// every tenant's provider sends through (shareTenantHTTP, tenants.go).
-	tenantHTTP *http.Client
+	tenantHTTP *httpx.Client
 }
 
 // loadSettings resolves flags over the config file.

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -264,11 +263,11 @@ func (s *Settings) openTenantProvider(id string, budget providers.Waiter, accoun
 // connections in all and reuses them from one tenant to the next (the same
 // API host: no new handshake per tenant).
 func (s *Settings) shareTenantHTTP() func() {
-	pool := httpx.NewBase()
-	s.tenantHTTP = &http.Client{Transport: pool}
+	client, closeIdle := httpx.NewShared()
+	s.tenantHTTP = client
 	return func() {
 		s.tenantHTTP = nil
-		pool.CloseIdleConnections()
+		closeIdle()
 	}
 }
 

@@ -142,6 +142,19 @@ func NewBase() *http.Transport {
 	return dt
 }
 
+// Client is the HTTP client type callers outside this layer hold (a
+// shared pool for many providers: NewShared), so they need not import
+// net/http.
+type Client = http.Client
+
+// NewShared returns a client over one NewBase pool, for many providers of
+// one process to send through (Options.HTTPClient), and the function that
+// closes its idle connections when they are done.
+func NewShared() (*Client, func()) {
+	pool := NewBase()
+	return &http.Client{Transport: pool}, pool.CloseIdleConnections
+}
+
 // Client returns an *http.Client sending through t, with RedirectPolicy. Its
 // own Timeout is left at zero: t bounds each attempt, and the caller's
 // context bounds the whole.

@@ -760,11 +760,15 @@ func (l *lister) work(ctx context.Context, out chan<- []providers.Record) error 
 				if firstCreated == 0 {
 					firstCreated = lastCreated
 				}
+				// Under l.mu: maybeSplit, in another task's worker, reads
+				// these through left(t).
+				l.mu.Lock()
 				if t.seenN == 0 {
 					t.seenTop = lastCreated
 				}
 				t.seenN++
 				t.last = lastCreated
+				l.mu.Unlock()
 				if lastCreated != t.tieSecond {
 					t.tieSecond, t.tie, t.skip = lastCreated, t.tie[:0], nil
 				}
