@@ -78,7 +78,7 @@ func (s *Settings) replayTenants(ctx context.Context, r *run, o replay.Options, 
 	closeStore()
 	ids = r.orderTenants(ctx, ids)
 	if s.Tenant.Due {
-		ids = r.dueTenants(ctx, ids, time.Now())
+		ids = r.dueTenants(ctx, ids, time.Now(), false)
 	}
 	s.Logger.Info("tenants", "count", len(ids), "concurrency", s.Tenant.Concurrency)
 

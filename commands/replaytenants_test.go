@@ -75,8 +75,44 @@ func TestReplayTenantSizes(t *testing.T) {
 	cfg := &config.Config{Tenants: &config.Tenants{CadenceRules: []config.CadenceRule{{RecordsOver: 10000, Every: 24 * time.Hour}, {Every: 7 * 24 * time.Hour}}}}
 	r := &run{s: &Settings{Logger: slog.New(slog.DiscardHandler), Config: cfg}, j: j, command: "replay"}
 	// 25 hours after the replay: the big tenant (daily) is due, the small one (weekly) not.
-	got := r.dueTenants(ctx, []string{"acct_big", "acct_small"}, at.Add(26*time.Hour))
+	got := r.dueTenants(ctx, []string{"acct_big", "acct_small"}, at.Add(26*time.Hour), false)
 	if !slices.Equal(got, []string{"acct_big"}) {
 		t.Errorf("due = %v, want [acct_big]", got)
+	}
+}
+
+// diff --due goes by the last full diff: an hourly diff --since does not
+// make a daily full pass never due; a diff --since --due goes by either.
+func TestDueAfterWindowRuns(t *testing.T) {
+	ctx := context.Background()
+	j, err := journal.Open(ctx, filepath.Join(t.TempDir(), "j.db"), journal.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	record := func(id string, args []string, started time.Time) {
+		t.Helper()
+		must(j.StartRun(ctx, journal.Run{ID: id, Command: "diff", Args: args, StartedAt: started}))
+		rep := &reconcile.Report{Tenants: []reconcile.TenantResult{{Tenant: "acct_a", Summary: map[string]*reconcile.ResourceSummary{"customers": {Remote: 10, Local: 10}}}}}
+		must(j.FinishRun(ctx, id, journal.Finish{Status: journal.StatusOK, Report: rep}))
+		must(j.RecordTenants(ctx, id, "diff", started, started, rep))
+	}
+	record("r_full", []string{"diff", "--due"}, at)
+	record("r_since", []string{"diff", "--since", "1h", "--due"}, at.Add(23*time.Hour))
+	cfg := &config.Config{Tenants: &config.Tenants{CadenceRules: []config.CadenceRule{{Every: 24 * time.Hour}}}}
+	r := &run{s: &Settings{Logger: slog.New(slog.DiscardHandler), Config: cfg}, j: j, command: "diff"}
+	now := at.Add(25 * time.Hour)
+	if got := r.dueTenants(ctx, []string{"acct_a"}, now, false); !slices.Equal(got, []string{"acct_a"}) {
+		t.Errorf("full diff --due = %v, want [acct_a] (its last full pass was 25h ago)", got)
+	}
+	if got := r.dueTenants(ctx, []string{"acct_a"}, now, true); len(got) != 0 {
+		t.Errorf("diff --since --due = %v, want none (a window was compared 2h ago)", got)
 	}
 }

@@ -428,7 +428,7 @@ func runTenants(ctx context.Context, s *Settings, job reconcileJob, rep *reconci
 	closeStore()
 	ids = r.orderTenants(ctx, ids)
 	if s.Tenant.Due {
-		ids = r.dueTenants(ctx, ids, time.Now())
+		ids = r.dueTenants(ctx, ids, time.Now(), !job.since.IsZero())
 	}
 	s.Logger.Info("tenants", "count", len(ids), "concurrency", s.Tenant.Concurrency)
 
@@ -558,8 +558,10 @@ func (r *run) orderTenants(ctx context.Context, ids []string) []string {
 // never successfully) is due from its stagger slot on: a stable hash of its
 // id picks a moment in the cadence, so a first pass over many tenants is
 // spread over one cadence instead of landing on one cron run. A journal
-// that cannot say makes every tenant due.
-func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time) []string {
+// that cannot say makes every tenant due. A full run goes by the last full
+// run only; a diff --since run (window) by the last run of either kind, as a
+// full pass covers every window.
+func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time, window bool) []string {
 	states, err := r.j.TenantStates(ctx, r.command)
 	if err != nil {
 		r.s.Logger.Warn("could not read the tenants' last runs from the journal; every tenant is due", "err", err)
@@ -568,7 +570,11 @@ func (r *run) dueTenants(ctx context.Context, ids []string, now time.Time) []str
 	sizes := r.tenantSizes(ctx, states)
 	var out []string
 	for _, id := range ids {
-		if isDue(id, states[id], r.s.Config.Tenants.CadenceOf(id, sizes[id]), now) {
+		st := states[id]
+		if window && st.LastWindowSuccess.After(st.LastSuccess) {
+			st.LastSuccess = st.LastWindowSuccess
+		}
+		if isDue(id, st, r.s.Config.Tenants.CadenceOf(id, sizes[id]), now) {
 			out = append(out, id)
 		}
 	}

@@ -213,12 +213,17 @@ type TenantState struct {
 	// Records is the size of its largest resource (the larger side) in its
 	// latest successful run: cadence rules by size use it.
 	Records int
+	// LastWindowSuccess is the start of its latest successful diff --since
+	// run. Such a run compared one window's changes only: it is neither
+	// LastSuccess (a full pass, which --due and the staleness order go by)
+	// nor a size (its summary counts the window's records).
+	LastWindowSuccess time.Time
 }
 
 // TenantStates returns, per tenant, its latest runs of command.
 func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]TenantState, error) {
 	// Oldest first; runs of one second in the journal's own order.
-	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT t.tenant, t.started_at, t.exit_code, t.summary_json
+	rows, err := j.db.QueryContext(ctx, j.d.bind(`SELECT t.tenant, t.started_at, t.exit_code, t.summary_json, r.args_json
 		FROM reconctl_tenant_runs t JOIN reconctl_runs r ON r.run_id = t.run_id
 		WHERE t.command = ? ORDER BY t.tenant, t.started_at, r.`+j.d.order()), command)
 	if err != nil {
@@ -229,8 +234,8 @@ func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]
 	for rows.Next() {
 		var tenant, started string
 		var code int
-		var summary *string
-		if err := rows.Scan(&tenant, &started, &code, &summary); err != nil {
+		var summary, args *string
+		if err := rows.Scan(&tenant, &started, &code, &summary, &args); err != nil {
 			return nil, j.fail("reading the tenants' runs", err)
 		}
 		at, err := parseTS(started)
@@ -242,7 +247,16 @@ func (j *Journal) TenantStates(ctx context.Context, command string) (map[string]
 			st.LastRun = at
 			st.LastFailed = code == reconcile.ExitError
 		}
-		if (code == reconcile.ExitOK || code == reconcile.ExitDrift) && !at.Before(st.LastSuccess) {
+		ok := code == reconcile.ExitOK || code == reconcile.ExitDrift
+		if command == "diff" && args != nil && windowArgs(*args) {
+			// diff --since: a window's comparison (replay always has --since).
+			if ok && !at.Before(st.LastWindowSuccess) {
+				st.LastWindowSuccess = at
+			}
+			out[tenant] = st
+			continue
+		}
+		if ok && !at.Before(st.LastSuccess) {
 			st.LastSuccess = at
 			st.Records = 0
 			var sum map[string]*reconcile.ResourceSummary

@@ -52,11 +52,15 @@ func (d diffDoc) NDJSONLines() []any {
 	for _, d := range r.Drift {
 		lines = append(lines, d)
 	}
+	// A diff --since tail says it compared a window only: its counts are
+	// the window's, not the resource's.
 	tail := struct {
-		Summary  map[string]*reconcile.ResourceSummary `json:"summary"`
-		Brake    *reconcile.BrakeRefusal               `json:"brake,omitempty"`
-		ExitCode int                                   `json:"exit_code"`
-	}{r.Summary, r.Brake, r.ExitCode}
+		Summary       map[string]*reconcile.ResourceSummary `json:"summary"`
+		Since         string                                `json:"since,omitempty"`
+		SinceCoverage map[string]providers.Coverage         `json:"since_coverage,omitempty"`
+		Brake         *reconcile.BrakeRefusal               `json:"brake,omitempty"`
+		ExitCode      int                                   `json:"exit_code"`
+	}{r.Summary, r.Since, r.SinceCoverage, r.Brake, r.ExitCode}
 	return append(lines, tail)
 }
 
