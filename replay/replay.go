@@ -268,6 +268,9 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	}); err != nil {
 		return fmt.Errorf("reading %s events: %w", p.Name(), err)
 	}
+	if windowHook != nil {
+		windowHook(sp != nil)
+	}
 	if sp != nil {
 		// In time order already: what the sort below would leave as it is.
 		rep.Events = slices.Grow(rep.Events, sp.n)
@@ -292,6 +295,9 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	}
 	return applyEvents(ctx, env, p, job, events, pls, rep)
 }
+
+// windowHook, when set (tests), is told whether a window went through the spool.
+var windowHook func(spooled bool)
 
 // byCreated sorts events, and their payloads with them, by time.
 type byCreated struct {

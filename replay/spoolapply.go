@@ -39,6 +39,7 @@ func applySpooled(ctx context.Context, env *Env, p providers.Provider, job jobSp
 	wouldApply := func() error {
 		return sp.each(proj, func(i int, e *providers.Event, _ *payload) error {
 			if w.class[i] == classApply {
+				rep.place(e.ID, i)
 				rep.add(*e, OutcomeWouldApply, "")
 			}
 			return nil
@@ -68,7 +69,7 @@ func applySpooled(ctx context.Context, env *Env, p providers.Provider, job jobSp
 		sortEvents(rep)
 		return nil
 	}
-	w.state = nil // the brake's: not needed to apply
+	w.state, w.ids = nil, nil // the brake's: not needed to apply
 
 	// 3b. Payloads in another API version: their objects read again
 	// (refetchForeign, on the few events concerned).
@@ -141,6 +142,11 @@ func applySpooled(ctx context.Context, env *Env, p providers.Provider, job jobSp
 	}
 	err = sp.each(proj, func(i int, e *providers.Event, pl *payload) error {
 		c := w.class[i]
+		if c == classApply {
+			// Its position for sortEvents, set here so that the key is the
+			// string its report entry holds (not a second copy of each id).
+			rep.place(e.ID, i)
+		}
 		if stopped || c != classApply && c != classStale {
 			return nil
 		}
@@ -257,14 +263,15 @@ func (a *applier) classifySpooled(ctx context.Context, sp *spool, proj *projecto
 		}
 		for i := range evs {
 			e, pos := &evs[i], base+i
-			a.rep.order[e.ID] = pos
 			et, _ := a.tableFor(ctx, e.Resource)
 			if et == nil {
+				a.rep.place(e.ID, pos)
 				a.rep.add(*e, OutcomeIgnored, "")
 				w.class[pos] = classIgnored
 				continue
 			}
 			if outcome, found := processed[e.ID]; found && outcome != OutcomeFailed {
+				a.rep.place(e.ID, pos)
 				a.rep.add(*e, OutcomeDuplicate, "")
 				w.class[pos] = classDuplicate
 				continue
@@ -281,6 +288,7 @@ func (a *applier) classifySpooled(ctx context.Context, sp *spool, proj *projecto
 			w.todo++
 			w.lastTodo = providers.Event{ID: e.ID, Created: e.Created}
 			if !at.IsZero() && e.Created.Before(at) {
+				a.rep.place(e.ID, pos)
 				a.rep.add(*e, OutcomeStale, "")
 				w.class[pos] = classStale
 				continue
