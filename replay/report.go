@@ -282,6 +282,12 @@ func tenantOf(e Event) string {
 
 var _ report.Doc = (*Report)(nil)
 
+// NDJSONStreams: the ndjson lines (each event) are written as they are
+// encoded, not held whole first (report.StreamedNDJSON).
+func (rep *Report) NDJSONStreams() {}
+
+var _ report.StreamedNDJSON = (*Report)(nil)
+
 // WriteJSON writes the report as report.WriteJSON does, byte for byte (the
 // json format: indented, HTML not escaped), but one event at a time: a
 // window of 100k events is not held a second and third time as its
