@@ -216,6 +216,15 @@ func (s *Settings) openStore(ctx context.Context, readOnly bool) (localstate.Sto
 	return localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: readOnly, Server: s.Server})
 }
 
+// openReplayStore is openStore for replay, whose writes are chunks of
+// events: small transactions (localstate.OpenOptions.SmallWrites).
+func (s *Settings) openReplayStore(ctx context.Context, readOnly bool) (localstate.Store, error) {
+	if s.State == "" {
+		return s.openStore(ctx, readOnly)
+	}
+	return localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: readOnly, Server: s.Server, SmallWrites: true})
+}
+
 // tables resolves which resources to check and how they are stored.
 func (s *Settings) tables(p providers.Provider) ([]*localstate.Table, error) {
 	names := s.Resources

@@ -223,7 +223,7 @@ func (s *Settings) replay(ctx context.Context, r *run, o replay.Options, rep *re
 		return err
 	}
 	env := &replay.Env{Provider: p, Journal: r.j, RunID: r.id, Table: s.table, Prepare: s.prepare,
-		OpenStore: s.openStore, JournalInState: r.journalsInState(), CheckLock: r.checkLock, Logger: s.Logger}
+		OpenStore: s.openReplayStore, JournalInState: r.journalsInState(), CheckLock: r.checkLock, Logger: s.Logger}
 	if ts, err := s.tables(p); err == nil {
 		for _, t := range ts {
 			env.Resources = append(env.Resources, t.Resource)

@@ -135,7 +135,7 @@ func (s *Settings) replayTenant(ctx context.Context, r *run, o replay.Options, r
 		Table:      func(resource string) *localstate.Table { return s.table(resource).Scoped(column, id) },
 		Prepare:    s.prepare,
 		OpenStore: func(ctx context.Context, readOnly bool) (localstate.Store, error) {
-			st, err := s.openStore(ctx, readOnly)
+			st, err := s.openReplayStore(ctx, readOnly)
 			if err != nil || readOnly {
 				return st, err
 			}

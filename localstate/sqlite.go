@@ -42,7 +42,9 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqlStore, 
 	// and single-key lookups that the default cache serves; given the
 	// large cache, the connection that scanned the table would keep a
 	// second copy of it next to the writer's.
-	s.txSetup = "PRAGMA cache_size = -262144"
+	if !opts.SmallWrites {
+		s.txSetup = "PRAGMA cache_size = -262144"
+	}
 	// Reading sqlite_master reads the header: a file that is not a database
 	// fails here, at Open, rather than at the first query.
 	var n int

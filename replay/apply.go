@@ -114,15 +114,23 @@ func applyEvents(ctx context.Context, env *Env, p providers.Provider, job jobSpe
 	if last == nil && len(todo) > 0 && rep.Summary[OutcomeFailed] == 0 {
 		last = todo[len(todo)-1].e
 	}
-	return checkpoint(ctx, env, job, events, last, rep)
+	return checkpoint(ctx, env, job, newestOf(events), last, rep)
+}
+
+// newestOf is the newest fetched event (nil: none).
+func newestOf(events []providers.Event) *providers.Event {
+	if len(events) == 0 {
+		return nil
+	}
+	return &events[len(events)-1]
 }
 
 // checkpoint stores the newest event processed before any failure (last, or
-// with no failure the newest fetched) as the run's cursor and checkpoint; a
-// failed event leaves drift (exit 2) for the next run to retry.
-func checkpoint(ctx context.Context, env *Env, job jobSpec, events []providers.Event, last *providers.Event, rep *Report) error {
-	if last == nil && len(events) > 0 && rep.Summary[OutcomeFailed] == 0 {
-		last = &events[len(events)-1]
+// with no failure newest, the newest fetched) as the run's cursor and
+// checkpoint; a failed event leaves drift (exit 2) for the next run to retry.
+func checkpoint(ctx context.Context, env *Env, job jobSpec, newest, last *providers.Event, rep *Report) error {
+	if last == nil && newest != nil && rep.Summary[OutcomeFailed] == 0 {
+		last = newest
 	}
 	if last != nil {
 		rep.Cursor = last.ID
@@ -264,123 +272,139 @@ func (a *applier) brake(ctx context.Context, todo []planned, perResource map[str
 	return false, nil
 }
 
+// applyBatch is how many events one chunk (one transaction) applies.
+const applyBatch = 500
+
 // apply writes todo in order, in chunks, each chunk's changes and journal
 // rows together; it stops at the first event that fails (reported, and
 // journaled as failed) and returns the last event applied.
 func (a *applier) apply(ctx context.Context, todo []planned) (*providers.Event, error) {
 	// 4. Apply in order, in batches; each batch's changes and journal rows commit together.
 	sameDB := sharesTx(a.store, a.env.JournalInState)
-	bar := a.env.Progress
-	if bar != nil {
+	if bar := a.env.Progress; bar != nil {
 		bar.Events(len(todo))
 		defer bar.Done()
 	}
-	const batch = 500
 	var last *providers.Event
-	for start := 0; start < len(todo); start += batch {
-		chunk := todo[start:min(start+batch, len(todo))]
-		failedAt := -1
-		var failErr error
-		known := existence{}
-		stale := map[string]string{} // event id -> why its write was not applied (issue #15)
-		commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
-			for i, t := range chunk {
-				if t.et == nil { // stale: only recorded
-					if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
-						return err
-					}
-					continue
-				}
-				ch, err := eventChange(ctx, a.store, known, t.et, *t.e, t.pl)
-				if err == nil && ch != nil {
-					err = apply([]localstate.Change{*ch})
-				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
-					}
-					failedAt, failErr = i, err
-					return nil
-				}
-				if why := conflict(ch); why != "" {
-					stale[t.e.ID] = why
-					if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
-					return err
-				}
-				if err := a.env.Journal.RecordVersion(ctx, q, a.provider, t.e.Resource, t.e.ObjectID, t.e.Created, t.e.ID, "replay "+a.env.RunID); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		// Fast path: the chunk's net changes in one write, with all its
-		// journal rows. If any change fails, the chunk is rolled back and
-		// replayed event by event below, to stop exactly at the failing one.
-		fastErr := applyChunkNet(ctx, a.store, a.env, a.provider, chunk, sameDB, stale)
-		if fastErr != nil {
-			clear(stale)
-		}
-		if fastErr == nil {
-			failedAt = -1
-		} else if ctx.Err() != nil {
-			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, ctx.Err())
-		}
-		var err error
-		switch {
-		case fastErr == nil:
-		case sameDB:
-			err = inStateTx(ctx, a.env, a.store, func(tx stateTx) error {
-				return commit(tx.Journal(), func(chs []localstate.Change) error {
-					return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
-				})
-			})
-		default:
-			// Journal elsewhere: each change lands first, then its journal rows;
-			// a crash in between re-applies an idempotent upsert next time.
-			err = commit(nil, func(chs []localstate.Change) error {
-				if err := a.env.checkLock(ctx); err != nil {
-					return err
-				}
-				return a.store.Apply(ctx, chs)
-			})
-		}
+	for start := 0; start < len(todo); start += applyBatch {
+		chunk := todo[start:min(start+applyBatch, len(todo))]
+		end, stopped, err := a.applyChunk(ctx, chunk, sameDB)
 		if err != nil {
-			return nil, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
-		}
-		end := len(chunk)
-		if failedAt >= 0 {
-			end = failedAt
-		}
-		for _, t := range chunk[:end] {
-			if t.et == nil {
-				continue // already counted as stale
-			}
-			if why, ok := stale[t.e.ID]; ok {
-				a.rep.notApplied(*t.e, why)
-				continue
-			}
-			a.rep.add(*t.e, OutcomeApplied, "")
-			if bar != nil {
-				bar.Step()
-			}
+			return nil, err
 		}
 		if end > 0 {
 			last = chunk[end-1].e
 		}
-		if failedAt >= 0 {
-			f := *chunk[failedAt].e
-			a.rep.add(f, OutcomeFailed, failErr.Error())
-			_ = a.env.Journal.RecordEvent(ctx, nil, journal.EventRow{Provider: a.provider, EventID: f.ID, RunID: a.env.RunID, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
-			a.rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
+		if stopped {
 			break
 		}
 	}
 	return last, nil
+}
+
+// applyChunk writes one chunk of todo, its changes and journal rows
+// together, and reports its events: how many of them were processed (all
+// but from the one that failed) and whether one failed (the run stops).
+func (a *applier) applyChunk(ctx context.Context, chunk []planned, sameDB bool) (int, bool, error) {
+	bar := a.env.Progress
+	failedAt := -1
+	var failErr error
+	known := existence{}
+	stale := map[string]string{} // event id -> why its write was not applied (issue #15)
+	commit := func(q journal.Querier, apply func([]localstate.Change) error) error {
+		for i, t := range chunk {
+			if t.et == nil { // stale: only recorded
+				if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
+					return err
+				}
+				continue
+			}
+			ch, err := eventChange(ctx, a.store, known, t.et, *t.e, t.pl)
+			if err == nil && ch != nil {
+				err = apply([]localstate.Change{*ch})
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				failedAt, failErr = i, err
+				return nil
+			}
+			if why := conflict(ch); why != "" {
+				stale[t.e.ID] = why
+				if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeStale}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := a.env.Journal.RecordEvent(ctx, q, journal.EventRow{Provider: a.provider, EventID: t.e.ID, RunID: a.env.RunID, Type: t.e.Type, Created: t.e.Created, Outcome: OutcomeApplied}); err != nil {
+				return err
+			}
+			if err := a.env.Journal.RecordVersion(ctx, q, a.provider, t.e.Resource, t.e.ObjectID, t.e.Created, t.e.ID, "replay "+a.env.RunID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Fast path: the chunk's net changes in one write, with all its
+	// journal rows. If any change fails, the chunk is rolled back and
+	// replayed event by event below, to stop exactly at the failing one.
+	fastErr := applyChunkNet(ctx, a.store, a.env, a.provider, chunk, sameDB, stale)
+	if fastErr != nil {
+		clear(stale)
+	}
+	if fastErr == nil {
+		failedAt = -1
+	} else if ctx.Err() != nil {
+		return 0, false, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, ctx.Err())
+	}
+	var err error
+	switch {
+	case fastErr == nil:
+	case sameDB:
+		err = inStateTx(ctx, a.env, a.store, func(tx stateTx) error {
+			return commit(tx.Journal(), func(chs []localstate.Change) error {
+				return tx.Savepoint(ctx, func() error { return tx.Apply(ctx, chs) })
+			})
+		})
+	default:
+		// Journal elsewhere: each change lands first, then its journal rows;
+		// a crash in between re-applies an idempotent upsert next time.
+		err = commit(nil, func(chs []localstate.Change) error {
+			if err := a.env.checkLock(ctx); err != nil {
+				return err
+			}
+			return a.store.Apply(ctx, chs)
+		})
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("replaying events (events before %s are applied and journaled): %w", chunk[0].e.ID, err)
+	}
+	end := len(chunk)
+	if failedAt >= 0 {
+		end = failedAt
+	}
+	for _, t := range chunk[:end] {
+		if t.et == nil {
+			continue // already counted as stale
+		}
+		if why, ok := stale[t.e.ID]; ok {
+			a.rep.notApplied(*t.e, why)
+			continue
+		}
+		a.rep.add(*t.e, OutcomeApplied, "")
+		if bar != nil {
+			bar.Step()
+		}
+	}
+	if failedAt >= 0 {
+		f := *chunk[failedAt].e
+		a.rep.add(f, OutcomeFailed, failErr.Error())
+		_ = a.env.Journal.RecordEvent(ctx, nil, journal.EventRow{Provider: a.provider, EventID: f.ID, RunID: a.env.RunID, Type: f.Type, Created: f.Created, Outcome: OutcomeFailed})
+		a.rep.Stopped = fmt.Sprintf("stopped at %s (%s): later events were not applied, to keep their order; fix the cause and run replay --since last", f.ID, failErr)
+		return end, true, nil
+	}
+	return end, false, nil
 }
 
 // applyChunkNet writes a chunk of events as their net effect on each record
@@ -629,50 +653,98 @@ func eventChange(ctx context.Context, store localstate.Store, known existence, e
 // the path is in allow. Deletions and payloads of another API version (whose
 // absent fields are left as they are) do not count.
 func absentPathGuard(ctx context.Context, log *slog.Logger, store localstate.Store, todo []planned, allow []string, refuse bool) error {
-	writes := map[string][]*planned{}
-	present := map[string]map[string]bool{}
-	var order []string
+	facts := pathFacts{}
 	for i := range todo {
-		t := &todo[i]
-		if t.et == nil || t.e.Deleted || t.e.ForeignVersion != "" || len(t.et.table.Fields) == 0 {
-			continue
-		}
-		res := t.e.Resource
-		if _, ok := writes[res]; !ok {
-			order = append(order, res)
-			present[res] = map[string]bool{}
-		}
-		writes[res] = append(writes[res], t)
-		for _, f := range t.et.res.Fields() {
-			if _, ok := lookup(t.e, t.pl, f.Path); ok {
-				present[res][f.Path] = true
-			}
+		if t := &todo[i]; guardsPaths(t.et, t.e) {
+			facts.note(i, t.et, t.e, t.pl)
 		}
 	}
+	return facts.check(ctx, log, store, allow, refuse, func(res string, fn func(id string) error) error {
+		for _, t := range todo {
+			if guardsPaths(t.et, t.e) && t.e.Resource == res {
+				if err := fn(t.e.ObjectID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// guardsPaths says whether e, to be applied through et, counts for the
+// absent-path guard: a write of explicitly mapped fields in the client's
+// API version.
+func guardsPaths(et *eventTable, e *providers.Event) bool {
+	return et != nil && !e.Deleted && e.ForeignVersion == "" && len(et.table.Fields) > 0
+}
+
+// pathFacts is what the absent-path guard knows of each resource's writes.
+type pathFacts map[string]*resourcePaths
+
+type resourcePaths struct {
+	first   int // position of its first write, in todo's order
+	writes  int
+	et      *eventTable
+	present map[string]bool // mapped path -> some write's payload has it
+}
+
+// note counts the write at position pos of e through et.
+func (pf pathFacts) note(pos int, et *eventTable, e *providers.Event, pl *payload) {
+	rp := pf[e.Resource]
+	if rp == nil {
+		rp = &resourcePaths{first: pos, et: et, present: map[string]bool{}}
+		pf[e.Resource] = rp
+	}
+	rp.first = min(rp.first, pos)
+	rp.writes++
+	if len(rp.present) == len(et.res.Fields()) {
+		return // every path seen already
+	}
+	for _, f := range et.res.Fields() {
+		if rp.present[f.Path] {
+			continue
+		}
+		if _, ok := lookup(e, pl, f.Path); ok {
+			rp.present[f.Path] = true
+		}
+	}
+}
+
+// check warns of (and with refuse, refuses) each mapped path no write has;
+// objects calls fn with the object id of each write of a resource, in order.
+func (pf pathFacts) check(ctx context.Context, log *slog.Logger, store localstate.Store, allow []string, refuse bool, objects func(res string, fn func(id string) error) error) error {
+	order := make([]string, 0, len(pf))
+	for res := range pf {
+		order = append(order, res)
+	}
+	slices.SortFunc(order, func(a, b string) int { return pf[a].first - pf[b].first })
 	for _, res := range order {
-		ws := writes[res]
-		et := ws[0].et
+		rp := pf[res]
+		et := rp.et
 		for _, f := range et.res.Fields() {
-			if present[res][f.Path] {
+			if rp.present[f.Path] {
 				continue
 			}
-			log.Warn("no event payload has this mapped path: applying it writes null (a typo?)", "resource", res, "column", f.Column, "path", f.Path, "events", len(ws))
+			log.Warn("no event payload has this mapped path: applying it writes null (a typo?)", "resource", res, "column", f.Column, "path", f.Path, "events", rp.writes)
 			if !refuse || slices.Contains(allow, f.Path) {
 				continue
 			}
 			rows, done := 0, map[string]bool{}
-			for _, t := range ws {
-				if done[t.e.ObjectID] {
-					continue
+			if err := objects(res, func(id string) error {
+				if done[id] {
+					return nil
 				}
-				done[t.e.ObjectID] = true
-				row, found, err := store.Get(ctx, et.table, []string{f.Column}, t.e.ObjectID)
+				done[id] = true
+				row, found, err := store.Get(ctx, et.table, []string{f.Column}, id)
 				if err != nil {
 					return err
 				}
 				if !found || len(row.Values) > 0 && row.Values[0] != nil {
 					rows++
 				}
+				return nil
+			}); err != nil {
+				return err
 			}
 			if rows > 0 {
 				return &reconcile.GuardError{Msg: fmt.Sprintf("resource %s: no event payload has the mapped path %q (column %s), so replaying would set %s to null on %s; nothing was written. Fix the path in reconctl.yaml if it is a typo, or confirm it with --allow-absent-path %s",

@@ -64,7 +64,7 @@ func deliver(ctx context.Context, env *Env, job jobSpec, events []providers.Even
 		last = &todo[i]
 	}
 	sortEvents(rep)
-	return checkpoint(ctx, env, job, events, last, rep)
+	return checkpoint(ctx, env, job, newestOf(events), last, rep)
 }
 
 const deliveryAttempts = 5

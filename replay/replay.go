@@ -210,15 +210,25 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 		rep.Types = job.q.Types
 	}
 
-	// 1. Fetch the window, oldest first.
+	// 1. Fetch the window, oldest first: into a spool (spool.go) while the
+	// events come in time order, else (or for a delivery) into memory.
 	var events []providers.Event
 	var pls []*payload // with events: what each keeps of its object (project.go)
 	proj := newProjector(env.Table, env.Resources)
+	var sp *spool
 	if job.target == "" {
 		// Only the mapped paths are read: the source need not decode the
 		// rest of each object (a delivery sends the raw event instead).
 		job.q.Paths = proj.allPaths()
+		if sp, err = newSpool(); err != nil {
+			env.Logger.Debug("no spool for the window: it is held in memory", "error", err)
+			sp = nil
+		}
+		defer sp.close() // also on every error and on Ctrl-C's cancel
 	}
+	var resources []string // the spooled window's, in order of first appearance
+	seen := map[string]bool{}
+	var newest time.Time
 	if err := src.Events(ctx, job.q, func(e providers.Event) error {
 		var pl *payload
 		if job.target == "" {
@@ -228,11 +238,45 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 				pl, e.Object = proj.compact(e.Resource, e.Object), nil
 			}
 		}
+		if sp != nil {
+			if sp.n == 0 || !e.Created.Before(newest) {
+				err := sp.add(&e, pl)
+				if err == nil {
+					newest = e.Created
+					if !seen[e.Resource] {
+						seen[e.Resource] = true
+						resources = append(resources, e.Resource)
+					}
+					return nil
+				}
+				if err != errUnspoolable {
+					return err
+				}
+			}
+			// Out of time order, or not kept exactly: the window is held
+			// in memory, sorted once it is all in.
+			var err error
+			if events, pls, err = sp.load(proj); err != nil {
+				return err
+			}
+			sp.close()
+			sp = nil
+		}
 		events = append(events, e)
 		pls = append(pls, pl)
 		return nil
 	}); err != nil {
 		return fmt.Errorf("reading %s events: %w", p.Name(), err)
+	}
+	if windowHook != nil {
+		windowHook(sp != nil)
+	}
+	if sp != nil {
+		// In time order already: what the sort below would leave as it is.
+		rep.Events = slices.Grow(rep.Events, sp.n)
+		rep.order = make(map[string]int, sp.n)
+		rep.Summary["fetched"] = sp.n
+		return applySpooled(ctx, env, p, job, sp, proj, resources, rep)
 	}
 	// Providers deliver oldest first; within one time the order is the
 	// API's own. Event ids are opaque (Stripe's are not ordered), so they
@@ -251,6 +295,9 @@ func replay(ctx context.Context, env *Env, job jobSpec, sinceArg, untilArg strin
 	}
 	return applyEvents(ctx, env, p, job, events, pls, rep)
 }
+
+// windowHook, when set (tests), is told whether a window went through the spool.
+var windowHook func(spooled bool)
 
 // byCreated sorts events, and their payloads with them, by time.
 type byCreated struct {

@@ -130,6 +130,15 @@ func (rep *Report) finishCounts() {
 	}
 }
 
+// place records that event id is at position pos of the fetched list: the
+// last position when an id comes more than once, as when the list is
+// walked in order (events to apply are placed in pass 2: spoolapply.go).
+func (rep *Report) place(id string, pos int) {
+	if at, ok := rep.order[id]; !ok || pos > at {
+		rep.order[id] = pos
+	}
+}
+
 // sortEvents puts the report's events back in the order they were
 // fetched (and applied), not by id: ids are opaque.
 func sortEvents(rep *Report) {
@@ -272,6 +281,12 @@ func tenantOf(e Event) string {
 }
 
 var _ report.Doc = (*Report)(nil)
+
+// NDJSONStreams: the ndjson lines (each event) are written as they are
+// encoded, not held whole first (report.StreamedNDJSON).
+func (rep *Report) NDJSONStreams() {}
+
+var _ report.StreamedNDJSON = (*Report)(nil)
 
 // WriteJSON writes the report as report.WriteJSON does, byte for byte (the
 // json format: indented, HTML not escaped), but one event at a time: a

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -35,5 +36,32 @@ func TestReportWriteJSON(t *testing.T) {
 		if got.String() != want.String() {
 			t.Errorf("%s: streamed JSON differs\n got: %s\nwant: %s", name, got.String(), want.String())
 		}
+	}
+}
+
+// TestReportNDJSONStreamed: the ndjson report written line by line
+// (report.StreamedNDJSON) is what the whole-buffer encoding writes.
+func TestReportNDJSONStreamed(t *testing.T) {
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	rep := NewReport("r_1", at, "app.db", Options{})
+	for i, id := range []string{"evt_1", "evt_<&>", "evt_3"} {
+		rep.add(providers.Event{ID: id, Type: "customer.updated", Created: at.Add(time.Duration(i) * time.Second), Resource: "customers", ObjectID: "cus_<b>"}, OutcomeApplied, "")
+	}
+	rep.add(providers.Event{ID: "evt_4", Type: "customer.deleted", Created: at, Resource: "customers", ObjectID: "cus_4"}, OutcomeFailed, "boom <b> & \"q\"")
+	rep.Cursor = "evt_3"
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false) // replay's ndjson never escaped HTML
+	for _, line := range rep.NDJSONLines() {
+		if err := enc.Encode(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got bytes.Buffer
+	if err := report.Render(&got, "ndjson", rep, report.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Errorf("streamed ndjson differs\n got: %s\nwant: %s", got.String(), want.String())
 	}
 }

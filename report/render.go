@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
@@ -34,6 +35,20 @@ func Render(w io.Writer, format string, d Doc, o Options) error {
 	case "json":
 		return writeJSON(w, d.JSONValue())
 	case "ndjson":
+		if _, ok := d.(StreamedNDJSON); ok {
+			// The same lines, written as they are encoded: the whole
+			// output is never held (replay's 100k events: issue #16).
+			bw := bufio.NewWriterSize(w, 64<<10)
+			enc := json.NewEncoder(bw)
+			_, html := d.(htmlEscaped)
+			enc.SetEscapeHTML(html)
+			for _, line := range d.NDJSONLines() {
+				if err := enc.Encode(line); err != nil {
+					return err
+				}
+			}
+			return bw.Flush()
+		}
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		_, html := d.(htmlEscaped)
@@ -70,6 +85,12 @@ func Render(w io.Writer, format string, d Doc, o Options) error {
 // htmlEscaped marks a Doc whose ndjson has always escaped <, > and & as
 // \u003c... (history's); the other kinds write them as they are.
 type htmlEscaped interface{ ndjsonEscapesHTML() }
+
+// StreamedNDJSON marks a Doc whose ndjson lines are written to the output
+// as they are encoded rather than once all are (an encoding error then
+// leaves the lines before it written): replay's report, whose lines are
+// its events.
+type StreamedNDJSON interface{ NDJSONStreams() }
 
 // Text is where a Doc writes its table or markdown layout.
 type Text struct {
