@@ -226,28 +226,55 @@ func (a *applier) brake(ctx context.Context, todo []planned, perResource map[str
 	// 3. The brake counts the writes per resource.
 	// The mass-delete guard counts the live local records whose last event
 	// deletes them: all or nearly all is refused whatever --max-changes says.
-	for res, n := range perResource {
+	b, err := a.brakeDecision(ctx, perResource, func(res string) []string {
+		// Writes go by key: a key several rows share (or that collides
+		// under the column's collation) would change all of them.
+		var ids []string
+		for _, t := range todo {
+			if t.et != nil && t.e.Resource == res {
+				ids = append(ids, t.e.ObjectID)
+			}
+		}
+		return ids
+	}, func(key string) bool { return lastDeleted[key] })
+	if err != nil {
+		return false, err
+	}
+	if b == nil {
+		return false, nil
+	}
+	a.rep.Brake = b
+	a.rep.ExitCode = reconcile.ExitBrake
+	for _, t := range todo {
+		if t.et != nil {
+			a.rep.add(*t.e, OutcomeWouldApply, "")
+		}
+	}
+	sortEvents(a.rep)
+	return true, nil
+}
+
+// brakeDecision is the brake's one rule, for the in-memory window and the
+// spooled one alike: per resource (written counts the records its events
+// write), the local key guard over the ids written, then the mass-delete
+// guard (live local records whose last event deletes them: all or nearly
+// all is refused whatever --max-changes says), then --max-changes. It
+// returns the first refusal, or nil to go on.
+func (a *applier) brakeDecision(ctx context.Context, written map[string]int, ids func(res string) []string, deleted func(key string) bool) (*reconcile.BrakeRefusal, error) {
+	for res, n := range written {
 		local, deletes := 0, 0
 		if et := a.tables[res]; et != nil {
-			// Writes go by key: a key several rows share (or that collides
-			// under the column's collation) would change all of them.
-			var ids []string
-			for _, t := range todo {
-				if t.et != nil && t.e.Resource == res {
-					ids = append(ids, t.e.ObjectID)
-				}
-			}
-			if err := reconcile.LocalKeyGuard(ctx, a.store, et.table, ids); err != nil {
-				return false, err
+			if err := reconcile.LocalKeyGuard(ctx, a.store, et.table, ids(res)); err != nil {
+				return nil, err
 			}
 			if err := a.store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
 				local++
-				if lastDeleted[res+"/"+row.Key] {
+				if deleted(res + "/" + row.Key) {
 					deletes++
 				}
 				return nil
 			}); err != nil {
-				return false, err
+				return nil, err
 			}
 		}
 		b := reconcile.MassDeleteCheck(res, deletes, local)
@@ -258,18 +285,10 @@ func (a *applier) brake(ctx context.Context, todo []planned, perResource map[str
 			b = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: a.job.brake.String()}
 		}
 		if b != nil {
-			a.rep.Brake = b
-			a.rep.ExitCode = reconcile.ExitBrake
-			for _, t := range todo {
-				if t.et != nil {
-					a.rep.add(*t.e, OutcomeWouldApply, "")
-				}
-			}
-			sortEvents(a.rep)
-			return true, nil
+			return b, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // applyBatch is how many events one chunk (one transaction) applies.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/reconctl/reconctl/localstate"
 	"github.com/reconctl/reconctl/providers"
 	"github.com/reconctl/reconctl/reconcile"
 )
@@ -334,32 +333,7 @@ func (a *applier) classifySpooled(ctx context.Context, sp *spool, proj *projecto
 // brakeSpooled is brake's decision over pass 1's counts: the refusal, or
 // nil to go on.
 func (a *applier) brakeSpooled(ctx context.Context, w *spooledWindow) (*reconcile.BrakeRefusal, error) {
-	for res, n := range w.perResource {
-		local, deletes := 0, 0
-		if et := a.tables[res]; et != nil {
-			if err := reconcile.LocalKeyGuard(ctx, a.store, et.table, w.ids[res]); err != nil {
-				return nil, err
-			}
-			if err := a.store.Scan(ctx, et.table, nil, func(row localstate.Row) error {
-				local++
-				if w.state[res+"/"+row.Key].deleted {
-					deletes++
-				}
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-		}
-		b := reconcile.MassDeleteCheck(res, deletes, local)
-		if a.job.allowEmpty {
-			b = nil
-		}
-		if limit := a.job.brake.Limit(local); b == nil && limit >= 0 && n > limit {
-			b = &reconcile.BrakeRefusal{Resource: res, Planned: n, Limit: limit, Setting: a.job.brake.String()}
-		}
-		if b != nil {
-			return b, nil
-		}
-	}
-	return nil, nil
+	return a.brakeDecision(ctx, w.perResource,
+		func(res string) []string { return w.ids[res] },
+		func(key string) bool { return w.state[key].deleted })
 }
