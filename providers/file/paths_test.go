@@ -3,6 +3,7 @@ package file
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -123,6 +124,44 @@ func TestHashIndexBlocks(t *testing.T) {
 		off, ok, many := h.find(c.hash)
 		if ok != c.ok || many != c.many || ok && !many && off != c.off {
 			t.Errorf("find(%d) = %d %v %v, want %d %v %v", c.hash, off, ok, many, c.off, c.ok, c.many)
+		}
+	}
+}
+
+// Hashes spread over the whole range (as maphash's are) land in many
+// buckets; every one is found with its offset, a repeated one says many,
+// and an absent one is not found.
+func TestHashIndexBuckets(t *testing.T) {
+	h := &hashIndex{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[uint64]int64{}
+	count := map[uint64]int{}
+	for i := range 3*hashBlock + 17 {
+		x := rng.Uint64()
+		h.add(x, int64(i))
+		want[x] = int64(i)
+		count[x]++
+	}
+	var first uint64
+	for x := range want {
+		first = x
+		break
+	}
+	h.add(first, -1) // one hash twice
+	count[first]++
+	for x, off := range want {
+		got, ok, many := h.find(x)
+		if !ok || many != (count[x] > 1) || !many && got != off {
+			t.Fatalf("find(%#x) = %d %v %v, want %d true %v", x, got, ok, many, off, count[x] > 1)
+		}
+	}
+	for range 1000 {
+		x := rng.Uint64()
+		if _, in := want[x]; in {
+			continue
+		}
+		if _, ok, _ := h.find(x); ok {
+			t.Fatalf("find(%#x) found a hash never added", x)
 		}
 	}
 }
