@@ -82,6 +82,10 @@ type sqlDialect interface {
 	// keyPresent is the condition that key column c (its quoted name or
 	// table-qualified expression in expr) holds a key: not NULL, not ''.
 	keyPresent(c *column, expr string) string
+	// keyAbsent is its negation, written so an index on the key column can
+	// answer it (NULL or ''), where NOT (keyPresent) makes the server read
+	// every row.
+	keyAbsent(c *column, expr string) string
 	// liveCond is " AND (…)": the soft-delete column c (expr: its quoted,
 	// maybe qualified name) says the row is live. It matches isLive.
 	liveCond(c *column, expr string) string
@@ -123,6 +127,10 @@ func (sqliteDialect) scanConv(*column) func(any) any { return nil }
 
 func (sqliteDialect) keyPresent(c *column, expr string) string {
 	return fmt.Sprintf("%s IS NOT NULL AND %s <> ''", expr, expr)
+}
+
+func (sqliteDialect) keyAbsent(c *column, expr string) string {
+	return fmt.Sprintf("(%s IS NULL OR %s = '')", expr, expr)
 }
 
 // liveCond: NULL, empty text and 0 all mean "not deleted" (deleted_at NULL

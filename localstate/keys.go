@@ -38,7 +38,7 @@ func (s *sqlStore) KeyHealth(ctx context.Context, t *Table) (KeyHealth, error) {
 	kc := &r.ts.cols[r.key]
 	table, key := r.ts.ref, s.d.quote(kc.name)
 	present := s.d.keyPresent(kc, key)
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE NOT (%s)%s%s", table, present, r.liveSQL(), r.scopeSQL())
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s%s%s", table, s.d.keyAbsent(kc, key), r.liveSQL(), r.scopeSQL())
 	if err := s.rq.QueryRowContext(ctx, s.d.rebind(q), r.scopeArgs()...).Scan(&kh.NullKeys); err != nil {
 		return kh, s.explain(err)
 	}

@@ -310,6 +310,13 @@ func (mysqlDialect) keyPresent(c *column, expr string) string {
 	return expr + " IS NOT NULL"
 }
 
+func (mysqlDialect) keyAbsent(c *column, expr string) string {
+	if mysqlClass(c) == 's' {
+		return fmt.Sprintf("(%s IS NULL OR %s = '')", expr, expr)
+	}
+	return expr + " IS NULL"
+}
+
 // liveCond matches isLive in the column's own type: text compares with
 // text only (MySQL would read 'abc' = 0 as true), numbers with 0, a time is
 // live only when NULL.

@@ -565,6 +565,13 @@ func (pgDialect) keyPresent(c *column, expr string) string {
 	return expr + " IS NOT NULL"
 }
 
+func (pgDialect) keyAbsent(c *column, expr string) string {
+	if pgText(c.declType) {
+		return fmt.Sprintf("(%s IS NULL OR %s = '')", expr, expr)
+	}
+	return expr + " IS NULL"
+}
+
 // liveCond follows isLive in the column's own type: NULL, false, 0, ” and
 // '0' are live; a timestamp, an enum or JSON is live only when NULL.
 func (pgDialect) liveCond(c *column, expr string) string {

@@ -587,3 +587,64 @@ func TestSQLiteCount(t *testing.T) {
 		t.Fatalf("Count = %d, %v; want 2", n, err)
 	}
 }
+
+// TestSQLiteKeylessCounts: Count (all rows minus the keyless ones, when no
+// soft delete or scope filters them) and KeyHealth (NULL or ” keys, found
+// by the key's index) agree with what a scan sees, with and without a
+// unique key and a soft-delete column.
+func TestSQLiteKeylessCounts(t *testing.T) {
+	ctx := context.Background()
+	text := [][]any{{1, "a", nil}, {2, "b", "2026-01-01T00:00:00Z"}, {3, nil, nil}, {4, "", nil}, {5, nil, "2026-01-01T00:00:00Z"}, {6, "c", nil}}
+	for _, c := range []struct {
+		name                 string
+		keyDecl, soft        string
+		rows                 [][]any
+		wantCount, wantNulls int
+	}{
+		{"unique key", "TEXT UNIQUE", "", text, 3, 3},
+		{"plain key", "TEXT", "", append(text, []any{7, "c", nil}), 4, 3},
+		{"indexed key", "TEXT", "", append(text, []any{7, "c", nil}), 4, 3},
+		{"integer key", "INTEGER", "", [][]any{{1, 10, nil}, {2, 0, nil}, {3, nil, nil}, {4, "", nil}, {5, nil, nil}, {6, 11, nil}, {7, 11, nil}}, 4, 3},
+		{"soft delete", "TEXT", "deleted_at", append(text, []any{7, "c", nil}), 3, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "app.db")
+			db, err := sql.Open("sqlite", storetest.SQLiteURI(path, "rwc"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, k ` + c.keyDecl + `, deleted_at TEXT)`); err != nil {
+				t.Fatal(err)
+			}
+			if c.name == "indexed key" {
+				if _, err := db.Exec(`CREATE INDEX t_k ON t (k)`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, r := range c.rows {
+				if _, err := db.Exec(`INSERT INTO t VALUES (?, ?, ?)`, r...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close()
+			st, err := localstate.Open(ctx, path, localstate.OpenOptions{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			tbl := &localstate.Table{Resource: "r", Name: "t", Key: "k", SoftDelete: c.soft}
+			n, err := st.Features().Count(ctx, tbl)
+			if err != nil || n != c.wantCount {
+				t.Errorf("Count = %d, %v; want %d", n, err, c.wantCount)
+			}
+			scanned := 0
+			if err := st.Scan(ctx, tbl, nil, func(localstate.Row) error { scanned++; return nil }); err != nil || scanned != n {
+				t.Errorf("Scan sees %d rows (%v), Count says %d", scanned, err, n)
+			}
+			kh, err := st.Features().KeyHealth(ctx, tbl)
+			if err != nil || kh.NullKeys != c.wantNulls {
+				t.Errorf("KeyHealth = %+v, %v; want %d keyless", kh, err, c.wantNulls)
+			}
+		})
+	}
+}
