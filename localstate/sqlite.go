@@ -36,10 +36,10 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqlStore, 
 	s := newSQLStore(sqliteDialect{}, path, db, opts)
 	// Every connection keeps SQLite's default page cache (2 MB), write
 	// transactions too: a resync --force writes its rows in key order, so
-	// the pages it dirties are spilled to the file as it goes and a bigger
-	// cache bought no speed; a 256 MB one held every page the write
-	// touched (~140 MB for a million rows, issue #16) and its thousands of
-	// pages were freed one by one when the connection closed.
+	// the pages it dirties are spilled to the file as it goes. A 256 MB
+	// cache held every page a million-row write touched (peak RSS ~150 MB
+	// more, issue #16), freeing its pages one by one at close took more
+	// than a CPU-second, and a bare batched write ran slower with it.
 	// Reading sqlite_master reads the header: a file that is not a database
 	// fails here, at Open, rather than at the first query.
 	var n int
