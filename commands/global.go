@@ -217,12 +217,10 @@ func (s *Settings) openStore(ctx context.Context, readOnly bool) (localstate.Sto
 }
 
 // openReplayStore is openStore for replay, whose writes are chunks of
-// events: small transactions (localstate.OpenOptions.SmallWrites).
+// events: small transactions, which keep SQLite's default page cache as
+// every write transaction does.
 func (s *Settings) openReplayStore(ctx context.Context, readOnly bool) (localstate.Store, error) {
-	if s.State == "" {
-		return s.openStore(ctx, readOnly)
-	}
-	return localstate.Open(ctx, s.State, localstate.OpenOptions{ReadOnly: readOnly, Server: s.Server, SmallWrites: true})
+	return s.openStore(ctx, readOnly)
 }
 
 // tables resolves which resources to check and how they are stored.

@@ -14,12 +14,6 @@ type OpenOptions struct {
 	BusyTimeout time.Duration
 	// Server says how to reach a server state (password_env:, schema:).
 	Server ServerOptions
-	// SmallWrites: the caller writes in small transactions (replay's
-	// chunks of 500 events), so SQLite's write transactions keep the
-	// default page cache instead of the 256 MB one a large resync's
-	// single write fills (which a replay would fill with every page it
-	// ever touched: issue #16 item 5).
-	SmallWrites bool
 }
 
 // DefaultBusyTimeout is the SQLite lock wait when OpenOptions leaves it zero.

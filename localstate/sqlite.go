@@ -34,17 +34,12 @@ func openSQLite(ctx context.Context, path string, opts OpenOptions) (*sqlStore, 
 		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	s := newSQLStore(sqliteDialect{}, path, db, opts)
-	// A bigger page cache keeps the pages a large resync writes in memory
-	// (SQLite holds a transaction's dirty pages in the cache; SQLite
-	// allocates it as pages are used, so it grows to what the write
-	// touches, at most 256 MB). It is per connection and not stored in the
-	// file: only a write transaction's connection gets it. Reads are scans
-	// and single-key lookups that the default cache serves; given the
-	// large cache, the connection that scanned the table would keep a
-	// second copy of it next to the writer's.
-	if !opts.SmallWrites {
-		s.txSetup = "PRAGMA cache_size = -262144"
-	}
+	// Every connection keeps SQLite's default page cache (2 MB), write
+	// transactions too: a resync --force writes its rows in key order, so
+	// the pages it dirties are spilled to the file as it goes. A 256 MB
+	// cache held every page a million-row write touched (peak RSS ~150 MB
+	// more, issue #16), freeing its pages one by one at close took more
+	// than a CPU-second, and a bare batched write ran slower with it.
 	// Reading sqlite_master reads the header: a file that is not a database
 	// fails here, at Open, rather than at the first query.
 	var n int

@@ -32,10 +32,6 @@ type sqlStore struct {
 	sq dbQuerier
 	// txOpts begins write transactions (nil: the driver's default).
 	txOpts *sql.TxOptions
-	// txSetup, when set, runs first in every write transaction: a
-	// setting of the transaction's connection only (SQLite's larger page
-	// cache for writes, which the connections that only read do not need).
-	txSetup string
 
 	// pin (SQLite, writable) is the one connection every write
 	// transaction runs on, and pinVersion its PRAGMA data_version read
@@ -106,7 +102,7 @@ func (s *sqlStore) begin(ctx context.Context) (Tx, error) {
 	return &stateTx{sqlTx: stx, loc: s.loc()}, nil
 }
 
-// beginTx begins a write transaction with its setup (txSetup). The
+// beginTx begins a write transaction. The
 // store's first one runs on the pinned connection, if any, and says
 // whether nothing was committed to the database since the store opened
 // (unchanged, see pin); later ones (the skip is off by then) and any
@@ -126,10 +122,6 @@ func (s *sqlStore) beginTx(ctx context.Context) (tx *sql.Tx, unchanged bool, err
 	}
 	if err != nil {
 		return nil, false, s.explain(err)
-	}
-	if err := s.setupTx(ctx, tx); err != nil {
-		tx.Rollback()
-		return nil, false, err
 	}
 	if pin != nil {
 		var v int64
@@ -598,17 +590,6 @@ func (s *sqlStore) applyOnce(ctx context.Context, changes []Change) error {
 			return &CommitUnknownError{Location: s.loc(), Err: err}
 		}
 		return s.notWritten(ctx, s.explain(err))
-	}
-	return nil
-}
-
-// setupTx runs txSetup in tx.
-func (s *sqlStore) setupTx(ctx context.Context, tx *sql.Tx) error {
-	if s.txSetup == "" || s.readOnly {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, s.txSetup); err != nil {
-		return s.explain(err)
 	}
 	return nil
 }

@@ -63,6 +63,29 @@ func TestForcePlanRoundTrip(t *testing.T) {
 	}
 }
 
+// TestForcePlanKeyPrefixes: keys stored as the prefix they share with
+// the key before come back whole, whatever they share: nothing, all of
+// it, a prefix of the one before, part of a multi-byte character.
+func TestForcePlanKeyPrefixes(t *testing.T) {
+	keys := []string{"b", "ba", "b", "", "abc", "abd", "abd", "ab", "zz", "é1", "è2", "è", "cus_100000009", "cus_100000010", "cus_99"}
+	f := &forcePlan{colSets: [][]string{{"email"}}}
+	for i, k := range keys {
+		f.add(k, 0, uint64(i), 0, localstate.RowVersion{}, []any{"v" + k})
+	}
+	var got []string
+	r := f.reader()
+	var p pending
+	for r.next(&p, nil) {
+		if p.vals[0] != "v"+p.key {
+			t.Errorf("key %q has value %q", p.key, p.vals[0])
+		}
+		got = append(got, p.key)
+	}
+	if !reflect.DeepEqual(got, keys) {
+		t.Fatalf("keys = %q, want %q", got, keys)
+	}
+}
+
 // TestForcePlanFilter: filter drops the columns keep refuses, and the
 // rewrites left with none; a filter that keeps everything keeps the plan.
 func TestForcePlanFilter(t *testing.T) {
