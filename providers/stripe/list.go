@@ -156,13 +156,45 @@ func (p *Provider) list(ctx context.Context, resource string, keep *pick.Paths, 
 		return err
 	}
 	s.keep = keep
-	if err := p.newLister(s, p.concurrency).run(ctx, fn); err != nil {
+	if !p.testMode() {
+		return p.newLister(s, p.concurrency).run(ctx, fn)
+	}
+	// A test-mode key also lists the objects on each test clock. Which
+	// clocks there are is read beside the main listing once its first page
+	// has come back (a listing that fails at once sends nothing more), not
+	// after it: one request's latency less at the end of a test-mode
+	// listing of more than a page.
+	type clockList struct {
+		ids []string
+		err error
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan clockList, 1)
+	var start sync.Once
+	startClocks := func() {
+		start.Do(func() {
+			go func() {
+				ids, err := p.testClocks(cctx)
+				got <- clockList{ids, err}
+			}()
+		})
+	}
+	if err := p.newLister(s, p.concurrency).run(ctx, func(r providers.Record) error {
+		startClocks()
+		return fn(r)
+	}); err != nil {
+		cancel()
+		start.Do(func() { got <- clockList{} })
+		<-got
 		return err
 	}
-	if !p.testMode() {
-		return nil
+	startClocks() // an empty listing
+	cl := <-got
+	clocks, err := cl.ids, cl.err
+	if ctx.Err() != nil && err != nil {
+		return fmt.Errorf("listing stripe %s: %w", resource, context.Cause(ctx))
 	}
-	clocks, err := p.testClocks(ctx)
 	if errors.Is(err, errTestClocksDenied) {
 		p.warnTestClocksDenied(resource)
 		return nil

@@ -363,8 +363,10 @@ func TestListErrorNamesResourceAndPage(t *testing.T) {
 	seedCustomers(f, 350)
 	p := newProvider(t, srv.URL, providers.Options{Concurrency: 1, Retries: 1})
 	// Request 3 (page 3) and every later one fail: by request number, so
-	// the lister's prefetch of the next page cannot race the injection.
-	f.SetFaults(stripefake.Faults{ServerErrorFrom: 3, ServerErrorStatus: 503})
+	// the lister's prefetch of the next page cannot race the injection;
+	// only customer list requests count, so the test clocks read beside
+	// the listing cannot either.
+	f.SetFaults(stripefake.Faults{ServerErrorFrom: 3, ServerErrorStatus: 503, ServerErrorPath: "/v1/customers"})
 	err := p.List(context.Background(), Customers, func(providers.Record) error { return nil })
 	if err == nil {
 		t.Fatal("want an error")

@@ -78,6 +78,11 @@ type Faults struct {
 	// to fail a given page by request number, which does not race with a
 	// client that prefetches.
 	ServerErrorFrom int
+	// ServerErrorPath, when set, limits ServerErrorFrom to requests for
+	// that URL path: only they are counted and failed, so a client's
+	// requests beside the listing (a test-mode listing's test clocks) do
+	// not move which page fails.
+	ServerErrorPath string
 	// EmptyPageWithMore, when true, answers every list request with no
 	// data and has_more: true (a broken page a client must not take for
 	// the end of the listing).
@@ -111,6 +116,7 @@ type Fake struct {
 
 	// ServerErrorFrom / EmptyPageWithMore state (see Faults).
 	errFrom, errStatus, served int
+	errPath                    string
 	emptyMore                  bool
 
 	// testClocksDenied: the test clock list answers 403, as it does for a
@@ -177,6 +183,7 @@ func (f *Fake) SetFaults(fl Faults) {
 	}
 	f.mu.Lock()
 	f.errFrom, f.errStatus, f.emptyMore, f.served = fl.ServerErrorFrom, cmp.Or(fl.ServerErrorStatus, http.StatusInternalServerError), fl.EmptyPageWithMore, 0
+	f.errPath = fl.ServerErrorPath
 	f.mu.Unlock()
 	f.Base.SetFaults(fakefault.Faults{RateLimitEvery: fl.RateLimitEvery, RetryAfter: fl.RetryAfter,
 		RateLimitHeader: h, ServerErrorEvery: fl.ServerErrorEvery, ServerErrorStatus: fl.ServerErrorStatus,

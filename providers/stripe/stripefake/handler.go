@@ -29,8 +29,11 @@ func (f *Fake) answer(r *http.Request) response {
 		return resp
 	}
 	f.mu.Lock()
-	f.served++
-	failing := f.errFrom > 0 && f.served >= f.errFrom
+	failing := false
+	if f.errPath == "" || r.URL.Path == f.errPath {
+		f.served++
+		failing = f.errFrom > 0 && f.served >= f.errFrom
+	}
 	status := f.errStatus
 	f.mu.Unlock()
 	if failing {
